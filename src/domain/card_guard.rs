@@ -1,0 +1,272 @@
+//! The card-number guard: finds anything that looks like a payment card number (PAN) in text or JSON.
+//!
+//! A candidate is 13–19 digits, optionally separated by single spaces or dashes, that passes the Luhn
+//! check and starts with a card network's IIN prefix. The guard answers yes or no and never returns
+//! or echoes the digits it matched, so a caller cannot leak them by accident.
+
+use serde_json::Value;
+
+const MIN_DIGITS: usize = 13;
+const MAX_DIGITS: usize = 19;
+
+/// True when `text` contains something that looks like a card number anywhere in it.
+pub fn contains_card_number(text: &str) -> bool {
+    digit_runs(text)
+        .iter()
+        .any(|groups| run_contains_pan(groups))
+}
+
+/// True when any string, object key or number anywhere inside `value` looks like a card number.
+pub fn json_contains_card_number(value: &Value) -> bool {
+    match value {
+        Value::String(s) => contains_card_number(s),
+        Value::Number(n) => contains_card_number(&n.to_string()),
+        Value::Array(items) => items.iter().any(json_contains_card_number),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| contains_card_number(k) || json_contains_card_number(v)),
+        Value::Bool(_) | Value::Null => false,
+    }
+}
+
+/// Splits text into runs of digit groups: digits joined by at most one space or dash between groups.
+/// `"ref 4111 1111-1111 1111."` gives one run with groups `[4111, 1111, 1111, 1111]`.
+fn digit_runs(text: &str) -> Vec<Vec<&str>> {
+    let bytes = text.as_bytes();
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            current.push(&text[start..i]);
+            // A single separator followed by a digit continues the run.
+            let continues = i + 1 < bytes.len()
+                && (bytes[i] == b' ' || bytes[i] == b'-')
+                && bytes[i + 1].is_ascii_digit();
+            if continues {
+                i += 1;
+            } else {
+                runs.push(std::mem::take(&mut current));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+/// Checks every window of whole groups in a run. A card number written among other numbers
+/// ("order 12 4111 1111 1111 1111") is still found, while one long unbroken string of digits is
+/// judged only as a whole (an unbroken 20+ digit reference is not a card number).
+fn run_contains_pan(groups: &[&str]) -> bool {
+    for start in 0..groups.len() {
+        let mut digits = String::new();
+        for group in &groups[start..] {
+            digits.push_str(group);
+            if digits.len() > MAX_DIGITS {
+                break;
+            }
+            if digits.len() >= MIN_DIGITS && looks_like_pan(&digits) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A digit string of PAN length that passes Luhn and starts with a known network prefix.
+pub fn looks_like_pan(digits: &str) -> bool {
+    (MIN_DIGITS..=MAX_DIGITS).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && has_network_prefix(digits)
+        && luhn_valid(digits)
+}
+
+/// The Luhn (mod 10) checksum used by every card network.
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+fn prefix_in(digits: &str, len: usize, low: u32, high: u32) -> bool {
+    digits
+        .get(..len)
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| (low..=high).contains(&p))
+}
+
+/// Issuer identification number prefixes of the networks a UK council can be paid with.
+fn has_network_prefix(digits: &str) -> bool {
+    let ranges: &[(usize, u32, u32)] = &[
+        (1, 4, 4),           // Visa
+        (2, 51, 55),         // Mastercard
+        (4, 2221, 2720),     // Mastercard 2-series
+        (2, 34, 34),         // American Express
+        (2, 37, 37),         // American Express
+        (4, 6011, 6011),     // Discover
+        (3, 644, 649),       // Discover
+        (2, 65, 65),         // Discover
+        (6, 622126, 622925), // Discover co-branded (inside UnionPay's 62)
+        (4, 5018, 5018),     // Maestro
+        (4, 5020, 5020),     // Maestro
+        (4, 5038, 5038),     // Maestro
+        (4, 5893, 5893),     // Maestro
+        (4, 6304, 6304),     // Maestro
+        (4, 6759, 6759),     // Maestro (UK)
+        (4, 6761, 6763),     // Maestro
+        (4, 3528, 3589),     // JCB
+        (3, 300, 305),       // Diners Club
+        (3, 309, 309),       // Diners Club
+        (2, 36, 36),         // Diners Club
+        (2, 38, 39),         // Diners Club
+        (2, 62, 62),         // UnionPay
+        (2, 81, 81),         // UnionPay (newer ranges)
+    ];
+    ranges
+        .iter()
+        .any(|&(len, low, high)| prefix_in(digits, len, low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Published test numbers of each network (no real cardholder is behind these).
+    const TEST_PANS: &[&str] = &[
+        "4111111111111111",    // Visa
+        "4000056655665556",    // Visa debit
+        "4242424242424242",    // Visa
+        "4222222222222",       // Visa, 13 digits
+        "5555555555554444",    // Mastercard
+        "2223003122003222",    // Mastercard 2-series
+        "5200828282828210",    // Mastercard debit
+        "378282246310005",     // Amex
+        "371449635398431",     // Amex
+        "6011111111111117",    // Discover
+        "6011000990139424",    // Discover
+        "6759649826438453",    // Maestro (UK)
+        "6304000000000000",    // Maestro
+        "3566002020360505",    // JCB
+        "30569309025904",      // Diners
+        "36227206271667",      // Diners
+        "6200000000000005",    // UnionPay
+        "6205500000000000004", // UnionPay, 19 digits
+    ];
+
+    #[test]
+    fn every_test_pan_is_valid_input_for_these_tests() {
+        for pan in TEST_PANS {
+            assert!(looks_like_pan(pan), "{pan} should look like a PAN");
+        }
+    }
+
+    #[test]
+    fn finds_a_pan_in_free_text_and_json() {
+        assert!(contains_card_number(
+            "my card is 4111 1111 1111 1111 thanks"
+        ));
+        assert!(contains_card_number("ABC4111-1111-1111-1111XYZ"));
+        assert!(json_contains_card_number(
+            &json!({"metadata": {"a": ["x", {"deep": "5555555555554444"}]}})
+        ));
+        assert!(json_contains_card_number(
+            &json!({"4111111111111111": "key"})
+        ));
+        assert!(json_contains_card_number(
+            &json!({"amount": 4111111111111111u64})
+        ));
+    }
+
+    #[test]
+    fn finds_a_pan_that_follows_other_numbers() {
+        assert!(contains_card_number("order 12 4111 1111 1111 1111"));
+        assert!(contains_card_number("2024-4111-1111-1111-1111"));
+    }
+
+    #[test]
+    fn ignores_numbers_that_are_not_pans() {
+        assert!(!contains_card_number("4111111111111112")); // Luhn fails
+        assert!(!contains_card_number("9111111111111119")); // no network starts with 9
+        assert!(!contains_card_number("411111111111")); // too short
+        assert!(!contains_card_number("41111111111111111111111")); // one unbroken 23-digit string
+        assert!(!contains_card_number("4111,1111,1111,1111")); // commas don't join groups
+        assert!(!contains_card_number("4111  1111  1111  1111")); // double spaces don't either
+    }
+
+    /// Ways a person might type a card number: groups of 4 with spaces or dashes, Amex 4-6-5,
+    /// arbitrary single separators, with text around it.
+    fn formatted(pan: &'static str) -> impl Strategy<Value = String> {
+        let seps =
+            proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-")], pan.len());
+        let prefix = "[A-Za-z :=#/]{0,12}";
+        let suffix = "[A-Za-z .,;/]{0,12}";
+        (seps, prefix, suffix).prop_map(move |(seps, pre, post)| {
+            let mut out = pre;
+            // A prefix ending in a digit-separator would glue onto the PAN; the regex has no digits.
+            for (i, ch) in pan.chars().enumerate() {
+                if i > 0 {
+                    out.push_str(seps[i]);
+                }
+                out.push(ch);
+            }
+            out.push_str(&post);
+            out
+        })
+    }
+
+    fn any_test_pan() -> impl Strategy<Value = &'static str> {
+        proptest::sample::select(TEST_PANS)
+    }
+
+    /// References councils actually use: CRM case numbers, UPRNs, dates, postcodes, phone numbers.
+    fn council_reference() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "CRM-[0-9]{6,8}",
+            "[A-Z]{2,4}/20[0-9]{2}/[0-9]{4,6}",
+            "REQ-20[0-9]{2}-[01][0-9]-[0-9]{6}",
+            "[0-9]{12}",                          // UPRN
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}",         // a date
+            "0[0-9]{3} [0-9]{3} [0-9]{4}",        // a UK phone number (11 digits)
+            "[A-Z]{2}[0-9]{6}[A-D]",              // NI-number shape
+            "[A-Z]{1,2}[0-9]{1,2} [0-9][A-Z]{2}", // postcode
+            "PCN [A-Z]{2}[0-9]{8}",               // parking charge notice
+            "INV[0-9]{7}",
+            "[0-9]{20,30}", // long unbroken system identifiers
+            "9[0-9]{15}",   // 16 digits, but no card network starts with 9
+            "[A-Za-z ]{1,40}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_formatting_of_a_test_pan_is_caught(text in any_test_pan().prop_flat_map(formatted)) {
+            prop_assert!(contains_card_number(&text));
+            let body = json!({"description": text.clone()});
+            prop_assert!(json_contains_card_number(&body));
+        }
+
+        #[test]
+        fn typical_council_references_are_not_caught(reference in council_reference()) {
+            prop_assert!(!contains_card_number(&reference), "false positive on {reference}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain: money, references, the payment state machine, API keys and the card-number guard.
+//! Plain Rust with no I/O; everything else may depend on it, it depends on nothing of ours.
+
+pub mod api_key;
+pub mod card_guard;
+pub mod idempotency;
+pub mod money;
+pub mod payment;
+pub mod refs;
+
+pub use money::AmountPence;
+pub use payment::{
+    decide_transition, CreateOutcome, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    ProviderKind, TransitionDecision, TransitionSource,
+};
+pub use refs::{
+    Description, Email, FieldError, IdempotencyKey, Metadata, PaymentId, RequestRef, ReturnUrl,
+    ServiceCode,
+};

@@ -1,0 +1,6 @@
+//! Counterfoil: hosted card payments for UK councils, keeping tokens and references only.
+//!
+//! Dependencies point one way: `http` → `service` → {`providers`, `store`}, and all may use
+//! `domain`. `startup` alone chooses implementations; `simulator` is a stand-in provider server.
+
+pub mod domain;
