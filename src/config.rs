@@ -1,0 +1,569 @@
+//! Settings: a TOML file plus `COUNTERFOIL_*` (and `DATABASE_URL`) environment overrides, with
+//! defaults that run the whole service on SQLite and the built-in GOV.UK Pay simulator.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::domain::ServiceCode;
+
+/// The base URL that points an account at the built-in simulator.
+pub const SIMULATOR_BASE_URL: &str = "simulator";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Everything the service reads at start-up. Every key is documented in `deploy/counterfoil.example.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub environment: Environment,
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub payments: PaymentSettings,
+    /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, AccountSettings>,
+    /// Council services by code. When none is configured, one `demo` service on `sandbox`.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// How the outside world reaches this service (used for simulator links). Defaults to
+    /// `http://{bind}`.
+    pub public_url: Option<String>,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            workers: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://…` for production, `sqlite://path` for the embedded default.
+    pub url: String,
+    pub max_connections: u32,
+    /// Apply pending migrations at start-up (`counterfoil migrate` does it on demand).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/counterfoil.db".into(),
+            max_connections: 10,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentSettings {
+    /// A GET of a payment that is not final asks the provider again at most this often.
+    pub refresh_interval_seconds: u64,
+    /// Turn the on-read refresh off entirely (webhooks and polling then carry all news).
+    pub refresh_on_read: bool,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            refresh_interval_seconds: 5,
+            refresh_on_read: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    GovukPay,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    pub kind: AccountKind,
+    /// The provider's API base URL, or `simulator` for the built-in one.
+    pub base_url: String,
+    pub api_key: SecretSource,
+    /// One secret, or two while rotating.
+    #[serde(default)]
+    pub webhook_secrets: Vec<SecretSource>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    3_000
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub name: String,
+    pub account: String,
+    pub fund_code: String,
+    pub cost_centre: String,
+}
+
+/// Where a secret comes from. Secrets are never written inline in production, never printed.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretSource {
+    /// `{ env = "GOVUK_PAY_API_KEY" }`
+    Env(String),
+    /// `{ file = "/run/secrets/govuk_pay_api_key" }` (trailing newline trimmed)
+    File(PathBuf),
+    /// `{ value = "…" }`: development only, refused when `environment = "production"`.
+    Value(String),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Value(_) => f.write_str("value:[redacted]"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+        const EXPECTED: &str =
+            "a table: { env = \"NAME\" }, { file = \"/path\" } or, in development only, { value = \"...\" }";
+
+        impl<'de> Visitor<'de> for SourceVisitor {
+            type Value = SecretSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            // Never echo what was given: it may be the secret itself.
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "a secret may not be written as a bare string; use {EXPECTED}"
+                )))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found: Option<SecretSource> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: String = map.next_value()?;
+                    let source = match key.as_str() {
+                        "env" => SecretSource::Env(value),
+                        "file" => SecretSource::File(value.into()),
+                        "value" => SecretSource::Value(value),
+                        _ => return Err(de::Error::custom(format!("expected {EXPECTED}"))),
+                    };
+                    if found.replace(source).is_some() {
+                        return Err(de::Error::custom(format!("give exactly one of {EXPECTED}")));
+                    }
+                }
+                found.ok_or_else(|| de::Error::custom(format!("expected {EXPECTED}")))
+            }
+        }
+        deserializer.deserialize_any(SourceVisitor)
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret. Errors name the variable or file, never the content.
+    pub fn resolve(&self) -> Result<SecretString, String> {
+        let value = match self {
+            Self::Env(name) => std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?,
+            Self::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+            Self::Value(value) => value.clone(),
+        };
+        if value.is_empty() {
+            return Err("the secret is empty".into());
+        }
+        Ok(SecretString::from(value))
+    }
+}
+
+/// A configuration problem, naming the key it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads defaults, then the file (if any), then the environment; then checks the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::bare()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("COUNTERFOIL_")
+                    .split("__")
+                    .ignore(&["config"]),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            );
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError(describe_figment_error(e)))?;
+        settings.with_default_accounts().validate()
+    }
+
+    /// Built-in defaults with no accounts or services (so a file's own accounts replace, not extend).
+    fn bare() -> Self {
+        Self {
+            environment: Environment::default(),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            payments: PaymentSettings::default(),
+            accounts: BTreeMap::new(),
+            services: BTreeMap::new(),
+        }
+    }
+
+    /// The settings `cargo run` uses with no file: one simulated GOV.UK Pay account and a demo service.
+    pub fn development_default() -> Self {
+        Self::bare().with_default_accounts()
+    }
+
+    fn with_default_accounts(mut self) -> Self {
+        if self.accounts.is_empty() && self.services.is_empty() {
+            self.accounts.insert(
+                "sandbox".into(),
+                AccountSettings {
+                    kind: AccountKind::GovukPay,
+                    base_url: SIMULATOR_BASE_URL.into(),
+                    api_key: SecretSource::Value("api_test_counterfoil_simulator_key".into()),
+                    webhook_secrets: vec![SecretSource::Value(
+                        "webhook_test_counterfoil_simulator_secret".into(),
+                    )],
+                    connect_timeout_ms: default_connect_timeout_ms(),
+                    timeout_ms: default_timeout_ms(),
+                },
+            );
+            self.services.insert(
+                "demo".into(),
+                ServiceSettings {
+                    name: "Demo service".into(),
+                    account: "sandbox".into(),
+                    fund_code: "DEMO".into(),
+                    cost_centre: "CC000".into(),
+                },
+            );
+        }
+        self
+    }
+
+    /// Cross-field checks that serde cannot make. Each message names the key.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let production = self.environment == Environment::Production;
+        let err = |key: String, msg: &str| Err(ConfigError(format!("{key}: {msg}")));
+
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return err(
+                "server.bind".into(),
+                "must be an address and port, e.g. 0.0.0.0:8080",
+            );
+        }
+        if let Some(public) = &self.server.public_url {
+            match url::Url::parse(public) {
+                Ok(u) if u.scheme() == "https" || (!production && u.scheme() == "http") => {}
+                _ => return err("server.public_url".into(), "must be an absolute https URL"),
+            }
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("postgres://")
+            || db.starts_with("postgresql://")
+            || db.starts_with("sqlite:"))
+        {
+            return err(
+                "database.url".into(),
+                "must start with postgres:// or sqlite: (e.g. sqlite://data/counterfoil.db)",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return err("database.max_connections".into(), "must be at least 1");
+        }
+        if self.accounts.is_empty() {
+            return err("accounts".into(), "at least one provider account is needed");
+        }
+        for (name, account) in &self.accounts {
+            let key = format!("accounts.{name}");
+            if ServiceCode::parse(name).is_err() {
+                return err(key, "account names are lowercase letters, digits, _ and -");
+            }
+            if account.base_url == SIMULATOR_BASE_URL {
+                if production {
+                    return err(
+                        format!("{key}.base_url"),
+                        "the built-in simulator may not run when environment = \"production\"",
+                    );
+                }
+            } else {
+                match url::Url::parse(&account.base_url) {
+                    Ok(u) if u.scheme() == "https" || (!production && u.scheme() == "http") => {}
+                    _ => {
+                        return err(
+                            format!("{key}.base_url"),
+                            "must be an https URL, or \"simulator\" outside production",
+                        )
+                    }
+                }
+            }
+            let secrets = std::iter::once(("api_key".to_string(), &account.api_key)).chain(
+                account
+                    .webhook_secrets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("webhook_secrets[{i}]"), s)),
+            );
+            for (field, source) in secrets {
+                if production && matches!(source, SecretSource::Value(_)) {
+                    return err(
+                        format!("{key}.{field}"),
+                        "inline secret values are refused in production; use { env = ... } or { file = ... }",
+                    );
+                }
+                if let Err(why) = source.resolve() {
+                    return err(format!("{key}.{field}"), &why);
+                }
+            }
+            if account.webhook_secrets.len() > 2 {
+                return err(
+                    format!("{key}.webhook_secrets"),
+                    "at most two secrets (the current one and, while rotating, the next)",
+                );
+            }
+            if account.timeout_ms == 0 || account.connect_timeout_ms == 0 {
+                return err(format!("{key}.timeout_ms"), "timeouts must be above zero");
+            }
+        }
+        if self.services.is_empty() {
+            return err("services".into(), "at least one service is needed");
+        }
+        for (code, service) in &self.services {
+            let key = format!("services.{code}");
+            if ServiceCode::parse(code).is_err() {
+                return err(
+                    key,
+                    "service codes are 1 to 64 of lowercase letters, digits, _ and -",
+                );
+            }
+            if !self.accounts.contains_key(&service.account) {
+                let known: Vec<_> = self.accounts.keys().cloned().collect();
+                return err(
+                    format!("{key}.account"),
+                    &format!(
+                        "no provider account of that name (configured: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+            for (field, value) in [
+                ("name", &service.name),
+                ("fund_code", &service.fund_code),
+                ("cost_centre", &service.cost_centre),
+            ] {
+                if value.trim().is_empty() {
+                    return err(format!("{key}.{field}"), "must not be empty");
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn uses_simulator(&self) -> bool {
+        self.accounts
+            .values()
+            .any(|a| a.base_url == SIMULATOR_BASE_URL)
+    }
+
+    /// The externally visible base URL of this service.
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// figment's message names the key path and the source (file or environment variable).
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Compares two secrets without leaking timing (used for the simulator's API key check).
+pub fn secret_eq(a: &SecretString, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.expose_secret().as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::bare()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError(describe_figment_error(e)))?;
+        settings.with_default_accounts().validate()
+    }
+
+    #[test]
+    fn no_file_gives_a_runnable_development_setup() {
+        let s = Settings::development_default().validate().unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert!(s.database.url.starts_with("sqlite:"));
+        assert!(s.uses_simulator());
+        assert_eq!(s.services["demo"].account, "sandbox");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = from_toml("[server]\nbnid = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("bnid"), "{e}");
+    }
+
+    #[test]
+    fn a_service_naming_a_missing_account_is_named() {
+        let e = from_toml(
+            r#"
+            [accounts.main]
+            kind = "govuk_pay"
+            base_url = "simulator"
+            api_key = { value = "k" }
+            [services.parking]
+            name = "Parking"
+            account = "mian"
+            fund_code = "F1"
+            cost_centre = "C1"
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("services.parking.account"), "{e}");
+    }
+
+    #[test]
+    fn production_refuses_the_simulator_and_inline_secrets() {
+        let sim = from_toml("environment = \"production\"")
+            .unwrap_err()
+            .to_string();
+        assert!(sim.contains("accounts.sandbox.base_url"), "{sim}");
+        let inline = from_toml(
+            r#"
+            environment = "production"
+            [accounts.main]
+            kind = "govuk_pay"
+            base_url = "https://publicapi.payments.service.gov.uk"
+            api_key = { value = "api_live_x" }
+            [services.parking]
+            name = "Parking"
+            account = "main"
+            fund_code = "F1"
+            cost_centre = "C1"
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(inline.contains("accounts.main.api_key"), "{inline}");
+        assert!(!inline.contains("api_live_x"), "{inline}");
+    }
+
+    #[test]
+    fn a_bare_string_secret_is_refused_without_being_echoed() {
+        let e = from_toml(
+            r#"
+            [accounts.main]
+            kind = "govuk_pay"
+            base_url = "simulator"
+            api_key = "api_live_supersecret"
+            [services.parking]
+            name = "Parking"
+            account = "main"
+            fund_code = "F1"
+            cost_centre = "C1"
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("api_key"), "{e}");
+        assert!(!e.contains("supersecret"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_missing_env_vars_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, "api_test_fromfile\n").unwrap();
+        let source = SecretSource::File(file);
+        assert_eq!(
+            source.resolve().unwrap().expose_secret(),
+            "api_test_fromfile"
+        );
+        let missing = SecretSource::Env("COUNTERFOIL_TEST_SURELY_UNSET".into());
+        assert!(missing
+            .resolve()
+            .unwrap_err()
+            .contains("COUNTERFOIL_TEST_SURELY_UNSET"));
+        assert_eq!(
+            format!("{:?}", SecretSource::Value("s3cret".into())),
+            "value:[redacted]"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! The GOV.UK Pay API client (reqwest + rustls): create, get, cancel and search payments.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Client, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{CreateSession, PaymentProvider, ProviderError, ProviderPayment, COUNTERFOIL_ID_KEY};
+use crate::domain::{PaymentId, ProviderKind};
+
+pub mod wire;
+
+pub struct GovukPayClient {
+    http: Client,
+    base_url: String,
+    api_key: SecretString,
+}
+
+impl GovukPayClient {
+    pub fn new(
+        base_url: &str,
+        api_key: SecretString,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .user_agent(concat!("counterfoil/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(self.api_key.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+}
+
+/// Sorts transport failures into "never sent" and "may have happened".
+fn transport_error(error: reqwest::Error) -> ProviderError {
+    if error.is_connect() {
+        ProviderError::Unreachable(error.without_url().to_string())
+    } else {
+        ProviderError::Unavailable(error.without_url().to_string())
+    }
+}
+
+async fn error_code(response: Response) -> Option<String> {
+    response
+        .json::<wire::ErrorBody>()
+        .await
+        .ok()
+        .and_then(|b| b.code)
+}
+
+/// Maps a non-success answer: 5xx and 429 are "unavailable", 404 is "not found", 409 a state
+/// conflict, any other 4xx a refusal.
+async fn status_error(response: Response) -> ProviderError {
+    let status = response.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return ProviderError::Unavailable(format!("HTTP {}", status.as_u16()));
+    }
+    let code = error_code(response).await;
+    match status {
+        StatusCode::NOT_FOUND => ProviderError::NotFound,
+        StatusCode::CONFLICT => ProviderError::Conflict { code },
+        _ => ProviderError::Rejected {
+            status: status.as_u16(),
+            code,
+        },
+    }
+}
+
+async fn read_payment(response: Response) -> Result<ProviderPayment, ProviderError> {
+    let resource: wire::PaymentResource = response
+        .json()
+        .await
+        .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+    resource
+        .into_provider_payment()
+        .ok_or_else(|| ProviderError::InvalidResponse("unknown payment status".into()))
+}
+
+#[async_trait]
+impl PaymentProvider for GovukPayClient {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::GovukPay
+    }
+
+    async fn create_payment(
+        &self,
+        request: &CreateSession<'_>,
+    ) -> Result<ProviderPayment, ProviderError> {
+        let mut metadata: BTreeMap<&str, &str> = request
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        metadata.insert(COUNTERFOIL_ID_KEY, request.payment_id.as_ref());
+        let body = wire::CreatePaymentRequest {
+            amount: request.amount,
+            reference: request.reference,
+            description: request.description,
+            return_url: request.return_url,
+            email: request.email,
+            metadata,
+            language: "en",
+        };
+        let response = self
+            .request(reqwest::Method::POST, "/v1/payments")
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if response.status() != StatusCode::CREATED {
+            return Err(status_error(response).await);
+        }
+        match read_payment(response).await {
+            // A 201 whose body we cannot read still created a payment: the outcome is unknown.
+            Err(ProviderError::InvalidResponse(why)) => Err(ProviderError::Unavailable(format!(
+                "created, but the answer was unreadable: {why}"
+            ))),
+            other => other,
+        }
+    }
+
+    async fn get_payment(
+        &self,
+        provider_payment_id: &str,
+    ) -> Result<ProviderPayment, ProviderError> {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/payments/{provider_payment_id}"),
+            )
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        read_payment(response).await
+    }
+
+    async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError> {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/v1/payments/{provider_payment_id}/cancel"),
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            // GOV.UK Pay's firewall refuses empty POST bodies.
+            .body("{}")
+            .send()
+            .await
+            .map_err(transport_error)?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(()),
+            // 400 P0501: there is no cancel link any more, i.e. the payment cannot be cancelled.
+            StatusCode::BAD_REQUEST => Err(ProviderError::Conflict {
+                code: error_code(response).await,
+            }),
+            _ => Err(status_error(response).await),
+        }
+    }
+
+    async fn find_payment(
+        &self,
+        reference: &str,
+        payment_id: &PaymentId,
+        created_from: DateTime<Utc>,
+    ) -> Result<Option<ProviderPayment>, ProviderError> {
+        // Search by our reference from a little before our row was written (clock skew).
+        let from = (created_from - chrono::Duration::minutes(5))
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let response = self
+            .request(reqwest::Method::GET, "/v1/payments")
+            .query(&[
+                ("reference", reference),
+                ("from_date", &from),
+                ("display_size", "500"),
+            ])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        let page: wire::SearchResults = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+        Ok(page
+            .results
+            .into_iter()
+            .filter_map(wire::PaymentResource::into_provider_payment)
+            .find(|p| p.counterfoil_id.as_deref() == Some(payment_id.as_ref())))
+    }
+}

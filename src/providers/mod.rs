@@ -1,0 +1,107 @@
+//! Payment providers: one trait every provider implements, mapping its shapes into one internal
+//! model, and the registry that finds an account's provider.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{PaymentId, PaymentStatus, ProviderKind};
+
+pub mod govuk_pay;
+
+/// What we ask a provider to create: a hosted payment page for one amount.
+#[derive(Debug, Clone)]
+pub struct CreateSession<'a> {
+    pub payment_id: &'a PaymentId,
+    pub reference: &'a str,
+    pub description: &'a str,
+    pub amount: i64,
+    pub return_url: &'a str,
+    pub email: Option<&'a str>,
+    pub metadata: &'a BTreeMap<String, String>,
+}
+
+/// A provider's view of a payment, reduced to what Counterfoil may keep (no card data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderPayment {
+    pub provider_payment_id: String,
+    pub status: PaymentStatus,
+    /// The provider's reason code for a payment that did not succeed (e.g. `P0010`).
+    pub failure_code: Option<String>,
+    pub next_url: Option<String>,
+    pub amount: i64,
+    pub reference: String,
+    /// Our payment id, when the provider echoes it back (GOV.UK Pay: in metadata).
+    pub counterfoil_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused the request: it certainly did nothing.
+    #[error("the provider refused the request (HTTP {status}, code {code:?})")]
+    Rejected { status: u16, code: Option<String> },
+    #[error("the provider has no such payment")]
+    NotFound,
+    /// The request is valid but the payment is in the wrong state (e.g. cannot be cancelled).
+    #[error("the provider refused the change in the payment's current state (code {code:?})")]
+    Conflict { code: Option<String> },
+    /// No connection could be made: the request was certainly not sent.
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    /// A timeout, a 5xx or a rate limit: for a write, it may or may not have taken effect.
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The provider answered with something we cannot read.
+    #[error("unexpected answer from the provider: {0}")]
+    InvalidResponse(String),
+}
+
+/// One provider account's API.
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Creates a hosted payment. Never retried on an ambiguous failure.
+    async fn create_payment(
+        &self,
+        request: &CreateSession<'_>,
+    ) -> Result<ProviderPayment, ProviderError>;
+
+    /// Reads a payment's current state (strongly consistent at the provider).
+    async fn get_payment(
+        &self,
+        provider_payment_id: &str,
+    ) -> Result<ProviderPayment, ProviderError>;
+
+    /// Cancels a payment the citizen has not completed.
+    async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError>;
+
+    /// Looks for a payment we asked for but whose create answer was lost, by our reference and id.
+    async fn find_payment(
+        &self,
+        reference: &str,
+        payment_id: &PaymentId,
+        created_from: DateTime<Utc>,
+    ) -> Result<Option<ProviderPayment>, ProviderError>;
+}
+
+/// The configured provider accounts by name.
+#[derive(Clone, Default)]
+pub struct ProviderRegistry {
+    accounts: HashMap<String, Arc<dyn PaymentProvider>>,
+}
+
+impl ProviderRegistry {
+    pub fn insert(&mut self, account: impl Into<String>, provider: Arc<dyn PaymentProvider>) {
+        self.accounts.insert(account.into(), provider);
+    }
+
+    pub fn get(&self, account: &str) -> Option<Arc<dyn PaymentProvider>> {
+        self.accounts.get(account).cloned()
+    }
+}
+
+/// The metadata key under which our own payment id travels with a provider payment.
+pub const COUNTERFOIL_ID_KEY: &str = "counterfoil_payment_id";

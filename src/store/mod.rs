@@ -1,0 +1,223 @@
+//! Storage: the `Store` trait (whole units of work, no sqlx types), its PostgreSQL and SQLite
+//! implementations, and the embedded migrations.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::api_key::Role;
+use crate::domain::{
+    CreateOutcome, IdempotencyKey, Payment, PaymentEvent, PaymentId, PaymentStatus,
+    TransitionSource,
+};
+
+#[macro_use]
+mod sql;
+mod migrations;
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered too slowly; worth retrying later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken by a concurrent writer.
+    #[error("conflicting write")]
+    Conflict,
+    /// A row held a value this version of Counterfoil cannot read.
+    #[error("unreadable row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(error.to_string())
+            }
+            _ => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Other(format!("migration failed: {error}"))
+    }
+}
+
+/// An API key as stored: its hash, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub role: Role,
+    pub label: String,
+    pub token_sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The caller's claim on an `Idempotency-Key` for one request.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub principal: String,
+    pub key: IdempotencyKey,
+    pub route: String,
+    pub fingerprint: String,
+    pub now: DateTime<Utc>,
+    /// How long an in-flight claim blocks others before it is presumed crashed.
+    pub lease_until: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// The key is ours and the new payment row is written: go ahead and call the provider.
+    Claimed,
+    /// The same request was completed before: send back exactly this.
+    Replay { status: u16, body: String },
+    /// The same key is being worked on right now.
+    InFlight,
+    /// The key was used before with a different request.
+    KeyReused,
+    /// The key belongs to a payment whose create did not complete cleanly: answer from its row.
+    Linked { payment_id: PaymentId },
+}
+
+/// How to leave the idempotency key once the provider has answered a create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencySettle {
+    /// Replay this response to every repeat of the request.
+    Completed { status: u16, body: String },
+    /// Answer repeats from the payment row (its create is unresolved or was refused).
+    Linked,
+    /// Forget the key: nothing reached the provider, so a repeat may try again.
+    Release,
+}
+
+/// A status change to apply if the payment is still in `from`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub payment_id: PaymentId,
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+    pub at: DateTime<Utc>,
+    pub source: TransitionSource,
+    pub failure_code: Option<String>,
+}
+
+/// Filters and position for listing payments, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentQuery {
+    pub request_ref: Option<String>,
+    pub status: Option<PaymentStatus>,
+    pub service: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only payments strictly older than this (created_at, id) position.
+    pub before: Option<(DateTime<Utc>, PaymentId)>,
+    pub limit: u32,
+}
+
+/// One column of one table, for schema checks and the card-data scan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ColumnInfo {
+    pub table: String,
+    pub column: String,
+    pub is_text: bool,
+}
+
+/// Everything Counterfoil persists, one whole unit of work per method.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and readiness output.
+    fn backend(&self) -> &'static str;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes a key; false when there is no such key or it was already revoked.
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Claims the idempotency key and, only if the claim is new, writes the new payment row and
+    /// its first timeline event, all in one transaction.
+    async fn claim_and_insert_payment(
+        &self,
+        claim: &IdempotencyClaim,
+        payment: &Payment,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Records the provider's answer to a create (the payment's new fields and, when its status
+    /// changed, a timeline event) and settles the idempotency key, in one transaction. Returns
+    /// false when the create had already been settled by someone else.
+    async fn settle_payment_create(
+        &self,
+        payment: &Payment,
+        previous_status: PaymentStatus,
+        source: TransitionSource,
+        idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
+    ) -> Result<bool, StoreError>;
+
+    async fn get_payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError>;
+
+    async fn list_payments(&self, query: &PaymentQuery) -> Result<Vec<Payment>, StoreError>;
+
+    /// Applies a status change and its timeline event if the payment is still in `from`
+    /// (compare-and-set); false when another writer moved it first.
+    async fn record_status_change(&self, change: &StatusChange) -> Result<bool, StoreError>;
+
+    /// Notes that the provider was just asked about this payment.
+    async fn mark_refreshed(&self, id: &PaymentId, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The payment's status timeline, oldest first.
+    async fn payment_events(&self, id: &PaymentId) -> Result<Vec<PaymentEvent>, StoreError>;
+
+    /// Every column of every Counterfoil table.
+    async fn describe_schema(&self) -> Result<Vec<ColumnInfo>, StoreError>;
+}
+
+/// Connects to the database named by `url` (`postgres://…` or `sqlite:…`).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else {
+        Err(StoreError::Other(
+            "database URL must start with postgres:// or sqlite:".into(),
+        ))
+    }
+}
+
+pub(crate) fn parse_column<T: std::str::FromStr>(
+    value: &str,
+    column: &str,
+) -> Result<T, StoreError> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("unexpected value in {column}")))
+}
+
+pub(crate) fn create_outcome_text(outcome: CreateOutcome) -> &'static str {
+    outcome.as_str()
+}

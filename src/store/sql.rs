@@ -1,0 +1,497 @@
+//! The SQL both backends share, written once as a macro that each backend instantiates with its own
+//! concrete sqlx types (SQLite and PostgreSQL both accept `$N` placeholders, `ON CONFLICT` and
+//! row-value comparisons). A backend supplies `pool`, `ts()`, `begin_write()`, `run_migrations()`
+//! and `schema_columns()`.
+
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty, $backend:literal) => {
+        mod shared_sql {
+            use std::collections::BTreeMap;
+
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use sqlx::Row;
+
+            use super::$store;
+            use $crate::domain::{
+                Payment, PaymentEvent, PaymentId, PaymentStatus, TransitionSource,
+            };
+            use $crate::store::{
+                create_outcome_text, parse_column, ApiKeyRecord, ClaimOutcome, ColumnInfo,
+                IdempotencyClaim, IdempotencySettle, PaymentQuery, StatusChange, Store,
+                StoreError,
+            };
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            const PAYMENT_COLUMNS: &str = "id, request_ref, service, account, provider, amount, \
+                description, email, metadata, return_url, status, create_outcome, \
+                provider_payment_id, next_url, failure_code, created_at, updated_at, \
+                finished_at, refreshed_at";
+
+            fn payment_from_row(row: &DbRow) -> Result<Payment, StoreError> {
+                let metadata: String = row.try_get("metadata")?;
+                let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata)
+                    .map_err(|_| StoreError::Corrupt("payments.metadata is not a JSON object".into()))?;
+                let id: String = row.try_get("id")?;
+                Ok(Payment {
+                    id: PaymentId::parse(&id).map_err(|_| StoreError::Corrupt("payments.id".into()))?,
+                    request_ref: row.try_get("request_ref")?,
+                    service: row.try_get("service")?,
+                    account: row.try_get("account")?,
+                    provider: parse_column(&row.try_get::<String, _>("provider")?, "payments.provider")?,
+                    amount: row.try_get("amount")?,
+                    description: row.try_get("description")?,
+                    email: row.try_get("email")?,
+                    metadata,
+                    return_url: row.try_get("return_url")?,
+                    status: parse_column(&row.try_get::<String, _>("status")?, "payments.status")?,
+                    create_outcome: parse_column(
+                        &row.try_get::<String, _>("create_outcome")?,
+                        "payments.create_outcome",
+                    )?,
+                    provider_payment_id: row.try_get("provider_payment_id")?,
+                    next_url: row.try_get("next_url")?,
+                    failure_code: row.try_get("failure_code")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                    refreshed_at: row.try_get("refreshed_at")?,
+                })
+            }
+
+            fn api_key_from_row(row: &DbRow) -> Result<ApiKeyRecord, StoreError> {
+                Ok(ApiKeyRecord {
+                    id: row.try_get("id")?,
+                    role: parse_column(&row.try_get::<String, _>("role")?, "api_keys.role")?,
+                    label: row.try_get("label")?,
+                    token_sha256: row.try_get("token_sha256")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
+            }
+
+            fn event_from_row(row: &DbRow) -> Result<PaymentEvent, StoreError> {
+                let from: Option<String> = row.try_get("from_status")?;
+                let id: String = row.try_get("payment_id")?;
+                Ok(PaymentEvent {
+                    payment_id: PaymentId::parse(&id)
+                        .map_err(|_| StoreError::Corrupt("payment_events.payment_id".into()))?,
+                    at: row.try_get("at")?,
+                    from: from
+                        .as_deref()
+                        .map(|f| parse_column::<PaymentStatus>(f, "payment_events.from_status"))
+                        .transpose()?,
+                    to: parse_column(&row.try_get::<String, _>("to_status")?, "payment_events.to_status")?,
+                    source: parse_column::<TransitionSource>(
+                        &row.try_get::<String, _>("source")?,
+                        "payment_events.source",
+                    )?,
+                })
+            }
+
+            fn metadata_json(payment: &Payment) -> String {
+                serde_json::to_string(&payment.metadata).expect("a map of strings serialises")
+            }
+
+            impl $store {
+                async fn insert_event(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    payment_id: &PaymentId,
+                    at: DateTime<Utc>,
+                    from: Option<PaymentStatus>,
+                    to: PaymentStatus,
+                    source: TransitionSource,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(payment_id.as_ref())
+                    .bind(Self::ts(at))
+                    .bind(from.map(|s| s.as_str()))
+                    .bind(to.as_str())
+                    .bind(source.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(())
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn migrate(&self) -> Result<(), StoreError> {
+                    self.run_migrations().await
+                }
+
+                async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&key.id)
+                    .bind(key.role.as_str())
+                    .bind(&key.label)
+                    .bind(&key.token_sha256)
+                    .bind(Self::ts(key.created_at))
+                    .bind(key.revoked_at.map(Self::ts))
+                    .bind(key.last_used_at.map(Self::ts))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+                    sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(api_key_from_row)
+                        .transpose()
+                }
+
+                async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                    sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(api_key_from_row)
+                        .collect()
+                }
+
+                async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(Self::ts(at))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn claim_and_insert_payment(
+                    &self,
+                    claim: &IdempotencyClaim,
+                    payment: &Payment,
+                ) -> Result<ClaimOutcome, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    // An expired claim is forgotten, so the key can be used afresh.
+                    sqlx::query(
+                        "DELETE FROM idempotency_keys \
+                         WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= $3",
+                    )
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .bind(Self::ts(claim.now))
+                    .execute(&mut *tx)
+                    .await?;
+                    let claimed = sqlx::query(
+                        "INSERT INTO idempotency_keys \
+                         (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7) \
+                         ON CONFLICT (principal, idempotency_key) DO NOTHING",
+                    )
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .bind(&claim.route)
+                    .bind(&claim.fingerprint)
+                    .bind(Self::ts(claim.lease_until))
+                    .bind(Self::ts(claim.now))
+                    .bind(Self::ts(claim.expires_at))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+
+                    if claimed {
+                        sqlx::query(&format!(
+                            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
+                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                        ))
+                        .bind(payment.id.as_ref())
+                        .bind(&payment.request_ref)
+                        .bind(&payment.service)
+                        .bind(&payment.account)
+                        .bind(payment.provider.as_str())
+                        .bind(payment.amount)
+                        .bind(&payment.description)
+                        .bind(&payment.email)
+                        .bind(metadata_json(payment))
+                        .bind(&payment.return_url)
+                        .bind(payment.status.as_str())
+                        .bind(create_outcome_text(payment.create_outcome))
+                        .bind(&payment.provider_payment_id)
+                        .bind(&payment.next_url)
+                        .bind(&payment.failure_code)
+                        .bind(Self::ts(payment.created_at))
+                        .bind(Self::ts(payment.updated_at))
+                        .bind(payment.finished_at.map(Self::ts))
+                        .bind(payment.refreshed_at.map(Self::ts))
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query(
+                            "UPDATE idempotency_keys SET payment_id = $3 \
+                             WHERE principal = $1 AND idempotency_key = $2",
+                        )
+                        .bind(&claim.principal)
+                        .bind(claim.key.as_ref())
+                        .bind(payment.id.as_ref())
+                        .execute(&mut *tx)
+                        .await?;
+                        Self::insert_event(
+                            &mut tx,
+                            &payment.id,
+                            payment.created_at,
+                            None,
+                            payment.status,
+                            TransitionSource::Api,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        return Ok(ClaimOutcome::Claimed);
+                    }
+
+                    let row = sqlx::query(
+                        "SELECT fingerprint, state, payment_id, response_status, response_body, locked_until \
+                         FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
+                    )
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let fingerprint: String = row.try_get("fingerprint")?;
+                    if fingerprint != claim.fingerprint {
+                        return Ok(ClaimOutcome::KeyReused);
+                    }
+                    let state: String = row.try_get("state")?;
+                    let payment_id: Option<String> = row.try_get("payment_id")?;
+                    let payment_id = payment_id
+                        .map(|id| PaymentId::parse(&id))
+                        .transpose()
+                        .map_err(|_| StoreError::Corrupt("idempotency_keys.payment_id".into()))?;
+                    let locked_until: DateTime<Utc> = row.try_get("locked_until")?;
+                    let outcome = match (state.as_str(), payment_id) {
+                        ("completed", _) => {
+                            let status: Option<i32> = row.try_get("response_status")?;
+                            let body: Option<String> = row.try_get("response_body")?;
+                            match (status.and_then(|s| u16::try_from(s).ok()), body) {
+                                (Some(status), Some(body)) => ClaimOutcome::Replay { status, body },
+                                _ => return Err(StoreError::Corrupt("idempotency_keys.response".into())),
+                            }
+                        }
+                        ("linked", Some(payment_id)) => ClaimOutcome::Linked { payment_id },
+                        ("in_flight", _) if locked_until > claim.now => ClaimOutcome::InFlight,
+                        ("in_flight", Some(payment_id)) => {
+                            // Whoever claimed it stopped mid-create: the provider may or may not
+                            // have the payment, so it becomes unresolved rather than retried.
+                            sqlx::query(
+                                "UPDATE payments SET create_outcome = 'unknown', updated_at = $2 \
+                                 WHERE id = $1 AND create_outcome = 'pending'",
+                            )
+                            .bind(payment_id.as_ref())
+                            .bind(Self::ts(claim.now))
+                            .execute(&mut *tx)
+                            .await?;
+                            sqlx::query(
+                                "UPDATE idempotency_keys SET state = 'linked' \
+                                 WHERE principal = $1 AND idempotency_key = $2",
+                            )
+                            .bind(&claim.principal)
+                            .bind(claim.key.as_ref())
+                            .execute(&mut *tx)
+                            .await?;
+                            ClaimOutcome::Linked { payment_id }
+                        }
+                        _ => return Err(StoreError::Corrupt("idempotency_keys.state".into())),
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+
+                async fn settle_payment_create(
+                    &self,
+                    payment: &Payment,
+                    previous_status: PaymentStatus,
+                    source: TransitionSource,
+                    idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(
+                        "UPDATE payments SET status = $2, create_outcome = $3, provider_payment_id = $4, \
+                         next_url = $5, failure_code = $6, updated_at = $7, finished_at = $8, refreshed_at = $9 \
+                         WHERE id = $1 AND create_outcome IN ('pending', 'unknown')",
+                    )
+                    .bind(payment.id.as_ref())
+                    .bind(payment.status.as_str())
+                    .bind(create_outcome_text(payment.create_outcome))
+                    .bind(&payment.provider_payment_id)
+                    .bind(&payment.next_url)
+                    .bind(&payment.failure_code)
+                    .bind(Self::ts(payment.updated_at))
+                    .bind(payment.finished_at.map(Self::ts))
+                    .bind(payment.refreshed_at.map(Self::ts))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if updated && payment.status != previous_status {
+                        Self::insert_event(
+                            &mut tx,
+                            &payment.id,
+                            payment.updated_at,
+                            Some(previous_status),
+                            payment.status,
+                            source,
+                        )
+                        .await?;
+                    }
+                    if let Some((claim, settle)) = idempotency {
+                        let query = match &settle {
+                            IdempotencySettle::Completed { status, body } => sqlx::query(
+                                "UPDATE idempotency_keys SET state = 'completed', response_status = $3, \
+                                 response_body = $4 WHERE principal = $1 AND idempotency_key = $2",
+                            )
+                            .bind(&claim.principal)
+                            .bind(claim.key.as_ref())
+                            .bind(i32::from(*status))
+                            .bind(body.clone()),
+                            IdempotencySettle::Linked => sqlx::query(
+                                "UPDATE idempotency_keys SET state = 'linked' \
+                                 WHERE principal = $1 AND idempotency_key = $2",
+                            )
+                            .bind(&claim.principal)
+                            .bind(claim.key.as_ref()),
+                            IdempotencySettle::Release => sqlx::query(
+                                "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
+                            )
+                            .bind(&claim.principal)
+                            .bind(claim.key.as_ref()),
+                        };
+                        query.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                async fn get_payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+                    sqlx::query(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
+                        .bind(id.as_ref())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(payment_from_row)
+                        .transpose()
+                }
+
+                async fn list_payments(&self, query: &PaymentQuery) -> Result<Vec<Payment>, StoreError> {
+                    let mut sql = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE 1 = 1"
+                    ));
+                    if let Some(request_ref) = &query.request_ref {
+                        sql.push(" AND request_ref = ").push_bind(request_ref.clone());
+                    }
+                    if let Some(status) = query.status {
+                        sql.push(" AND status = ").push_bind(status.as_str());
+                    }
+                    if let Some(service) = &query.service {
+                        sql.push(" AND service = ").push_bind(service.clone());
+                    }
+                    if let Some(from) = query.created_from {
+                        sql.push(" AND created_at >= ").push_bind(Self::ts(from));
+                    }
+                    if let Some(to) = query.created_to {
+                        sql.push(" AND created_at < ").push_bind(Self::ts(to));
+                    }
+                    if let Some((at, id)) = &query.before {
+                        sql.push(" AND (created_at, id) < (")
+                            .push_bind(Self::ts(*at))
+                            .push(", ")
+                            .push_bind(id.as_ref().to_owned())
+                            .push(")");
+                    }
+                    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+                        .push_bind(i64::from(query.limit));
+                    sql.build()
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(payment_from_row)
+                        .collect()
+                }
+
+                async fn record_status_change(&self, change: &StatusChange) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let finished_at = change.to.is_final().then_some(change.at);
+                    let applied = sqlx::query(
+                        "UPDATE payments SET status = $3, failure_code = COALESCE($4, failure_code), \
+                         updated_at = $5, finished_at = COALESCE($6, finished_at) \
+                         WHERE id = $1 AND status = $2",
+                    )
+                    .bind(change.payment_id.as_ref())
+                    .bind(change.from.as_str())
+                    .bind(change.to.as_str())
+                    .bind(&change.failure_code)
+                    .bind(Self::ts(change.at))
+                    .bind(finished_at.map(Self::ts))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if applied {
+                        Self::insert_event(
+                            &mut tx,
+                            &change.payment_id,
+                            change.at,
+                            Some(change.from),
+                            change.to,
+                            change.source,
+                        )
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(applied)
+                }
+
+                async fn mark_refreshed(&self, id: &PaymentId, at: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE payments SET refreshed_at = $2 WHERE id = $1")
+                        .bind(id.as_ref())
+                        .bind(Self::ts(at))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn payment_events(&self, id: &PaymentId) -> Result<Vec<PaymentEvent>, StoreError> {
+                    sqlx::query(
+                        "SELECT payment_id, at, from_status, to_status, source FROM payment_events \
+                         WHERE payment_id = $1 ORDER BY id",
+                    )
+                    .bind(id.as_ref())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(event_from_row)
+                    .collect()
+                }
+
+                async fn describe_schema(&self) -> Result<Vec<ColumnInfo>, StoreError> {
+                    let mut columns = self.schema_columns().await?;
+                    columns.sort();
+                    Ok(columns)
+                }
+            }
+        }
+    };
+}
