@@ -98,7 +98,7 @@ pub struct PaymentSettings {
 impl Default for PaymentSettings {
     fn default() -> Self {
         Self {
-            refresh_interval_seconds: 5,
+            refresh_interval_seconds: 2,
             refresh_on_read: true,
         }
     }

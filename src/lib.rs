@@ -5,5 +5,10 @@
 
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod providers;
+pub mod service;
+pub mod simulator;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,138 @@
-fn main() {}
+//! The `counterfoil` command: serve (the default), migrate, and manage API keys.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use counterfoil::config::Settings;
+use counterfoil::domain::api_key::Role;
+use counterfoil::service::{KeyService, SystemClock};
+use counterfoil::startup::{open_store, Application};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "counterfoil",
+    version,
+    about = "Hosted card payments for UK councils; keeps no card data"
+)]
+struct Cli {
+    /// TOML configuration file (every key: deploy/counterfoil.example.toml).
+    #[arg(long, global = true, env = "COUNTERFOIL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        label: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by its id (the 12 characters after `cf_`).
+    Revoke { id: String },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value
+        .parse()
+        .map_err(|e: counterfoil::domain::api_key::UnknownRole| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("counterfoil: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    counterfoil::telemetry::init(settings.environment);
+    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("counterfoil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            tracing::info!(address = %app.address(), public_url = app.public_url(), "counterfoil is listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            settings.database.migrate_on_start = true;
+            open_store(&settings).await?;
+            println!("migrations applied");
+        }
+        Command::Keys { command } => {
+            let keys = KeyService::new(open_store(&settings).await?, Arc::new(SystemClock));
+            match command {
+                KeysCommand::Create { role, label } => {
+                    let (record, token) = keys
+                        .create(role, &label)
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    eprintln!(
+                        "Created {} key {} ({}). Store it now: it is shown only once.",
+                        record.role, record.id, record.label
+                    );
+                    println!("{token}");
+                }
+                KeysCommand::List => {
+                    println!(
+                        "{:<14} {:<8} {:<28} {:<28} label",
+                        "id", "role", "created", "revoked"
+                    );
+                    for k in keys.list().await.map_err(anyhow::Error::msg)? {
+                        println!(
+                            "{:<14} {:<8} {:<28} {:<28} {}",
+                            k.id,
+                            k.role.as_str(),
+                            k.created_at
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            k.revoked_at
+                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                                .unwrap_or_else(|| "-".into()),
+                            k.label
+                        );
+                    }
+                }
+                KeysCommand::Revoke { id } => {
+                    if keys.revoke(&id).await.map_err(anyhow::Error::msg)? {
+                        println!("revoked {id}");
+                    } else {
+                        eprintln!("no active key with id {id}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

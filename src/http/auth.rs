@@ -1,0 +1,57 @@
+//! Bearer API keys: the `Authenticated` extractor (401 on any missing, unknown or revoked key) and
+//! role checks (403).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::problem::ApiError;
+use crate::domain::api_key::Role;
+use crate::service::{AppServices, Principal};
+
+/// An authenticated caller. Extracted before the body is read, so an unauthenticated request's
+/// body is never looked at.
+pub struct Authenticated(pub Principal);
+
+impl Authenticated {
+    /// Refuses the request with 403 unless the key has one of `roles` (admin has all).
+    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
+        if self.0.allowed(roles) {
+            Ok(&self.0)
+        } else {
+            Err(crate::service::ServiceError::Forbidden.into())
+        }
+    }
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let services = req.app_data::<web::Data<AppServices>>().cloned();
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        Box::pin(async move {
+            let services = services.ok_or_else(ApiError::internal)?;
+            match services
+                .keys
+                .authenticate(token.as_deref())
+                .await
+                .map_err(ApiError::from)?
+            {
+                Ok(principal) => Ok(Authenticated(principal)),
+                Err(failure) => {
+                    tracing::info!(reason = ?failure, "request refused: bad API key");
+                    Err(ApiError::unauthorized())
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! RFC 9457 problem+json errors with a stable `code`, and the mapping from service errors.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::service::{FieldIssue, ServiceError};
+
+/// One problem field entry: which input, a stable code, and a message that never echoes the value.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemField {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+    /// The payment concerned, when an answer about one is not the payment itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub problem: Box<Problem>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+        Self {
+            status,
+            problem: Box::new(Problem {
+                type_uri: format!("urn:counterfoil:problem:{code}"),
+                title,
+                status: status.as_u16(),
+                code,
+                detail: None,
+                errors: Vec::new(),
+                payment_id: None,
+                provider_code: None,
+            }),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.problem.detail = Some(detail.into());
+        self
+    }
+
+    pub fn validation(issues: Vec<FieldIssue>) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "The request has invalid fields",
+        )
+        .detail("See errors[] for each field that was refused.");
+        error.problem.errors = issues
+            .into_iter()
+            .map(|issue| ProblemField {
+                field: issue.field,
+                code: issue.error.code,
+                message: issue.error.message,
+            })
+            .collect();
+        error
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid API key is required",
+        )
+        .detail("Send `Authorization: Bearer cf_…` with a key that has not been revoked.")
+    }
+
+    pub fn card_data() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "card_data_rejected",
+            "The request appears to contain a card number",
+        )
+        .detail(
+            "Counterfoil never accepts card numbers: the citizen enters card details only on the \
+             provider's page. The request was discarded and not logged.",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No such resource")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side",
+        )
+        .detail(
+            "Nothing was half-written; the request can be retried with the same Idempotency-Key.",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.problem.code)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.body(serde_json::to_string(&self.problem).expect("problems serialise"))
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        use StatusCode as S;
+        match error {
+            ServiceError::Validation(issues) => ApiError::validation(issues),
+            ServiceError::PaymentNotFound => {
+                ApiError::new(S::NOT_FOUND, "payment_not_found", "No such payment")
+            }
+            ServiceError::Forbidden => ApiError::new(
+                S::FORBIDDEN,
+                "forbidden",
+                "This API key's role may not do that",
+            ),
+            ServiceError::IdempotencyConflict => ApiError::new(
+                S::CONFLICT,
+                "idempotency_conflict",
+                "A request with this Idempotency-Key is still being processed",
+            )
+            .detail("Retry after a short wait; the first request's answer will then be replayed."),
+            ServiceError::IdempotencyKeyReused => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used for a different request",
+            )
+            .detail("Use a new Idempotency-Key for a new request."),
+            ServiceError::NotCancellable { reason } => ApiError::new(
+                S::CONFLICT,
+                "payment_not_cancellable",
+                "The payment can no longer be cancelled",
+            )
+            .detail(reason),
+            ServiceError::ProviderUnavailable {
+                payment_id,
+                certain_nothing_happened,
+            } => {
+                let (status, detail) = if certain_nothing_happened {
+                    (S::SERVICE_UNAVAILABLE, "The payment provider could not be reached; nothing was created. Retry with the same Idempotency-Key.")
+                } else {
+                    (S::BAD_GATEWAY, "The payment provider did not answer in time. The payment may exist at the provider: Counterfoil will resolve it, never create it twice. Read the payment by payment_id, or retry with the same Idempotency-Key later.")
+                };
+                let mut e = ApiError::new(
+                    status,
+                    "provider_unavailable",
+                    "The payment provider is unavailable",
+                )
+                .detail(detail);
+                e.problem.payment_id = payment_id;
+                e
+            }
+            ServiceError::ProviderRejected { payment_id, code } => {
+                let mut e = ApiError::new(S::BAD_GATEWAY, "provider_rejected", "The payment provider refused the request")
+                    .detail("The provider made no payment. See provider_code; this usually needs a configuration fix.");
+                e.problem.payment_id = payment_id;
+                e.problem.provider_code = code;
+                e
+            }
+            ServiceError::Store(store) => {
+                tracing::error!(error = %store, "storage failure");
+                match store {
+                    crate::store::StoreError::Unavailable(_) => ApiError::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        "The database is unavailable",
+                    )
+                    .detail("Nothing was changed. Retry later with the same Idempotency-Key."),
+                    _ => ApiError::internal(),
+                }
+            }
+        }
+    }
+}

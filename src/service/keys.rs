@@ -1,0 +1,97 @@
+//! API keys: create (the key is shown once), list, revoke, and authenticate a presented key.
+
+use std::sync::Arc;
+
+use rand::distributions::{Alphanumeric, DistString};
+use subtle::ConstantTimeEq;
+
+use super::{Clock, Principal, ServiceError};
+use crate::domain::api_key::{self, Role};
+use crate::store::{ApiKeyRecord, Store};
+
+pub struct KeyService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Why a presented key was not accepted. Callers answer all of these with the same 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Malformed,
+    Unknown,
+    Revoked,
+}
+
+impl KeyService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Makes a new key. The returned token is the only time the key exists in clear.
+    pub async fn create(
+        &self,
+        role: Role,
+        label: &str,
+    ) -> Result<(ApiKeyRecord, String), ServiceError> {
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 100 {
+            return Err(ServiceError::Validation(vec![super::FieldIssue::new(
+                "label",
+                crate::domain::FieldError::new("invalid_length", "must be 1 to 100 characters"),
+            )]));
+        }
+        let mut rng = rand::rngs::OsRng;
+        let id = Alphanumeric.sample_string(&mut rng, api_key::id_len());
+        let secret = Alphanumeric.sample_string(&mut rng, api_key::secret_len());
+        let token = api_key::format_token(&id, &secret);
+        let record = ApiKeyRecord {
+            id,
+            role,
+            label: label.to_owned(),
+            token_sha256: hex::encode(api_key::token_digest(&token)),
+            created_at: self.clock.now(),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        self.store.insert_api_key(&record).await?;
+        Ok((record, token))
+    }
+
+    pub async fn list(&self) -> Result<Vec<ApiKeyRecord>, ServiceError> {
+        Ok(self.store.list_api_keys().await?)
+    }
+
+    /// Revokes a key by its id (the part after `cf_`); false when there was nothing to revoke.
+    pub async fn revoke(&self, id: &str) -> Result<bool, ServiceError> {
+        Ok(self.store.revoke_api_key(id, self.clock.now()).await?)
+    }
+
+    /// Checks a bearer token: looked up by its public id, then its digest compared in constant time.
+    pub async fn authenticate(
+        &self,
+        token: Option<&str>,
+    ) -> Result<Result<Principal, AuthFailure>, ServiceError> {
+        let Some(token) = token else {
+            return Ok(Err(AuthFailure::Missing));
+        };
+        let Some(presented) = api_key::parse_token(token) else {
+            return Ok(Err(AuthFailure::Malformed));
+        };
+        let Some(record) = self.store.find_api_key(presented.key_id).await? else {
+            return Ok(Err(AuthFailure::Unknown));
+        };
+        let digest = hex::encode(api_key::token_digest(presented.token));
+        if !bool::from(digest.as_bytes().ct_eq(record.token_sha256.as_bytes())) {
+            return Ok(Err(AuthFailure::Unknown));
+        }
+        if record.revoked_at.is_some() {
+            return Ok(Err(AuthFailure::Revoked));
+        }
+        Ok(Ok(Principal {
+            key_id: record.id,
+            role: record.role,
+            label: record.label,
+        }))
+    }
+}

@@ -1,0 +1,124 @@
+//! Services: the use cases (create, read, cancel and list payments; manage API keys), each one
+//! validated input → provider and store calls → result. No HTTP types here.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::domain::api_key::Role;
+use crate::domain::FieldError;
+use crate::providers::ProviderError;
+use crate::store::StoreError;
+
+pub mod keys;
+pub mod payments;
+pub mod views;
+
+pub use keys::KeyService;
+pub use payments::PaymentService;
+
+/// Where "now" comes from, so tests can move time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Wall-clock time, truncated to microseconds so it round-trips through both databases unchanged.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now().trunc_subsecs(6)
+    }
+}
+
+/// Who is calling: an authenticated API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    pub role: Role,
+    pub label: String,
+}
+
+impl Principal {
+    /// Whether this caller may act in one of `roles` (`admin` may act in every role).
+    pub fn allowed(&self, roles: &[Role]) -> bool {
+        self.role == Role::Admin || roles.contains(&self.role)
+    }
+}
+
+/// One refused input field (or header, or query parameter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub field: String,
+    pub error: FieldError,
+}
+
+impl FieldIssue {
+    pub fn new(field: impl Into<String>, error: FieldError) -> Self {
+        Self {
+            field: field.into(),
+            error,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the request is not valid")]
+    Validation(Vec<FieldIssue>),
+    #[error("no such payment")]
+    PaymentNotFound,
+    #[error("this key may not do that")]
+    Forbidden,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyConflict,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the payment can no longer be cancelled")]
+    NotCancellable { reason: &'static str },
+    /// The provider could not be reached or did not answer in time. `certain_nothing_happened`
+    /// tells a retry apart from a wait-and-see.
+    #[error("the payment provider is unavailable")]
+    ProviderUnavailable {
+        payment_id: Option<String>,
+        certain_nothing_happened: bool,
+    },
+    #[error("the payment provider refused the request")]
+    ProviderRejected {
+        payment_id: Option<String>,
+        code: Option<String>,
+    },
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    fn from_provider(error: &ProviderError, payment_id: Option<String>) -> Self {
+        match error {
+            ProviderError::Rejected { code, .. } | ProviderError::Conflict { code } => {
+                ServiceError::ProviderRejected {
+                    payment_id,
+                    code: code.clone(),
+                }
+            }
+            ProviderError::Unreachable(_) => ServiceError::ProviderUnavailable {
+                payment_id,
+                certain_nothing_happened: true,
+            },
+            ProviderError::NotFound
+            | ProviderError::Unavailable(_)
+            | ProviderError::InvalidResponse(_) => ServiceError::ProviderUnavailable {
+                payment_id,
+                certain_nothing_happened: false,
+            },
+        }
+    }
+}
+
+/// Everything the HTTP layer (and the CLI) needs, built once by `startup`.
+#[derive(Clone)]
+pub struct AppServices {
+    pub payments: Arc<PaymentService>,
+    pub keys: Arc<KeyService>,
+    pub store: Arc<dyn crate::store::Store>,
+}

@@ -1,0 +1,765 @@
+//! Payments: create a hosted payment exactly once per Idempotency-Key, read it (refreshing from the
+//! provider while it is not final), list, cancel, and show its status timeline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::views::{PaymentEventView, PaymentPage, PaymentView};
+use super::{Clock, FieldIssue, Principal, ServiceError};
+use crate::domain::{
+    decide_transition, idempotency, AmountPence, CreateOutcome, Description, Email, FieldError,
+    IdempotencyKey, Metadata, NewPayment, Payment, PaymentId, PaymentStatus, RequestRef, ReturnUrl,
+    ServiceCode, TransitionDecision, TransitionSource,
+};
+use crate::providers::{CreateSession, ProviderError, ProviderPayment, ProviderRegistry};
+use crate::store::{
+    ClaimOutcome, IdempotencyClaim, IdempotencySettle, PaymentQuery, StatusChange, Store,
+};
+
+/// A configured council service, as payments need it.
+#[derive(Debug, Clone)]
+pub struct ServiceEntry {
+    pub account: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    /// Whether `http://localhost` return URLs are allowed (never in production).
+    pub allow_loopback_http: bool,
+    pub refresh_on_read: bool,
+    pub refresh_interval: Duration,
+    /// How long an in-flight create blocks a repeat before it is presumed crashed.
+    pub create_lease: Duration,
+    /// How long an Idempotency-Key is remembered.
+    pub idempotency_ttl: Duration,
+}
+
+/// What a create call answers: a payment made now, or an earlier answer replayed verbatim.
+#[derive(Debug, Clone)]
+pub enum CreateResponse {
+    Created(Box<PaymentView>),
+    Replayed { status: u16, body: String },
+}
+
+pub struct PaymentService {
+    store: Arc<dyn Store>,
+    providers: ProviderRegistry,
+    services: BTreeMap<String, ServiceEntry>,
+    clock: Arc<dyn Clock>,
+    settings: PaymentSettings,
+}
+
+const CREATE_ROUTE: &str = "POST /v1/payments";
+
+impl PaymentService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: ProviderRegistry,
+        services: BTreeMap<String, ServiceEntry>,
+        clock: Arc<dyn Clock>,
+        settings: PaymentSettings,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            services,
+            clock,
+            settings,
+        }
+    }
+
+    /// Parses a create body into a [`NewPayment`], naming every refused field at once.
+    pub fn parse_create(&self, body: &Value) -> Result<NewPayment, ServiceError> {
+        let Some(fields) = body.as_object() else {
+            return Err(ServiceError::Validation(vec![FieldIssue::new(
+                "body",
+                FieldError::new("invalid_type", "must be a JSON object"),
+            )]));
+        };
+        let mut issues = Vec::new();
+        const KNOWN: &[&str] = &[
+            "request_ref",
+            "service",
+            "amount",
+            "description",
+            "return_url",
+            "email",
+            "metadata",
+        ];
+        for key in fields.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
+            issues.push(FieldIssue::new(
+                key.clone(),
+                FieldError::new("unknown_field", "is not a field of this request"),
+            ));
+        }
+        let mut text = |name: &str, required: bool| -> Option<String> {
+            match fields.get(name) {
+                Some(Value::String(s)) => Some(s.clone()),
+                None | Some(Value::Null) if !required => None,
+                None | Some(Value::Null) => {
+                    issues.push(FieldIssue::new(
+                        name,
+                        FieldError::new("required", "is required"),
+                    ));
+                    None
+                }
+                Some(_) => {
+                    issues.push(FieldIssue::new(
+                        name,
+                        FieldError::new("invalid_type", "must be a string"),
+                    ));
+                    None
+                }
+            }
+        };
+        let request_ref = text("request_ref", true);
+        let service = text("service", true);
+        let description = text("description", true);
+        let return_url = text("return_url", true);
+        let email = text("email", false);
+
+        let mut check = |name: &str, result: Result<(), FieldError>| {
+            if let Err(e) = result {
+                issues.push(FieldIssue::new(name, e));
+            }
+        };
+        let request_ref = request_ref.and_then(|v| {
+            let parsed = RequestRef::parse(&v);
+            check(
+                "request_ref",
+                parsed.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+            parsed.ok()
+        });
+        let service = service.and_then(|v| {
+            let parsed = ServiceCode::parse(&v).and_then(|code| {
+                if self.services.contains_key(code.as_ref()) {
+                    Ok(code)
+                } else {
+                    Err(FieldError::new(
+                        "unknown_service",
+                        "is not a service configured in Counterfoil",
+                    ))
+                }
+            });
+            check("service", parsed.as_ref().map(|_| ()).map_err(Clone::clone));
+            parsed.ok()
+        });
+        let description = description.and_then(|v| {
+            let parsed = Description::parse(&v);
+            check(
+                "description",
+                parsed.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+            parsed.ok()
+        });
+        let return_url = return_url.and_then(|v| {
+            let parsed = ReturnUrl::parse(&v, self.settings.allow_loopback_http);
+            check(
+                "return_url",
+                parsed.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+            parsed.ok()
+        });
+        let email = match email {
+            Some(v) => {
+                let parsed = Email::parse(&v);
+                check("email", parsed.as_ref().map(|_| ()).map_err(Clone::clone));
+                parsed.ok().map(Some)
+            }
+            None => Some(None),
+        };
+        let amount = match fields.get("amount") {
+            None | Some(Value::Null) => {
+                check("amount", Err(FieldError::new("required", "is required")));
+                None
+            }
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(pence) => {
+                    let parsed = AmountPence::parse(pence)
+                        .map_err(|e| FieldError::new("out_of_range", e.to_string()));
+                    check("amount", parsed.map(|_| ()));
+                    AmountPence::parse(pence).ok()
+                }
+                None => {
+                    check(
+                        "amount",
+                        Err(FieldError::new(
+                            "invalid_type",
+                            "must be a whole number of pence",
+                        )),
+                    );
+                    None
+                }
+            },
+            Some(_) => {
+                check(
+                    "amount",
+                    Err(FieldError::new(
+                        "invalid_type",
+                        "must be a whole number of pence",
+                    )),
+                );
+                None
+            }
+        };
+        let metadata = match fields.get("metadata") {
+            None | Some(Value::Null) => Some(Metadata::default()),
+            Some(Value::Object(map)) => {
+                let mut pairs = BTreeMap::new();
+                let mut all_strings = true;
+                for (k, v) in map {
+                    match v {
+                        Value::String(s) => {
+                            pairs.insert(k.clone(), s.clone());
+                        }
+                        _ => all_strings = false,
+                    }
+                }
+                if all_strings {
+                    let parsed = Metadata::parse(pairs);
+                    check(
+                        "metadata",
+                        parsed.as_ref().map(|_| ()).map_err(Clone::clone),
+                    );
+                    parsed.ok()
+                } else {
+                    check(
+                        "metadata",
+                        Err(FieldError::new("invalid_type", "values must be strings")),
+                    );
+                    None
+                }
+            }
+            Some(_) => {
+                check(
+                    "metadata",
+                    Err(FieldError::new(
+                        "invalid_type",
+                        "must be an object of string pairs",
+                    )),
+                );
+                None
+            }
+        };
+        match (
+            request_ref,
+            service,
+            amount,
+            description,
+            return_url,
+            email,
+            metadata,
+        ) {
+            (
+                Some(request_ref),
+                Some(service),
+                Some(amount),
+                Some(description),
+                Some(return_url),
+                Some(email),
+                Some(metadata),
+            ) if issues.is_empty() => Ok(NewPayment {
+                request_ref,
+                service,
+                amount,
+                description,
+                return_url,
+                email,
+                metadata,
+            }),
+            _ => Err(ServiceError::Validation(issues)),
+        }
+    }
+
+    /// Creates a hosted payment, at most once per (caller, Idempotency-Key).
+    ///
+    /// The local row is written before the provider is called. GOV.UK Pay has no idempotency for
+    /// card payments, so a create whose answer is lost is never retried: the payment stays
+    /// `create_outcome = unknown` until it is found at the provider.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        key: IdempotencyKey,
+        body: &Value,
+    ) -> Result<CreateResponse, ServiceError> {
+        let new = self.parse_create(body)?;
+        let now = self.clock.now();
+        let claim = IdempotencyClaim {
+            principal: principal.key_id.clone(),
+            key,
+            route: CREATE_ROUTE.into(),
+            fingerprint: idempotency::fingerprint(CREATE_ROUTE, &principal.key_id, body),
+            now,
+            lease_until: now + self.settings.create_lease,
+            expires_at: now + self.settings.idempotency_ttl,
+        };
+        let service = &self.services[new.service.as_ref()];
+        let provider = self
+            .providers
+            .get(&service.account)
+            .expect("startup registers a provider for every configured account");
+        let mut payment = Payment {
+            id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
+            request_ref: new.request_ref.into_inner(),
+            service: new.service.into_inner(),
+            account: service.account.clone(),
+            provider: provider.kind(),
+            amount: new.amount.pence(),
+            description: new.description.into_inner(),
+            email: new.email.map(Email::into_inner),
+            metadata: new.metadata.pairs().clone(),
+            return_url: new.return_url.as_str().to_owned(),
+            status: PaymentStatus::Created,
+            create_outcome: CreateOutcome::Pending,
+            provider_payment_id: None,
+            next_url: None,
+            failure_code: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            refreshed_at: None,
+        };
+
+        match self
+            .store
+            .claim_and_insert_payment(&claim, &payment)
+            .await?
+        {
+            ClaimOutcome::Claimed => {}
+            ClaimOutcome::Replay { status, body } => {
+                return Ok(CreateResponse::Replayed { status, body })
+            }
+            ClaimOutcome::InFlight => return Err(ServiceError::IdempotencyConflict),
+            ClaimOutcome::KeyReused => return Err(ServiceError::IdempotencyKeyReused),
+            ClaimOutcome::Linked { payment_id } => return self.answer_from_row(&payment_id).await,
+        }
+
+        let answer = provider
+            .create_payment(&CreateSession {
+                payment_id: &payment.id,
+                reference: &payment.request_ref,
+                description: &payment.description,
+                amount: payment.amount,
+                return_url: &payment.return_url,
+                email: payment.email.as_deref(),
+                metadata: &payment.metadata,
+            })
+            .await;
+        let at = self.clock.now();
+        payment.updated_at = at;
+        let (settle, result) = match answer {
+            Ok(created) => {
+                confirm_from_provider(&mut payment, created, at);
+                let view = PaymentView::from(&payment);
+                let body = serde_json::to_string(&view).expect("views serialise");
+                (
+                    IdempotencySettle::Completed { status: 201, body },
+                    Ok(CreateResponse::Created(Box::new(view))),
+                )
+            }
+            Err(error) => {
+                let certain = matches!(
+                    error,
+                    ProviderError::Unreachable(_) | ProviderError::Rejected { .. }
+                );
+                tracing::warn!(payment_id = %payment.id, error = %error, "provider create failed");
+                if certain {
+                    payment.status = PaymentStatus::Error;
+                    payment.create_outcome = CreateOutcome::NotCreated;
+                    payment.finished_at = Some(at);
+                    payment.failure_code = Some(match &error {
+                        ProviderError::Rejected { code, .. } => {
+                            code.clone().unwrap_or_else(|| "provider_rejected".into())
+                        }
+                        _ => "provider_unreachable".into(),
+                    });
+                } else {
+                    payment.create_outcome = CreateOutcome::Unknown;
+                }
+                // Nothing reached the provider: the key is freed so the CRM can simply retry.
+                let settle = if matches!(error, ProviderError::Unreachable(_)) {
+                    IdempotencySettle::Release
+                } else {
+                    IdempotencySettle::Linked
+                };
+                (
+                    settle,
+                    Err(ServiceError::from_provider(
+                        &error,
+                        Some(payment.id.to_string()),
+                    )),
+                )
+            }
+        };
+        self.store
+            .settle_payment_create(
+                &payment,
+                PaymentStatus::Created,
+                TransitionSource::Api,
+                Some((&claim, settle)),
+            )
+            .await?;
+        result
+    }
+
+    /// Answers a repeated create whose first attempt did not complete cleanly, from the row.
+    async fn answer_from_row(&self, id: &PaymentId) -> Result<CreateResponse, ServiceError> {
+        let payment = self.get(id).await?;
+        match payment.create_outcome {
+            CreateOutcome::Confirmed => Ok(CreateResponse::Created(Box::new(PaymentView::from(
+                &payment,
+            )))),
+            CreateOutcome::NotCreated => Err(ServiceError::ProviderRejected {
+                payment_id: Some(payment.id.to_string()),
+                code: payment.failure_code.clone(),
+            }),
+            CreateOutcome::Pending | CreateOutcome::Unknown => {
+                Err(ServiceError::ProviderUnavailable {
+                    payment_id: Some(payment.id.to_string()),
+                    certain_nothing_happened: false,
+                })
+            }
+        }
+    }
+
+    /// Reads a payment, first asking the provider for news when it is not final and was not
+    /// asked recently.
+    pub async fn get(&self, id: &PaymentId) -> Result<Payment, ServiceError> {
+        let payment = self
+            .store
+            .get_payment(id)
+            .await?
+            .ok_or(ServiceError::PaymentNotFound)?;
+        if !self.settings.refresh_on_read
+            || payment.status.is_final()
+            || !self.refresh_due(&payment)
+        {
+            return Ok(payment);
+        }
+        Ok(self.refresh(payment).await)
+    }
+
+    fn refresh_due(&self, payment: &Payment) -> bool {
+        let interval =
+            chrono::Duration::from_std(self.settings.refresh_interval).unwrap_or_default();
+        payment
+            .refreshed_at
+            .is_none_or(|last| self.clock.now() - last >= interval)
+    }
+
+    /// Asks the provider about a payment that is not final. Provider trouble is logged and the
+    /// stored state returned: a read never fails because the provider is down.
+    async fn refresh(&self, payment: Payment) -> Payment {
+        let Some(provider) = self.providers.get(&payment.account) else {
+            return payment;
+        };
+        let now = self.clock.now();
+        let outcome = match (
+            payment.create_outcome,
+            payment.provider_payment_id.as_deref(),
+        ) {
+            (CreateOutcome::Confirmed, Some(provider_id)) => {
+                provider.get_payment(provider_id).await.map(Some)
+            }
+            (CreateOutcome::Unknown, _) => {
+                provider
+                    .find_payment(&payment.request_ref, &payment.id, payment.created_at)
+                    .await
+            }
+            _ => return payment,
+        };
+        if let Err(e) = self.store.mark_refreshed(&payment.id, now).await {
+            tracing::warn!(payment_id = %payment.id, error = %e, "could not note refresh time");
+        }
+        match outcome {
+            Ok(Some(reported)) if payment.create_outcome == CreateOutcome::Unknown => {
+                self.resolve_unknown_create(payment, reported).await
+            }
+            Ok(Some(reported)) => self
+                .apply_reported(payment, reported.status, reported.failure_code, TransitionSource::Api)
+                .await
+                .unwrap_or_else(|(payment, e)| {
+                    tracing::warn!(payment_id = %payment.id, error = %e, "could not record provider status");
+                    payment
+                }),
+            Ok(None) => payment,
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "provider refresh failed");
+                payment
+            }
+        }
+    }
+
+    /// A payment whose create answer was lost has been found at the provider: record it.
+    async fn resolve_unknown_create(
+        &self,
+        mut payment: Payment,
+        found: ProviderPayment,
+    ) -> Payment {
+        let at = self.clock.now();
+        let previous = payment.status;
+        payment.updated_at = at;
+        confirm_from_provider(&mut payment, found, at);
+        match self
+            .store
+            .settle_payment_create(&payment, previous, TransitionSource::Api, None)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(payment_id = %payment.id, "resolved a create whose answer was lost");
+                self.store
+                    .get_payment(&payment.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(payment)
+            }
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "could not record a resolved create");
+                payment
+            }
+        }
+    }
+
+    /// Moves a payment towards a status the provider reported, through the state machine, retrying
+    /// if another writer changed it in between.
+    async fn apply_reported(
+        &self,
+        mut payment: Payment,
+        reported: PaymentStatus,
+        failure_code: Option<String>,
+        source: TransitionSource,
+    ) -> Result<Payment, (Payment, ServiceError)> {
+        for _ in 0..5 {
+            let TransitionDecision::Apply { from, to } =
+                decide_transition(payment.status, reported)
+            else {
+                return Ok(payment);
+            };
+            let change = StatusChange {
+                payment_id: payment.id.clone(),
+                from,
+                to,
+                at: self.clock.now(),
+                source,
+                failure_code: failure_code.clone(),
+            };
+            let applied = match self.store.record_status_change(&change).await {
+                Ok(applied) => applied,
+                Err(e) => return Err((payment, e.into())),
+            };
+            match self.store.get_payment(&payment.id).await {
+                Ok(Some(fresh)) => payment = fresh,
+                Ok(None) => return Err((payment, ServiceError::PaymentNotFound)),
+                Err(e) => return Err((payment, e.into())),
+            }
+            if applied {
+                return Ok(payment);
+            }
+        }
+        Ok(payment)
+    }
+
+    /// Cancels a payment the citizen has not finished. Cancelling a cancelled payment is a no-op.
+    pub async fn cancel(&self, id: &PaymentId) -> Result<Payment, ServiceError> {
+        let payment = self.get(id).await?;
+        if payment.status == PaymentStatus::Cancelled {
+            return Ok(payment);
+        }
+        if payment.status.is_final() {
+            return Err(ServiceError::NotCancellable {
+                reason: "the payment is already final",
+            });
+        }
+        let (CreateOutcome::Confirmed, Some(provider_id)) =
+            (payment.create_outcome, payment.provider_payment_id.clone())
+        else {
+            return Err(ServiceError::NotCancellable {
+                reason: "the provider has not confirmed this payment yet",
+            });
+        };
+        let provider = self
+            .providers
+            .get(&payment.account)
+            .expect("startup registers a provider for every configured account");
+        match provider.cancel_payment(&provider_id).await {
+            Ok(()) => self
+                .apply_reported(
+                    payment,
+                    PaymentStatus::Cancelled,
+                    Some("P0040".into()),
+                    TransitionSource::Api,
+                )
+                .await
+                .map_err(|(_, e)| e),
+            Err(ProviderError::Conflict { .. }) => {
+                // Too late: the citizen finished first. Record what actually happened.
+                let payment = self.refresh(payment).await;
+                if payment.status == PaymentStatus::Cancelled {
+                    Ok(payment)
+                } else {
+                    Err(ServiceError::NotCancellable {
+                        reason: "the payment finished at the provider",
+                    })
+                }
+            }
+            Err(e) => Err(ServiceError::from_provider(
+                &e,
+                Some(payment.id.to_string()),
+            )),
+        }
+    }
+
+    pub async fn events(&self, id: &PaymentId) -> Result<Vec<PaymentEventView>, ServiceError> {
+        if self.store.get_payment(id).await?.is_none() {
+            return Err(ServiceError::PaymentNotFound);
+        }
+        Ok(self
+            .store
+            .payment_events(id)
+            .await?
+            .iter()
+            .map(PaymentEventView::from)
+            .collect())
+    }
+
+    /// Lists payments newest first, from query parameters (each bad one is named).
+    pub async fn list(
+        &self,
+        params: &HashMap<String, String>,
+    ) -> Result<PaymentPage, ServiceError> {
+        let query = parse_list_query(params)?;
+        let limit = query.limit as usize;
+        let mut rows = self
+            .store
+            .list_payments(&PaymentQuery {
+                limit: query.limit + 1,
+                ..query
+            })
+            .await?;
+        let next_cursor = (rows.len() > limit).then(|| {
+            rows.truncate(limit);
+            let last = rows.last().expect("limit is at least 1");
+            encode_cursor(last.created_at, &last.id)
+        });
+        Ok(PaymentPage {
+            items: rows.iter().map(PaymentView::from).collect(),
+            next_cursor,
+        })
+    }
+}
+
+/// Copies what the provider said about a payment it created onto our row.
+fn confirm_from_provider(payment: &mut Payment, found: ProviderPayment, at: DateTime<Utc>) {
+    payment.create_outcome = CreateOutcome::Confirmed;
+    payment.provider_payment_id = Some(found.provider_payment_id);
+    payment.next_url = found.next_url;
+    payment.refreshed_at = Some(at);
+    if let TransitionDecision::Apply { to, .. } = decide_transition(payment.status, found.status) {
+        payment.status = to;
+        payment.failure_code = found.failure_code;
+        if to.is_final() {
+            payment.finished_at = Some(at);
+        }
+    }
+}
+
+fn encode_cursor(at: DateTime<Utc>, id: &PaymentId) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}|{id}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, PaymentId)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (at, id) = text.split_once('|')?;
+    Some((
+        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+        PaymentId::parse(id).ok()?,
+    ))
+}
+
+fn parse_list_query(params: &HashMap<String, String>) -> Result<PaymentQuery, ServiceError> {
+    let mut issues = Vec::new();
+    let mut query = PaymentQuery {
+        limit: 50,
+        ..PaymentQuery::default()
+    };
+    for (name, value) in params {
+        let result: Result<(), FieldError> = match name.as_str() {
+            "request_ref" => RequestRef::parse(value).map(|r| query.request_ref = Some(r.into_inner())),
+            "service" => ServiceCode::parse(value).map(|s| query.service = Some(s.into_inner())),
+            "status" => value
+                .parse::<PaymentStatus>()
+                .map(|s| query.status = Some(s))
+                .map_err(|_| FieldError::new("invalid_value", "must be one of created, in_progress, succeeded, failed, cancelled, expired, error")),
+            "created_from" | "created_to" => DateTime::parse_from_rfc3339(value)
+                .map(|t| {
+                    let t = t.with_timezone(&Utc);
+                    if name == "created_from" { query.created_from = Some(t) } else { query.created_to = Some(t) }
+                })
+                .map_err(|_| FieldError::new("invalid_format", "must be an RFC 3339 date-time, e.g. 2026-11-23T09:00:00Z")),
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => {
+                    query.limit = n;
+                    Ok(())
+                }
+                _ => Err(FieldError::new("out_of_range", "must be a whole number from 1 to 100")),
+            },
+            "cursor" => decode_cursor(value)
+                .map(|c| query.before = Some(c))
+                .ok_or_else(|| FieldError::new("invalid_format", "is not a cursor this API gave out")),
+            _ => Err(FieldError::new("unknown_parameter", "is not a parameter of this listing")),
+        };
+        if let Err(e) = result {
+            issues.push(FieldIssue::new(name.clone(), e));
+        }
+    }
+    if issues.is_empty() {
+        Ok(query)
+    } else {
+        issues.sort_by(|a, b| a.field.cmp(&b.field));
+        Err(ServiceError::Validation(issues))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = PaymentId::from_uuid(uuid::Uuid::now_v7());
+        let at = Utc::now();
+        let (back_at, back_id) = decode_cursor(&encode_cursor(at, &id)).unwrap();
+        assert_eq!(back_id, id);
+        assert_eq!(back_at.timestamp_micros(), at.timestamp_micros());
+        assert!(decode_cursor("not-a-cursor").is_none());
+    }
+
+    #[test]
+    fn list_parameters_are_each_named_when_wrong() {
+        let params: HashMap<String, String> = [
+            ("status", "success"),
+            ("limit", "0"),
+            ("created_from", "yesterday"),
+            ("colour", "blue"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let Err(ServiceError::Validation(issues)) = parse_list_query(&params) else {
+            panic!("expected validation errors");
+        };
+        let fields: Vec<_> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["colour", "created_from", "limit", "status"]);
+    }
+}

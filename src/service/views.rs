@@ -1,0 +1,84 @@
+//! The public shapes of Counterfoil's resources, as the CRM sees them in JSON.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::domain::{Payment, PaymentEvent};
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The Payment object of the API contract.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PaymentView {
+    pub id: String,
+    pub request_ref: String,
+    pub service: String,
+    pub amount: i64,
+    pub currency: &'static str,
+    pub description: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub status: &'static str,
+    /// Where to send the citizen; only while the payment is not final.
+    pub next_url: Option<String>,
+    pub provider: &'static str,
+    pub provider_payment_id: Option<String>,
+    /// `confirmed` once the provider has answered the create; `unknown` while a lost answer is
+    /// being resolved; `not_created` when the provider certainly made no payment.
+    pub create_outcome: &'static str,
+    pub failure_code: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<&Payment> for PaymentView {
+    fn from(p: &Payment) -> Self {
+        Self {
+            id: p.id.to_string(),
+            request_ref: p.request_ref.clone(),
+            service: p.service.clone(),
+            amount: p.amount,
+            currency: "GBP",
+            description: p.description.clone(),
+            metadata: p.metadata.clone(),
+            status: p.status.as_str(),
+            next_url: p.live_next_url().map(str::to_owned),
+            provider: p.provider.as_str(),
+            provider_payment_id: p.provider_payment_id.clone(),
+            create_outcome: p.create_outcome.as_str(),
+            failure_code: p.failure_code.clone(),
+            created_at: ts(p.created_at),
+            updated_at: ts(p.updated_at),
+            finished_at: p.finished_at.map(ts),
+        }
+    }
+}
+
+/// One page of payments.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentPage {
+    pub items: Vec<PaymentView>,
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of a payment's status timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentEventView {
+    pub at: String,
+    pub from: Option<&'static str>,
+    pub to: &'static str,
+    pub source: &'static str,
+}
+
+impl From<&PaymentEvent> for PaymentEventView {
+    fn from(e: &PaymentEvent) -> Self {
+        Self {
+            at: ts(e.at),
+            from: e.from.map(|s| s.as_str()),
+            to: e.to.as_str(),
+            source: e.source.as_str(),
+        }
+    }
+}

@@ -1,0 +1,622 @@
+//! A GOV.UK Pay-compatible simulator under `/sandbox/govuk-pay/`: the public API's create, get,
+//! cancel and search paths with its field names, statuses and error shapes, a hosted test page with
+//! no card fields, and a control API for tests to inject faults.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Where the simulator is mounted inside Counterfoil.
+pub const MOUNT: &str = "/sandbox/govuk-pay";
+
+/// How long a payer has before GOV.UK Pay expires the payment (P0020).
+const PAYER_WINDOW: chrono::Duration = chrono::Duration::minutes(90);
+
+#[derive(Debug, Clone)]
+struct SimPayment {
+    id: String,
+    owner: String,
+    amount: i64,
+    reference: String,
+    description: String,
+    return_url: String,
+    email: Option<String>,
+    metadata: Map<String, Value>,
+    status: &'static str,
+    code: Option<&'static str>,
+    created: DateTime<Utc>,
+}
+
+impl SimPayment {
+    fn finished(&self) -> bool {
+        matches!(self.status, "success" | "failed" | "cancelled" | "error")
+    }
+}
+
+/// Faults a test can ask for, each for a number of upcoming create calls.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Answer this many creates with 500 P0198 without creating anything.
+    #[serde(default)]
+    pub create_errors: u32,
+    /// Create the payment, then wait this long before answering (a lost or slow response).
+    #[serde(default)]
+    pub create_delay_ms: u64,
+    /// How many creates `create_delay_ms` applies to.
+    #[serde(default)]
+    pub create_delays: u32,
+}
+
+#[derive(Default)]
+struct State {
+    payments: HashMap<String, SimPayment>,
+    faults: Faults,
+}
+
+/// The simulator's shared state: which API keys it accepts, its public base URL, its payments.
+#[derive(Clone)]
+pub struct Simulator {
+    base_url: Arc<str>,
+    accepted_key_digests: Arc<Vec<String>>,
+    state: Arc<Mutex<State>>,
+}
+
+fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl Simulator {
+    /// `public_base` is how browsers reach Counterfoil, e.g. `http://127.0.0.1:8080`.
+    pub fn new<'a>(public_base: &str, api_keys: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            base_url: format!("{}{MOUNT}", public_base.trim_end_matches('/')).into(),
+            accepted_key_digests: Arc::new(api_keys.into_iter().map(digest).collect()),
+            state: Arc::default(),
+        }
+    }
+
+    /// The API base URL a provider client should use to reach this simulator.
+    pub fn api_base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.service(
+            web::scope(MOUNT)
+                .app_data(web::Data::new(self.clone()))
+                .app_data(web::JsonConfig::default().error_handler(|err, _| {
+                    let body = json!({"code": "P0197", "description": "Unable to parse JSON"});
+                    actix_web::error::InternalError::from_response(
+                        err,
+                        HttpResponse::BadRequest().json(body),
+                    )
+                    .into()
+                }))
+                .route("/v1/payments", web::post().to(create))
+                .route("/v1/payments", web::get().to(search))
+                .route("/v1/payments/{id}", web::get().to(get))
+                .route("/v1/payments/{id}/cancel", web::post().to(cancel))
+                .route("/pay/{id}", web::get().to(hosted_page))
+                .route("/pay/{id}/{action}", web::post().to(press_button))
+                .route("/_control/faults", web::post().to(set_faults))
+                .route("/_control/payments", web::get().to(control_list))
+                .route("/_control/payments/{id}", web::get().to(control_get)),
+        );
+    }
+
+    fn owner_of(&self, req: &HttpRequest) -> Option<String> {
+        let key = req
+            .headers()
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
+        let presented = digest(key);
+        self.accepted_key_digests
+            .iter()
+            .any(|d| {
+                use subtle::ConstantTimeEq;
+                bool::from(d.as_bytes().ct_eq(presented.as_bytes()))
+            })
+            .then_some(presented)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn representation(&self, p: &SimPayment) -> Value {
+        let mut state = json!({"status": p.status, "finished": p.finished()});
+        if let Some(code) = p.code {
+            state["code"] = json!(code);
+            state["message"] = json!(match code {
+                "P0010" => "Payment method rejected",
+                "P0020" => "Payment expired",
+                "P0030" => "Payment was cancelled by the user",
+                "P0040" => "Payment was cancelled by the service",
+                _ => "Payment provider returned an error",
+            });
+        }
+        let self_href = format!("{}/v1/payments/{}", self.base_url, p.id);
+        let mut links = json!({
+            "self": {"href": self_href, "method": "GET"},
+            "events": {"href": format!("{self_href}/events"), "method": "GET"},
+            "refunds": {"href": format!("{self_href}/refunds"), "method": "GET"},
+        });
+        if !p.finished() {
+            links["next_url"] =
+                json!({"href": format!("{}/pay/{}", self.base_url, p.id), "method": "GET"});
+            links["cancel"] = json!({"href": format!("{self_href}/cancel"), "method": "POST"});
+        }
+        let mut body = json!({
+            "payment_id": p.id,
+            "amount": p.amount,
+            "reference": p.reference,
+            "description": p.description,
+            "return_url": p.return_url,
+            "language": "en",
+            "state": state,
+            "payment_provider": "sandbox",
+            "created_date": p.created.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "delayed_capture": false,
+            "moto": false,
+            "authorisation_mode": "web",
+            "refund_summary": {
+                "status": if p.status == "success" { "available" } else { "pending" },
+                "amount_available": if p.status == "success" { p.amount } else { 0 },
+                "amount_submitted": 0
+            },
+            "_links": links,
+        });
+        if let Some(email) = &p.email {
+            body["email"] = json!(email);
+        }
+        if !p.metadata.is_empty() {
+            body["metadata"] = Value::Object(p.metadata.clone());
+        }
+        body
+    }
+
+    /// Applies GOV.UK Pay's 90-minute payer window to a payment that is read.
+    fn expire_if_due(payment: &mut SimPayment, now: DateTime<Utc>) {
+        if !payment.finished() && now - payment.created > PAYER_WINDOW {
+            payment.status = "failed";
+            payment.code = Some("P0020");
+        }
+    }
+}
+
+fn error(
+    status: actix_web::http::StatusCode,
+    code: &str,
+    description: &str,
+    field: Option<&str>,
+) -> HttpResponse {
+    let mut body = json!({"code": code, "description": description});
+    if let Some(field) = field {
+        body["field"] = json!(field);
+    }
+    HttpResponse::build(status).json(body)
+}
+
+fn unauthorised() -> HttpResponse {
+    // GOV.UK Pay answers a missing or wrong key with 401 and no body.
+    HttpResponse::Unauthorized().finish()
+}
+
+/// Payment ids look like GOV.UK Pay's: 26 lowercase base32 characters.
+fn new_payment_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..26)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Validates a create request the way GOV.UK Pay does (the subset Counterfoil can trip over).
+/// Answers with GOV.UK Pay's refusal, or `None` when the request is acceptable.
+fn refuse_create(body: &Map<String, Value>) -> Option<HttpResponse> {
+    use actix_web::http::StatusCode as S;
+    const KNOWN: &[&str] = &[
+        "amount",
+        "reference",
+        "description",
+        "return_url",
+        "email",
+        "metadata",
+        "language",
+        "delayed_capture",
+        "moto",
+        "prefilled_cardholder_details",
+        "authorisation_mode",
+    ];
+    for field in ["amount", "reference", "description", "return_url"] {
+        if !body.contains_key(field) {
+            return Some(error(
+                S::BAD_REQUEST,
+                "P0101",
+                &format!("Missing mandatory attribute: {field}"),
+                Some(field),
+            ));
+        }
+    }
+    if let Some(unknown) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Some(error(
+            S::UNPROCESSABLE_ENTITY,
+            "P0104",
+            &format!("Unexpected attribute: {unknown}"),
+            Some(unknown),
+        ));
+    }
+    let invalid = |field: &str, why: &str| {
+        error(
+            S::UNPROCESSABLE_ENTITY,
+            "P0102",
+            &format!("Invalid attribute value: {field}. {why}"),
+            Some(field),
+        )
+    };
+    match body["amount"].as_i64() {
+        Some(a) if (1..=10_000_000).contains(&a) => {}
+        Some(a) if a > 10_000_000 => {
+            return Some(invalid("amount", "Must be less than or equal to 10000000"))
+        }
+        _ => return Some(invalid("amount", "Must be greater than or equal to 1")),
+    }
+    for (field, max) in [
+        ("reference", 255),
+        ("description", 255),
+        ("return_url", 2000),
+        ("email", 254),
+    ] {
+        if let Some(value) = body.get(field) {
+            let Some(text) = value.as_str() else {
+                return Some(invalid(field, "Must be a string"));
+            };
+            if text.chars().count() > max {
+                return Some(invalid(
+                    field,
+                    &format!("Must be less than or equal to {max} characters length"),
+                ));
+            }
+            if text.contains(['<', '>', '|']) {
+                return Some(invalid(field, "Must not contain any of < > |"));
+            }
+        }
+    }
+    if let Some(metadata) = body.get("metadata") {
+        let valid = metadata.as_object().is_some_and(|m| {
+            (1..=15).contains(&m.len())
+                && m.iter().all(|(k, v)| {
+                    (1..=30).contains(&k.chars().count())
+                        && (v.as_str().is_some_and(|s| s.chars().count() <= 100)
+                            || v.is_number()
+                            || v.is_boolean())
+                })
+        });
+        if !valid {
+            return Some(error(
+                S::UNPROCESSABLE_ENTITY,
+                "P0102",
+                "Invalid attribute value: metadata",
+                Some("metadata"),
+            ));
+        }
+    }
+    None
+}
+
+async fn create(sim: web::Data<Simulator>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    // The firewall in front of GOV.UK Pay refuses these characters anywhere in a body (P0920).
+    let text = String::from_utf8_lossy(&body);
+    if text.contains(['<', '>', '\\', '|']) {
+        return error(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "P0920",
+            "Request blocked by security rules",
+            None,
+        );
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "P0197",
+            "Unable to parse JSON",
+            None,
+        );
+    };
+    if let Some(refused) = refuse_create(&fields) {
+        return refused;
+    }
+    let (fail, delay) = {
+        let mut state = sim.lock();
+        if state.faults.create_errors > 0 {
+            state.faults.create_errors -= 1;
+            (true, None)
+        } else if state.faults.create_delays > 0 {
+            state.faults.create_delays -= 1;
+            (
+                false,
+                Some(Duration::from_millis(state.faults.create_delay_ms)),
+            )
+        } else {
+            (false, None)
+        }
+    };
+    if fail {
+        return error(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "P0198",
+            "Downstream system error",
+            None,
+        );
+    }
+    let text_field = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    let payment = SimPayment {
+        id: new_payment_id(),
+        owner,
+        amount: fields["amount"].as_i64().unwrap_or_default(),
+        reference: text_field("reference").unwrap_or_default(),
+        description: text_field("description").unwrap_or_default(),
+        return_url: text_field("return_url").unwrap_or_default(),
+        email: text_field("email"),
+        metadata: fields
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        status: "created",
+        code: None,
+        created: Utc::now(),
+    };
+    let representation = sim.representation(&payment);
+    sim.lock().payments.insert(payment.id.clone(), payment);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    HttpResponse::Created().json(representation)
+}
+
+async fn get(sim: web::Data<Simulator>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let mut state = sim.lock();
+    match state
+        .payments
+        .get_mut(id.as_str())
+        .filter(|p| p.owner == owner)
+    {
+        Some(payment) => {
+            Simulator::expire_if_due(payment, Utc::now());
+            HttpResponse::Ok().json(sim.representation(payment))
+        }
+        None => error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "P0200",
+            "Not found",
+            None,
+        ),
+    }
+}
+
+async fn cancel(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode as S;
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let mut state = sim.lock();
+    let Some(payment) = state
+        .payments
+        .get_mut(id.as_str())
+        .filter(|p| p.owner == owner)
+    else {
+        return error(S::NOT_FOUND, "P0500", "Not found", None);
+    };
+    Simulator::expire_if_due(payment, Utc::now());
+    if payment.finished() {
+        return error(
+            S::BAD_REQUEST,
+            "P0501",
+            "Cancellation of payment failed",
+            None,
+        );
+    }
+    payment.status = "cancelled";
+    payment.code = Some("P0040");
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    reference: Option<String>,
+    from_date: Option<String>,
+    to_date: Option<String>,
+    state: Option<String>,
+    page: Option<String>,
+    display_size: Option<String>,
+}
+
+async fn search(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    params: web::Query<SearchParams>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode as S;
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let parse_date = |d: &Option<String>| -> Result<Option<DateTime<Utc>>, ()> {
+        d.as_deref()
+            .map(|d| {
+                DateTime::parse_from_rfc3339(d)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| ())
+            })
+            .transpose()
+    };
+    let (Ok(from), Ok(to)) = (parse_date(&params.from_date), parse_date(&params.to_date)) else {
+        return error(S::UNPROCESSABLE_ENTITY, "P0401", "Invalid parameters: from_date, to_date. See Public API documentation for the correct data formats", None);
+    };
+    let page: usize = params.page.as_deref().unwrap_or("1").parse().unwrap_or(0);
+    let size: usize = params
+        .display_size
+        .as_deref()
+        .unwrap_or("500")
+        .parse()
+        .unwrap_or(0);
+    if page == 0 || !(1..=500).contains(&size) {
+        return error(S::UNPROCESSABLE_ENTITY, "P0401", "Invalid parameters: page, display_size. See Public API documentation for the correct data formats", None);
+    }
+    let mut state = sim.lock();
+    let now = Utc::now();
+    let mut matches: Vec<&mut SimPayment> = state
+        .payments
+        .values_mut()
+        .filter(|p| p.owner == owner)
+        .filter(|p| params.reference.as_ref().is_none_or(|r| &p.reference == r))
+        .filter(|p| from.is_none_or(|f| p.created >= f))
+        .filter(|p| to.is_none_or(|t| p.created < t))
+        .collect();
+    for p in matches.iter_mut() {
+        Simulator::expire_if_due(p, now);
+    }
+    matches.retain(|p| params.state.as_ref().is_none_or(|s| p.status == s));
+    matches.sort_by_key(|p| std::cmp::Reverse(p.created));
+    let total = matches.len();
+    let results: Vec<Value> = matches
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|p| sim.representation(p))
+        .collect();
+    if page > 1 && results.is_empty() {
+        return error(S::NOT_FOUND, "P0402", "Page not found", None);
+    }
+    HttpResponse::Ok().json(json!({
+        "total": total, "count": results.len(), "page": page, "results": results,
+        "_links": {"self": {"href": format!("{}/v1/payments?page={page}", sim.base_url)}}
+    }))
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The hosted "payment page". It has no card fields at all: three buttons decide the outcome.
+async fn hosted_page(sim: web::Data<Simulator>, id: web::Path<String>) -> HttpResponse {
+    let mut state = sim.lock();
+    let Some(payment) = state.payments.get_mut(id.as_str()) else {
+        return HttpResponse::NotFound()
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><title>Not found</title><p>No such simulated payment.</p>");
+    };
+    Simulator::expire_if_due(payment, Utc::now());
+    if payment.status == "created" {
+        payment.status = "started";
+    }
+    let amount = format!("£{}.{:02}", payment.amount / 100, payment.amount % 100);
+    let body = if payment.finished() {
+        format!(
+            "<p>This payment is finished ({}).</p><p><a href=\"{}\">Return to the service</a></p>",
+            payment.status,
+            escape_html(&payment.return_url)
+        )
+    } else {
+        let button = |action: &str, label: &str| {
+            format!(
+                "<form method=\"post\" action=\"{}/pay/{}/{action}\"><button type=\"submit\" name=\"action\" value=\"{action}\">{label}</button></form>",
+                sim.base_url, payment.id
+            )
+        };
+        format!(
+            "<p><strong>{}</strong></p><p>Amount: {amount}</p>{}{}{}",
+            escape_html(&payment.description),
+            button("pay", "Pay (simulated success)"),
+            button("decline", "Decline"),
+            button("cancel", "Cancel"),
+        )
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>TEST PAYMENT PAGE – GOV.UK Pay simulator</title>\
+         <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}.banner{{background:#d4351c;color:#fff;padding:1em;font-weight:bold}}form{{display:inline-block;margin:.5em}}</style></head>\
+         <body><div class=\"banner\" role=\"alert\">TEST PAGE – this is Counterfoil's GOV.UK Pay simulator. No real payment is taken and no card details are asked for.</div>\
+         <h1>Simulated payment</h1>{body}</body></html>"
+    );
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(page)
+}
+
+/// A button on the hosted page: settles the payment and sends the browser back to `return_url`.
+async fn press_button(
+    sim: web::Data<Simulator>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (id, action) = path.into_inner();
+    let mut state = sim.lock();
+    let Some(payment) = state.payments.get_mut(&id) else {
+        return HttpResponse::NotFound().finish();
+    };
+    Simulator::expire_if_due(payment, Utc::now());
+    if !payment.finished() {
+        let (status, code) = match action.as_str() {
+            "pay" => ("success", None),
+            "decline" => ("failed", Some("P0010")),
+            "cancel" => ("failed", Some("P0030")),
+            _ => return HttpResponse::NotFound().finish(),
+        };
+        payment.status = status;
+        payment.code = code;
+    }
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, payment.return_url.clone()))
+        .finish()
+}
+
+async fn set_faults(sim: web::Data<Simulator>, faults: web::Json<Faults>) -> HttpResponse {
+    sim.lock().faults = faults.into_inner();
+    HttpResponse::NoContent().finish()
+}
+
+fn control_view(p: &SimPayment) -> Value {
+    json!({"payment_id": p.id, "reference": p.reference, "status": p.status, "code": p.code, "metadata": p.metadata})
+}
+
+/// The simulator's own view of one payment, whoever owns it, for tests.
+async fn control_get(sim: web::Data<Simulator>, id: web::Path<String>) -> HttpResponse {
+    match sim.lock().payments.get(id.as_str()) {
+        Some(p) => HttpResponse::Ok().json(control_view(p)),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// Every simulated payment, for tests (e.g. to show a double submit made only one).
+async fn control_list(sim: web::Data<Simulator>) -> HttpResponse {
+    let state = sim.lock();
+    let all: Vec<Value> = state.payments.values().map(control_view).collect();
+    HttpResponse::Ok().json(json!({ "payments": all }))
+}

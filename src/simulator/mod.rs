@@ -1,0 +1,4 @@
+//! Built-in stand-ins for payment providers, served over real HTTP inside Counterfoil for
+//! development and tests. Never enabled in production.
+
+pub mod govuk_pay;
