@@ -1,0 +1,333 @@
+//! `TestApp`: the real application on a random port, with a fresh database of either backend and
+//! the built-in simulator, plus typed helpers for the API and the simulator's control endpoints.
+
+use counterfoil::config::{AccountKind, AccountSettings, SecretSource, ServiceSettings, Settings};
+use counterfoil::domain::api_key::Role;
+use counterfoil::service::AppServices;
+use counterfoil::startup::Application;
+use reqwest::Response;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::support::{logs, postgres};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub services: AppServices,
+    pub backend: Backend,
+    pub db_url: String,
+    pub crm_key: String,
+    pub finance_key: String,
+    pub admin_key: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A port nothing listens on, for a provider that is down.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Settings for a test: loopback, short provider timeouts, no refresh throttle, plus an `offline`
+/// service whose provider account points at a closed port.
+pub fn test_settings(db_url: &str) -> Settings {
+    let mut settings = Settings::development_default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = Some(2);
+    settings.database.url = db_url.into();
+    settings.database.max_connections = 5;
+    settings.payments.refresh_interval_seconds = 0;
+    let sandbox = settings.accounts.get_mut("sandbox").unwrap();
+    sandbox.connect_timeout_ms = 1_000;
+    sandbox.timeout_ms = 1_500;
+    settings.accounts.insert(
+        "offline".into(),
+        AccountSettings {
+            kind: AccountKind::GovukPay,
+            base_url: format!("http://127.0.0.1:{}", closed_port()),
+            api_key: SecretSource::Value("api_test_offline".into()),
+            webhook_secrets: vec![],
+            connect_timeout_ms: 1_000,
+            timeout_ms: 1_500,
+        },
+    );
+    settings.services.insert(
+        "offline".into(),
+        ServiceSettings {
+            name: "Service whose provider is down".into(),
+            account: "offline".into(),
+            fund_code: "F0".into(),
+            cost_centre: "C0".into(),
+        },
+    );
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        logs::install();
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
+            Backend::Postgres => postgres::fresh_database().await,
+        };
+        let mut settings = test_settings(&db_url);
+        adjust(&mut settings);
+        let settings = settings.validate().expect("valid test settings");
+        let app = Application::build(settings).await.expect("the app builds");
+        let address = format!("http://{}", app.address());
+        let services = app.services();
+        tokio::spawn(app.run_until_stopped());
+        let key = |role| {
+            let services = services.clone();
+            async move { services.keys.create(role, "test").await.unwrap().1 }
+        };
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            crm_key: key(Role::Crm).await,
+            finance_key: key(Role::Finance).await,
+            admin_key: key(Role::Admin).await,
+            services,
+            backend,
+            db_url,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POST /v1/payments with the CRM key.
+    pub async fn create_payment(&self, idempotency_key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/v1/payments"))
+            .bearer_auth(&self.crm_key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a payment that must succeed and returns its JSON.
+    pub async fn new_payment(&self, request_ref: &str) -> Value {
+        let response = self
+            .create_payment(
+                &uuid::Uuid::new_v4().to_string(),
+                &payment_body(request_ref),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_payment(&self, id: &str) -> Value {
+        let response = self.get(&format!("/v1/payments/{id}"), &self.crm_key).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("Content-Type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens the hosted page (as a browser would) and presses one of its buttons.
+    pub async fn press(&self, next_url: &str, button: &str) -> Response {
+        let page = self.client.get(next_url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let action = html
+            .split("action=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .find(|action| action.ends_with(&format!("/{button}")))
+            .unwrap_or_else(|| panic!("no {button} button on the page"));
+        self.client.post(action).send().await.unwrap()
+    }
+
+    pub async fn simulator_faults(&self, faults: Value) {
+        let response = self
+            .client
+            .post(self.url("/sandbox/govuk-pay/_control/faults"))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+
+    /// Every payment the simulator holds.
+    pub async fn simulator_payments(&self) -> Vec<Value> {
+        let body: Value = self
+            .client
+            .get(self.url("/sandbox/govuk-pay/_control/payments"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["payments"].as_array().unwrap().clone()
+    }
+
+    /// Rows in a table, read straight from the database.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+                let n = sqlx::query(&sql).fetch_one(&pool).await.unwrap().get(0);
+                pool.close().await;
+                n
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+                let n = sqlx::query(&sql).fetch_one(&pool).await.unwrap().get(0);
+                pool.close().await;
+                n
+            }
+        }
+    }
+
+    /// Every (table, column) whose text contains `needle`, searched in every text column.
+    pub async fn columns_containing(&self, needle: &str) -> Vec<(String, String)> {
+        let columns = self.services.store.describe_schema().await.unwrap();
+        let mut hits = Vec::new();
+        for column in columns.iter().filter(|c| c.is_text) {
+            let sql = format!(
+                "SELECT COUNT(*) FROM {} WHERE {} LIKE $1",
+                column.table, column.column
+            );
+            let pattern = format!("%{needle}%");
+            let n: i64 = match self.backend {
+                Backend::Sqlite => {
+                    let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+                    let n = sqlx::query(&sql)
+                        .bind(&pattern)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                        .get(0);
+                    pool.close().await;
+                    n
+                }
+                Backend::Postgres => {
+                    let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+                    let n = sqlx::query(&sql)
+                        .bind(&pattern)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                        .get(0);
+                    pool.close().await;
+                    n
+                }
+            };
+            if n > 0 {
+                hits.push((column.table.clone(), column.column.clone()));
+            }
+        }
+        hits
+    }
+}
+
+/// A valid create body.
+pub fn payment_body(request_ref: &str) -> Value {
+    json!({
+        "request_ref": request_ref,
+        "service": "demo",
+        "amount": 2500,
+        "description": "Resident parking permit, zone B",
+        "return_url": "https://myaccount.example.gov.uk/requests/done",
+        "email": "resident@example.org",
+        "metadata": {"case": "A-1"}
+    })
+}
+
+/// A random Visa-prefixed, Luhn-valid 16-digit number: a card number no fixture or other test uses.
+pub fn fresh_test_pan() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let mut digits: Vec<u32> = std::iter::once(4)
+        .chain((0..14).map(|_| rng.gen_range(0..10)))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    digits.push((10 - sum % 10) % 10);
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap())
+        .collect()
+}
+
+/// Runs the same test body on SQLite and on PostgreSQL, as two tests named `<name>::sqlite` and
+/// `<name>::postgres`.
+#[macro_export]
+macro_rules! both_stores {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,15 @@
+//! The integration suite: one binary, the real app over HTTP, both stores, the simulator over HTTP.
+
+mod support;
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod card_data;
+mod cli;
+mod idempotency;
+mod payments;
+mod provider_failures;
+mod simulator;
+mod store_conformance;

@@ -1,0 +1,4 @@
+//! Test support: PostgreSQL discovery and log capture.
+
+pub mod logs;
+pub mod postgres;
