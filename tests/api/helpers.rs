@@ -224,39 +224,49 @@ impl TestApp {
     /// Every (table, column) whose text contains `needle`, searched in every text column.
     pub async fn columns_containing(&self, needle: &str) -> Vec<(String, String)> {
         let columns = self.services.store.describe_schema().await.unwrap();
+        let pattern = format!("%{needle}%");
+        let queries: Vec<_> = columns
+            .iter()
+            .filter(|c| c.is_text)
+            .map(|c| {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {} WHERE {} LIKE $1",
+                    c.table, c.column
+                );
+                ((c.table.clone(), c.column.clone()), sql)
+            })
+            .collect();
         let mut hits = Vec::new();
-        for column in columns.iter().filter(|c| c.is_text) {
-            let sql = format!(
-                "SELECT COUNT(*) FROM {} WHERE {} LIKE $1",
-                column.table, column.column
-            );
-            let pattern = format!("%{needle}%");
-            let n: i64 = match self.backend {
-                Backend::Sqlite => {
-                    let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
-                    let n = sqlx::query(&sql)
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+                for (column, sql) in queries {
+                    let n: i64 = sqlx::query(&sql)
                         .bind(&pattern)
                         .fetch_one(&pool)
                         .await
                         .unwrap()
                         .get(0);
-                    pool.close().await;
-                    n
+                    if n > 0 {
+                        hits.push(column);
+                    }
                 }
-                Backend::Postgres => {
-                    let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-                    let n = sqlx::query(&sql)
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+                for (column, sql) in queries {
+                    let n: i64 = sqlx::query(&sql)
                         .bind(&pattern)
                         .fetch_one(&pool)
                         .await
                         .unwrap()
                         .get(0);
-                    pool.close().await;
-                    n
+                    if n > 0 {
+                        hits.push(column);
+                    }
                 }
-            };
-            if n > 0 {
-                hits.push((column.table.clone(), column.column.clone()));
+                pool.close().await;
             }
         }
         hits
