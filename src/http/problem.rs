@@ -88,6 +88,9 @@ impl ApiError {
     }
 
     pub fn card_data() -> Self {
+        // Operators should know it happens (a CRM bug, or a citizen typing their card number into
+        // a free-text field); what was sent is never part of the line.
+        tracing::warn!("request refused: it appears to contain a card number");
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "card_data_rejected",
