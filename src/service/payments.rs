@@ -656,12 +656,12 @@ impl PaymentService {
     }
 }
 
-/// Copies what the provider said about a payment it created onto our row.
+/// Copies what the provider said about a payment it created onto our row. This does not count as
+/// a refresh: the first read afterwards always asks the provider (the citizen may be back already).
 fn confirm_from_provider(payment: &mut Payment, found: ProviderPayment, at: DateTime<Utc>) {
     payment.create_outcome = CreateOutcome::Confirmed;
     payment.provider_payment_id = Some(found.provider_payment_id);
     payment.next_url = found.next_url;
-    payment.refreshed_at = Some(at);
     if let TransitionDecision::Apply { to, .. } = decide_transition(payment.status, found.status) {
         payment.status = to;
         payment.failure_code = found.failure_code;
