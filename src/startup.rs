@@ -17,7 +17,7 @@ use crate::http;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::ProviderRegistry;
 use crate::service::payments::{PaymentSettings, ServiceEntry};
-use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock};
+use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
 use crate::simulator::govuk_pay::Simulator;
 use crate::store::{self, Store};
 
@@ -83,6 +83,11 @@ impl Application {
                 account.base_url.clone()
             };
             let api_key = account.api_key.resolve().map_err(anyhow::Error::msg)?;
+            let webhook_secrets = account
+                .webhook_secrets
+                .iter()
+                .map(|s| s.resolve().map_err(anyhow::Error::msg))
+                .collect::<Result<Vec<_>, _>>()?;
             match account.kind {
                 AccountKind::GovukPay => providers.insert(
                     name.clone(),
@@ -90,6 +95,7 @@ impl Application {
                         GovukPayClient::new(
                             &base_url,
                             api_key,
+                            webhook_secrets,
                             Duration::from_millis(account.connect_timeout_ms),
                             Duration::from_millis(account.timeout_ms),
                         )
@@ -118,6 +124,11 @@ impl Application {
             idempotency_ttl: Duration::from_secs(24 * 3600),
         };
         let services = AppServices {
+            webhooks: Arc::new(WebhookService::new(
+                store.clone(),
+                providers.clone(),
+                clock.clone(),
+            )),
             payments: Arc::new(PaymentService::new(
                 store.clone(),
                 providers,

@@ -3,15 +3,17 @@
 
 pub mod api_key;
 pub mod card_guard;
+pub mod event;
 pub mod idempotency;
 pub mod money;
 pub mod payment;
 pub mod refs;
 
+pub use event::{EventOutcome, ProviderEvent};
 pub use money::AmountPence;
 pub use payment::{
-    decide_transition, CreateOutcome, NewPayment, Payment, PaymentEvent, PaymentStatus,
-    ProviderKind, TransitionDecision, TransitionSource,
+    decide_transition, notification_type, CreateOutcome, NewPayment, Payment, PaymentEvent,
+    PaymentStatus, ProviderKind, TransitionDecision, TransitionSource,
 };
 pub use refs::{
     Description, Email, FieldError, IdempotencyKey, Metadata, PaymentId, RequestRef, ReturnUrl,

@@ -133,6 +133,18 @@ pub fn decide_transition(current: PaymentStatus, reported: PaymentStatus) -> Tra
     }
 }
 
+/// The CRM notification a move into `to` causes, if any: every final status, nothing else.
+pub fn notification_type(to: PaymentStatus) -> Option<&'static str> {
+    match to {
+        PaymentStatus::Succeeded => Some("payment.succeeded"),
+        PaymentStatus::Failed => Some("payment.failed"),
+        PaymentStatus::Cancelled => Some("payment.cancelled"),
+        PaymentStatus::Expired => Some("payment.expired"),
+        PaymentStatus::Error => Some("payment.error"),
+        PaymentStatus::Created | PaymentStatus::InProgress => None,
+    }
+}
+
 /// Whether the provider has confirmed that it created the payment.
 ///
 /// GOV.UK Pay has no idempotency for card payments, so a create whose answer was lost is never
@@ -260,7 +272,70 @@ pub struct PaymentEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use PaymentStatus::*;
+
+    /// Folds reported statuses through the state machine, counting applied moves into each status.
+    fn replay(
+        start: PaymentStatus,
+        reports: &[PaymentStatus],
+    ) -> (PaymentStatus, Vec<PaymentStatus>) {
+        let mut status = start;
+        let mut reached = Vec::new();
+        for &reported in reports {
+            if let TransitionDecision::Apply { to, .. } = decide_transition(status, reported) {
+                status = to;
+                reached.push(to);
+            }
+        }
+        (status, reached)
+    }
+
+    /// A valid life of a payment: created, maybe in progress, then one final status.
+    fn valid_sequence() -> impl Strategy<Value = Vec<PaymentStatus>> {
+        (
+            any::<bool>(),
+            prop::sample::select(vec![Succeeded, Failed, Cancelled, Expired, Error]),
+        )
+            .prop_map(|(started, last)| {
+                let mut events = vec![Created];
+                if started {
+                    events.push(InProgress);
+                }
+                events.push(last);
+                events
+            })
+    }
+
+    /// A valid sequence, and the same events in any order with any number of duplicates.
+    fn shuffled_with_duplicates() -> impl Strategy<Value = (Vec<PaymentStatus>, Vec<PaymentStatus>)>
+    {
+        valid_sequence().prop_flat_map(|events| {
+            let extra = prop::collection::vec(prop::sample::select(events.clone()), 0..8);
+            (Just(events), extra).prop_flat_map(|(events, extra)| {
+                let mut delivered = events.clone();
+                delivered.extend(extra);
+                (Just(events), Just(delivered).prop_shuffle())
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_with_duplicates_ends_in_the_same_final_status_once(
+            (events, delivered) in shuffled_with_duplicates()
+        ) {
+            let (in_order, _) = replay(Created, &events);
+            let (status, reached) = replay(Created, &delivered);
+            prop_assert_eq!(status, in_order);
+            prop_assert_eq!(Some(&status), events.last());
+            for target in &reached {
+                prop_assert_eq!(reached.iter().filter(|s| *s == target).count(), 1);
+                prop_assert!(events.contains(target));
+            }
+            prop_assert_eq!(reached.last(), Some(&status));
+        }
+    }
 
     #[test]
     fn statuses_round_trip_through_text() {

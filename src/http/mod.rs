@@ -16,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod payments;
 pub mod problem;
+pub mod webhooks;
 
 use problem::ApiError;
 
@@ -39,7 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
                 .route("/payments", web::get().to(payments::list))
                 .route("/payments/{id}", web::get().to(payments::get))
                 .route("/payments/{id}/cancel", web::post().to(payments::cancel))
-                .route("/payments/{id}/events", web::get().to(payments::events)),
+                .route("/payments/{id}/events", web::get().to(payments::events))
+                .route(
+                    "/webhooks/govuk-pay/{account}",
+                    web::post().to(webhooks::govuk_pay),
+                ),
         );
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{PaymentId, PaymentStatus, ProviderKind};
+use crate::domain::{PaymentId, PaymentStatus, ProviderEvent, ProviderKind};
 
 pub mod govuk_pay;
 
@@ -58,6 +58,20 @@ pub enum ProviderError {
     InvalidResponse(String),
 }
 
+/// Finds a request header by name (case-insensitive), so providers need no HTTP framework types.
+pub type HeaderLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// Why a webhook was not accepted. None of these carries any part of the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    #[error("no signature header")]
+    MissingSignature,
+    #[error("the signature does not match any configured secret")]
+    BadSignature,
+    #[error("the signed body is not a webhook message: {0}")]
+    Malformed(String),
+}
+
 /// One provider account's API.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
@@ -77,6 +91,14 @@ pub trait PaymentProvider: Send + Sync {
 
     /// Cancels a payment the citizen has not completed.
     async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError>;
+
+    /// Checks a webhook's signature over the exact bytes received, before anything is parsed,
+    /// in constant time, against each configured secret (two during a rotation).
+    fn verify_webhook(&self, header: HeaderLookup<'_>, body: &[u8])
+        -> Result<(), WebhookRejection>;
+
+    /// Reads a verified webhook body through the allow-list into the provider-neutral event.
+    fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection>;
 
     /// Looks for a payment we asked for but whose create answer was lost, by our reference and id.
     async fn find_payment(

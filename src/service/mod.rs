@@ -13,9 +13,11 @@ use crate::store::StoreError;
 pub mod keys;
 pub mod payments;
 pub mod views;
+pub mod webhooks;
 
 pub use keys::KeyService;
 pub use payments::PaymentService;
+pub use webhooks::WebhookService;
 
 /// Where "now" comes from, so tests can move time.
 pub trait Clock: Send + Sync {
@@ -119,6 +121,7 @@ impl ServiceError {
 #[derive(Clone)]
 pub struct AppServices {
     pub payments: Arc<PaymentService>,
+    pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,
     pub store: Arc<dyn crate::store::Store>,
 }

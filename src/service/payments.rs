@@ -403,6 +403,8 @@ impl PaymentService {
                 &payment,
                 PaymentStatus::Created,
                 TransitionSource::Api,
+                // The CRM hears how its create went in this very response.
+                false,
                 Some((&claim, settle)),
             )
             .await?;
@@ -509,7 +511,7 @@ impl PaymentService {
         confirm_from_provider(&mut payment, found, at);
         match self
             .store
-            .settle_payment_create(&payment, previous, TransitionSource::Api, None)
+            .settle_payment_create(&payment, previous, TransitionSource::Api, true, None)
             .await
         {
             Ok(_) => {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::api_key::Role;
 use crate::domain::{
-    CreateOutcome, IdempotencyKey, Payment, PaymentEvent, PaymentId, PaymentStatus,
-    TransitionSource,
+    CreateOutcome, EventOutcome, IdempotencyKey, Payment, PaymentEvent, PaymentId, PaymentStatus,
+    ProviderEvent, TransitionSource,
 };
 
 #[macro_use]
@@ -168,13 +168,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ClaimOutcome, StoreError>;
 
     /// Records the provider's answer to a create (the payment's new fields and, when its status
-    /// changed, a timeline event) and settles the idempotency key, in one transaction. Returns
-    /// false when the create had already been settled by someone else.
+    /// changed, a timeline event and, if `notify`, a CRM notification), applies any webhooks that
+    /// arrived for it before its provider id was known, and settles the idempotency key, in one
+    /// transaction. Returns false when the create had already been settled by someone else.
     async fn settle_payment_create(
         &self,
         payment: &Payment,
         previous_status: PaymentStatus,
         source: TransitionSource,
+        notify: bool,
         idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
     ) -> Result<bool, StoreError>;
 
@@ -182,9 +184,36 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_payments(&self, query: &PaymentQuery) -> Result<Vec<Payment>, StoreError>;
 
-    /// Applies a status change and its timeline event if the payment is still in `from`
-    /// (compare-and-set); false when another writer moved it first.
+    /// Applies a status change, its timeline event and (into a final status) its CRM notification
+    /// if the payment is still in `from` (compare-and-set); false when another writer moved it first.
     async fn record_status_change(&self, change: &StatusChange) -> Result<bool, StoreError>;
+
+    /// Applies a verified provider event in one transaction: the receipt (unique per account and
+    /// message id, so duplicates have no second effect), the state machine's decision, the timeline
+    /// event and the CRM notification. An event for an unknown payment is kept as an orphan.
+    async fn apply_provider_event(
+        &self,
+        account: &str,
+        event: &ProviderEvent,
+        received_at: DateTime<Utc>,
+    ) -> Result<EventOutcome, StoreError>;
+
+    /// Leases up to `limit` payments that are not final and were created before `created_before`,
+    /// skipping rows another server holds; the lease is committed before this returns.
+    async fn lease_payments_to_poll(
+        &self,
+        created_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// Streams every non-null value of one column, as text, with a key naming its row.
+    async fn scan_text_column(
+        &self,
+        column: &ColumnInfo,
+        visit: &mut (dyn for<'v> FnMut(&'v str, &'v str) + Send),
+    ) -> Result<u64, StoreError>;
 
     /// Notes that the provider was just asked about this payment.
     async fn mark_refreshed(&self, id: &PaymentId, at: DateTime<Utc>) -> Result<(), StoreError>;

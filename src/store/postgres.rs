@@ -14,6 +14,13 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Locks the payment row a webhook changes (SQLite's write transaction already excludes others).
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Lets several servers lease different rows at once.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// Names a row of a table without an `id` column.
+    const ROW_LOCATOR: &'static str = "ctid::text";
+
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?

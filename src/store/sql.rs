@@ -13,8 +13,11 @@ macro_rules! impl_sql_store {
             use sqlx::Row;
 
             use super::$store;
+            use futures_util::TryStreamExt;
             use $crate::domain::{
-                Payment, PaymentEvent, PaymentId, PaymentStatus, TransitionSource,
+                decide_transition, notification_type, CreateOutcome, EventOutcome, Payment,
+                PaymentEvent, PaymentId, PaymentStatus, ProviderEvent, TransitionDecision,
+                TransitionSource,
             };
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, ClaimOutcome, ColumnInfo,
@@ -115,6 +118,114 @@ macro_rules! impl_sql_store {
                     .bind(source.as_str())
                     .execute(&mut **tx)
                     .await?;
+                    Ok(())
+                }
+
+                /// The one way a status changes: compare-and-set on the payment, its timeline
+                /// event and (for a final status, when `notify`) the CRM notification, all in the
+                /// caller's transaction.
+                #[allow(clippy::too_many_arguments)]
+                async fn apply_transition_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    payment_id: &PaymentId,
+                    from: PaymentStatus,
+                    to: PaymentStatus,
+                    at: DateTime<Utc>,
+                    source: TransitionSource,
+                    failure_code: Option<&str>,
+                    notify: bool,
+                ) -> Result<bool, StoreError> {
+                    let finished_at = to.is_final().then_some(at);
+                    let applied = sqlx::query(
+                        "UPDATE payments SET status = $3, failure_code = COALESCE($4, failure_code), \
+                         updated_at = $5, finished_at = COALESCE($6, finished_at) \
+                         WHERE id = $1 AND status = $2",
+                    )
+                    .bind(payment_id.as_ref())
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(failure_code)
+                    .bind(Self::ts(at))
+                    .bind(finished_at.map(Self::ts))
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if applied {
+                        Self::insert_event(tx, payment_id, at, Some(from), to, source).await?;
+                        if notify {
+                            Self::insert_outbox(tx, payment_id, to, at).await?;
+                        }
+                    }
+                    Ok(applied)
+                }
+
+                async fn insert_outbox(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    payment_id: &PaymentId,
+                    to: PaymentStatus,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let Some(event_type) = notification_type(to) else {
+                        return Ok(());
+                    };
+                    sqlx::query(
+                        "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $4)",
+                    )
+                    .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+                    .bind(event_type)
+                    .bind(payment_id.as_ref())
+                    .bind(Self::ts(at))
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(())
+                }
+
+                /// Applies webhooks that arrived before we knew the provider's id for a payment.
+                async fn match_orphans_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    payment: &Payment,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let Some(provider_id) = payment.provider_payment_id.as_deref() else {
+                        return Ok(());
+                    };
+                    let orphans = sqlx::query(
+                        "SELECT message_id, reported_status, failure_code FROM webhook_receipts \
+                         WHERE account = $1 AND provider_payment_id = $2 AND outcome = 'orphan' \
+                         ORDER BY occurred_at, received_at",
+                    )
+                    .bind(&payment.account)
+                    .bind(provider_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    let mut status = payment.status;
+                    for orphan in &orphans {
+                        let reported: Option<String> = orphan.try_get("reported_status")?;
+                        let reported = reported
+                            .as_deref()
+                            .map(|r| parse_column::<PaymentStatus>(r, "webhook_receipts.reported_status"))
+                            .transpose()?;
+                        let code: Option<String> = orphan.try_get("failure_code")?;
+                        if let Some(TransitionDecision::Apply { from, to }) =
+                            reported.map(|r| decide_transition(status, r))
+                        {
+                            if Self::apply_transition_tx(tx, &payment.id, from, to, at, TransitionSource::Webhook, code.as_deref(), true).await? {
+                                status = to;
+                            }
+                        }
+                        let message_id: String = orphan.try_get("message_id")?;
+                        sqlx::query(
+                            "UPDATE webhook_receipts SET outcome = 'matched', payment_id = $3 \
+                             WHERE account = $1 AND message_id = $2",
+                        )
+                        .bind(&payment.account)
+                        .bind(message_id)
+                        .bind(payment.id.as_ref())
+                        .execute(&mut **tx)
+                        .await?;
+                    }
                     Ok(())
                 }
             }
@@ -325,6 +436,7 @@ macro_rules! impl_sql_store {
                     payment: &Payment,
                     previous_status: PaymentStatus,
                     source: TransitionSource,
+                    notify: bool,
                     idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
                 ) -> Result<bool, StoreError> {
                     let mut tx = self.begin_write().await?;
@@ -356,6 +468,12 @@ macro_rules! impl_sql_store {
                             source,
                         )
                         .await?;
+                        if notify {
+                            Self::insert_outbox(&mut tx, &payment.id, payment.status, payment.updated_at).await?;
+                        }
+                    }
+                    if updated && payment.create_outcome == CreateOutcome::Confirmed {
+                        Self::match_orphans_tx(&mut tx, payment, payment.updated_at).await?;
                     }
                     if let Some((claim, settle)) = idempotency {
                         let query = match &settle {
@@ -433,35 +551,156 @@ macro_rules! impl_sql_store {
 
                 async fn record_status_change(&self, change: &StatusChange) -> Result<bool, StoreError> {
                     let mut tx = self.begin_write().await?;
-                    let finished_at = change.to.is_final().then_some(change.at);
-                    let applied = sqlx::query(
-                        "UPDATE payments SET status = $3, failure_code = COALESCE($4, failure_code), \
-                         updated_at = $5, finished_at = COALESCE($6, finished_at) \
-                         WHERE id = $1 AND status = $2",
+                    let applied = Self::apply_transition_tx(
+                        &mut tx,
+                        &change.payment_id,
+                        change.from,
+                        change.to,
+                        change.at,
+                        change.source,
+                        change.failure_code.as_deref(),
+                        true,
                     )
-                    .bind(change.payment_id.as_ref())
-                    .bind(change.from.as_str())
-                    .bind(change.to.as_str())
-                    .bind(&change.failure_code)
-                    .bind(Self::ts(change.at))
-                    .bind(finished_at.map(Self::ts))
+                    .await?;
+                    tx.commit().await?;
+                    Ok(applied)
+                }
+
+                async fn apply_provider_event(
+                    &self,
+                    account: &str,
+                    event: &ProviderEvent,
+                    received_at: DateTime<Utc>,
+                ) -> Result<EventOutcome, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    // The receipt is the dedupe: a second copy of the message, even one arriving at
+                    // the same moment on another server, waits here and then finds it taken.
+                    let fresh = sqlx::query(
+                        "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
+                         reported_status, failure_code, occurred_at, received_at, outcome) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ignored') \
+                         ON CONFLICT (account, message_id) DO NOTHING",
+                    )
+                    .bind(account)
+                    .bind(&event.message_id)
+                    .bind(&event.event_type)
+                    .bind(&event.provider_payment_id)
+                    .bind(event.reported.map(|s| s.as_str()))
+                    .bind(&event.failure_code)
+                    .bind(event.occurred_at.map(Self::ts))
+                    .bind(Self::ts(received_at))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
                         == 1;
-                    if applied {
-                        Self::insert_event(
-                            &mut tx,
-                            &change.payment_id,
-                            change.at,
-                            Some(change.from),
-                            change.to,
-                            change.source,
-                        )
-                        .await?;
+                    if !fresh {
+                        return Ok(EventOutcome::Duplicate);
                     }
+                    let row = sqlx::query(&format!(
+                        "SELECT id, status FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
+                        Self::FOR_UPDATE
+                    ))
+                    .bind(account)
+                    .bind(&event.provider_payment_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let set_outcome = |outcome: &'static str, payment_id: Option<String>| {
+                        sqlx::query(
+                            "UPDATE webhook_receipts SET outcome = $3, payment_id = $4 \
+                             WHERE account = $1 AND message_id = $2",
+                        )
+                        .bind(account.to_owned())
+                        .bind(event.message_id.clone())
+                        .bind(outcome)
+                        .bind(payment_id)
+                    };
+                    let Some(row) = row else {
+                        set_outcome("orphan", None).execute(&mut *tx).await?;
+                        tx.commit().await?;
+                        return Ok(EventOutcome::Orphan);
+                    };
+                    let id: String = row.try_get("id")?;
+                    let payment_id = PaymentId::parse(&id).map_err(|_| StoreError::Corrupt("payments.id".into()))?;
+                    let current: PaymentStatus = parse_column(&row.try_get::<String, _>("status")?, "payments.status")?;
+                    let decision = event.reported.map(|reported| decide_transition(current, reported));
+                    let outcome = match decision {
+                        Some(TransitionDecision::Apply { from, to }) => {
+                            let applied = Self::apply_transition_tx(
+                                &mut tx,
+                                &payment_id,
+                                from,
+                                to,
+                                received_at,
+                                TransitionSource::Webhook,
+                                event.failure_code.as_deref(),
+                                true,
+                            )
+                            .await?;
+                            if applied {
+                                EventOutcome::Applied { payment_id: payment_id.clone(), from, to }
+                            } else {
+                                EventOutcome::Ignored
+                            }
+                        }
+                        _ => EventOutcome::Ignored,
+                    };
+                    set_outcome(outcome.as_str(), Some(id)).execute(&mut *tx).await?;
                     tx.commit().await?;
-                    Ok(applied)
+                    Ok(outcome)
+                }
+
+                async fn lease_payments_to_poll(
+                    &self,
+                    created_before: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<Payment>, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    // The lease is committed before any provider call: no transaction is held
+                    // across HTTP, and other servers skip the rows this one took.
+                    let rows = sqlx::query(&format!(
+                        "UPDATE payments SET poll_leased_until = $3 WHERE id IN ( \
+                           SELECT id FROM payments \
+                           WHERE status IN ('created', 'in_progress') AND created_at < $1 \
+                             AND (poll_leased_until IS NULL OR poll_leased_until < $2) \
+                           ORDER BY created_at LIMIT $4{}) \
+                         RETURNING {PAYMENT_COLUMNS}",
+                        Self::SKIP_LOCKED
+                    ))
+                    .bind(Self::ts(created_before))
+                    .bind(Self::ts(now))
+                    .bind(Self::ts(lease_until))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    rows.iter().map(payment_from_row).collect()
+                }
+
+                async fn scan_text_column(
+                    &self,
+                    column: &ColumnInfo,
+                    visit: &mut (dyn for<'v> FnMut(&'v str, &'v str) + Send),
+                ) -> Result<u64, StoreError> {
+                    let columns = self.schema_columns().await?;
+                    let has_id = columns.iter().any(|c| c.table == column.table && c.column == "id");
+                    let locator = if has_id { "CAST(id AS TEXT)" } else { Self::ROW_LOCATOR };
+                    let sql = format!(
+                        "SELECT {locator} AS row_key, CAST(\"{col}\" AS TEXT) AS value FROM \"{table}\" \
+                         WHERE \"{col}\" IS NOT NULL",
+                        col = column.column.replace('"', ""),
+                        table = column.table.replace('"', ""),
+                    );
+                    let mut rows = sqlx::query(&sql).fetch(&self.pool);
+                    let mut scanned = 0;
+                    while let Some(row) = rows.try_next().await? {
+                        let key: String = row.try_get("row_key")?;
+                        let value: String = row.try_get("value")?;
+                        visit(&key, &value);
+                        scanned += 1;
+                    }
+                    Ok(scanned)
                 }
 
                 async fn mark_refreshed(&self, id: &PaymentId, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -14,6 +14,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Locks the payment row a webhook changes (SQLite's write transaction already excludes others).
+    const FOR_UPDATE: &'static str = "";
+    /// Lets several servers lease different rows at once.
+    const SKIP_LOCKED: &'static str = "";
+    /// Names a row of a table without an `id` column.
+    const ROW_LOCATOR: &'static str = "CAST(rowid AS TEXT)";
+
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?

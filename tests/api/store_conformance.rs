@@ -138,6 +138,7 @@ async fn story(store: Arc<dyn Store>) {
             &confirmed,
             PaymentStatus::Created,
             TransitionSource::Api,
+            false,
             Some((&c1, settle))
         )
         .await
@@ -148,6 +149,7 @@ async fn story(store: Arc<dyn Store>) {
                 &confirmed,
                 PaymentStatus::Created,
                 TransitionSource::Api,
+                false,
                 None
             )
             .await
@@ -245,6 +247,7 @@ async fn story(store: Arc<dyn Store>) {
             &failed,
             PaymentStatus::Created,
             TransitionSource::Api,
+            false,
             Some((&c3, IdempotencySettle::Release)),
         )
         .await

@@ -8,8 +8,25 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Client, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{CreateSession, PaymentProvider, ProviderError, ProviderPayment, COUNTERFOIL_ID_KEY};
-use crate::domain::{PaymentId, ProviderKind};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{
+    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, WebhookRejection,
+    COUNTERFOIL_ID_KEY,
+};
+use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
+
+/// GOV.UK Pay signs each webhook body with HMAC-SHA256, sent as lowercase hex in this header.
+pub const SIGNATURE_HEADER: &str = "Pay-Signature";
+
+/// The `Pay-Signature` value for `body` signed with `secret`.
+pub fn sign_webhook(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
 
 pub mod wire;
 
@@ -17,12 +34,14 @@ pub struct GovukPayClient {
     http: Client,
     base_url: String,
     api_key: SecretString,
+    webhook_secrets: Vec<SecretString>,
 }
 
 impl GovukPayClient {
     pub fn new(
         base_url: &str,
         api_key: SecretString,
+        webhook_secrets: Vec<SecretString>,
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
@@ -35,6 +54,7 @@ impl GovukPayClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
+            webhook_secrets,
         })
     }
 
@@ -176,6 +196,50 @@ impl PaymentProvider for GovukPayClient {
             }),
             _ => Err(status_error(response).await),
         }
+    }
+
+    fn verify_webhook(
+        &self,
+        header: HeaderLookup<'_>,
+        body: &[u8],
+    ) -> Result<(), WebhookRejection> {
+        let signature = header(SIGNATURE_HEADER).ok_or(WebhookRejection::MissingSignature)?;
+        let signature =
+            hex::decode(signature.trim()).map_err(|_| WebhookRejection::BadSignature)?;
+        let matches = |secret: &SecretString| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+                .expect("HMAC takes any key length");
+            mac.update(body);
+            mac.verify_slice(&signature).is_ok()
+        };
+        // Every secret is tried, so timing does not reveal which one matched.
+        let matched = self
+            .webhook_secrets
+            .iter()
+            .fold(false, |any, secret| matches(secret) | any);
+        if matched {
+            Ok(())
+        } else {
+            Err(WebhookRejection::BadSignature)
+        }
+    }
+
+    fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
+        let message: wire::WebhookMessage =
+            serde_json::from_slice(body).map_err(|e| WebhookRejection::Malformed(e.to_string()))?;
+        let (reported, failure_code) = message.reported();
+        Ok(ProviderEvent {
+            occurred_at: message
+                .created_date
+                .as_deref()
+                .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.with_timezone(&Utc)),
+            message_id: message.webhook_message_id,
+            event_type: message.event_type,
+            provider_payment_id: message.resource_id,
+            reported,
+            failure_code,
+        })
     }
 
     async fn find_payment(

@@ -65,6 +65,67 @@ pub struct ErrorBody {
     pub code: Option<String>,
 }
 
+/// A webhook message (pay-webhooks' WebhookMessageBody), allow-listed: ids, type, time and the
+/// payment's state. `card_details`, `email`, `metadata`, cardholder name and address are never read.
+#[derive(Debug, Deserialize)]
+pub struct WebhookMessage {
+    pub webhook_message_id: String,
+    #[serde(default)]
+    pub created_date: Option<String>,
+    pub resource_id: String,
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    pub event_type: String,
+    #[serde(default)]
+    pub resource: Option<WebhookResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookResource {
+    #[serde(default)]
+    pub state: Option<PaymentState>,
+}
+
+/// The status a known GOV.UK Pay event type implies, when the resource carries no usable state.
+fn event_status(event_type: &str) -> Option<PaymentStatus> {
+    Some(match event_type {
+        "card_payment_started" => PaymentStatus::InProgress,
+        "card_payment_succeeded" | "card_payment_captured" => PaymentStatus::Succeeded,
+        "card_payment_failed" => PaymentStatus::Failed,
+        "card_payment_expired" => PaymentStatus::Expired,
+        _ => return None,
+    })
+}
+
+/// Event types Counterfoil acts on. Anything else (the list is open-ended) is acknowledged and
+/// recorded as ignored.
+pub const KNOWN_EVENT_TYPES: &[&str] = &[
+    "card_payment_started",
+    "card_payment_succeeded",
+    "card_payment_captured",
+    "card_payment_failed",
+    "card_payment_expired",
+    "card_payment_refunded",
+];
+
+impl WebhookMessage {
+    /// The status this message reports. The resource is a snapshot that may already be ahead of
+    /// the event type, so its state wins when we understand it (forward-only rules make that safe).
+    pub fn reported(&self) -> (Option<PaymentStatus>, Option<String>) {
+        let is_payment = self
+            .resource_type
+            .as_deref()
+            .is_none_or(|t| t.eq_ignore_ascii_case("payment"));
+        if !is_payment || !KNOWN_EVENT_TYPES.contains(&self.event_type.as_str()) {
+            return (None, None);
+        }
+        let state = self.resource.as_ref().and_then(|r| r.state.as_ref());
+        let code = state.and_then(|s| s.code.clone());
+        let from_state = state.and_then(|s| map_status(&s.status, s.code.as_deref()));
+        (from_state.or_else(|| event_status(&self.event_type)), code)
+    }
+}
+
 /// GOV.UK Pay status (and failure code) → Counterfoil status. The only place this mapping lives.
 /// Also accepts the ledger spellings webhooks may carry (`declined`, `timedout`).
 pub fn map_status(status: &str, code: Option<&str>) -> Option<PaymentStatus> {
@@ -139,6 +200,56 @@ mod tests {
             );
         }
         assert_eq!(map_status("teleported", None), None);
+    }
+
+    #[test]
+    fn webhook_state_wins_over_the_event_type_and_unknown_types_report_nothing() {
+        let message = |event: &str, state: &str| -> WebhookMessage {
+            serde_json::from_str(&format!(
+                r#"{{"webhook_message_id": "m1", "resource_id": "p1", "resource_type": "payment",
+                    "event_type": "{event}", "created_date": "2019-07-11T10:36:26.988Z",
+                    "resource": {{"state": {state}}}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            message("card_payment_started", r#"{"status": "success"}"#)
+                .reported()
+                .0,
+            Some(Succeeded)
+        );
+        assert_eq!(
+            message(
+                "card_payment_failed",
+                r#"{"status": "failed", "code": "P0030"}"#
+            )
+            .reported(),
+            (Some(Cancelled), Some("P0030".into()))
+        );
+        assert_eq!(
+            message("card_payment_failed", r#"{"status": "declined"}"#)
+                .reported()
+                .0,
+            Some(Failed)
+        );
+        assert_eq!(
+            message("card_payment_expired", r#"{"status": "teleported"}"#)
+                .reported()
+                .0,
+            Some(Expired)
+        );
+        assert_eq!(
+            message("card_payment_settled", r#"{"status": "success"}"#)
+                .reported()
+                .0,
+            None
+        );
+        assert_eq!(
+            message("brand_new_event", r#"{"status": "success"}"#)
+                .reported()
+                .0,
+            None
+        );
     }
 
     #[test]

@@ -1,0 +1,97 @@
+//! Provider webhook endpoints: raw bytes (size-limited) → signature check → apply → 2xx only once
+//! the effect is committed. Bodies are never logged or stored.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::body::{too_large, MAX_BODY_BYTES};
+use super::problem::ApiError;
+use crate::domain::ProviderKind;
+use crate::providers::WebhookRejection;
+use crate::service::webhooks::WebhookError;
+use crate::service::AppServices;
+
+async fn read_raw(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn unknown_account() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "webhook_account_unknown",
+        "No provider account of that name",
+    )
+}
+
+pub async fn govuk_pay(
+    services: web::Data<AppServices>,
+    req: HttpRequest,
+    account: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let kind = ProviderKind::GovukPay;
+    if !services.webhooks.knows(kind, &account) {
+        return Err(unknown_account());
+    }
+    let body = read_raw(&req, payload).await?;
+    let headers = req.headers().clone();
+    let lookup = move |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match services
+        .webhooks
+        .receive(kind, &account, &lookup, &body)
+        .await
+    {
+        Ok(outcome) => {
+            Ok(HttpResponse::Ok().json(serde_json::json!({ "outcome": outcome.as_str() })))
+        }
+        Err(WebhookError::UnknownAccount) => Err(unknown_account()),
+        Err(WebhookError::Rejected(WebhookRejection::Malformed(detail))) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The signed body is not a webhook message",
+        )
+        .detail(detail)),
+        Err(WebhookError::Rejected(_)) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "webhook_signature_invalid",
+            "The webhook signature is missing or does not match",
+        )),
+        // Not committed, so not acknowledged: the provider will send it again.
+        Err(WebhookError::Store(e)) => {
+            tracing::error!(error = %e, "webhook not applied: storage failure");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "The webhook could not be recorded; please retry",
+            ))
+        }
+    }
+}
