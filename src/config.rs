@@ -36,6 +36,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[serde(default)]
     pub payments: PaymentSettings,
+    #[serde(default)]
+    pub poller: PollerSettings,
     /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
@@ -100,6 +102,29 @@ impl Default for PaymentSettings {
         Self {
             refresh_interval_seconds: 2,
             refresh_on_read: true,
+        }
+    }
+}
+
+/// The mop-up poller: asks the provider about payments that are still not final well after the
+/// payer's window, in case their webhook was lost, and resolves lost creates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollerSettings {
+    pub enabled: bool,
+    pub interval_seconds: u64,
+    /// GOV.UK Pay gives the payer 90 minutes; poll only payments older than this.
+    pub min_age_minutes: u64,
+    pub batch_size: u32,
+}
+
+impl Default for PollerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 900,
+            min_age_minutes: 95,
+            batch_size: 100,
         }
     }
 }
@@ -264,6 +289,7 @@ impl Settings {
             server: ServerSettings::default(),
             database: DatabaseSettings::default(),
             payments: PaymentSettings::default(),
+            poller: PollerSettings::default(),
             accounts: BTreeMap::new(),
             services: BTreeMap::new(),
         }
@@ -331,6 +357,9 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return err("database.max_connections".into(), "must be at least 1");
+        }
+        if self.poller.interval_seconds == 0 || self.poller.batch_size == 0 {
+            return err("poller.interval_seconds".into(), "interval and batch size must be above zero");
         }
         if self.accounts.is_empty() {
             return err("accounts".into(), "at least one provider account is needed");

@@ -30,6 +30,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Scan every stored text value for card numbers; exit 1 if any is found (PCI DSS evidence).
+    PciScan,
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -89,6 +91,37 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             settings.database.migrate_on_start = true;
             open_store(&settings).await?;
             println!("migrations applied");
+        }
+        Command::PciScan => {
+            settings.database.migrate_on_start = false;
+            let store = open_store(&settings).await?;
+            let report = counterfoil::service::compliance::pci_scan(store.as_ref()).await?;
+            if report.tables == 0 {
+                // Clean-looking evidence from the wrong database would be worse than none.
+                anyhow::bail!("no Counterfoil tables at database.url: is this the right database?");
+            }
+            println!(
+                "pci-scan: {} values in {} text columns of {} tables ({} database)",
+                report.values,
+                report.columns,
+                report.tables,
+                store.backend()
+            );
+            if report.findings.is_empty() {
+                println!("pci-scan: no card numbers found");
+            } else {
+                for finding in &report.findings {
+                    println!(
+                        "FOUND table={} column={} row={}",
+                        finding.table, finding.column, finding.row
+                    );
+                }
+                println!(
+                    "pci-scan: {} value(s) look like card numbers; the values are not shown",
+                    report.findings.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Keys { command } => {
             let keys = KeyService::new(open_store(&settings).await?, Arc::new(SystemClock));

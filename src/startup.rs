@@ -16,9 +16,9 @@ use crate::config::{AccountKind, Settings, SIMULATOR_BASE_URL};
 use crate::http;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::ProviderRegistry;
-use crate::service::payments::{PaymentSettings, ServiceEntry};
+use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
 use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
-use crate::simulator::govuk_pay::Simulator;
+use crate::simulator::govuk_pay::{SimAccount, Simulator};
 use crate::store::{self, Store};
 
 pub struct Application {
@@ -42,6 +42,29 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+/// Runs the mop-up poller every `interval_seconds` in the background.
+fn spawn_poller(payments: Arc<PaymentService>, settings: &crate::config::PollerSettings) {
+    let poll = PollSettings {
+        min_age: Duration::from_secs(settings.min_age_minutes * 60),
+        lease: Duration::from_secs(settings.interval_seconds),
+        batch_size: settings.batch_size,
+    };
+    let mut ticker = tokio::time::interval(Duration::from_secs(settings.interval_seconds));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::spawn(async move {
+        loop {
+            ticker.tick().await;
+            match payments.poll_once(&poll).await {
+                Ok(summary) if summary.polled > 0 => {
+                    tracing::info!(polled = summary.polled, changed = summary.changed, "poller round")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "poller round failed"),
+            }
+        }
+    });
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
@@ -61,16 +84,30 @@ impl Application {
         // linked at the public URL.
         let loopback = SocketAddr::from(([127, 0, 0, 1], address.port()));
         let simulator = if settings.uses_simulator() {
-            let keys: Vec<_> = settings
+            let mut accounts = Vec::new();
+            let simulated = settings
                 .accounts
-                .values()
-                .filter(|a| a.base_url == SIMULATOR_BASE_URL)
-                .map(|a| a.api_key.resolve().map_err(anyhow::Error::msg))
-                .collect::<Result<_, _>>()?;
-            Some(Simulator::new(
-                &public_url,
-                keys.iter().map(|k| k.expose_secret()),
-            ))
+                .iter()
+                .filter(|(_, a)| a.base_url == SIMULATOR_BASE_URL);
+            for (name, account) in simulated {
+                let api_key = account.api_key.resolve().map_err(anyhow::Error::msg)?;
+                let webhook = match account.webhook_secrets.first() {
+                    Some(secret) => Some((
+                        format!("http://{loopback}/v1/webhooks/govuk-pay/{name}"),
+                        secret
+                            .resolve()
+                            .map_err(anyhow::Error::msg)?
+                            .expose_secret()
+                            .to_owned(),
+                    )),
+                    None => None,
+                };
+                accounts.push(SimAccount {
+                    api_key: api_key.expose_secret().to_owned(),
+                    webhook,
+                });
+            }
+            Some(Simulator::new(&public_url, accounts))
         } else {
             None
         };
@@ -139,6 +176,10 @@ impl Application {
             keys: Arc::new(KeyService::new(store.clone(), clock)),
             store,
         };
+
+        if settings.poller.enabled {
+            spawn_poller(services.payments.clone(), &settings.poller);
+        }
 
         let app_services = services.clone();
         let mut server = HttpServer::new(move || {

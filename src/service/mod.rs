@@ -10,6 +10,7 @@ use crate::domain::FieldError;
 use crate::providers::ProviderError;
 use crate::store::StoreError;
 
+pub mod compliance;
 pub mod keys;
 pub mod payments;
 pub mod views;

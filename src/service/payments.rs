@@ -40,6 +40,23 @@ pub struct PaymentSettings {
     pub idempotency_ttl: Duration,
 }
 
+/// How the mop-up poller picks payments.
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    /// Only payments older than this (GOV.UK Pay's payer window is 90 minutes).
+    pub min_age: Duration,
+    /// How long a leased payment is left to the server that leased it.
+    pub lease: Duration,
+    pub batch_size: u32,
+}
+
+/// What one poller round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollSummary {
+    pub polled: u32,
+    pub changed: u32,
+}
+
 /// What a create call answers: a payment made now, or an earlier answer replayed verbatim.
 #[derive(Debug, Clone)]
 pub enum CreateResponse {
@@ -445,7 +462,7 @@ impl PaymentService {
         {
             return Ok(payment);
         }
-        Ok(self.refresh(payment).await)
+        Ok(self.refresh(payment, TransitionSource::Api).await)
     }
 
     fn refresh_due(&self, payment: &Payment) -> bool {
@@ -458,7 +475,7 @@ impl PaymentService {
 
     /// Asks the provider about a payment that is not final. Provider trouble is logged and the
     /// stored state returned: a read never fails because the provider is down.
-    async fn refresh(&self, payment: Payment) -> Payment {
+    async fn refresh(&self, payment: Payment, source: TransitionSource) -> Payment {
         let Some(provider) = self.providers.get(&payment.account) else {
             return payment;
         };
@@ -482,10 +499,10 @@ impl PaymentService {
         }
         match outcome {
             Ok(Some(reported)) if payment.create_outcome == CreateOutcome::Unknown => {
-                self.resolve_unknown_create(payment, reported).await
+                self.resolve_unknown_create(payment, reported, source).await
             }
             Ok(Some(reported)) => self
-                .apply_reported(payment, reported.status, reported.failure_code, TransitionSource::Api)
+                .apply_reported(payment, reported.status, reported.failure_code, source)
                 .await
                 .unwrap_or_else(|(payment, e)| {
                     tracing::warn!(payment_id = %payment.id, error = %e, "could not record provider status");
@@ -504,6 +521,7 @@ impl PaymentService {
         &self,
         mut payment: Payment,
         found: ProviderPayment,
+        source: TransitionSource,
     ) -> Payment {
         let at = self.clock.now();
         let previous = payment.status;
@@ -511,7 +529,7 @@ impl PaymentService {
         confirm_from_provider(&mut payment, found, at);
         match self
             .store
-            .settle_payment_create(&payment, previous, TransitionSource::Api, true, None)
+            .settle_payment_create(&payment, previous, source, true, None)
             .await
         {
             Ok(_) => {
@@ -603,7 +621,7 @@ impl PaymentService {
                 .map_err(|(_, e)| e),
             Err(ProviderError::Conflict { .. }) => {
                 // Too late: the citizen finished first. Record what actually happened.
-                let payment = self.refresh(payment).await;
+                let payment = self.refresh(payment, TransitionSource::Api).await;
                 if payment.status == PaymentStatus::Cancelled {
                     Ok(payment)
                 } else {
@@ -616,6 +634,80 @@ impl PaymentService {
                 &e,
                 Some(payment.id.to_string()),
             )),
+        }
+    }
+
+    /// One round of the mop-up poller: asks the provider about every payment still not final some
+    /// time after the payer's window closed, and resolves creates whose answer was lost. Rows are
+    /// leased first (committed, skipping rows another server holds), so no transaction is open
+    /// during the HTTP calls and several servers can poll side by side.
+    pub async fn poll_once(&self, poll: &PollSettings) -> Result<PollSummary, ServiceError> {
+        let mut summary = PollSummary::default();
+        loop {
+            let now = self.clock.now();
+            let min_age = chrono::Duration::from_std(poll.min_age).unwrap_or_default();
+            let lease = chrono::Duration::from_std(poll.lease).unwrap_or_default();
+            let batch = self
+                .store
+                .lease_payments_to_poll(now - min_age, now, now + lease, poll.batch_size)
+                .await?;
+            let full = batch.len() as u32 == poll.batch_size;
+            for payment in batch {
+                summary.polled += 1;
+                let before = (payment.status, payment.create_outcome);
+                let after = match payment.create_outcome {
+                    CreateOutcome::Confirmed => self.refresh(payment, TransitionSource::Poll).await,
+                    CreateOutcome::Unknown | CreateOutcome::Pending => self.resolve_or_give_up(payment).await,
+                    CreateOutcome::NotCreated => payment,
+                };
+                if (after.status, after.create_outcome) != before {
+                    summary.changed += 1;
+                }
+            }
+            if !full {
+                return Ok(summary);
+            }
+        }
+    }
+
+    /// An unresolved create, long past the payer's window: found at the provider, it is recorded;
+    /// not found (search has long caught up by now), the provider never made it.
+    async fn resolve_or_give_up(&self, payment: Payment) -> Payment {
+        let Some(provider) = self.providers.get(&payment.account) else {
+            return payment;
+        };
+        match provider
+            .find_payment(&payment.request_ref, &payment.id, payment.created_at)
+            .await
+        {
+            Ok(Some(found)) => self.resolve_unknown_create(payment, found, TransitionSource::Poll).await,
+            Ok(None) => {
+                let mut given_up = payment.clone();
+                let at = self.clock.now();
+                given_up.status = PaymentStatus::Error;
+                given_up.create_outcome = CreateOutcome::NotCreated;
+                given_up.failure_code = Some("not_found_at_provider".into());
+                given_up.updated_at = at;
+                given_up.finished_at = Some(at);
+                match self
+                    .store
+                    .settle_payment_create(&given_up, payment.status, TransitionSource::Poll, true, None)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::warn!(payment_id = %payment.id, "unresolved create not found at the provider: recorded as not created");
+                        given_up
+                    }
+                    Err(e) => {
+                        tracing::warn!(payment_id = %payment.id, error = %e, "could not record an unresolved create");
+                        payment
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "provider search failed");
+                payment
+            }
         }
     }
 

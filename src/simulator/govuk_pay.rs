@@ -40,6 +40,63 @@ impl SimPayment {
     }
 }
 
+/// An account the simulator serves: its API key and where its signed webhooks go.
+#[derive(Clone)]
+pub struct SimAccount {
+    pub api_key: String,
+    /// Counterfoil's webhook endpoint for this account, and the signing secret; none: no webhooks.
+    pub webhook: Option<(String, String)>,
+}
+
+/// How the simulator delivers webhooks, as a test asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookMode {
+    #[default]
+    Deliver,
+    /// Never send (a lost webhook).
+    Drop,
+    /// Send every message twice.
+    Duplicate,
+    /// Queue messages until `POST /_control/webhooks/release`, which may reverse their order.
+    Hold,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookControl {
+    #[serde(default)]
+    pub mode: WebhookMode,
+    /// Wait this long before each delivery.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// The `card_details` the simulated payer "enters", to be sent in webhooks.
+    #[serde(default)]
+    pub card_details: Option<Value>,
+    /// Also the payer's email in webhook resources.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct OutgoingWebhook {
+    url: String,
+    secret: String,
+    message_id: String,
+    event_type: String,
+    body: String,
+}
+
+/// What happened to a webhook the simulator sent, for tests.
+#[derive(Debug, Clone, serde::Serialize)]
+struct DeliveryRecord {
+    message_id: String,
+    event_type: String,
+    payment_id: String,
+    attempts: u32,
+    last_status: Option<u16>,
+}
+
 /// Faults a test can ask for, each for a number of upcoming create calls.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,14 +116,19 @@ pub struct Faults {
 struct State {
     payments: HashMap<String, SimPayment>,
     faults: Faults,
+    webhooks: WebhookControl,
+    held: Vec<OutgoingWebhook>,
+    deliveries: Vec<DeliveryRecord>,
 }
 
 /// The simulator's shared state: which API keys it accepts, its public base URL, its payments.
 #[derive(Clone)]
 pub struct Simulator {
     base_url: Arc<str>,
-    accepted_key_digests: Arc<Vec<String>>,
+    /// API key digest → where that account's webhooks go.
+    accounts: Arc<HashMap<String, Option<(String, String)>>>,
     state: Arc<Mutex<State>>,
+    http: reqwest::Client,
 }
 
 fn digest(key: &str) -> String {
@@ -75,11 +137,20 @@ fn digest(key: &str) -> String {
 
 impl Simulator {
     /// `public_base` is how browsers reach Counterfoil, e.g. `http://127.0.0.1:8080`.
-    pub fn new<'a>(public_base: &str, api_keys: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new(public_base: &str, accounts: Vec<SimAccount>) -> Self {
         Self {
             base_url: format!("{}{MOUNT}", public_base.trim_end_matches('/')).into(),
-            accepted_key_digests: Arc::new(api_keys.into_iter().map(digest).collect()),
+            accounts: Arc::new(
+                accounts
+                    .into_iter()
+                    .map(|a| (digest(&a.api_key), a.webhook))
+                    .collect(),
+            ),
             state: Arc::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 
@@ -107,6 +178,12 @@ impl Simulator {
                 .route("/pay/{id}", web::get().to(hosted_page))
                 .route("/pay/{id}/{action}", web::post().to(press_button))
                 .route("/_control/faults", web::post().to(set_faults))
+                .route("/_control/webhooks", web::post().to(set_webhooks))
+                .route("/_control/webhooks", web::get().to(list_deliveries))
+                .route(
+                    "/_control/webhooks/release",
+                    web::post().to(release_webhooks),
+                )
                 .route("/_control/payments", web::get().to(control_list))
                 .route("/_control/payments/{id}", web::get().to(control_get)),
         );
@@ -120,8 +197,8 @@ impl Simulator {
             .ok()?
             .strip_prefix("Bearer ")?;
         let presented = digest(key);
-        self.accepted_key_digests
-            .iter()
+        self.accounts
+            .keys()
             .any(|d| {
                 use subtle::ConstantTimeEq;
                 bool::from(d.as_bytes().ct_eq(presented.as_bytes()))
@@ -187,12 +264,151 @@ impl Simulator {
         body
     }
 
-    /// Applies GOV.UK Pay's 90-minute payer window to a payment that is read.
-    fn expire_if_due(payment: &mut SimPayment, now: DateTime<Utc>) {
+    /// Applies GOV.UK Pay's 90-minute payer window to a payment that is read; an expiry is
+    /// announced by webhook like any other change.
+    fn expire_if_due(
+        &self,
+        state: &mut State,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<OutgoingWebhook> {
+        let Some(payment) = state.payments.get_mut(id) else {
+            return Vec::new();
+        };
         if !payment.finished() && now - payment.created > PAYER_WINDOW {
             payment.status = "failed";
             payment.code = Some("P0020");
+            let payment = payment.clone();
+            return self.webhook(state, &payment, "card_payment_expired", false);
         }
+        Vec::new()
+    }
+
+    /// Builds a webhook in pay-webhooks' shape. Like the real one, its resource is the payment as
+    /// it is now, with the card details and email the payer entered.
+    fn webhook(
+        &self,
+        state: &State,
+        payment: &SimPayment,
+        event_type: &str,
+        with_card: bool,
+    ) -> Vec<OutgoingWebhook> {
+        let Some(Some((url, secret))) = self.accounts.get(&payment.owner) else {
+            return Vec::new();
+        };
+        let mut resource = self.representation(payment);
+        if let Some(links) = resource.as_object_mut() {
+            links.remove("_links");
+        }
+        if with_card {
+            resource["card_details"] = state.webhooks.card_details.clone().unwrap_or_else(|| {
+                json!({
+                    "last_digits_card_number": "4242",
+                    "first_digits_card_number": "424242",
+                    "cardholder_name": "Sam Sample",
+                    "expiry_date": "04/30",
+                    "billing_address": {"line1": "1 Test Street", "line2": null, "postcode": "AB1 2CD",
+                                        "city": "Testtown", "country": "GB"},
+                    "card_brand": "Visa",
+                    "card_type": "debit"
+                })
+            });
+            if let Some(email) = &state.webhooks.email {
+                resource["email"] = json!(email);
+            }
+        }
+        let message_id = new_payment_id();
+        let body = json!({
+            "webhook_message_id": message_id,
+            "created_date": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            "resource_id": payment.id,
+            "api_version": 1,
+            "resource_type": "payment",
+            "event_type": event_type,
+            "resource": resource,
+        });
+        vec![OutgoingWebhook {
+            url: url.clone(),
+            secret: secret.clone(),
+            message_id,
+            event_type: event_type.to_owned(),
+            body: body.to_string(),
+        }]
+    }
+
+    /// Sends (or drops, duplicates, holds) webhooks as the test asked, outside any lock.
+    fn dispatch(&self, messages: Vec<OutgoingWebhook>) {
+        if messages.is_empty() {
+            return;
+        }
+        let (mode, delay) = {
+            let mut state = self.lock();
+            let control = state.webhooks.clone();
+            if control.mode == WebhookMode::Hold {
+                state.held.extend(messages);
+                return;
+            }
+            (control.mode, Duration::from_millis(control.delay_ms))
+        };
+        let copies = match mode {
+            WebhookMode::Drop => 0,
+            WebhookMode::Duplicate => 2,
+            _ => 1,
+        };
+        for message in messages {
+            for _ in 0..copies {
+                self.send(message.clone(), delay);
+            }
+        }
+    }
+
+    /// Delivers one message like pay-webhooks does, retrying (on a compressed schedule) until 2xx.
+    fn send(&self, message: OutgoingWebhook, delay: Duration) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let index = {
+                let mut state = sim.lock();
+                let payment_id = serde_json::from_str::<Value>(&message.body)
+                    .ok()
+                    .and_then(|b| b["resource_id"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                state.deliveries.push(DeliveryRecord {
+                    message_id: message.message_id.clone(),
+                    event_type: message.event_type.clone(),
+                    payment_id,
+                    attempts: 0,
+                    last_status: None,
+                });
+                state.deliveries.len() - 1
+            };
+            let signature =
+                crate::providers::govuk_pay::sign_webhook(&message.secret, message.body.as_bytes());
+            for attempt in 0..6u32 {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
+                }
+                let status = sim
+                    .http
+                    .post(&message.url)
+                    .header("Content-Type", "application/json")
+                    .header(crate::providers::govuk_pay::SIGNATURE_HEADER, &signature)
+                    .body(message.body.clone())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .ok();
+                {
+                    let mut state = sim.lock();
+                    let record = &mut state.deliveries[index];
+                    record.attempts = attempt + 1;
+                    record.last_status = status;
+                }
+                if status.is_some_and(|s| (200..300).contains(&s)) {
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -395,23 +611,26 @@ async fn get(sim: web::Data<Simulator>, req: HttpRequest, id: web::Path<String>)
     let Some(owner) = sim.owner_of(&req) else {
         return unauthorised();
     };
-    let mut state = sim.lock();
-    match state
-        .payments
-        .get_mut(id.as_str())
-        .filter(|p| p.owner == owner)
-    {
-        Some(payment) => {
-            Simulator::expire_if_due(payment, Utc::now());
-            HttpResponse::Ok().json(sim.representation(payment))
+    let (response, messages) = {
+        let mut state = sim.lock();
+        if !state
+            .payments
+            .get(id.as_str())
+            .is_some_and(|p| p.owner == owner)
+        {
+            return error(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "P0200",
+                "Not found",
+                None,
+            );
         }
-        None => error(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "P0200",
-            "Not found",
-            None,
-        ),
-    }
+        let messages = sim.expire_if_due(&mut state, &id, Utc::now());
+        let body = sim.representation(&state.payments[id.as_str()]);
+        (HttpResponse::Ok().json(body), messages)
+    };
+    sim.dispatch(messages);
+    response
 }
 
 async fn cancel(
@@ -423,26 +642,39 @@ async fn cancel(
     let Some(owner) = sim.owner_of(&req) else {
         return unauthorised();
     };
-    let mut state = sim.lock();
-    let Some(payment) = state
-        .payments
-        .get_mut(id.as_str())
-        .filter(|p| p.owner == owner)
-    else {
-        return error(S::NOT_FOUND, "P0500", "Not found", None);
+    let (cancelled, messages) = {
+        let mut state = sim.lock();
+        if !state
+            .payments
+            .get(id.as_str())
+            .is_some_and(|p| p.owner == owner)
+        {
+            return error(S::NOT_FOUND, "P0500", "Not found", None);
+        }
+        let mut messages = sim.expire_if_due(&mut state, &id, Utc::now());
+        let payment = state.payments.get_mut(id.as_str()).expect("checked above");
+        if payment.finished() {
+            (false, messages)
+        } else {
+            payment.status = "cancelled";
+            payment.code = Some("P0040");
+            let payment = payment.clone();
+            // A service's cancel arrives as card_payment_failed.
+            messages.extend(sim.webhook(&state, &payment, "card_payment_failed", false));
+            (true, messages)
+        }
     };
-    Simulator::expire_if_due(payment, Utc::now());
-    if payment.finished() {
-        return error(
+    sim.dispatch(messages);
+    if cancelled {
+        HttpResponse::NoContent().finish()
+    } else {
+        error(
             S::BAD_REQUEST,
             "P0501",
             "Cancellation of payment failed",
             None,
-        );
+        )
     }
-    payment.status = "cancelled";
-    payment.code = Some("P0040");
-    HttpResponse::NoContent().finish()
 }
 
 #[derive(Deserialize)]
@@ -488,18 +720,20 @@ async fn search(
     }
     let mut state = sim.lock();
     let now = Utc::now();
-    let mut matches: Vec<&mut SimPayment> = state
+    let ids: Vec<String> = state.payments.keys().cloned().collect();
+    let mut messages = Vec::new();
+    for id in ids {
+        messages.extend(sim.expire_if_due(&mut state, &id, now));
+    }
+    let mut matches: Vec<&SimPayment> = state
         .payments
-        .values_mut()
+        .values()
         .filter(|p| p.owner == owner)
         .filter(|p| params.reference.as_ref().is_none_or(|r| &p.reference == r))
         .filter(|p| from.is_none_or(|f| p.created >= f))
         .filter(|p| to.is_none_or(|t| p.created < t))
+        .filter(|p| params.state.as_ref().is_none_or(|s| p.status == s))
         .collect();
-    for p in matches.iter_mut() {
-        Simulator::expire_if_due(p, now);
-    }
-    matches.retain(|p| params.state.as_ref().is_none_or(|s| p.status == s));
     matches.sort_by_key(|p| std::cmp::Reverse(p.created));
     let total = matches.len();
     let results: Vec<Value> = matches
@@ -508,6 +742,8 @@ async fn search(
         .take(size)
         .map(|p| sim.representation(p))
         .collect();
+    drop(state);
+    sim.dispatch(messages);
     if page > 1 && results.is_empty() {
         return error(S::NOT_FOUND, "P0402", "Page not found", None);
     }
@@ -527,16 +763,25 @@ fn escape_html(text: &str) -> String {
 
 /// The hosted "payment page". It has no card fields at all: three buttons decide the outcome.
 async fn hosted_page(sim: web::Data<Simulator>, id: web::Path<String>) -> HttpResponse {
-    let mut state = sim.lock();
-    let Some(payment) = state.payments.get_mut(id.as_str()) else {
-        return HttpResponse::NotFound()
-            .content_type("text/html; charset=utf-8")
-            .body("<!doctype html><title>Not found</title><p>No such simulated payment.</p>");
+    let payment = {
+        let mut state = sim.lock();
+        if !state.payments.contains_key(id.as_str()) {
+            return HttpResponse::NotFound()
+                .content_type("text/html; charset=utf-8")
+                .body("<!doctype html><title>Not found</title><p>No such simulated payment.</p>");
+        }
+        let mut messages = sim.expire_if_due(&mut state, &id, Utc::now());
+        let payment = state.payments.get_mut(id.as_str()).expect("checked above");
+        if payment.status == "created" {
+            payment.status = "started";
+            let payment = payment.clone();
+            messages.extend(sim.webhook(&state, &payment, "card_payment_started", false));
+        }
+        let payment = state.payments[id.as_str()].clone();
+        drop(state);
+        sim.dispatch(messages);
+        payment
     };
-    Simulator::expire_if_due(payment, Utc::now());
-    if payment.status == "created" {
-        payment.status = "started";
-    }
     let amount = format!("£{}.{:02}", payment.amount / 100, payment.amount % 100);
     let body = if payment.finished() {
         format!(
@@ -577,24 +822,78 @@ async fn press_button(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (id, action) = path.into_inner();
-    let mut state = sim.lock();
-    let Some(payment) = state.payments.get_mut(&id) else {
-        return HttpResponse::NotFound().finish();
+    let (return_url, messages) = {
+        let mut state = sim.lock();
+        if !state.payments.contains_key(&id) {
+            return HttpResponse::NotFound().finish();
+        }
+        let mut messages = sim.expire_if_due(&mut state, &id, Utc::now());
+        let payment = state.payments.get_mut(&id).expect("checked above");
+        if !payment.finished() {
+            let (status, code, events): (_, _, &[&str]) = match action.as_str() {
+                // A payer who pays is first "succeeded"; then the PSP confirms the capture.
+                "pay" => (
+                    "success",
+                    None,
+                    &["card_payment_succeeded", "card_payment_captured"],
+                ),
+                "decline" => ("failed", Some("P0010"), &["card_payment_failed"]),
+                "cancel" => ("failed", Some("P0030"), &["card_payment_failed"]),
+                _ => return HttpResponse::NotFound().finish(),
+            };
+            payment.status = status;
+            payment.code = code;
+            let payment = payment.clone();
+            for event in events {
+                // Card details exist once the payer has entered them (not when they cancel).
+                messages.extend(sim.webhook(&state, &payment, event, action != "cancel"));
+            }
+        }
+        (state.payments[&id].return_url.clone(), messages)
     };
-    Simulator::expire_if_due(payment, Utc::now());
-    if !payment.finished() {
-        let (status, code) = match action.as_str() {
-            "pay" => ("success", None),
-            "decline" => ("failed", Some("P0010")),
-            "cancel" => ("failed", Some("P0030")),
-            _ => return HttpResponse::NotFound().finish(),
-        };
-        payment.status = status;
-        payment.code = code;
-    }
+    sim.dispatch(messages);
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, payment.return_url.clone()))
+        .insert_header((header::LOCATION, return_url))
         .finish()
+}
+
+async fn set_webhooks(
+    sim: web::Data<Simulator>,
+    control: web::Json<WebhookControl>,
+) -> HttpResponse {
+    sim.lock().webhooks = control.into_inner();
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Release {
+    #[serde(default)]
+    reverse: bool,
+}
+
+/// Sends every held webhook, in the order they were made or reversed.
+async fn release_webhooks(sim: web::Data<Simulator>, release: web::Json<Release>) -> HttpResponse {
+    let mut held = {
+        let mut state = sim.lock();
+        state.webhooks.mode = WebhookMode::Deliver;
+        std::mem::take(&mut state.held)
+    };
+    if release.reverse {
+        held.reverse();
+    }
+    let count = held.len();
+    // One after another, so the order the test asked for is the order they arrive in.
+    for (i, message) in held.into_iter().enumerate() {
+        sim.send(message, Duration::from_millis(30 * i as u64));
+    }
+    HttpResponse::Ok().json(json!({ "released": count }))
+}
+
+/// Every webhook the simulator has sent, with its attempts and last answer.
+async fn list_deliveries(sim: web::Data<Simulator>) -> HttpResponse {
+    let state = sim.lock();
+    HttpResponse::Ok().json(json!({ "deliveries": state.deliveries, "held": state.held.len() }))
 }
 
 async fn set_faults(sim: web::Data<Simulator>, faults: web::Json<Faults>) -> HttpResponse {

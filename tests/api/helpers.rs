@@ -188,6 +188,18 @@ impl TestApp {
         assert_eq!(response.status(), 204);
     }
 
+    /// Tells the simulator how to send its webhooks (mode, delay_ms, card_details, email).
+    pub async fn simulator_webhooks(&self, control: Value) {
+        let response = self
+            .client
+            .post(self.url("/sandbox/govuk-pay/_control/webhooks"))
+            .json(&control)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+
     /// Every payment the simulator holds.
     pub async fn simulator_payments(&self) -> Vec<Value> {
         let body: Value = self

@@ -89,6 +89,8 @@ both_stores! {
     }
 
     async fn the_timeline_records_each_change_and_its_source(app) {
+        // Only the API's own refresh brings news here.
+        app.simulator_webhooks(json!({"mode": "drop"})).await;
         let p = app.new_payment("CRM-1006").await;
         let id = p["id"].as_str().unwrap();
         app.press(p["next_url"].as_str().unwrap(), "pay").await;
