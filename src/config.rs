@@ -359,7 +359,10 @@ impl Settings {
             return err("database.max_connections".into(), "must be at least 1");
         }
         if self.poller.interval_seconds == 0 || self.poller.batch_size == 0 {
-            return err("poller.interval_seconds".into(), "interval and batch size must be above zero");
+            return err(
+                "poller.interval_seconds".into(),
+                "interval and batch size must be above zero",
+            );
         }
         if self.accounts.is_empty() {
             return err("accounts".into(), "at least one provider account is needed");

@@ -56,7 +56,11 @@ fn spawn_poller(payments: Arc<PaymentService>, settings: &crate::config::PollerS
             ticker.tick().await;
             match payments.poll_once(&poll).await {
                 Ok(summary) if summary.polled > 0 => {
-                    tracing::info!(polled = summary.polled, changed = summary.changed, "poller round")
+                    tracing::info!(
+                        polled = summary.polled,
+                        changed = summary.changed,
+                        "poller round"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "poller round failed"),

@@ -657,7 +657,9 @@ impl PaymentService {
                 let before = (payment.status, payment.create_outcome);
                 let after = match payment.create_outcome {
                     CreateOutcome::Confirmed => self.refresh(payment, TransitionSource::Poll).await,
-                    CreateOutcome::Unknown | CreateOutcome::Pending => self.resolve_or_give_up(payment).await,
+                    CreateOutcome::Unknown | CreateOutcome::Pending => {
+                        self.resolve_or_give_up(payment).await
+                    }
                     CreateOutcome::NotCreated => payment,
                 };
                 if (after.status, after.create_outcome) != before {
@@ -680,7 +682,10 @@ impl PaymentService {
             .find_payment(&payment.request_ref, &payment.id, payment.created_at)
             .await
         {
-            Ok(Some(found)) => self.resolve_unknown_create(payment, found, TransitionSource::Poll).await,
+            Ok(Some(found)) => {
+                self.resolve_unknown_create(payment, found, TransitionSource::Poll)
+                    .await
+            }
             Ok(None) => {
                 let mut given_up = payment.clone();
                 let at = self.clock.now();
@@ -691,7 +696,13 @@ impl PaymentService {
                 given_up.finished_at = Some(at);
                 match self
                     .store
-                    .settle_payment_create(&given_up, payment.status, TransitionSource::Poll, true, None)
+                    .settle_payment_create(
+                        &given_up,
+                        payment.status,
+                        TransitionSource::Poll,
+                        true,
+                        None,
+                    )
                     .await
                 {
                     Ok(_) => {

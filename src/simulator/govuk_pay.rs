@@ -870,6 +870,9 @@ async fn set_webhooks(
 struct Release {
     #[serde(default)]
     reverse: bool,
+    /// Send each released message twice.
+    #[serde(default)]
+    duplicate: bool,
 }
 
 /// Sends every held webhook, in the order they were made or reversed.
@@ -884,8 +887,11 @@ async fn release_webhooks(sim: web::Data<Simulator>, release: web::Json<Release>
     }
     let count = held.len();
     // One after another, so the order the test asked for is the order they arrive in.
+    let copies = if release.duplicate { 2 } else { 1 };
     for (i, message) in held.into_iter().enumerate() {
-        sim.send(message, Duration::from_millis(30 * i as u64));
+        for _ in 0..copies {
+            sim.send(message.clone(), Duration::from_millis(30 * i as u64));
+        }
     }
     HttpResponse::Ok().json(json!({ "released": count }))
 }

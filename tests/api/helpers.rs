@@ -9,6 +9,8 @@ use reqwest::Response;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use counterfoil::providers::govuk_pay::sign_webhook;
+
 use crate::support::{logs, postgres};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings.database.url = db_url.into();
     settings.database.max_connections = 5;
     settings.payments.refresh_interval_seconds = 0;
+    // Tests run poller rounds themselves (`poll_once`), never on a timer.
+    settings.poller.enabled = false;
     let sandbox = settings.accounts.get_mut("sandbox").unwrap();
     sandbox.connect_timeout_ms = 1_000;
     sandbox.timeout_ms = 1_500;
@@ -233,56 +237,158 @@ impl TestApp {
         }
     }
 
-    /// Every (table, column) whose text contains `needle`, searched in every text column.
+    /// Every (table, column) holding `needle` in any row, read through the store's own scanner
+    /// (the one `pci-scan` uses) over every text column of every table.
     pub async fn columns_containing(&self, needle: &str) -> Vec<(String, String)> {
-        let columns = self.services.store.describe_schema().await.unwrap();
-        let pattern = format!("%{needle}%");
-        let queries: Vec<_> = columns
-            .iter()
-            .filter(|c| c.is_text)
-            .map(|c| {
-                let sql = format!(
-                    "SELECT COUNT(*) FROM {} WHERE {} LIKE $1",
-                    c.table, c.column
-                );
-                ((c.table.clone(), c.column.clone()), sql)
-            })
-            .collect();
+        let store = &self.services.store;
         let mut hits = Vec::new();
-        match self.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
-                for (column, sql) in queries {
-                    let n: i64 = sqlx::query(&sql)
-                        .bind(&pattern)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap()
-                        .get(0);
-                    if n > 0 {
-                        hits.push(column);
-                    }
-                }
-                pool.close().await;
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-                for (column, sql) in queries {
-                    let n: i64 = sqlx::query(&sql)
-                        .bind(&pattern)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap()
-                        .get(0);
-                    if n > 0 {
-                        hits.push(column);
-                    }
-                }
-                pool.close().await;
+        for column in store
+            .describe_schema()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.is_text)
+        {
+            let mut found = false;
+            store
+                .scan_text_column(&column, &mut |_, value| {
+                    found |= contains_standalone(value, needle)
+                })
+                .await
+                .unwrap();
+            if found {
+                hits.push((column.table, column.column));
             }
         }
         hits
     }
+
+    /// POSTs a GOV.UK Pay webhook body to `account`, signed with `secret` (or unsigned).
+    pub async fn send_webhook(&self, account: &str, body: &str, secret: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/v1/webhooks/govuk-pay/{account}")))
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        if let Some(secret) = secret {
+            request = request.header("Pay-Signature", sign_webhook(secret, body.as_bytes()));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Rows of the outbox for one payment, as (event_type, status).
+    pub async fn outbox_for(&self, payment_id: &str) -> Vec<String> {
+        let sql = "SELECT event_type FROM outbox WHERE payment_id = $1 ORDER BY created_at, id";
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+                let rows = sqlx::query(sql)
+                    .bind(payment_id)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                rows.iter().map(|r| r.get(0)).collect()
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+                let rows = sqlx::query(sql)
+                    .bind(payment_id)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                rows.iter().map(|r| r.get(0)).collect()
+            }
+        }
+    }
+
+    /// Runs a statement straight against the test database (to plant or break things).
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+        }
+    }
+
+    /// The payment's timeline as (from, to, source).
+    pub async fn timeline(&self, id: &str) -> Vec<(Value, Value, Value)> {
+        let events: Value = self
+            .get(&format!("/v1/payments/{id}/events"), &self.crm_key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["from"].clone(), e["to"].clone(), e["source"].clone()))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until the payment has `status`, reading it as the CRM does.
+    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+        for _ in 0..200 {
+            let payment = self.get_payment(id).await;
+            if payment["status"] == status {
+                return payment;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "payment {id} never became {status}: {}",
+            self.get_payment(id).await
+        );
+    }
+}
+
+/// `needle` in `haystack`; a needle of digits must not be part of a longer run of digits (so a
+/// card's last four cannot "match" inside a timestamp or a latency).
+pub fn contains_standalone(haystack: &str, needle: &str) -> bool {
+    if !needle.bytes().all(|b| b.is_ascii_digit()) {
+        return haystack.contains(needle);
+    }
+    haystack.match_indices(needle).any(|(at, _)| {
+        let before = haystack[..at].bytes().next_back();
+        let after = haystack[at + needle.len()..].bytes().next();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
+}
+
+/// The sandbox account's webhook signing secret in the default settings.
+pub const WEBHOOK_SECRET: &str = "webhook_test_counterfoil_simulator_secret";
+
+/// A GOV.UK Pay webhook message (pay-webhooks' shape) for `provider_payment_id`.
+pub fn govuk_message(
+    message_id: &str,
+    provider_payment_id: &str,
+    event_type: &str,
+    status: &str,
+    code: Option<&str>,
+) -> Value {
+    let mut state = json!({"status": status, "finished": !matches!(status, "created" | "started" | "submitted" | "capturable")});
+    if let Some(code) = code {
+        state["code"] = json!(code);
+    }
+    json!({
+        "webhook_message_id": message_id,
+        "created_date": "2026-11-23T10:36:26.988Z",
+        "resource_id": provider_payment_id,
+        "api_version": 1,
+        "resource_type": "payment",
+        "event_type": event_type,
+        "resource": {
+            "payment_id": provider_payment_id, "amount": 2500, "reference": "CRM-X",
+            "description": "Resident parking permit, zone B", "state": state,
+            "payment_provider": "sandbox", "created_date": "2026-11-23T10:30:00.000Z",
+            "language": "en", "delayed_capture": false, "moto": false
+        }
+    })
 }
 
 /// A valid create body.

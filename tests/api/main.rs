@@ -13,3 +13,4 @@ mod payments;
 mod provider_failures;
 mod simulator;
 mod store_conformance;
+mod webhooks;
