@@ -613,10 +613,10 @@ async fn get(sim: web::Data<Simulator>, req: HttpRequest, id: web::Path<String>)
     };
     let (response, messages) = {
         let mut state = sim.lock();
-        if !state
+        if state
             .payments
             .get(id.as_str())
-            .is_some_and(|p| p.owner == owner)
+            .is_none_or(|p| p.owner != owner)
         {
             return error(
                 actix_web::http::StatusCode::NOT_FOUND,
@@ -644,10 +644,10 @@ async fn cancel(
     };
     let (cancelled, messages) = {
         let mut state = sim.lock();
-        if !state
+        if state
             .payments
             .get(id.as_str())
-            .is_some_and(|p| p.owner == owner)
+            .is_none_or(|p| p.owner != owner)
         {
             return error(S::NOT_FOUND, "P0500", "Not found", None);
         }
