@@ -10,6 +10,7 @@ mod card_data;
 mod cli;
 mod idempotency;
 mod payments;
+mod poller;
 mod proof;
 mod provider_failures;
 mod simulator;
