@@ -13,6 +13,7 @@ mod payments;
 mod poller;
 mod proof;
 mod provider_failures;
+mod replicas;
 mod simulator;
 mod store_conformance;
 mod webhooks;
