@@ -72,20 +72,24 @@ impl ServerProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("the counterfoil binary starts");
-        let address = format!("http://127.0.0.1:{port}");
+        // Owned at once, so it is killed and reaped (Drop) however this ends.
+        let mut server = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client
-                .get(format!("{address}/healthz"))
+            let health = client
+                .get(format!("{}/healthz", server.address))
                 .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return Self { child, address };
+                .await;
+            if health.is_ok_and(|r| r.status() == 200) {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("counterfoil did not start on {address}");
+        server.kill();
+        panic!("counterfoil did not start on {}", server.address);
     }
 
     /// SIGKILL: no chance to finish anything.
