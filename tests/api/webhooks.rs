@@ -113,6 +113,20 @@ both_stores! {
         ]);
     }
 
+    async fn a_webhook_that_cannot_be_committed_is_not_acknowledged(app) {
+        let (id, provider_id) = payment(&app, "CRM-7005").await;
+        let message = govuk_message("m-db", &provider_id, "card_payment_succeeded", "success", None);
+        app.execute("ALTER TABLE webhook_receipts RENAME TO webhook_receipts_away").await;
+        let (status, problem) = send(&app, &message).await;
+        assert_eq!(status, 503, "the provider must retry");
+        assert_eq!(problem["code"], "storage_unavailable");
+        app.execute("ALTER TABLE webhook_receipts_away RENAME TO webhook_receipts").await;
+        assert_eq!(app.get_payment(&id).await["status"], "created", "nothing half-written");
+        // The provider's retry then lands.
+        let (status, body) = send(&app, &message).await;
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")));
+    }
+
     async fn a_webhook_for_an_unknown_payment_is_kept_as_an_orphan(app) {
         let (status, body) = send(&app, &govuk_message("m-orphan", "notourpayment00000000000aa", "card_payment_succeeded", "success", None)).await;
         assert_eq!((status, body["outcome"].as_str()), (200, Some("orphan")));
