@@ -84,7 +84,11 @@ where
     for worker in workers {
         latencies.extend(worker.await.unwrap());
     }
-    Figures { events: range.len(), elapsed: started.elapsed(), latencies }
+    Figures {
+        events: range.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    }
 }
 
 fn message(i: usize) -> String {
@@ -124,7 +128,10 @@ async fn seed(database_url: &str, n: usize) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let events = args.first().copied().unwrap_or(4000);
     let concurrency = args.get(1).copied().unwrap_or(32);
     let database_url = postgres::fresh_database().await;
@@ -144,7 +151,10 @@ async fn main() {
     let app = Application::build(settings).await.unwrap();
     let url = format!("http://{}/v1/webhooks/govuk-pay/sandbox", app.address());
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
 
     let baseline = |store: Arc<dyn Store>| {
         move |i: usize| {
@@ -158,7 +168,10 @@ async fn main() {
                     failure_code: None,
                     occurred_at: None,
                 };
-                store.apply_provider_event("sandbox", &event, Utc::now()).await.unwrap();
+                store
+                    .apply_provider_event("sandbox", &event, Utc::now())
+                    .await
+                    .unwrap();
             }
         }
     };
@@ -185,10 +198,25 @@ async fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     let b1 = drive(0..events, concurrency, baseline(store.clone())).await;
-    let h1 = drive(events..2 * events, concurrency, http(client.clone(), url.clone())).await;
+    let h1 = drive(
+        events..2 * events,
+        concurrency,
+        http(client.clone(), url.clone()),
+    )
+    .await;
     let b2 = drive(2 * events..3 * events, concurrency, baseline(store.clone())).await;
-    let h2 = drive(3 * events..4 * events, concurrency, http(client.clone(), url.clone())).await;
-    for (name, figures) in [("baseline #1", &b1), ("webhooks #1", &h1), ("baseline #2", &b2), ("webhooks #2", &h2)] {
+    let h2 = drive(
+        3 * events..4 * events,
+        concurrency,
+        http(client.clone(), url.clone()),
+    )
+    .await;
+    for (name, figures) in [
+        ("baseline #1", &b1),
+        ("webhooks #1", &h1),
+        ("baseline #2", &b2),
+        ("webhooks #2", &h2),
+    ] {
         println!("{}", figures.line(name));
     }
     let baseline_rate = (b1.throughput() + b2.throughput()) / 2.0;

@@ -360,6 +360,26 @@ pub fn contains_standalone(haystack: &str, needle: &str) -> bool {
     })
 }
 
+/// Log text without the numbers every line carries for timing (its leading timestamp, and
+/// `elapsed`/`latency` fields), so short digit values such as a card's last four can be searched
+/// for without matching a microsecond by chance. Everything a message says is kept.
+pub fn without_timing(log: &str) -> String {
+    log.lines()
+        .map(|line| {
+            line.split_whitespace()
+                .skip(1)
+                .filter(|token| {
+                    !["elapsed=", "elapsed_secs=", "latency_ms="]
+                        .iter()
+                        .any(|p| token.starts_with(p))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The sandbox account's webhook signing secret in the default settings.
 pub const WEBHOOK_SECRET: &str = "webhook_test_counterfoil_simulator_secret";
 

@@ -178,6 +178,8 @@ async fn reads_ask_the_provider_at_most_once_per_interval() {
         s.payments.refresh_interval_seconds = 3600
     })
     .await;
+    app.simulator_webhooks(serde_json::json!({"mode": "drop"}))
+        .await;
     let p = app.new_payment("CRM-THROTTLE").await;
     let id = p["id"].as_str().unwrap();
     // The first read asks the provider; within the interval, the next is served from storage.

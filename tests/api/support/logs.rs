@@ -32,12 +32,14 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-/// Installs the capturing subscriber (at the most verbose level) once per test process.
+/// Installs the capturing subscriber once per test process: everything Counterfoil itself logs,
+/// down to TRACE, and libraries at INFO (their TRACE output is timing chatter an operator would
+/// not run with, and full of numbers that short digit values could match by chance).
 pub fn install() {
     INSTALLED.get_or_init(|| {
         tracing_subscriber::fmt()
             .with_writer(Capture)
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,counterfoil=trace"))
             .with_ansi(false)
             .init();
     });

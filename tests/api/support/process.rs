@@ -17,7 +17,7 @@ pub fn write_config(dir: &Path, database_url: &str) -> PathBuf {
             r#"
 [database]
 url = "{database_url}"
-max_connections = 8
+max_connections = 4
 
 [payments]
 refresh_on_read = false
