@@ -50,7 +50,7 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings.poller.enabled = false;
     let sandbox = settings.accounts.get_mut("sandbox").unwrap();
     sandbox.connect_timeout_ms = 1_000;
-    sandbox.timeout_ms = 1_500;
+    sandbox.timeout_ms = 3_000;
     settings.accounts.insert(
         "offline".into(),
         AccountSettings {

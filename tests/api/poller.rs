@@ -71,7 +71,7 @@ on_both! {
     async fn lost_creates_are_found_or_given_up(backend) {
         let app = quiet(backend).await;
         // The provider made this one but its answer came too late.
-        app.simulator_faults(json!({"create_delay_ms": 2500, "create_delays": 1})).await;
+        app.simulator_faults(json!({"create_delay_ms": 4000, "create_delays": 1})).await;
         let lost = app.create_payment("lost", &payment_body("CRM-8005")).await;
         assert_eq!(lost.status(), 502);
         let lost_id = lost.json::<serde_json::Value>().await.unwrap()["payment_id"].as_str().unwrap().to_owned();

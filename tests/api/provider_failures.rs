@@ -45,8 +45,8 @@ both_stores! {
     }
 
     async fn a_lost_create_answer_is_resolved_by_searching_the_provider(app) {
-        // The provider creates the payment but answers after our 1.5 s timeout.
-        app.simulator_faults(json!({"create_delay_ms": 2500, "create_delays": 1})).await;
+        // The provider creates the payment but answers after our 3 s timeout.
+        app.simulator_faults(json!({"create_delay_ms": 4000, "create_delays": 1})).await;
         let body = payment_body("CRM-6003");
         let response = app.create_payment("lost", &body).await;
         assert_eq!(response.status(), 502);
