@@ -22,7 +22,7 @@ pub fn too_large() -> ApiError {
 
 /// Reads and parses a JSON body. In order: content type (415), size (413), card numbers anywhere
 /// in the raw bytes or the decoded JSON (422, nothing kept or logged), JSON syntax (400).
-pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ApiError> {
+pub async fn read_json(req: &HttpRequest, payload: web::Payload) -> Result<Value, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -43,6 +43,15 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<V
         )
         .detail("Send `Content-Type: application/json`."));
     }
+    let body = read_limited(req, payload).await?;
+    guard_then_parse(&body)
+}
+
+/// Reads a whole body of at most [`MAX_BODY_BYTES`], refusing early when Content-Length says more.
+pub async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::Bytes, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -65,7 +74,7 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<V
         }
         body.extend_from_slice(&chunk);
     }
-    guard_then_parse(&body)
+    Ok(body.freeze())
 }
 
 /// The guard runs before parsing, so even malformed JSON carrying a card number is refused as

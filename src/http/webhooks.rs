@@ -3,40 +3,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 
-use super::body::{too_large, MAX_BODY_BYTES};
+use super::body::read_limited;
 use super::problem::ApiError;
 use crate::domain::ProviderKind;
 use crate::providers::WebhookRejection;
 use crate::service::webhooks::WebhookError;
 use crate::service::AppServices;
-
-async fn read_raw(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The request body could not be read",
-            )
-        })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
 
 fn unknown_account() -> ApiError {
     ApiError::new(
@@ -56,7 +29,7 @@ pub async fn govuk_pay(
     if !services.webhooks.knows(kind, &account) {
         return Err(unknown_account());
     }
-    let body = read_raw(&req, payload).await?;
+    let body = read_limited(&req, payload).await?;
     let headers = req.headers().clone();
     let lookup = move |name: &str| {
         headers

@@ -99,7 +99,6 @@ impl PaymentService {
                 FieldError::new("invalid_type", "must be a JSON object"),
             )]));
         };
-        let mut issues = Vec::new();
         const KNOWN: &[&str] = &[
             "request_ref",
             "service",
@@ -109,179 +108,61 @@ impl PaymentService {
             "email",
             "metadata",
         ];
-        for key in fields.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
-            issues.push(FieldIssue::new(
-                key.clone(),
-                FieldError::new("unknown_field", "is not a field of this request"),
-            ));
-        }
-        let mut text = |name: &str, required: bool| -> Option<String> {
-            match fields.get(name) {
-                Some(Value::String(s)) => Some(s.clone()),
-                None | Some(Value::Null) if !required => None,
-                None | Some(Value::Null) => {
-                    issues.push(FieldIssue::new(
-                        name,
-                        FieldError::new("required", "is required"),
-                    ));
-                    None
-                }
-                Some(_) => {
-                    issues.push(FieldIssue::new(
-                        name,
-                        FieldError::new("invalid_type", "must be a string"),
-                    ));
-                    None
-                }
-            }
+        let mut issues: Vec<FieldIssue> = fields
+            .keys()
+            .filter(|k| !KNOWN.contains(&k.as_str()))
+            .map(|k| {
+                FieldIssue::new(
+                    k.clone(),
+                    FieldError::new("unknown_field", "is not a field of this request"),
+                )
+            })
+            .collect();
+        let text = |value: &Value| -> Result<String, FieldError> {
+            value
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))
         };
-        let request_ref = text("request_ref", true);
-        let service = text("service", true);
-        let description = text("description", true);
-        let return_url = text("return_url", true);
-        let email = text("email", false);
-
-        let mut check = |name: &str, result: Result<(), FieldError>| {
-            if let Err(e) = result {
-                issues.push(FieldIssue::new(name, e));
-            }
-        };
-        let request_ref = request_ref.and_then(|v| {
-            let parsed = RequestRef::parse(&v);
-            check(
-                "request_ref",
-                parsed.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            parsed.ok()
+        let request_ref = take(fields, &mut issues, "request_ref", true, |v| {
+            RequestRef::parse(&text(v)?)
         });
-        let service = service.and_then(|v| {
-            let parsed = ServiceCode::parse(&v).and_then(|code| {
-                if self.services.contains_key(code.as_ref()) {
-                    Ok(code)
-                } else {
-                    Err(FieldError::new(
-                        "unknown_service",
-                        "is not a service configured in Counterfoil",
-                    ))
-                }
-            });
-            check("service", parsed.as_ref().map(|_| ()).map_err(Clone::clone));
-            parsed.ok()
+        let service = take(fields, &mut issues, "service", true, |v| {
+            let code = ServiceCode::parse(&text(v)?)?;
+            if self.services.contains_key(code.as_ref()) {
+                Ok(code)
+            } else {
+                Err(FieldError::new(
+                    "unknown_service",
+                    "is not a service configured in Counterfoil",
+                ))
+            }
         });
-        let description = description.and_then(|v| {
-            let parsed = Description::parse(&v);
-            check(
-                "description",
-                parsed.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            parsed.ok()
+        let amount = take(fields, &mut issues, "amount", true, |v| {
+            let pence = v.as_i64().ok_or_else(|| {
+                FieldError::new("invalid_type", "must be a whole number of pence")
+            })?;
+            AmountPence::parse(pence).map_err(|e| FieldError::new("out_of_range", e.to_string()))
         });
-        let return_url = return_url.and_then(|v| {
-            let parsed = ReturnUrl::parse(&v, self.settings.allow_loopback_http);
-            check(
-                "return_url",
-                parsed.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            parsed.ok()
+        let description = take(fields, &mut issues, "description", true, |v| {
+            Description::parse(&text(v)?)
         });
-        let email = match email {
-            Some(v) => {
-                let parsed = Email::parse(&v);
-                check("email", parsed.as_ref().map(|_| ()).map_err(Clone::clone));
-                parsed.ok().map(Some)
-            }
-            None => Some(None),
-        };
-        let amount = match fields.get("amount") {
-            None | Some(Value::Null) => {
-                check("amount", Err(FieldError::new("required", "is required")));
-                None
-            }
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(pence) => {
-                    let parsed = AmountPence::parse(pence)
-                        .map_err(|e| FieldError::new("out_of_range", e.to_string()));
-                    check("amount", parsed.map(|_| ()));
-                    AmountPence::parse(pence).ok()
-                }
-                None => {
-                    check(
-                        "amount",
-                        Err(FieldError::new(
-                            "invalid_type",
-                            "must be a whole number of pence",
-                        )),
-                    );
-                    None
-                }
-            },
-            Some(_) => {
-                check(
-                    "amount",
-                    Err(FieldError::new(
-                        "invalid_type",
-                        "must be a whole number of pence",
-                    )),
-                );
-                None
-            }
-        };
-        let metadata = match fields.get("metadata") {
-            None | Some(Value::Null) => Some(Metadata::default()),
-            Some(Value::Object(map)) => {
-                let mut pairs = BTreeMap::new();
-                let mut all_strings = true;
-                for (k, v) in map {
-                    match v {
-                        Value::String(s) => {
-                            pairs.insert(k.clone(), s.clone());
-                        }
-                        _ => all_strings = false,
-                    }
-                }
-                if all_strings {
-                    let parsed = Metadata::parse(pairs);
-                    check(
-                        "metadata",
-                        parsed.as_ref().map(|_| ()).map_err(Clone::clone),
-                    );
-                    parsed.ok()
-                } else {
-                    check(
-                        "metadata",
-                        Err(FieldError::new("invalid_type", "values must be strings")),
-                    );
-                    None
-                }
-            }
-            Some(_) => {
-                check(
-                    "metadata",
-                    Err(FieldError::new(
-                        "invalid_type",
-                        "must be an object of string pairs",
-                    )),
-                );
-                None
-            }
-        };
-        match (
-            request_ref,
-            service,
-            amount,
-            description,
-            return_url,
-            email,
-            metadata,
-        ) {
+        let return_url = take(fields, &mut issues, "return_url", true, |v| {
+            ReturnUrl::parse(&text(v)?, self.settings.allow_loopback_http)
+        });
+        let email = take(fields, &mut issues, "email", false, |v| {
+            Email::parse(&text(v)?)
+        });
+        let metadata = take(fields, &mut issues, "metadata", false, |v| {
+            Metadata::parse(metadata_pairs(v)?)
+        });
+        match (request_ref, service, amount, description, return_url) {
             (
                 Some(request_ref),
                 Some(service),
                 Some(amount),
                 Some(description),
                 Some(return_url),
-                Some(email),
-                Some(metadata),
             ) if issues.is_empty() => Ok(NewPayment {
                 request_ref,
                 service,
@@ -289,7 +170,7 @@ impl PaymentService {
                 description,
                 return_url,
                 email,
-                metadata,
+                metadata: metadata.unwrap_or_default(),
             }),
             _ => Err(ServiceError::Validation(issues)),
         }
@@ -759,6 +640,36 @@ impl PaymentService {
             next_cursor,
         })
     }
+}
+
+/// Parses one field of a request body: its value when present and valid, `None` when absent (or
+/// refused, in which case why is added to `issues`).
+fn take<T>(
+    fields: &serde_json::Map<String, Value>,
+    issues: &mut Vec<FieldIssue>,
+    name: &str,
+    required: bool,
+    parse: impl FnOnce(&Value) -> Result<T, FieldError>,
+) -> Option<T> {
+    let result = match fields.get(name) {
+        None | Some(Value::Null) if required => Err(FieldError::new("required", "is required")),
+        None | Some(Value::Null) => return None,
+        Some(value) => parse(value),
+    };
+    result
+        .map_err(|e| issues.push(FieldIssue::new(name, e)))
+        .ok()
+}
+
+/// A metadata object's string pairs (any other value is refused).
+fn metadata_pairs(value: &Value) -> Result<BTreeMap<String, String>, FieldError> {
+    let not_strings = || FieldError::new("invalid_type", "must be an object of string pairs");
+    value
+        .as_object()
+        .ok_or_else(not_strings)?
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(not_strings)?.to_owned())))
+        .collect()
 }
 
 /// Copies what the provider said about a payment it created onto our row. This does not count as
