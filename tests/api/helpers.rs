@@ -23,7 +23,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub services: AppServices,
-    pub backend: Backend,
     pub db_url: String,
     pub crm_key: String,
     pub finance_key: String,
@@ -107,7 +106,6 @@ impl TestApp {
             finance_key: key(Role::Finance).await,
             admin_key: key(Role::Admin).await,
             services,
-            backend,
             db_url,
             _dir: dir,
         }
@@ -218,23 +216,22 @@ impl TestApp {
         body["payments"].as_array().unwrap().clone()
     }
 
+    /// The test database, straight (no Counterfoil code in between).
+    pub async fn raw(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.db_url).await.unwrap()
+    }
+
     /// Rows in a table, read straight from the database.
     pub async fn count_rows(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        match self.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
-                let n = sqlx::query(&sql).fetch_one(&pool).await.unwrap().get(0);
-                pool.close().await;
-                n
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-                let n = sqlx::query(&sql).fetch_one(&pool).await.unwrap().get(0);
-                pool.close().await;
-                n
-            }
-        }
+        let pool = self.raw().await;
+        let n = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        pool.close().await;
+        n
     }
 
     /// Every (table, column) holding `needle` in any row, read through the store's own scanner
@@ -276,43 +273,25 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    /// Rows of the outbox for one payment, as (event_type, status).
+    /// The outbox's event types for one payment, oldest first.
     pub async fn outbox_for(&self, payment_id: &str) -> Vec<String> {
-        let sql = "SELECT event_type FROM outbox WHERE payment_id = $1 ORDER BY created_at, id";
-        match self.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
-                let rows = sqlx::query(sql)
-                    .bind(payment_id)
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                rows.iter().map(|r| r.get(0)).collect()
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-                let rows = sqlx::query(sql)
-                    .bind(payment_id)
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                rows.iter().map(|r| r.get(0)).collect()
-            }
-        }
+        let pool = self.raw().await;
+        let rows = sqlx::query(
+            "SELECT event_type FROM outbox WHERE payment_id = $1 ORDER BY created_at, id",
+        )
+        .bind(payment_id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows.iter().map(|r| r.get(0)).collect()
     }
 
     /// Runs a statement straight against the test database (to plant or break things).
     pub async fn execute(&self, sql: &str) {
-        match self.backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
-                sqlx::query(sql).execute(&pool).await.unwrap();
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
-                sqlx::query(sql).execute(&pool).await.unwrap();
-            }
-        }
+        let pool = self.raw().await;
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
     }
 
     /// The payment's timeline as (from, to, source).

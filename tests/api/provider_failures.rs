@@ -70,17 +70,7 @@ both_stores! {
         let p = app.new_payment("CRM-6004").await;
         let id = p["id"].as_str().unwrap();
         // Point the read at a payment the provider no longer has (as good as the provider failing).
-        let sql = "UPDATE payments SET provider_payment_id = 'gone' WHERE id = $1";
-        match app.backend {
-            crate::helpers::Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-                sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
-            }
-            crate::helpers::Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
-                sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
-            }
-        }
+        app.execute(&format!("UPDATE payments SET provider_payment_id = 'gone' WHERE id = '{id}'")).await;
         let row = app.get_payment(id).await;
         assert_eq!(row["status"], "created");
     }
