@@ -38,6 +38,8 @@ pub struct Settings {
     pub payments: PaymentSettings,
     #[serde(default)]
     pub poller: PollerSettings,
+    #[serde(default)]
+    pub notifications: NotificationSettings,
     /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
@@ -56,6 +58,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// On SIGTERM/SIGINT, how long in-flight requests and deliveries get to finish.
+    pub shutdown_deadline_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +68,7 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             workers: None,
+            shutdown_deadline_seconds: 30,
         }
     }
 }
@@ -129,6 +134,42 @@ impl Default for PollerSettings {
     }
 }
 
+/// Signed notifications to the CRM (Standard Webhooks), delivered from the outbox with retries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// Run the delivery worker in this process.
+    pub worker: bool,
+    /// Where notifications go when a service names no `crm_url` of its own.
+    pub default_url: Option<String>,
+    /// `whsec_…` signing secrets: one, or two while rotating (each signs every message).
+    pub secrets: Vec<SecretSource>,
+    /// How long the CRM has to answer one delivery.
+    pub timeout_seconds: u64,
+    /// Waits between attempts (jittered by up to 10%); after the last, the notification is dead.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// How often an idle worker looks for due notifications.
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+    /// How long a leased notification is left to the server that leased it (more than the timeout).
+    pub lease_seconds: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            default_url: None,
+            secrets: Vec::new(),
+            timeout_seconds: 15,
+            retry_schedule_seconds: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
+            poll_interval_ms: 1_000,
+            batch_size: 50,
+            lease_seconds: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
@@ -166,6 +207,9 @@ pub struct ServiceSettings {
     pub account: String,
     pub fund_code: String,
     pub cost_centre: String,
+    /// Where this service's CRM notifications go (else `notifications.default_url`).
+    #[serde(default)]
+    pub crm_url: Option<String>,
 }
 
 /// Where a secret comes from. Secrets are never written inline in production, never printed.
@@ -290,6 +334,7 @@ impl Settings {
             database: DatabaseSettings::default(),
             payments: PaymentSettings::default(),
             poller: PollerSettings::default(),
+            notifications: NotificationSettings::default(),
             accounts: BTreeMap::new(),
             services: BTreeMap::new(),
         }
@@ -322,6 +367,7 @@ impl Settings {
                     account: "sandbox".into(),
                     fund_code: "DEMO".into(),
                     cost_centre: "CC000".into(),
+                    crm_url: None,
                 },
             );
         }
@@ -417,6 +463,60 @@ impl Settings {
             if account.timeout_ms == 0 || account.connect_timeout_ms == 0 {
                 return err(format!("{key}.timeout_ms"), "timeouts must be above zero");
             }
+        }
+        let notifications = &self.notifications;
+        let crm_urls = std::iter::once((
+            "notifications.default_url".to_string(),
+            &notifications.default_url,
+        ))
+        .chain(
+            self.services
+                .iter()
+                .map(|(code, s)| (format!("services.{code}.crm_url"), &s.crm_url)),
+        );
+        for (key, url) in crm_urls {
+            if let Some(url) = url {
+                match url::Url::parse(url) {
+                    Ok(u) if u.scheme() == "https" || (!production && u.scheme() == "http") => {}
+                    _ => return err(key, "must be an https URL (http only outside production)"),
+                }
+            }
+        }
+        if notifications.secrets.len() > 2 {
+            return err(
+                "notifications.secrets".into(),
+                "at most two secrets (the current one and, while rotating, the next)",
+            );
+        }
+        for (i, source) in notifications.secrets.iter().enumerate() {
+            let key = format!("notifications.secrets[{i}]");
+            if production && matches!(source, SecretSource::Value(_)) {
+                return err(key, "inline secret values are refused in production; use { env = ... } or { file = ... }");
+            }
+            let secret = source
+                .resolve()
+                .map_err(|why| ConfigError(format!("{key}: {why}")))?;
+            if let Err(why) = crate::domain::standard_webhooks::secret_key(secret.expose_secret()) {
+                return err(key, &why.to_string());
+            }
+        }
+        let wants_delivery = notifications.default_url.is_some()
+            || self.services.values().any(|s| s.crm_url.is_some());
+        if wants_delivery && notifications.secrets.is_empty() {
+            return err(
+                "notifications.secrets".into(),
+                "a CRM URL is configured, so a whsec_ signing secret is needed",
+            );
+        }
+        if notifications.timeout_seconds == 0
+            || notifications.batch_size == 0
+            || notifications.poll_interval_ms == 0
+            || notifications.lease_seconds <= notifications.timeout_seconds
+        {
+            return err(
+                "notifications".into(),
+                "timeout, batch size and poll interval must be above zero, and lease_seconds above timeout_seconds",
+            );
         }
         if self.services.is_empty() {
             return err("services".into(), "at least one service is needed");

@@ -85,7 +85,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
         Command::Serve => {
             let app = Application::build(settings).await?;
             tracing::info!(address = %app.address(), public_url = app.public_url(), "counterfoil is listening");
-            app.run_until_stopped().await?;
+            app.run_until_signalled().await?;
         }
         Command::Migrate => {
             settings.database.migrate_on_start = true;

@@ -13,19 +13,26 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::config::{AccountKind, Settings, SIMULATOR_BASE_URL};
+use crate::domain::standard_webhooks;
 use crate::http;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::ProviderRegistry;
+use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
 use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
 use crate::simulator::govuk_pay::{SimAccount, Simulator};
 use crate::store::{self, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 pub struct Application {
     address: SocketAddr,
     public_url: String,
     server: Server,
     services: AppServices,
+    shutdown: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+    shutdown_deadline: Duration,
 }
 
 /// Opens the configured database, migrating it first when the settings say so.
@@ -42,8 +49,12 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Runs the mop-up poller every `interval_seconds` in the background.
-fn spawn_poller(payments: Arc<PaymentService>, settings: &crate::config::PollerSettings) {
+/// Runs the mop-up poller every `interval_seconds` until shutdown.
+fn spawn_poller(
+    payments: Arc<PaymentService>,
+    settings: &crate::config::PollerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let poll = PollSettings {
         min_age: Duration::from_secs(settings.min_age_minutes * 60),
         lease: Duration::from_secs(settings.interval_seconds),
@@ -53,7 +64,10 @@ fn spawn_poller(payments: Arc<PaymentService>, settings: &crate::config::PollerS
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::spawn(async move {
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.changed() => return,
+            }
             match payments.poll_once(&poll).await {
                 Ok(summary) if summary.polled > 0 => {
                     tracing::info!(
@@ -66,7 +80,88 @@ fn spawn_poller(payments: Arc<PaymentService>, settings: &crate::config::PollerS
                 Err(e) => tracing::warn!(error = %e, "poller round failed"),
             }
         }
-    });
+    })
+}
+
+/// Delivers CRM notifications until shutdown. A round that has started is finished (its
+/// deliveries run to their timeout), so a graceful stop neither loses nor doubles one.
+fn spawn_notification_worker(
+    notifications: Arc<NotificationService>,
+    poll_interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let busy = match notifications.run_once().await {
+                Ok(round) => {
+                    let handled = round.delivered + round.retrying + round.dead;
+                    if handled > 0 {
+                        tracing::debug!(
+                            delivered = round.delivered,
+                            retrying = round.retrying,
+                            dead = round.dead,
+                            "notification round"
+                        );
+                    }
+                    handled == notifications.batch_size()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "notification round failed");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    })
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// The delivery worker's settings, with secrets resolved into HMAC keys.
+fn delivery_settings(settings: &Settings) -> anyhow::Result<DeliverySettings> {
+    let n = &settings.notifications;
+    let keys = n
+        .secrets
+        .iter()
+        .map(|source| {
+            let secret = source.resolve().map_err(anyhow::Error::msg)?;
+            standard_webhooks::secret_key(secret.expose_secret()).map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(DeliverySettings {
+        default_url: n.default_url.clone(),
+        service_urls: settings
+            .services
+            .iter()
+            .filter_map(|(code, s)| s.crm_url.clone().map(|url| (code.clone(), url)))
+            .collect(),
+        keys,
+        timeout: Duration::from_secs(n.timeout_seconds),
+        retry_schedule: n
+            .retry_schedule_seconds
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        batch_size: n.batch_size,
+        lease: Duration::from_secs(n.lease_seconds),
+    })
 }
 
 impl Application {
@@ -177,13 +272,39 @@ impl Application {
                 clock.clone(),
                 payment_settings,
             )),
+            notifications: Arc::new(NotificationService::new(
+                store.clone(),
+                clock.clone(),
+                delivery_settings(&settings)?,
+            )),
             keys: Arc::new(KeyService::new(store.clone(), clock)),
             store,
         };
 
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut background = Vec::new();
         if settings.poller.enabled {
-            spawn_poller(services.payments.clone(), &settings.poller);
+            background.push(spawn_poller(
+                services.payments.clone(),
+                &settings.poller,
+                shutdown_rx.clone(),
+            ));
         }
+        let has_crm = settings.notifications.default_url.is_some()
+            || settings.services.values().any(|s| s.crm_url.is_some());
+        if settings.notifications.worker && !has_crm {
+            tracing::info!(
+                "no CRM URL is configured: notifications are kept in the outbox until one is"
+            );
+        }
+        if settings.notifications.worker && has_crm {
+            background.push(spawn_notification_worker(
+                services.notifications.clone(),
+                Duration::from_millis(settings.notifications.poll_interval_ms),
+                shutdown_rx,
+            ));
+        }
+        let shutdown_deadline = Duration::from_secs(settings.server.shutdown_deadline_seconds);
 
         let app_services = services.clone();
         let mut server = HttpServer::new(move || {
@@ -199,7 +320,10 @@ impl Application {
                 })
                 .default_service(web::to(http::not_found))
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // Signals are handled in `run_until_signalled`, which stops the workers too.
+        .disable_signals()
+        .shutdown_timeout(shutdown_deadline.as_secs());
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }
@@ -208,6 +332,9 @@ impl Application {
             public_url,
             server: server.run(),
             services,
+            shutdown,
+            background,
+            shutdown_deadline,
         })
     }
 
@@ -226,5 +353,50 @@ impl Application {
     /// Serves until the process is asked to stop (SIGTERM/SIGINT), finishing in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully within the deadline: stop
+    /// accepting, finish in-flight requests and the current delivery round, stop the poller, and
+    /// release any notification leases still held so other servers take them over at once.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let Self {
+            server,
+            services,
+            shutdown,
+            background,
+            shutdown_deadline,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut serving = tokio::spawn(server);
+        tokio::select! {
+            result = &mut serving => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            _ = shutdown_signal() => {}
+        }
+        let _ = shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + shutdown_deadline;
+        let stop_http = async {
+            handle.stop(true).await;
+            let _ = serving.await;
+        };
+        let stop_background = async {
+            for task in background {
+                let abort = task.abort_handle();
+                if tokio::time::timeout_at(deadline, task).await.is_err() {
+                    abort.abort();
+                }
+            }
+        };
+        tokio::join!(stop_http, stop_background);
+        match services.notifications.release_in_flight().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                released = n,
+                "deadline reached: notification leases released"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not release notification leases"),
+        }
+        tracing::info!("stopped");
+        Ok(())
     }
 }

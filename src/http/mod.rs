@@ -14,6 +14,7 @@ use crate::service::AppServices;
 
 pub mod auth;
 pub mod body;
+pub mod notifications;
 pub mod payments;
 pub mod problem;
 pub mod webhooks;

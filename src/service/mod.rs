@@ -12,6 +12,7 @@ use crate::store::StoreError;
 
 pub mod compliance;
 pub mod keys;
+pub mod notifications;
 pub mod payments;
 pub mod views;
 pub mod webhooks;
@@ -122,6 +123,7 @@ impl ServiceError {
 #[derive(Clone)]
 pub struct AppServices {
     pub payments: Arc<PaymentService>,
+    pub notifications: Arc<notifications::NotificationService>,
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,
     pub store: Arc<dyn crate::store::Store>,

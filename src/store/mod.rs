@@ -134,6 +134,39 @@ pub struct PaymentQuery {
     pub limit: u32,
 }
 
+/// A CRM notification in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Stable across attempts: the `webhook-id` the CRM deduplicates on.
+    pub id: String,
+    pub event_type: String,
+    pub payment_id: PaymentId,
+    pub created_at: DateTime<Utc>,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryResult {
+    Delivered {
+        at: DateTime<Utc>,
+    },
+    /// Failed; try again at `next_attempt_at`.
+    Retry {
+        next_attempt_at: DateTime<Utc>,
+        error: String,
+    },
+    /// Failed for the last time.
+    Dead {
+        error: String,
+    },
+}
+
 /// One column of one table, for schema checks and the card-data scan.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ColumnInfo {
@@ -207,6 +240,32 @@ pub trait Store: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Payment>, StoreError>;
+
+    /// Leases up to `limit` pending notifications that are due, skipping those another server holds;
+    /// the lease is committed before this returns, so no transaction spans the HTTP calls.
+    async fn lease_due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Records a delivery attempt and lets go of the lease.
+    async fn record_delivery(&self, id: &str, result: &DeliveryResult) -> Result<(), StoreError>;
+
+    /// Lets go of leases without an attempt (a server shutting down), so others may deliver now.
+    async fn release_notification_leases(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Notifications, newest first, optionally only those with `status`.
+    async fn list_notifications(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Makes a notification pending and due now, with a fresh set of attempts; false if unknown
+    /// or already delivered.
+    async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Streams every non-null value of one column, as text, with a key naming its row.
     async fn scan_text_column(

@@ -21,8 +21,8 @@ macro_rules! impl_sql_store {
             };
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, ClaimOutcome, ColumnInfo,
-                IdempotencyClaim, IdempotencySettle, PaymentQuery, StatusChange, Store,
-                StoreError,
+                DeliveryResult, IdempotencyClaim, IdempotencySettle, Notification, PaymentQuery,
+                StatusChange, Store, StoreError,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -91,6 +91,25 @@ macro_rules! impl_sql_store {
                         &row.try_get::<String, _>("source")?,
                         "payment_events.source",
                     )?,
+                })
+            }
+
+            const NOTIFICATION_COLUMNS: &str = "id, event_type, payment_id, created_at, status, \
+                attempts, next_attempt_at, last_error, delivered_at";
+
+            fn notification_from_row(row: &DbRow) -> Result<Notification, StoreError> {
+                let payment_id: String = row.try_get("payment_id")?;
+                Ok(Notification {
+                    id: row.try_get("id")?,
+                    event_type: row.try_get("event_type")?,
+                    payment_id: PaymentId::parse(&payment_id)
+                        .map_err(|_| StoreError::Corrupt("outbox.payment_id".into()))?,
+                    created_at: row.try_get("created_at")?,
+                    status: row.try_get("status")?,
+                    attempts: row.try_get("attempts")?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                    last_error: row.try_get("last_error")?,
+                    delivered_at: row.try_get("delivered_at")?,
                 })
             }
 
@@ -676,6 +695,96 @@ macro_rules! impl_sql_store {
                     .await?;
                     tx.commit().await?;
                     rows.iter().map(payment_from_row).collect()
+                }
+
+                async fn lease_due_notifications(
+                    &self,
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<Notification>, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let rows = sqlx::query(&format!(
+                        "UPDATE outbox SET leased_until = $2 WHERE id IN ( \
+                           SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+                             AND (leased_until IS NULL OR leased_until < $1) \
+                           ORDER BY next_attempt_at, id LIMIT $3{}) \
+                         RETURNING {NOTIFICATION_COLUMNS}",
+                        Self::SKIP_LOCKED
+                    ))
+                    .bind(Self::ts(now))
+                    .bind(Self::ts(lease_until))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    rows.iter().map(notification_from_row).collect()
+                }
+
+                async fn record_delivery(&self, id: &str, result: &DeliveryResult) -> Result<(), StoreError> {
+                    let query = match result {
+                        DeliveryResult::Delivered { at } => sqlx::query(
+                            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $2, \
+                             leased_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
+                        )
+                        .bind(id)
+                        .bind(Self::ts(*at)),
+                        DeliveryResult::Retry { next_attempt_at, error } => sqlx::query(
+                            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
+                             leased_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
+                        )
+                        .bind(id)
+                        .bind(Self::ts(*next_attempt_at))
+                        .bind(error.clone()),
+                        DeliveryResult::Dead { error } => sqlx::query(
+                            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, leased_until = NULL, \
+                             last_error = $2 WHERE id = $1 AND status = 'pending'",
+                        )
+                        .bind(id)
+                        .bind(error.clone()),
+                    };
+                    query.execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn release_notification_leases(&self, ids: &[String]) -> Result<(), StoreError> {
+                    for id in ids {
+                        sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = $1 AND status = 'pending'")
+                            .bind(id)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    Ok(())
+                }
+
+                async fn list_notifications(
+                    &self,
+                    status: Option<&str>,
+                    limit: u32,
+                ) -> Result<Vec<Notification>, StoreError> {
+                    sqlx::query(&format!(
+                        "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) \
+                         ORDER BY created_at DESC, id DESC LIMIT $2"
+                    ))
+                    .bind(status)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(notification_from_row)
+                    .collect()
+                }
+
+                async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+                         leased_until = NULL WHERE id = $1 AND status <> 'delivered'",
+                    )
+                    .bind(id)
+                    .bind(Self::ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn scan_text_column(

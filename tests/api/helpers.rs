@@ -1,9 +1,11 @@
 //! `TestApp`: the real application on a random port, with a fresh database of either backend and
 //! the built-in simulator, plus typed helpers for the API and the simulator's control endpoints.
 
+use std::sync::Arc;
+
 use counterfoil::config::{AccountKind, AccountSettings, SecretSource, ServiceSettings, Settings};
 use counterfoil::domain::api_key::Role;
-use counterfoil::service::AppServices;
+use counterfoil::service::{AppServices, Clock, SystemClock};
 use counterfoil::startup::Application;
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -30,6 +32,28 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// A clock that stands still until the test moves it.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn new() -> Arc<Self> {
+        use chrono::SubsecRound;
+        Arc::new(Self(std::sync::Mutex::new(
+            chrono::Utc::now().trunc_subsecs(6),
+        )))
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        *self.0.lock().unwrap() += chrono::Duration::from_std(by).unwrap();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 /// A port nothing listens on, for a provider that is down.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -45,8 +69,9 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings.database.url = db_url.into();
     settings.database.max_connections = 5;
     settings.payments.refresh_interval_seconds = 0;
-    // Tests run poller rounds themselves (`poll_once`), never on a timer.
+    // Tests run poller and delivery rounds themselves (`poll_once`, `run_once`), never on a timer.
     settings.poller.enabled = false;
+    settings.notifications.worker = false;
     let sandbox = settings.accounts.get_mut("sandbox").unwrap();
     sandbox.connect_timeout_ms = 1_000;
     sandbox.timeout_ms = 3_000;
@@ -68,6 +93,7 @@ pub fn test_settings(db_url: &str) -> Settings {
             account: "offline".into(),
             fund_code: "F0".into(),
             cost_centre: "C0".into(),
+            crm_url: None,
         },
     );
     settings
@@ -79,6 +105,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with_clock(backend, adjust, Arc::new(SystemClock)).await
+    }
+
+    /// With a clock the test controls (see [`ManualClock`]).
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         logs::install();
         let dir = tempfile::tempdir().unwrap();
         let db_url = match backend {
@@ -88,7 +123,9 @@ impl TestApp {
         let mut settings = test_settings(&db_url);
         adjust(&mut settings);
         let settings = settings.validate().expect("valid test settings");
-        let app = Application::build(settings).await.expect("the app builds");
+        let app = Application::build_with_clock(settings, clock)
+            .await
+            .expect("the app builds");
         let address = format!("http://{}", app.address());
         let services = app.services();
         tokio::spawn(app.run_until_stopped());
