@@ -45,6 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
                 .route(
                     "/webhooks/govuk-pay/{account}",
                     web::post().to(webhooks::govuk_pay),
+                )
+                .route("/notifications", web::get().to(notifications::list))
+                .route(
+                    "/notifications/{id}/retry",
+                    web::post().to(notifications::retry),
                 ),
         );
 }

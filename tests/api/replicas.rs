@@ -7,8 +7,11 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::helpers::govuk_message;
+use crate::support::crm::Crm;
 use crate::support::postgres;
-use crate::support::process::{crm_key, write_config, ServerProcess, WEBHOOK_SECRET};
+use crate::support::process::{
+    crm_key, write_config, write_config_with, ServerProcess, WEBHOOK_SECRET,
+};
 use counterfoil::providers::govuk_pay::sign_webhook;
 
 /// Creates `n` payments through `server` and returns (payment id, provider id) pairs.
@@ -200,4 +203,177 @@ async fn a_process_killed_mid_burst_loses_nothing_it_acknowledged() {
             "payment {id}"
         );
     }
+}
+
+const CRM_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// Config for delivering processes: quick polling, short leases, the test CRM.
+fn delivering(crm: &Crm) -> String {
+    format!(
+        r#"
+[notifications]
+default_url = "{}"
+secrets = [{{ value = "{CRM_SECRET}" }}]
+poll_interval_ms = 50
+batch_size = 25
+timeout_seconds = 2
+lease_seconds = 4
+
+[server]
+shutdown_deadline_seconds = 10
+"#,
+        crm.url
+    )
+}
+
+/// `n` succeeded payments, each with its `payment.succeeded` notification due now.
+async fn seed_notifications(database_url: &str, n: usize) {
+    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO payments (id, request_ref, service, account, provider, amount, description, metadata, \
+           return_url, status, create_outcome, provider_payment_id, created_at, updated_at, finished_at) \
+         SELECT 'pay_' || lpad(to_hex(i), 32, '0'), 'SEED-' || i, 'demo', 'sandbox', 'govuk_pay', 2500, 'Seeded', \
+           '{}', 'https://example.gov.uk/done', 'succeeded', 'confirmed', 'seed-' || i, now(), now(), now() \
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(n as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) \
+         SELECT 'evt_seed_' || i, 'payment.succeeded', 'pay_' || lpad(to_hex(i), 32, '0'), now(), now() \
+         FROM generate_series(1, $1) AS i",
+    )
+    .bind(n as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+/// How many times each notification id reached the CRM with a 2xx.
+fn deliveries(crm: &Crm) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for r in crm.received().iter().filter(|r| r.answered == 200) {
+        *counts.entry(r.id.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn outbox_delivered(database_url: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+    let n = sqlx::query("SELECT COUNT(*) FROM outbox WHERE status = 'delivered'")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    pool.close().await;
+    n
+}
+
+async fn wait_until_delivered(crm: &Crm, n: usize) {
+    for _ in 0..1200 {
+        if deliveries(crm).len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "only {} of {n} notifications were delivered",
+        deliveries(crm).len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_deliver_a_burst_each_exactly_once() {
+    const N: usize = 2000;
+    let crm = Crm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = postgres::fresh_database().await;
+    let config = write_config_with(dir.path(), &database_url, &delivering(&crm));
+    let first = ServerProcess::start(&config).await; // migrates the database
+    seed_notifications(&database_url, N).await;
+    let _others = (
+        ServerProcess::start(&config).await,
+        ServerProcess::start(&config).await,
+    );
+    wait_until_delivered(&crm, N).await;
+    let counts = deliveries(&crm);
+    assert_eq!(counts.len(), N);
+    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "delivered twice: {doubled:?}");
+    for _ in 0..100 {
+        if outbox_delivered(&database_url).await == N as i64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(outbox_delivered(&database_url).await, N as i64);
+    drop(first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_killed_mid_burst_loses_no_notification() {
+    const N: usize = 1500;
+    let crm = Crm::start().await;
+    crm.delay_each(std::time::Duration::from_millis(5));
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = postgres::fresh_database().await;
+    let config = write_config_with(dir.path(), &database_url, &delivering(&crm));
+    let mut doomed = ServerProcess::start(&config).await;
+    seed_notifications(&database_url, N).await;
+    let _others = (
+        ServerProcess::start(&config).await,
+        ServerProcess::start(&config).await,
+    );
+    for _ in 0..400 {
+        if deliveries(&crm).len() >= N / 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    doomed.kill();
+    // Its leases expire (4 s) and the others finish its work.
+    wait_until_delivered(&crm, N).await;
+    let counts = deliveries(&crm);
+    assert_eq!(counts.len(), N, "every notification reached the CRM");
+    let doubled = counts.values().filter(|n| **n > 1).count();
+    assert!(
+        doubled <= 25,
+        "only a killed round's deliveries may repeat ({doubled})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_mid_burst_exits_cleanly_and_loses_or_doubles_nothing() {
+    const N: usize = 600;
+    let crm = Crm::start().await;
+    crm.delay_each(std::time::Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = postgres::fresh_database().await;
+    let config = write_config_with(dir.path(), &database_url, &delivering(&crm));
+    let mut server = ServerProcess::start(&config).await;
+    seed_notifications(&database_url, N).await;
+    for _ in 0..400 {
+        if deliveries(&crm).len() >= N / 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let status =
+        tokio::task::block_in_place(|| server.terminate(std::time::Duration::from_secs(15)));
+    let status = status.expect("exited within the deadline");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(11));
+    // Everything it sent was recorded as delivered before it exited.
+    let sent = deliveries(&crm);
+    assert!(sent.len() < N, "stopped mid-burst");
+    assert_eq!(outbox_delivered(&database_url).await, sent.len() as i64);
+
+    let _next = ServerProcess::start(&config).await;
+    wait_until_delivered(&crm, N).await;
+    let counts = deliveries(&crm);
+    assert!(counts.values().all(|n| *n == 1), "nothing delivered twice");
 }

@@ -10,6 +10,11 @@ pub const WEBHOOK_SECRET: &str = "webhook_test_process_secret";
 /// A config file for server processes sharing `database_url`, with refresh and polling off so
 /// webhooks alone change payments.
 pub fn write_config(dir: &Path, database_url: &str) -> PathBuf {
+    write_config_with(dir, database_url, "")
+}
+
+/// The same, with more TOML appended (e.g. a `[notifications]` table).
+pub fn write_config_with(dir: &Path, database_url: &str, extra: &str) -> PathBuf {
     let path = dir.join("counterfoil.toml");
     std::fs::write(
         &path,
@@ -36,6 +41,7 @@ name = "Demo"
 account = "sandbox"
 fund_code = "F1"
 cost_centre = "C1"
+{extra}
 "#
         ),
     )
@@ -90,6 +96,20 @@ impl ServerProcess {
         }
         server.kill();
         panic!("counterfoil did not start on {}", server.address);
+    }
+
+    /// SIGTERM, then waits up to `within` for the process to exit; its exit status.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGKILL: no chance to finish anything.
