@@ -679,6 +679,57 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_names_only_real_settings() {
+        let text = include_str!("../deploy/counterfoil.example.toml");
+        let parsed: Result<Settings, _> = Figment::from(Serialized::defaults(Settings::bare()))
+            .merge(Toml::string(text))
+            .extract();
+        let settings = parsed.unwrap_or_else(|e| panic!("{}", describe_figment_error(e)));
+        assert_eq!(settings.services["parking-permits"].account, "parking");
+        assert_eq!(
+            settings.notifications.retry_schedule_seconds,
+            NotificationSettings::default().retry_schedule_seconds
+        );
+    }
+
+    #[test]
+    fn crm_urls_must_be_https_in_production_and_need_a_secret() {
+        let e = from_toml("[notifications]\ndefault_url = \"http://crm.example.gov.uk/events\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("notifications.secrets"),
+            "a URL without a secret: {e}"
+        );
+        let e = from_toml(
+            r#"
+            environment = "production"
+            [notifications]
+            default_url = "http://crm.example.gov.uk/events"
+            [accounts.main]
+            kind = "govuk_pay"
+            base_url = "https://publicapi.payments.service.gov.uk"
+            api_key = { env = "PATH" }
+            [services.parking]
+            name = "Parking"
+            account = "main"
+            fund_code = "F1"
+            cost_centre = "C1"
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("notifications.default_url"), "{e}");
+        let e = from_toml("[notifications]\nsecrets = [{ value = \"not-a-whsec\" }]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("notifications.secrets[0]") && e.contains("whsec_"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn secrets_come_from_files_and_missing_env_vars_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("key");
