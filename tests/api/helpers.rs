@@ -495,3 +495,28 @@ macro_rules! both_stores {
         )*
     };
 }
+
+/// Runs a test body given the backend (for tests that spawn their app themselves), as two tests
+/// named `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! each_backend {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($backend: $crate::helpers::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}

@@ -85,22 +85,7 @@ fn the_independent_implementation_agrees_on_the_published_test_vector() {
     );
 }
 
-macro_rules! on_both {
-    ($(async fn $name:ident($backend:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-                async fn run($backend: Backend) $body
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() { run(Backend::Sqlite).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() { run(Backend::Postgres).await }
-            }
-        )*
-    };
-}
-
-on_both! {
+each_backend! {
     async fn notifications_are_signed_per_standard_webhooks(backend) {
         let crm = Crm::start().await;
         let app = TestApp::spawn_with(backend, tell(&crm, &[SECRET, NEXT_SECRET])).await;

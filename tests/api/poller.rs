@@ -22,22 +22,7 @@ async fn quiet(backend: Backend) -> TestApp {
     app
 }
 
-macro_rules! on_both {
-    ($(async fn $name:ident($backend:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-                async fn run($backend: Backend) $body
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() { run(Backend::Sqlite).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() { run(Backend::Postgres).await }
-            }
-        )*
-    };
-}
-
-on_both! {
+each_backend! {
     async fn a_payment_whose_webhook_was_lost_is_mopped_up(backend) {
         let app = quiet(backend).await;
         let paid = app.new_payment("CRM-8001").await;
