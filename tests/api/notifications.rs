@@ -8,7 +8,7 @@ use std::time::Duration;
 use counterfoil::config::{SecretSource, Settings};
 use serde_json::{json, Value};
 
-use crate::helpers::{govuk_message, Backend, ManualClock, TestApp, WEBHOOK_SECRET};
+use crate::helpers::{govuk_message, ManualClock, TestApp, WEBHOOK_SECRET};
 use crate::support::crm::{Answer, Crm};
 
 /// The specification's example secret, and a second one for rotations.
