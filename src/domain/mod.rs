@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod money;
 pub mod payment;
 pub mod refs;
+pub mod refund;
 pub mod standard_webhooks;
 
 pub use event::{EventOutcome, ProviderEvent};

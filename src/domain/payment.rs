@@ -246,6 +246,8 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub refreshed_at: Option<DateTime<Utc>>,
+    /// The sum of this payment's succeeded refunds, in pence.
+    pub refunded_amount: i64,
 }
 
 impl Payment {

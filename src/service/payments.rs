@@ -223,6 +223,7 @@ impl PaymentService {
             updated_at: now,
             finished_at: None,
             refreshed_at: None,
+            refunded_amount: 0,
         };
 
         match self

@@ -17,6 +17,8 @@ pub struct PaymentView {
     pub service: String,
     pub amount: i64,
     pub currency: &'static str,
+    /// The sum of succeeded refunds, in pence.
+    pub refunded_amount: i64,
     pub description: String,
     pub metadata: std::collections::BTreeMap<String, String>,
     pub status: &'static str,
@@ -41,6 +43,7 @@ impl From<&Payment> for PaymentView {
             service: p.service.clone(),
             amount: p.amount,
             currency: "GBP",
+            refunded_amount: p.refunded_amount,
             description: p.description.clone(),
             metadata: p.metadata.clone(),
             status: p.status.as_str(),

@@ -30,7 +30,7 @@ macro_rules! impl_sql_store {
             const PAYMENT_COLUMNS: &str = "id, request_ref, service, account, provider, amount, \
                 description, email, metadata, return_url, status, create_outcome, \
                 provider_payment_id, next_url, failure_code, created_at, updated_at, \
-                finished_at, refreshed_at";
+                finished_at, refreshed_at, refunded_amount";
 
             fn payment_from_row(row: &DbRow) -> Result<Payment, StoreError> {
                 let metadata: String = row.try_get("metadata")?;
@@ -60,6 +60,7 @@ macro_rules! impl_sql_store {
                     updated_at: row.try_get("updated_at")?,
                     finished_at: row.try_get("finished_at")?,
                     refreshed_at: row.try_get("refreshed_at")?,
+                    refunded_amount: row.try_get("refunded_amount")?,
                 })
             }
 
@@ -348,7 +349,7 @@ macro_rules! impl_sql_store {
                     if claimed {
                         sqlx::query(&format!(
                             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
-                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                         ))
                         .bind(payment.id.as_ref())
                         .bind(&payment.request_ref)
@@ -369,6 +370,7 @@ macro_rules! impl_sql_store {
                         .bind(Self::ts(payment.updated_at))
                         .bind(payment.finished_at.map(Self::ts))
                         .bind(payment.refreshed_at.map(Self::ts))
+                        .bind(payment.refunded_amount)
                         .execute(&mut *tx)
                         .await?;
                         sqlx::query(

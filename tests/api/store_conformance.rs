@@ -53,6 +53,7 @@ fn payment(at: chrono::DateTime<Utc>, request_ref: &str) -> Payment {
         updated_at: at,
         finished_at: None,
         refreshed_at: None,
+        refunded_amount: 0,
     }
 }
 

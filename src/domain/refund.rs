@@ -1,0 +1,111 @@
+//! Refunds: their statuses and the one rule that matters: never give back more than was taken.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use super::payment::{CreateOutcome, UnknownStatus};
+use super::refs::{FieldError, PaymentId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for RefundStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RefundStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Pending, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or(UnknownStatus)
+    }
+}
+
+/// What may still be refunded: the amount taken less every refund not known to have failed
+/// (a pending refund may yet succeed, so it counts).
+pub fn refundable_remaining(captured: i64, not_failed_refunds: i64) -> i64 {
+    (captured - not_failed_refunds).max(0)
+}
+
+/// Why a refund reason was refused. Reasons are for finance staff; 1..255 characters.
+pub fn parse_reason(reason: &str) -> Result<String, FieldError> {
+    super::refs::Description::parse(reason).map(|d| d.into_inner())
+}
+
+/// A refund as Counterfoil keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refund {
+    pub id: String,
+    pub payment_id: PaymentId,
+    pub amount: i64,
+    pub status: RefundStatus,
+    pub create_outcome: CreateOutcome,
+    pub provider_refund_id: Option<String>,
+    pub provider_status: Option<String>,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_by_label: String,
+    pub failure_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The CRM notification a refund's final status causes.
+pub fn refund_notification_type(status: RefundStatus) -> Option<&'static str> {
+    match status {
+        RefundStatus::Succeeded => Some("refund.succeeded"),
+        RefundStatus::Failed => Some("refund.failed"),
+        RefundStatus::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn remaining_never_goes_negative() {
+        assert_eq!(refundable_remaining(2500, 0), 2500);
+        assert_eq!(refundable_remaining(2500, 1000), 1500);
+        assert_eq!(refundable_remaining(2500, 2600), 0);
+    }
+
+    proptest! {
+        /// Granting refunds only while they fit never lets their sum exceed the amount taken.
+        #[test]
+        fn refunds_granted_by_the_rule_never_exceed_the_capture(
+            captured in 1i64..=10_000_000,
+            requests in prop::collection::vec(1i64..=10_000_000, 0..30),
+        ) {
+            let mut granted = 0;
+            for amount in requests {
+                if amount <= refundable_remaining(captured, granted) {
+                    granted += amount;
+                }
+            }
+            prop_assert!(granted <= captured);
+        }
+    }
+}
