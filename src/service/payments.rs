@@ -237,7 +237,12 @@ impl PaymentService {
             }
             ClaimOutcome::InFlight => return Err(ServiceError::IdempotencyConflict),
             ClaimOutcome::KeyReused => return Err(ServiceError::IdempotencyKeyReused),
-            ClaimOutcome::Linked { payment_id } => return self.answer_from_row(&payment_id).await,
+            ClaimOutcome::Linked { resource_id } => {
+                let payment_id = PaymentId::parse(&resource_id).map_err(|_| {
+                    crate::store::StoreError::Corrupt("idempotency_keys.payment_id".into())
+                })?;
+                return self.answer_from_row(&payment_id).await;
+            }
         }
 
         let answer = provider

@@ -95,8 +95,9 @@ pub enum ClaimOutcome {
     InFlight,
     /// The key was used before with a different request.
     KeyReused,
-    /// The key belongs to a payment whose create did not complete cleanly: answer from its row.
-    Linked { payment_id: PaymentId },
+    /// The key belongs to a resource (payment or refund) whose create did not complete cleanly:
+    /// answer from its row.
+    Linked { resource_id: String },
 }
 
 /// How to leave the idempotency key once the provider has answered a create.

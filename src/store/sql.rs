@@ -141,6 +141,143 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                /// Claims an idempotency key (forgetting an expired claim first); false when the
+                /// key is already held.
+                async fn claim_key_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    claim: &IdempotencyClaim,
+                ) -> Result<bool, StoreError> {
+                    sqlx::query(
+                        "DELETE FROM idempotency_keys \
+                         WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= $3",
+                    )
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .bind(Self::ts(claim.now))
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(sqlx::query(
+                        "INSERT INTO idempotency_keys \
+                         (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7) \
+                         ON CONFLICT (principal, idempotency_key) DO NOTHING",
+                    )
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .bind(&claim.route)
+                    .bind(&claim.fingerprint)
+                    .bind(Self::ts(claim.lease_until))
+                    .bind(Self::ts(claim.now))
+                    .bind(Self::ts(claim.expires_at))
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                        == 1)
+                }
+
+                /// Notes which resource (`payment_id` or `refund_id` column) a claim created.
+                async fn link_key_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    claim: &IdempotencyClaim,
+                    column: &'static str,
+                    id: &str,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(&format!(
+                        "UPDATE idempotency_keys SET {column} = $3 WHERE principal = $1 AND idempotency_key = $2"
+                    ))
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(())
+                }
+
+                /// What a key that was already held means for this request.
+                async fn existing_claim_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    claim: &IdempotencyClaim,
+                ) -> Result<ClaimOutcome, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT fingerprint, state, payment_id, refund_id, response_status, response_body, \
+                         locked_until FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
+                    )
+                    .bind(&claim.principal)
+                    .bind(claim.key.as_ref())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    let fingerprint: String = row.try_get("fingerprint")?;
+                    if fingerprint != claim.fingerprint {
+                        return Ok(ClaimOutcome::KeyReused);
+                    }
+                    let state: String = row.try_get("state")?;
+                    let payment_id: Option<String> = row.try_get("payment_id")?;
+                    let refund_id: Option<String> = row.try_get("refund_id")?;
+                    let (table, resource) = match (refund_id, payment_id) {
+                        (Some(refund), _) => ("refunds", Some(refund)),
+                        (None, payment) => ("payments", payment),
+                    };
+                    let locked_until: DateTime<Utc> = row.try_get("locked_until")?;
+                    Ok(match (state.as_str(), resource) {
+                        ("completed", _) => {
+                            let status: Option<i32> = row.try_get("response_status")?;
+                            let body: Option<String> = row.try_get("response_body")?;
+                            match (status.and_then(|s| u16::try_from(s).ok()), body) {
+                                (Some(status), Some(body)) => ClaimOutcome::Replay { status, body },
+                                _ => return Err(StoreError::Corrupt("idempotency_keys.response".into())),
+                            }
+                        }
+                        ("linked", Some(resource_id)) => ClaimOutcome::Linked { resource_id },
+                        ("in_flight", _) if locked_until > claim.now => ClaimOutcome::InFlight,
+                        ("in_flight", Some(resource_id)) => {
+                            // Whoever claimed it stopped mid-call: the provider may or may not have
+                            // acted, so the resource becomes unresolved rather than retried.
+                            sqlx::query(&format!(
+                                "UPDATE {table} SET create_outcome = 'unknown', updated_at = $2 \
+                                 WHERE id = $1 AND create_outcome = 'pending'"
+                            ))
+                            .bind(&resource_id)
+                            .bind(Self::ts(claim.now))
+                            .execute(&mut **tx)
+                            .await?;
+                            Self::settle_key_tx(tx, claim, &IdempotencySettle::Linked).await?;
+                            ClaimOutcome::Linked { resource_id }
+                        }
+                        _ => return Err(StoreError::Corrupt("idempotency_keys.state".into())),
+                    })
+                }
+
+                /// Leaves an idempotency key as the provider's answer decided.
+                async fn settle_key_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    claim: &IdempotencyClaim,
+                    settle: &IdempotencySettle,
+                ) -> Result<(), StoreError> {
+                    let query = match settle {
+                        IdempotencySettle::Completed { status, body } => sqlx::query(
+                            "UPDATE idempotency_keys SET state = 'completed', response_status = $3, \
+                             response_body = $4 WHERE principal = $1 AND idempotency_key = $2",
+                        )
+                        .bind(&claim.principal)
+                        .bind(claim.key.as_ref())
+                        .bind(i32::from(*status))
+                        .bind(body.clone()),
+                        IdempotencySettle::Linked => sqlx::query(
+                            "UPDATE idempotency_keys SET state = 'linked' \
+                             WHERE principal = $1 AND idempotency_key = $2",
+                        )
+                        .bind(&claim.principal)
+                        .bind(claim.key.as_ref()),
+                        IdempotencySettle::Release => sqlx::query(
+                            "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
+                        )
+                        .bind(&claim.principal)
+                        .bind(claim.key.as_ref()),
+                    };
+                    query.execute(&mut **tx).await?;
+                    Ok(())
+                }
+
                 /// The one way a status changes: compare-and-set on the payment, its timeline
                 /// event and (for a final status, when `notify`) the CRM notification, all in the
                 /// caller's transaction.
@@ -318,138 +455,49 @@ macro_rules! impl_sql_store {
                     payment: &Payment,
                 ) -> Result<ClaimOutcome, StoreError> {
                     let mut tx = self.begin_write().await?;
-                    // An expired claim is forgotten, so the key can be used afresh.
-                    sqlx::query(
-                        "DELETE FROM idempotency_keys \
-                         WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= $3",
-                    )
-                    .bind(&claim.principal)
-                    .bind(claim.key.as_ref())
-                    .bind(Self::ts(claim.now))
-                    .execute(&mut *tx)
-                    .await?;
-                    let claimed = sqlx::query(
-                        "INSERT INTO idempotency_keys \
-                         (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7) \
-                         ON CONFLICT (principal, idempotency_key) DO NOTHING",
-                    )
-                    .bind(&claim.principal)
-                    .bind(claim.key.as_ref())
-                    .bind(&claim.route)
-                    .bind(&claim.fingerprint)
-                    .bind(Self::ts(claim.lease_until))
-                    .bind(Self::ts(claim.now))
-                    .bind(Self::ts(claim.expires_at))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-
-                    if claimed {
-                        sqlx::query(&format!(
-                            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
-                             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-                        ))
-                        .bind(payment.id.as_ref())
-                        .bind(&payment.request_ref)
-                        .bind(&payment.service)
-                        .bind(&payment.account)
-                        .bind(payment.provider.as_str())
-                        .bind(payment.amount)
-                        .bind(&payment.description)
-                        .bind(&payment.email)
-                        .bind(metadata_json(payment))
-                        .bind(&payment.return_url)
-                        .bind(payment.status.as_str())
-                        .bind(create_outcome_text(payment.create_outcome))
-                        .bind(&payment.provider_payment_id)
-                        .bind(&payment.next_url)
-                        .bind(&payment.failure_code)
-                        .bind(Self::ts(payment.created_at))
-                        .bind(Self::ts(payment.updated_at))
-                        .bind(payment.finished_at.map(Self::ts))
-                        .bind(payment.refreshed_at.map(Self::ts))
-                        .bind(payment.refunded_amount)
-                        .execute(&mut *tx)
-                        .await?;
-                        sqlx::query(
-                            "UPDATE idempotency_keys SET payment_id = $3 \
-                             WHERE principal = $1 AND idempotency_key = $2",
-                        )
-                        .bind(&claim.principal)
-                        .bind(claim.key.as_ref())
-                        .bind(payment.id.as_ref())
-                        .execute(&mut *tx)
-                        .await?;
-                        Self::insert_event(
-                            &mut tx,
-                            &payment.id,
-                            payment.created_at,
-                            None,
-                            payment.status,
-                            TransitionSource::Api,
-                        )
-                        .await?;
+                    if !Self::claim_key_tx(&mut tx, claim).await? {
+                        let outcome = Self::existing_claim_tx(&mut tx, claim).await?;
                         tx.commit().await?;
-                        return Ok(ClaimOutcome::Claimed);
+                        return Ok(outcome);
                     }
-
-                    let row = sqlx::query(
-                        "SELECT fingerprint, state, payment_id, response_status, response_body, locked_until \
-                         FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
-                    )
-                    .bind(&claim.principal)
-                    .bind(claim.key.as_ref())
-                    .fetch_one(&mut *tx)
+                    sqlx::query(&format!(
+                        "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
+                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                    ))
+                    .bind(payment.id.as_ref())
+                    .bind(&payment.request_ref)
+                    .bind(&payment.service)
+                    .bind(&payment.account)
+                    .bind(payment.provider.as_str())
+                    .bind(payment.amount)
+                    .bind(&payment.description)
+                    .bind(&payment.email)
+                    .bind(metadata_json(payment))
+                    .bind(&payment.return_url)
+                    .bind(payment.status.as_str())
+                    .bind(create_outcome_text(payment.create_outcome))
+                    .bind(&payment.provider_payment_id)
+                    .bind(&payment.next_url)
+                    .bind(&payment.failure_code)
+                    .bind(Self::ts(payment.created_at))
+                    .bind(Self::ts(payment.updated_at))
+                    .bind(payment.finished_at.map(Self::ts))
+                    .bind(payment.refreshed_at.map(Self::ts))
+                    .bind(payment.refunded_amount)
+                    .execute(&mut *tx)
                     .await?;
-                    let fingerprint: String = row.try_get("fingerprint")?;
-                    if fingerprint != claim.fingerprint {
-                        return Ok(ClaimOutcome::KeyReused);
-                    }
-                    let state: String = row.try_get("state")?;
-                    let payment_id: Option<String> = row.try_get("payment_id")?;
-                    let payment_id = payment_id
-                        .map(|id| PaymentId::parse(&id))
-                        .transpose()
-                        .map_err(|_| StoreError::Corrupt("idempotency_keys.payment_id".into()))?;
-                    let locked_until: DateTime<Utc> = row.try_get("locked_until")?;
-                    let outcome = match (state.as_str(), payment_id) {
-                        ("completed", _) => {
-                            let status: Option<i32> = row.try_get("response_status")?;
-                            let body: Option<String> = row.try_get("response_body")?;
-                            match (status.and_then(|s| u16::try_from(s).ok()), body) {
-                                (Some(status), Some(body)) => ClaimOutcome::Replay { status, body },
-                                _ => return Err(StoreError::Corrupt("idempotency_keys.response".into())),
-                            }
-                        }
-                        ("linked", Some(payment_id)) => ClaimOutcome::Linked { payment_id },
-                        ("in_flight", _) if locked_until > claim.now => ClaimOutcome::InFlight,
-                        ("in_flight", Some(payment_id)) => {
-                            // Whoever claimed it stopped mid-create: the provider may or may not
-                            // have the payment, so it becomes unresolved rather than retried.
-                            sqlx::query(
-                                "UPDATE payments SET create_outcome = 'unknown', updated_at = $2 \
-                                 WHERE id = $1 AND create_outcome = 'pending'",
-                            )
-                            .bind(payment_id.as_ref())
-                            .bind(Self::ts(claim.now))
-                            .execute(&mut *tx)
-                            .await?;
-                            sqlx::query(
-                                "UPDATE idempotency_keys SET state = 'linked' \
-                                 WHERE principal = $1 AND idempotency_key = $2",
-                            )
-                            .bind(&claim.principal)
-                            .bind(claim.key.as_ref())
-                            .execute(&mut *tx)
-                            .await?;
-                            ClaimOutcome::Linked { payment_id }
-                        }
-                        _ => return Err(StoreError::Corrupt("idempotency_keys.state".into())),
-                    };
+                    Self::link_key_tx(&mut tx, claim, "payment_id", payment.id.as_ref()).await?;
+                    Self::insert_event(
+                        &mut tx,
+                        &payment.id,
+                        payment.created_at,
+                        None,
+                        payment.status,
+                        TransitionSource::Api,
+                    )
+                    .await?;
                     tx.commit().await?;
-                    Ok(outcome)
+                    Ok(ClaimOutcome::Claimed)
                 }
 
                 async fn settle_payment_create(
@@ -497,28 +545,7 @@ macro_rules! impl_sql_store {
                         Self::match_orphans_tx(&mut tx, payment, payment.updated_at).await?;
                     }
                     if let Some((claim, settle)) = idempotency {
-                        let query = match &settle {
-                            IdempotencySettle::Completed { status, body } => sqlx::query(
-                                "UPDATE idempotency_keys SET state = 'completed', response_status = $3, \
-                                 response_body = $4 WHERE principal = $1 AND idempotency_key = $2",
-                            )
-                            .bind(&claim.principal)
-                            .bind(claim.key.as_ref())
-                            .bind(i32::from(*status))
-                            .bind(body.clone()),
-                            IdempotencySettle::Linked => sqlx::query(
-                                "UPDATE idempotency_keys SET state = 'linked' \
-                                 WHERE principal = $1 AND idempotency_key = $2",
-                            )
-                            .bind(&claim.principal)
-                            .bind(claim.key.as_ref()),
-                            IdempotencySettle::Release => sqlx::query(
-                                "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
-                            )
-                            .bind(&claim.principal)
-                            .bind(claim.key.as_ref()),
-                        };
-                        query.execute(&mut *tx).await?;
+                        Self::settle_key_tx(&mut tx, claim, &settle).await?;
                     }
                     tx.commit().await?;
                     Ok(updated)

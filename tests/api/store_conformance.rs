@@ -223,7 +223,7 @@ async fn story(store: Arc<dyn Store>) {
             .await
             .unwrap(),
         ClaimOutcome::Linked {
-            payment_id: p2.id.clone()
+            resource_id: p2.id.to_string()
         }
     );
     assert_eq!(
