@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::api_key::Role;
+use crate::domain::refund::{Refund, RefundStatus};
 use crate::domain::{
     CreateOutcome, EventOutcome, IdempotencyKey, Payment, PaymentEvent, PaymentId, PaymentStatus,
     ProviderEvent, TransitionSource,
@@ -135,6 +136,31 @@ pub struct PaymentQuery {
     pub limit: u32,
 }
 
+/// What claiming a refund found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundClaim {
+    /// The refund row (and its audit entry) is written: go ahead and ask the provider.
+    Claimed,
+    /// The payment has not succeeded (nothing was taken to give back).
+    NotRefundable,
+    /// More than is left to refund; `available` is what is.
+    Exceeds { available: i64 },
+    /// The Idempotency-Key was seen before.
+    Existing(ClaimOutcome),
+}
+
+/// One entry of the append-only audit trail: who did what to what, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor_key_id: String,
+    pub actor_label: String,
+    pub action: String,
+    pub subject: String,
+    /// Amounts, references and counts only; never personal data.
+    pub detail: serde_json::Value,
+}
+
 /// A CRM notification in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
@@ -142,6 +168,8 @@ pub struct Notification {
     pub id: String,
     pub event_type: String,
     pub payment_id: PaymentId,
+    /// For `refund.*` notifications, the refund.
+    pub refund_id: Option<String>,
     pub created_at: DateTime<Utc>,
     /// `pending`, `delivered` or `dead`.
     pub status: String,
@@ -267,6 +295,57 @@ pub trait Store: Send + Sync + 'static {
     /// Makes a notification pending and due now, with a fresh set of attempts; false if unknown
     /// or already delivered.
     async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Claims the Idempotency-Key and, when the payment has succeeded and the refund fits in what
+    /// is left (every refund not failed counts), writes the refund and its audit entry, all in one
+    /// transaction that holds the payment's row: concurrent refunds are decided one at a time.
+    async fn claim_and_insert_refund(
+        &self,
+        claim: &IdempotencyClaim,
+        refund: &Refund,
+        audit: &AuditEntry,
+    ) -> Result<RefundClaim, StoreError>;
+
+    /// Records the provider's answer to a refund request (and its effects: the payment's
+    /// refunded amount, the CRM notification) and settles the Idempotency-Key, in one transaction.
+    async fn settle_refund(
+        &self,
+        refund: &Refund,
+        previous: RefundStatus,
+        idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves a refund from `from` to `to` (compare-and-set), with its effects.
+    async fn record_refund_status(
+        &self,
+        refund_id: &str,
+        from: RefundStatus,
+        to: RefundStatus,
+        provider_status: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn get_refund(&self, id: &str) -> Result<Option<Refund>, StoreError>;
+
+    /// A payment's refunds, oldest first.
+    async fn list_refunds(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError>;
+
+    /// Refunds the provider has not finished with (pending, or failed recently enough to re-check).
+    async fn open_refunds(
+        &self,
+        failed_since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Refund>, StoreError>;
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Audit entries in [from, to), oldest first.
+    async fn list_audit(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Streams every non-null value of one column, as text, with a key naming its row.
     async fn scan_text_column(

@@ -14,15 +14,16 @@ macro_rules! impl_sql_store {
 
             use super::$store;
             use futures_util::TryStreamExt;
+            use $crate::domain::refund::{refund_notification_type, Refund, RefundStatus};
             use $crate::domain::{
                 decide_transition, notification_type, CreateOutcome, EventOutcome, Payment,
                 PaymentEvent, PaymentId, PaymentStatus, ProviderEvent, TransitionDecision,
                 TransitionSource,
             };
             use $crate::store::{
-                create_outcome_text, parse_column, ApiKeyRecord, ClaimOutcome, ColumnInfo,
-                DeliveryResult, IdempotencyClaim, IdempotencySettle, Notification, PaymentQuery,
-                StatusChange, Store, StoreError,
+                create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
+                ColumnInfo, DeliveryResult, IdempotencyClaim, IdempotencySettle, Notification,
+                PaymentQuery, RefundClaim, StatusChange, Store, StoreError,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -95,8 +96,49 @@ macro_rules! impl_sql_store {
                 })
             }
 
-            const NOTIFICATION_COLUMNS: &str = "id, event_type, payment_id, created_at, status, \
-                attempts, next_attempt_at, last_error, delivered_at";
+            const NOTIFICATION_COLUMNS: &str = "id, event_type, payment_id, refund_id, created_at, \
+                status, attempts, next_attempt_at, last_error, delivered_at";
+
+            const REFUND_COLUMNS: &str = "id, payment_id, amount, status, create_outcome, \
+                provider_refund_id, provider_status, reason, requested_by, requested_by_label, \
+                failure_code, created_at, updated_at, finished_at";
+
+            fn refund_from_row(row: &DbRow) -> Result<Refund, StoreError> {
+                let payment_id: String = row.try_get("payment_id")?;
+                Ok(Refund {
+                    id: row.try_get("id")?,
+                    payment_id: PaymentId::parse(&payment_id)
+                        .map_err(|_| StoreError::Corrupt("refunds.payment_id".into()))?,
+                    amount: row.try_get("amount")?,
+                    status: parse_column(&row.try_get::<String, _>("status")?, "refunds.status")?,
+                    create_outcome: parse_column(
+                        &row.try_get::<String, _>("create_outcome")?,
+                        "refunds.create_outcome",
+                    )?,
+                    provider_refund_id: row.try_get("provider_refund_id")?,
+                    provider_status: row.try_get("provider_status")?,
+                    reason: row.try_get("reason")?,
+                    requested_by: row.try_get("requested_by")?,
+                    requested_by_label: row.try_get("requested_by_label")?,
+                    failure_code: row.try_get("failure_code")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                })
+            }
+
+            fn audit_from_row(row: &DbRow) -> Result<AuditEntry, StoreError> {
+                let detail: String = row.try_get("detail")?;
+                Ok(AuditEntry {
+                    at: row.try_get("at")?,
+                    actor_key_id: row.try_get("actor_key_id")?,
+                    actor_label: row.try_get("actor_label")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|_| StoreError::Corrupt("audit_log.detail".into()))?,
+                })
+            }
 
             fn notification_from_row(row: &DbRow) -> Result<Notification, StoreError> {
                 let payment_id: String = row.try_get("payment_id")?;
@@ -105,6 +147,7 @@ macro_rules! impl_sql_store {
                     event_type: row.try_get("event_type")?,
                     payment_id: PaymentId::parse(&payment_id)
                         .map_err(|_| StoreError::Corrupt("outbox.payment_id".into()))?,
+                    refund_id: row.try_get("refund_id")?,
                     created_at: row.try_get("created_at")?,
                     status: row.try_get("status")?,
                     attempts: row.try_get("attempts")?,
@@ -323,17 +366,75 @@ macro_rules! impl_sql_store {
                     to: PaymentStatus,
                     at: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    let Some(event_type) = notification_type(to) else {
-                        return Ok(());
-                    };
+                    match notification_type(to) {
+                        Some(event_type) => Self::insert_outbox_row(tx, event_type, payment_id, None, at).await,
+                        None => Ok(()),
+                    }
+                }
+
+                async fn insert_outbox_row(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    event_type: &str,
+                    payment_id: &PaymentId,
+                    refund_id: Option<&str>,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $4)",
+                        "INSERT INTO outbox (id, event_type, payment_id, refund_id, created_at, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
                     )
                     .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
                     .bind(event_type)
                     .bind(payment_id.as_ref())
+                    .bind(refund_id)
                     .bind(Self::ts(at))
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(())
+                }
+
+                /// What a refund's move into `to` does beyond its own row: a succeeded refund
+                /// adds to the payment's refunded amount, and a final one tells the CRM.
+                async fn refund_effects_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    refund: &Refund,
+                    from: RefundStatus,
+                    to: RefundStatus,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let delta = match (from, to) {
+                        (RefundStatus::Succeeded, RefundStatus::Succeeded) => 0,
+                        (_, RefundStatus::Succeeded) => refund.amount,
+                        (RefundStatus::Succeeded, _) => -refund.amount,
+                        _ => 0,
+                    };
+                    if delta != 0 {
+                        sqlx::query("UPDATE payments SET refunded_amount = refunded_amount + $2 WHERE id = $1")
+                            .bind(refund.payment_id.as_ref())
+                            .bind(delta)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    if let Some(event_type) = refund_notification_type(to).filter(|_| from != to) {
+                        Self::insert_outbox_row(tx, event_type, &refund.payment_id, Some(&refund.id), at).await?;
+                    }
+                    Ok(())
+                }
+
+                async fn insert_audit_tx(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    entry: &AuditEntry,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(Self::ts(entry.at))
+                    .bind(&entry.actor_key_id)
+                    .bind(&entry.actor_label)
+                    .bind(&entry.action)
+                    .bind(&entry.subject)
+                    .bind(entry.detail.to_string())
                     .execute(&mut **tx)
                     .await?;
                     Ok(())
@@ -814,6 +915,205 @@ macro_rules! impl_sql_store {
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn claim_and_insert_refund(
+                    &self,
+                    claim: &IdempotencyClaim,
+                    refund: &Refund,
+                    audit: &AuditEntry,
+                ) -> Result<RefundClaim, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    // Hold the payment's row: refunds of one payment are decided one at a time.
+                    let payment = sqlx::query(&format!(
+                        "SELECT status, amount FROM payments WHERE id = $1{}",
+                        Self::FOR_UPDATE
+                    ))
+                    .bind(refund.payment_id.as_ref())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if !Self::claim_key_tx(&mut tx, claim).await? {
+                        let outcome = Self::existing_claim_tx(&mut tx, claim).await?;
+                        tx.commit().await?;
+                        return Ok(RefundClaim::Existing(outcome));
+                    }
+                    // From here a refusal rolls back: nothing is kept of a refused request.
+                    let Some(payment) = payment else {
+                        return Ok(RefundClaim::NotRefundable);
+                    };
+                    let status: String = payment.try_get("status")?;
+                    if status != PaymentStatus::Succeeded.as_str() {
+                        return Ok(RefundClaim::NotRefundable);
+                    }
+                    let captured: i64 = payment.try_get("amount")?;
+                    let committed: i64 = sqlx::query(
+                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
+                         WHERE payment_id = $1 AND status <> 'failed'",
+                    )
+                    .bind(refund.payment_id.as_ref())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                    let available = $crate::domain::refund::refundable_remaining(captured, committed);
+                    if refund.amount > available {
+                        return Ok(RefundClaim::Exceeds { available });
+                    }
+                    sqlx::query(&format!(
+                        "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES \
+                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ))
+                    .bind(&refund.id)
+                    .bind(refund.payment_id.as_ref())
+                    .bind(refund.amount)
+                    .bind(refund.status.as_str())
+                    .bind(create_outcome_text(refund.create_outcome))
+                    .bind(&refund.provider_refund_id)
+                    .bind(&refund.provider_status)
+                    .bind(&refund.reason)
+                    .bind(&refund.requested_by)
+                    .bind(&refund.requested_by_label)
+                    .bind(&refund.failure_code)
+                    .bind(Self::ts(refund.created_at))
+                    .bind(Self::ts(refund.updated_at))
+                    .bind(refund.finished_at.map(Self::ts))
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::link_key_tx(&mut tx, claim, "refund_id", &refund.id).await?;
+                    Self::insert_audit_tx(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(RefundClaim::Claimed)
+                }
+
+                async fn settle_refund(
+                    &self,
+                    refund: &Refund,
+                    previous: RefundStatus,
+                    idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(
+                        "UPDATE refunds SET status = $2, create_outcome = $3, provider_refund_id = $4, \
+                         provider_status = $5, failure_code = $6, updated_at = $7, finished_at = $8 \
+                         WHERE id = $1 AND create_outcome IN ('pending', 'unknown')",
+                    )
+                    .bind(&refund.id)
+                    .bind(refund.status.as_str())
+                    .bind(create_outcome_text(refund.create_outcome))
+                    .bind(&refund.provider_refund_id)
+                    .bind(&refund.provider_status)
+                    .bind(&refund.failure_code)
+                    .bind(Self::ts(refund.updated_at))
+                    .bind(refund.finished_at.map(Self::ts))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if updated && refund.create_outcome == CreateOutcome::Confirmed {
+                        Self::refund_effects_tx(&mut tx, refund, previous, refund.status, refund.updated_at).await?;
+                    }
+                    if let Some((claim, settle)) = idempotency {
+                        Self::settle_key_tx(&mut tx, claim, &settle).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                async fn record_refund_status(
+                    &self,
+                    refund_id: &str,
+                    from: RefundStatus,
+                    to: RefundStatus,
+                    provider_status: &str,
+                    at: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query(&format!(
+                        "UPDATE refunds SET status = $3, provider_status = $4, updated_at = $5, \
+                         finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $5 END \
+                         WHERE id = $1 AND status = $2 RETURNING {REFUND_COLUMNS}"
+                    ))
+                    .bind(refund_id)
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(provider_status)
+                    .bind(Self::ts(at))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        return Ok(false);
+                    };
+                    let refund = refund_from_row(&row)?;
+                    Self::refund_effects_tx(&mut tx, &refund, from, to, at).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn get_refund(&self, id: &str) -> Result<Option<Refund>, StoreError> {
+                    sqlx::query(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(refund_from_row)
+                        .transpose()
+                }
+
+                async fn list_refunds(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
+                    sqlx::query(&format!(
+                        "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(payment_id.as_ref())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(refund_from_row)
+                    .collect()
+                }
+
+                async fn open_refunds(&self, failed_since: DateTime<Utc>, limit: u32) -> Result<Vec<Refund>, StoreError> {
+                    sqlx::query(&format!(
+                        "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider_refund_id IS NOT NULL \
+                         AND (status = 'pending' OR (status = 'failed' AND updated_at >= $1)) \
+                         ORDER BY updated_at LIMIT $2"
+                    ))
+                    .bind(Self::ts(failed_since))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(refund_from_row)
+                    .collect()
+                }
+
+                async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    Self::insert_audit_tx(&mut tx, entry).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn list_audit(
+                    &self,
+                    from: Option<DateTime<Utc>>,
+                    to: Option<DateTime<Utc>>,
+                    limit: u32,
+                ) -> Result<Vec<AuditEntry>, StoreError> {
+                    let mut sql = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
+                    );
+                    if let Some(from) = from {
+                        sql.push(" AND at >= ").push_bind(Self::ts(from));
+                    }
+                    if let Some(to) = to {
+                        sql.push(" AND at < ").push_bind(Self::ts(to));
+                    }
+                    sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+                    sql.build()
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(audit_from_row)
+                        .collect()
                 }
 
                 async fn scan_text_column(
