@@ -19,6 +19,7 @@ use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::ProviderRegistry;
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
+use crate::service::refunds::{RefundService, RefundSettings};
 use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
 use crate::simulator::govuk_pay::{SimAccount, Simulator};
 use crate::store::{self, Store};
@@ -52,6 +53,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 /// Runs the mop-up poller every `interval_seconds` until shutdown.
 fn spawn_poller(
     payments: Arc<PaymentService>,
+    refunds: Arc<RefundService>,
     settings: &crate::config::PollerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -78,6 +80,11 @@ fn spawn_poller(
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "poller round failed"),
+            }
+            match refunds.poll_once().await {
+                Ok(0) => {}
+                Ok(changed) => tracing::info!(changed, "refund poller round"),
+                Err(e) => tracing::warn!(error = %e, "refund poller round failed"),
             }
         }
     })
@@ -259,12 +266,24 @@ impl Application {
             create_lease: Duration::from_secs(120),
             idempotency_ttl: Duration::from_secs(24 * 3600),
         };
+        let refunds = Arc::new(RefundService::new(
+            store.clone(),
+            providers.clone(),
+            clock.clone(),
+            RefundSettings {
+                create_lease: Duration::from_secs(120),
+                idempotency_ttl: Duration::from_secs(24 * 3600),
+                recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
+            },
+        ));
         let services = AppServices {
             webhooks: Arc::new(WebhookService::new(
                 store.clone(),
                 providers.clone(),
                 clock.clone(),
+                refunds.clone(),
             )),
+            refunds: refunds.clone(),
             payments: Arc::new(PaymentService::new(
                 store.clone(),
                 providers,
@@ -286,6 +305,7 @@ impl Application {
         if settings.poller.enabled {
             background.push(spawn_poller(
                 services.payments.clone(),
+                services.refunds.clone(),
                 &settings.poller,
                 shutdown_rx.clone(),
             ));

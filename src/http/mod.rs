@@ -14,6 +14,7 @@ use crate::service::AppServices;
 
 pub mod auth;
 pub mod body;
+pub mod finance;
 pub mod notifications;
 pub mod payments;
 pub mod problem;
@@ -46,6 +47,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
                     "/webhooks/govuk-pay/{account}",
                     web::post().to(webhooks::govuk_pay),
                 )
+                .route(
+                    "/payments/{id}/refunds",
+                    web::post().to(finance::create_refund),
+                )
+                .route(
+                    "/payments/{id}/refunds",
+                    web::get().to(finance::list_refunds),
+                )
+                .route("/audit", web::get().to(finance::audit))
                 .route("/notifications", web::get().to(notifications::list))
                 .route(
                     "/notifications/{id}/retry",

@@ -17,7 +17,7 @@ use crate::service::{AppServices, FieldIssue};
 const CRM: &[Role] = &[Role::Crm];
 const READERS: &[Role] = &[Role::Crm, Role::Finance];
 
-fn idempotency_key(req: &HttpRequest) -> Result<IdempotencyKey, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<IdempotencyKey, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -33,7 +33,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<IdempotencyKey, ApiError> {
         .map_err(|e| ApiError::validation(vec![FieldIssue::new("Idempotency-Key", e)]))
 }
 
-fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
+pub(super) fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
     // An id that cannot be ours cannot exist: the same 404 as an unknown one.
     PaymentId::parse(raw).map_err(|_| ApiError::from(crate::service::ServiceError::PaymentNotFound))
 }

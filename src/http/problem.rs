@@ -30,6 +30,9 @@ pub struct Problem {
     pub payment_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_code: Option<String>,
+    /// For `refund_exceeds_captured`: what can still be refunded, in pence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refundable_amount: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,7 @@ impl ApiError {
                 errors: Vec::new(),
                 payment_id: None,
                 provider_code: None,
+                refundable_amount: None,
             }),
         }
     }
@@ -164,6 +168,24 @@ impl From<ServiceError> for ApiError {
                 "This Idempotency-Key was already used for a different request",
             )
             .detail("Use a new Idempotency-Key for a new request."),
+            ServiceError::NotRefundable => ApiError::new(
+                S::CONFLICT,
+                "payment_not_refundable",
+                "Only a succeeded payment can be refunded",
+            ),
+            ServiceError::RefundExceedsCaptured { available } => {
+                let mut e = ApiError::new(
+                    S::UNPROCESSABLE_ENTITY,
+                    "refund_exceeds_captured",
+                    "The refund is more than is left to refund on this payment",
+                )
+                .detail(format!("At most {available} pence can still be refunded."));
+                e.problem.refundable_amount = Some(available);
+                e
+            }
+            ServiceError::RefundNotFound => {
+                ApiError::new(S::NOT_FOUND, "refund_not_found", "No such refund")
+            }
             ServiceError::NotCancellable { reason } => ApiError::new(
                 S::CONFLICT,
                 "payment_not_cancellable",

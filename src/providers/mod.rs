@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::refund::RefundStatus;
 use crate::domain::{PaymentId, PaymentStatus, ProviderEvent, ProviderKind};
 
 pub mod govuk_pay;
@@ -35,6 +36,16 @@ pub struct ProviderPayment {
     pub reference: String,
     /// Our payment id, when the provider echoes it back (GOV.UK Pay: in metadata).
     pub counterfoil_id: Option<String>,
+}
+
+/// A provider's view of a refund.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRefund {
+    pub provider_refund_id: String,
+    pub status: RefundStatus,
+    /// The provider's own word for it (GOV.UK Pay: `submitted`, `success`, `error`).
+    pub provider_status: String,
+    pub amount: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -91,6 +102,22 @@ pub trait PaymentProvider: Send + Sync {
 
     /// Cancels a payment the citizen has not completed.
     async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError>;
+
+    /// Asks for a refund of `amount`. `amount_available` is what we believe is still refundable;
+    /// GOV.UK Pay refuses the refund if it disagrees (its guard against double refunds).
+    async fn refund(
+        &self,
+        provider_payment_id: &str,
+        amount: i64,
+        amount_available: i64,
+    ) -> Result<ProviderRefund, ProviderError>;
+
+    /// Reads a refund's current state.
+    async fn get_refund(
+        &self,
+        provider_payment_id: &str,
+        provider_refund_id: &str,
+    ) -> Result<ProviderRefund, ProviderError>;
 
     /// Checks a webhook's signature over the exact bytes received, before anything is parsed,
     /// in constant time, against each configured secret (two during a rotation).

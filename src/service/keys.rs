@@ -55,6 +55,12 @@ impl KeyService {
             last_used_at: None,
         };
         self.store.insert_api_key(&record).await?;
+        self.audit(
+            "key.created",
+            &record.id,
+            serde_json::json!({"role": role.as_str(), "label": record.label}),
+        )
+        .await?;
         Ok((record, token))
     }
 
@@ -64,7 +70,31 @@ impl KeyService {
 
     /// Revokes a key by its id (the part after `cf_`); false when there was nothing to revoke.
     pub async fn revoke(&self, id: &str) -> Result<bool, ServiceError> {
-        Ok(self.store.revoke_api_key(id, self.clock.now()).await?)
+        let revoked = self.store.revoke_api_key(id, self.clock.now()).await?;
+        if revoked {
+            self.audit("key.revoked", id, serde_json::json!({})).await?;
+        }
+        Ok(revoked)
+    }
+
+    /// Key changes are made by operators at the command line, so the actor is `cli`.
+    async fn audit(
+        &self,
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        Ok(self
+            .store
+            .append_audit(&crate::store::AuditEntry {
+                at: self.clock.now(),
+                actor_key_id: "cli".into(),
+                actor_label: "counterfoil command line".into(),
+                action: action.into(),
+                subject: subject.into(),
+                detail,
+            })
+            .await?)
     }
 
     /// Checks a bearer token: looked up by its public id, then its digest compared in constant time.

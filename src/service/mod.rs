@@ -14,6 +14,7 @@ pub mod compliance;
 pub mod keys;
 pub mod notifications;
 pub mod payments;
+pub mod refunds;
 pub mod views;
 pub mod webhooks;
 
@@ -66,6 +67,27 @@ impl FieldIssue {
     }
 }
 
+/// Parses one field of a request body: its value when present and valid, `None` when absent (or
+/// refused, in which case why is added to `issues`).
+pub(crate) fn take<T>(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    issues: &mut Vec<FieldIssue>,
+    name: &str,
+    required: bool,
+    parse: impl FnOnce(&serde_json::Value) -> Result<T, FieldError>,
+) -> Option<T> {
+    let result = match fields.get(name) {
+        None | Some(serde_json::Value::Null) if required => {
+            Err(FieldError::new("required", "is required"))
+        }
+        None | Some(serde_json::Value::Null) => return None,
+        Some(value) => parse(value),
+    };
+    result
+        .map_err(|e| issues.push(FieldIssue::new(name, e)))
+        .ok()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("the request is not valid")]
@@ -78,6 +100,12 @@ pub enum ServiceError {
     IdempotencyConflict,
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    #[error("the payment has not succeeded, so there is nothing to refund")]
+    NotRefundable,
+    #[error("the refund is more than is left to refund")]
+    RefundExceedsCaptured { available: i64 },
+    #[error("no such refund")]
+    RefundNotFound,
     #[error("the payment can no longer be cancelled")]
     NotCancellable { reason: &'static str },
     /// The provider could not be reached or did not answer in time. `certain_nothing_happened`
@@ -97,7 +125,7 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    fn from_provider(error: &ProviderError, payment_id: Option<String>) -> Self {
+    pub(crate) fn from_provider(error: &ProviderError, payment_id: Option<String>) -> Self {
         match error {
             ProviderError::Rejected { code, .. } | ProviderError::Conflict { code } => {
                 ServiceError::ProviderRejected {
@@ -123,6 +151,7 @@ impl ServiceError {
 #[derive(Clone)]
 pub struct AppServices {
     pub payments: Arc<PaymentService>,
+    pub refunds: Arc<refunds::RefundService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,

@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::Serialize;
 
+use super::refunds::RefundView;
 use super::views::PaymentView;
 use super::{Clock, ServiceError};
 use crate::domain::standard_webhooks;
@@ -39,11 +40,11 @@ pub struct RoundSummary {
 
 /// The notification body: `{type, timestamp, data}` with the public Payment as `data`.
 #[derive(Serialize)]
-struct Envelope<'a> {
+struct Envelope<'a, T: Serialize> {
     #[serde(rename = "type")]
     event_type: &'a str,
     timestamp: String,
-    data: PaymentView,
+    data: T,
 }
 
 /// A notification as the admin API shows it.
@@ -205,11 +206,24 @@ impl NotificationService {
                 payment.service
             ));
         };
-        let body = serde_json::to_string(&Envelope {
-            event_type: &notification.event_type,
-            timestamp: ts(notification.created_at),
-            data: PaymentView::from(&payment),
-        })
+        let timestamp = ts(notification.created_at);
+        let event_type = &notification.event_type;
+        let body = match &notification.refund_id {
+            Some(refund_id) => match self.store.get_refund(refund_id).await {
+                Ok(Some(refund)) => serde_json::to_string(&Envelope {
+                    event_type,
+                    timestamp,
+                    data: RefundView::from(&refund),
+                }),
+                Ok(None) => return failed("the refund no longer exists".into()),
+                Err(e) => return failed(format!("storage: {e}")),
+            },
+            None => serde_json::to_string(&Envelope {
+                event_type,
+                timestamp,
+                data: PaymentView::from(&payment),
+            }),
+        }
         .expect("envelopes serialise");
         let timestamp = self.clock.now().timestamp();
         let signature = standard_webhooks::signature_header(

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::views::{PaymentEventView, PaymentPage, PaymentView};
-use super::{Clock, FieldIssue, Principal, ServiceError};
+use super::{take, Clock, FieldIssue, Principal, ServiceError};
 use crate::domain::{
     decide_transition, idempotency, AmountPence, CreateOutcome, Description, Email, FieldError,
     IdempotencyKey, Metadata, NewPayment, Payment, PaymentId, PaymentStatus, RequestRef, ReturnUrl,
@@ -646,25 +646,6 @@ impl PaymentService {
             next_cursor,
         })
     }
-}
-
-/// Parses one field of a request body: its value when present and valid, `None` when absent (or
-/// refused, in which case why is added to `issues`).
-fn take<T>(
-    fields: &serde_json::Map<String, Value>,
-    issues: &mut Vec<FieldIssue>,
-    name: &str,
-    required: bool,
-    parse: impl FnOnce(&Value) -> Result<T, FieldError>,
-) -> Option<T> {
-    let result = match fields.get(name) {
-        None | Some(Value::Null) if required => Err(FieldError::new("required", "is required")),
-        None | Some(Value::Null) => return None,
-        Some(value) => parse(value),
-    };
-    result
-        .map_err(|e| issues.push(FieldIssue::new(name, e)))
-        .ok()
 }
 
 /// A metadata object's string pairs (any other value is refused).

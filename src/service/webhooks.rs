@@ -35,15 +35,22 @@ pub struct WebhookService {
     store: Arc<dyn Store>,
     providers: ProviderRegistry,
     clock: Arc<dyn Clock>,
+    refunds: Arc<super::refunds::RefundService>,
     pub stats: WebhookStats,
 }
 
 impl WebhookService {
-    pub fn new(store: Arc<dyn Store>, providers: ProviderRegistry, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: ProviderRegistry,
+        clock: Arc<dyn Clock>,
+        refunds: Arc<super::refunds::RefundService>,
+    ) -> Self {
         Self {
             store,
             providers,
             clock,
+            refunds,
             stats: WebhookStats::default(),
         }
     }
@@ -89,6 +96,18 @@ impl WebhookService {
             EventOutcome::Orphan => &self.stats.orphan,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if event.event_type == "card_payment_refunded" {
+            // GOV.UK Pay's message names no refund: ask about this payment's open refunds, after
+            // answering (the message's own effect, its receipt, is already committed).
+            if let Ok(Some(payment)) = self
+                .store
+                .find_payment_by_provider_id(account, &event.provider_payment_id)
+                .await
+            {
+                let refunds = self.refunds.clone();
+                tokio::spawn(async move { refunds.refresh_open(&payment).await });
+            }
+        }
         tracing::info!(
             account,
             message_id = %event.message_id,

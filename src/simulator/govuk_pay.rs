@@ -32,9 +32,35 @@ struct SimPayment {
     status: &'static str,
     code: Option<&'static str>,
     created: DateTime<Utc>,
+    refunds: Vec<SimRefund>,
+}
+
+#[derive(Debug, Clone)]
+struct SimRefund {
+    id: String,
+    amount: i64,
+    status: String,
+    created: DateTime<Utc>,
 }
 
 impl SimPayment {
+    /// Refunded or being refunded (a refund in `error` gave nothing back).
+    fn refunds_submitted(&self) -> i64 {
+        self.refunds
+            .iter()
+            .filter(|r| r.status != "error")
+            .map(|r| r.amount)
+            .sum()
+    }
+
+    fn refund_available(&self) -> i64 {
+        if self.status == "success" {
+            self.amount - self.refunds_submitted()
+        } else {
+            0
+        }
+    }
+
     fn finished(&self) -> bool {
         matches!(self.status, "success" | "failed" | "cancelled" | "error")
     }
@@ -116,6 +142,8 @@ pub struct Faults {
 struct State {
     payments: HashMap<String, SimPayment>,
     faults: Faults,
+    /// The status new refunds get (GOV.UK Pay's sandbox goes straight to `success`).
+    refund_status: Option<String>,
     webhooks: WebhookControl,
     held: Vec<OutgoingWebhook>,
     deliveries: Vec<DeliveryRecord>,
@@ -175,9 +203,17 @@ impl Simulator {
                 .route("/v1/payments", web::get().to(search))
                 .route("/v1/payments/{id}", web::get().to(get))
                 .route("/v1/payments/{id}/cancel", web::post().to(cancel))
+                .route("/v1/payments/{id}/refunds", web::post().to(create_refund))
+                .route("/v1/payments/{id}/refunds", web::get().to(list_refunds))
+                .route(
+                    "/v1/payments/{id}/refunds/{refund_id}",
+                    web::get().to(get_refund),
+                )
                 .route("/pay/{id}", web::get().to(hosted_page))
                 .route("/pay/{id}/{action}", web::post().to(press_button))
                 .route("/_control/faults", web::post().to(set_faults))
+                .route("/_control/refunds", web::post().to(set_refund_status))
+                .route("/_control/refunds/{refund_id}", web::post().to(move_refund))
                 .route("/_control/webhooks", web::post().to(set_webhooks))
                 .route("/_control/webhooks", web::get().to(list_deliveries))
                 .route(
@@ -249,9 +285,14 @@ impl Simulator {
             "moto": false,
             "authorisation_mode": "web",
             "refund_summary": {
-                "status": if p.status == "success" { "available" } else { "pending" },
-                "amount_available": if p.status == "success" { p.amount } else { 0 },
-                "amount_submitted": 0
+                "status": match (p.status, p.refund_available()) {
+                    ("success", 0) => "full",
+                    ("success", _) => "available",
+                    ("failed" | "cancelled" | "error", _) => "unavailable",
+                    _ => "pending",
+                },
+                "amount_available": p.refund_available(),
+                "amount_submitted": p.refunds_submitted()
             },
             "_links": links,
         });
@@ -598,6 +639,7 @@ async fn create(sim: web::Data<Simulator>, req: HttpRequest, body: web::Bytes) -
         status: "created",
         code: None,
         created: Utc::now(),
+        refunds: Vec::new(),
     };
     let representation = sim.representation(&payment);
     sim.lock().payments.insert(payment.id.clone(), payment);
@@ -855,6 +897,200 @@ async fn press_button(
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, return_url))
         .finish()
+}
+
+fn refund_view(sim: &Simulator, payment: &SimPayment, refund: &SimRefund) -> Value {
+    let href = format!("{}/v1/payments/{}", sim.base_url, payment.id);
+    json!({
+        "refund_id": refund.id,
+        "payment_id": payment.id,
+        "amount": refund.amount,
+        "status": refund.status,
+        "created_date": refund.created.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "_links": {
+            "self": {"href": format!("{href}/refunds/{}", refund.id), "method": "GET"},
+            "payment": {"href": href, "method": "GET"}
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct RefundRequest {
+    amount: Option<i64>,
+    refund_amount_available: Option<i64>,
+}
+
+async fn create_refund(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<RefundRequest>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode as S;
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let (response, messages) = {
+        let mut state = sim.lock();
+        let new_status = state
+            .refund_status
+            .clone()
+            .unwrap_or_else(|| "success".into());
+        let Some(payment) = state
+            .payments
+            .get_mut(id.as_str())
+            .filter(|p| p.owner == owner)
+        else {
+            return error(S::NOT_FOUND, "P0600", "Not found", None);
+        };
+        let Some(amount) = body.amount else {
+            return error(
+                S::BAD_REQUEST,
+                "P0601",
+                "Missing mandatory attribute: amount",
+                Some("amount"),
+            );
+        };
+        if payment.status != "success" {
+            return error(
+                S::BAD_REQUEST,
+                "P0603",
+                "The payment is not available for refund. Payment refund status: unavailable",
+                None,
+            );
+        }
+        let available = payment.refund_available();
+        if body.refund_amount_available.is_some_and(|a| a != available) {
+            return error(
+                S::PRECONDITION_FAILED,
+                "P0604",
+                "Refund amount available mismatch.",
+                None,
+            );
+        }
+        if !(1..=available).contains(&amount) {
+            return error(S::BAD_REQUEST, "P0602", "Invalid attribute value: amount. Must be less than or equal to the amount available", Some("amount"));
+        }
+        let refund = SimRefund {
+            id: new_payment_id(),
+            amount,
+            status: new_status,
+            created: Utc::now(),
+        };
+        payment.refunds.push(refund.clone());
+        let payment = payment.clone();
+        let messages = if refund.status == "success" {
+            sim.webhook(&state, &payment, "card_payment_refunded", false)
+        } else {
+            Vec::new()
+        };
+        (
+            HttpResponse::Accepted().json(refund_view(&sim, &payment, &refund)),
+            messages,
+        )
+    };
+    sim.dispatch(messages);
+    response
+}
+
+async fn get_refund(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let (id, refund_id) = path.into_inner();
+    let state = sim.lock();
+    let found = state
+        .payments
+        .get(&id)
+        .filter(|p| p.owner == owner)
+        .and_then(|p| p.refunds.iter().find(|r| r.id == refund_id).map(|r| (p, r)));
+    match found {
+        Some((payment, refund)) => HttpResponse::Ok().json(refund_view(&sim, payment, refund)),
+        None => error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "P0700",
+            "Not found",
+            None,
+        ),
+    }
+}
+
+async fn list_refunds(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let state = sim.lock();
+    let Some(payment) = state.payments.get(id.as_str()).filter(|p| p.owner == owner) else {
+        return error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "P0800",
+            "Not found",
+            None,
+        );
+    };
+    let refunds: Vec<Value> = payment
+        .refunds
+        .iter()
+        .map(|r| refund_view(&sim, payment, r))
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "payment_id": payment.id,
+        "_links": {"self": {"href": format!("{}/v1/payments/{}/refunds", sim.base_url, payment.id), "method": "GET"}},
+        "_embedded": {"refunds": refunds}
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundControl {
+    status: String,
+}
+
+/// The status new refunds get from now on (`submitted`, `success` or `error`).
+async fn set_refund_status(
+    sim: web::Data<Simulator>,
+    control: web::Json<RefundControl>,
+) -> HttpResponse {
+    sim.lock().refund_status = Some(control.into_inner().status);
+    HttpResponse::NoContent().finish()
+}
+
+/// Moves an existing refund on, as the PSP would (e.g. `submitted` → `success`, `error` → `success`).
+async fn move_refund(
+    sim: web::Data<Simulator>,
+    refund_id: web::Path<String>,
+    control: web::Json<RefundControl>,
+) -> HttpResponse {
+    let messages = {
+        let mut state = sim.lock();
+        let found = state.payments.values_mut().find_map(|p| {
+            p.refunds
+                .iter()
+                .position(|r| r.id == *refund_id)
+                .map(|i| (p, i))
+        });
+        let Some((payment, index)) = found else {
+            return HttpResponse::NotFound().finish();
+        };
+        payment.refunds[index].status = control.into_inner().status;
+        let succeeded = payment.refunds[index].status == "success";
+        let payment = payment.clone();
+        if succeeded {
+            sim.webhook(&state, &payment, "card_payment_refunded", false)
+        } else {
+            Vec::new()
+        }
+    };
+    sim.dispatch(messages);
+    HttpResponse::NoContent().finish()
 }
 
 async fn set_webhooks(

@@ -140,7 +140,8 @@ pub struct PaymentQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundClaim {
     /// The refund row (and its audit entry) is written: go ahead and ask the provider.
-    Claimed,
+    /// `available` is what was refundable before this refund.
+    Claimed { available: i64 },
     /// The payment has not succeeded (nothing was taken to give back).
     NotRefundable,
     /// More than is left to refund; `available` is what is.
@@ -336,6 +337,13 @@ pub trait Store: Send + Sync + 'static {
         failed_since: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Refund>, StoreError>;
+
+    /// Our payment with this provider id at this account, if any.
+    async fn find_payment_by_provider_id(
+        &self,
+        account: &str,
+        provider_payment_id: &str,
+    ) -> Result<Option<Payment>, StoreError>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 

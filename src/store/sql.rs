@@ -981,7 +981,7 @@ macro_rules! impl_sql_store {
                     Self::link_key_tx(&mut tx, claim, "refund_id", &refund.id).await?;
                     Self::insert_audit_tx(&mut tx, audit).await?;
                     tx.commit().await?;
-                    Ok(RefundClaim::Claimed)
+                    Ok(RefundClaim::Claimed { available })
                 }
 
                 async fn settle_refund(
@@ -1083,6 +1083,23 @@ macro_rules! impl_sql_store {
                     .iter()
                     .map(refund_from_row)
                     .collect()
+                }
+
+                async fn find_payment_by_provider_id(
+                    &self,
+                    account: &str,
+                    provider_payment_id: &str,
+                ) -> Result<Option<Payment>, StoreError> {
+                    sqlx::query(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE account = $1 AND provider_payment_id = $2"
+                    ))
+                    .bind(account)
+                    .bind(provider_payment_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(payment_from_row)
+                    .transpose()
                 }
 
                 async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

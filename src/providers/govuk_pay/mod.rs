@@ -12,8 +12,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{
-    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, WebhookRejection,
-    COUNTERFOIL_ID_KEY,
+    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
+    WebhookRejection, COUNTERFOIL_ID_KEY,
 };
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
 
@@ -115,6 +115,16 @@ async fn read_payment(response: Response) -> Result<ProviderPayment, ProviderErr
         .ok_or_else(|| ProviderError::InvalidResponse("unknown payment status".into()))
 }
 
+async fn read_refund(response: Response) -> Result<ProviderRefund, ProviderError> {
+    let resource: wire::RefundResource = response
+        .json()
+        .await
+        .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+    resource
+        .into_provider_refund()
+        .ok_or_else(|| ProviderError::InvalidResponse("unknown refund status".into()))
+}
+
 #[async_trait]
 impl PaymentProvider for GovukPayClient {
     fn kind(&self) -> ProviderKind {
@@ -196,6 +206,55 @@ impl PaymentProvider for GovukPayClient {
             }),
             _ => Err(status_error(response).await),
         }
+    }
+
+    async fn refund(
+        &self,
+        provider_payment_id: &str,
+        amount: i64,
+        amount_available: i64,
+    ) -> Result<ProviderRefund, ProviderError> {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/v1/payments/{provider_payment_id}/refunds"),
+            )
+            .json(&wire::RefundRequest {
+                amount,
+                refund_amount_available: amount_available,
+            })
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        match read_refund(response).await {
+            // Accepted, but unreadable: whether a refund exists is unknown.
+            Err(ProviderError::InvalidResponse(why)) => Err(ProviderError::Unavailable(format!(
+                "refund accepted, but the answer was unreadable: {why}"
+            ))),
+            other => other,
+        }
+    }
+
+    async fn get_refund(
+        &self,
+        provider_payment_id: &str,
+        provider_refund_id: &str,
+    ) -> Result<ProviderRefund, ProviderError> {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/payments/{provider_payment_id}/refunds/{provider_refund_id}"),
+            )
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        read_refund(response).await
     }
 
     fn verify_webhook(

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::refund::RefundStatus;
 use crate::domain::PaymentStatus;
-use crate::providers::{ProviderPayment, COUNTERFOIL_ID_KEY};
+use crate::providers::{ProviderPayment, ProviderRefund, COUNTERFOIL_ID_KEY};
 
 /// `POST /v1/payments` body (CreateCardPaymentRequest).
 #[derive(Debug, Serialize)]
@@ -123,6 +124,43 @@ impl WebhookMessage {
         let code = state.and_then(|s| s.code.clone());
         let from_state = state.and_then(|s| map_status(&s.status, s.code.as_deref()));
         (from_state.or_else(|| event_status(&self.event_type)), code)
+    }
+}
+
+/// `POST /v1/payments/{id}/refunds` body.
+#[derive(Debug, Serialize)]
+pub struct RefundRequest {
+    pub amount: i64,
+    pub refund_amount_available: i64,
+}
+
+/// The fields of a Refund resource that we read.
+#[derive(Debug, Deserialize)]
+pub struct RefundResource {
+    pub refund_id: String,
+    pub amount: i64,
+    pub status: String,
+}
+
+/// GOV.UK Pay refund status → ours. `error` is not quite final at GOV.UK Pay (it can still turn
+/// into `success`), so failed refunds are re-checked for a while.
+pub fn map_refund_status(status: &str) -> Option<RefundStatus> {
+    Some(match status {
+        "submitted" => RefundStatus::Pending,
+        "success" => RefundStatus::Succeeded,
+        "error" => RefundStatus::Failed,
+        _ => return None,
+    })
+}
+
+impl RefundResource {
+    pub fn into_provider_refund(self) -> Option<ProviderRefund> {
+        Some(ProviderRefund {
+            status: map_refund_status(&self.status)?,
+            provider_refund_id: self.refund_id,
+            provider_status: self.status,
+            amount: self.amount,
+        })
     }
 }
 

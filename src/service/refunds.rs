@@ -1,0 +1,379 @@
+//! Refunds, for finance staff: requested once per Idempotency-Key, never more than was taken (even
+//! under concurrent requests), carried out by the provider, and followed until they settle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{take, Clock, FieldIssue, Principal, ServiceError};
+use crate::domain::refund::{parse_reason, Refund, RefundStatus};
+use crate::domain::{
+    idempotency, AmountPence, CreateOutcome, FieldError, IdempotencyKey, Payment, PaymentId,
+};
+use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
+use crate::store::{
+    AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, RefundClaim, Store,
+};
+
+/// The Refund object of the API.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefundView {
+    pub id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub status: &'static str,
+    pub provider_refund_id: Option<String>,
+    pub reason: String,
+    /// The label of the API key that asked for it.
+    pub requested_by: String,
+    pub requested_by_key: String,
+    pub failure_code: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl From<&Refund> for RefundView {
+    fn from(r: &Refund) -> Self {
+        Self {
+            id: r.id.clone(),
+            payment_id: r.payment_id.to_string(),
+            amount: r.amount,
+            status: r.status.as_str(),
+            provider_refund_id: r.provider_refund_id.clone(),
+            reason: r.reason.clone(),
+            requested_by: r.requested_by_label.clone(),
+            requested_by_key: r.requested_by.clone(),
+            failure_code: r.failure_code.clone(),
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
+            finished_at: r.finished_at.map(ts),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum RefundResponse {
+    Created(Box<RefundView>),
+    Replayed { status: u16, body: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RefundSettings {
+    pub create_lease: Duration,
+    pub idempotency_ttl: Duration,
+    /// How long a failed refund is re-checked (GOV.UK Pay's `error` can still become `success`).
+    pub recheck_failed_for: Duration,
+}
+
+pub struct RefundService {
+    store: Arc<dyn Store>,
+    providers: ProviderRegistry,
+    clock: Arc<dyn Clock>,
+    settings: RefundSettings,
+}
+
+impl RefundService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: ProviderRegistry,
+        clock: Arc<dyn Clock>,
+        settings: RefundSettings,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            clock,
+            settings,
+        }
+    }
+
+    fn parse(body: &Value) -> Result<(AmountPence, String), ServiceError> {
+        let Some(fields) = body.as_object() else {
+            return Err(ServiceError::Validation(vec![FieldIssue::new(
+                "body",
+                FieldError::new("invalid_type", "must be a JSON object"),
+            )]));
+        };
+        let mut issues: Vec<FieldIssue> = fields
+            .keys()
+            .filter(|k| !["amount", "reason"].contains(&k.as_str()))
+            .map(|k| {
+                FieldIssue::new(
+                    k.clone(),
+                    FieldError::new("unknown_field", "is not a field of this request"),
+                )
+            })
+            .collect();
+        let amount = take(fields, &mut issues, "amount", true, |v| {
+            let pence = v.as_i64().ok_or_else(|| {
+                FieldError::new("invalid_type", "must be a whole number of pence")
+            })?;
+            AmountPence::parse(pence).map_err(|e| FieldError::new("out_of_range", e.to_string()))
+        });
+        let reason = take(fields, &mut issues, "reason", true, |v| {
+            parse_reason(
+                v.as_str()
+                    .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?,
+            )
+        });
+        match (amount, reason) {
+            (Some(amount), Some(reason)) if issues.is_empty() => Ok((amount, reason)),
+            _ => Err(ServiceError::Validation(issues)),
+        }
+    }
+
+    /// Asks for a refund of a succeeded payment, at most once per (caller, Idempotency-Key).
+    pub async fn request(
+        &self,
+        principal: &Principal,
+        payment_id: &PaymentId,
+        key: IdempotencyKey,
+        body: &Value,
+    ) -> Result<RefundResponse, ServiceError> {
+        let (amount, reason) = Self::parse(body)?;
+        let payment = self
+            .store
+            .get_payment(payment_id)
+            .await?
+            .ok_or(ServiceError::PaymentNotFound)?;
+        let route = format!("POST /v1/payments/{payment_id}/refunds");
+        let now = self.clock.now();
+        let claim = IdempotencyClaim {
+            principal: principal.key_id.clone(),
+            key,
+            fingerprint: idempotency::fingerprint(&route, &principal.key_id, body),
+            route,
+            now,
+            lease_until: now + self.settings.create_lease,
+            expires_at: now + self.settings.idempotency_ttl,
+        };
+        let mut refund = Refund {
+            id: format!("rfd_{}", uuid::Uuid::now_v7().simple()),
+            payment_id: payment_id.clone(),
+            amount: amount.pence(),
+            status: RefundStatus::Pending,
+            create_outcome: CreateOutcome::Pending,
+            provider_refund_id: None,
+            provider_status: None,
+            reason,
+            requested_by: principal.key_id.clone(),
+            requested_by_label: principal.label.clone(),
+            failure_code: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor_key_id: principal.key_id.clone(),
+            actor_label: principal.label.clone(),
+            action: "refund.requested".into(),
+            subject: refund.id.clone(),
+            detail: json!({"payment_id": payment_id.as_ref(), "amount": refund.amount}),
+        };
+        let available = match self
+            .store
+            .claim_and_insert_refund(&claim, &refund, &audit)
+            .await?
+        {
+            RefundClaim::Claimed { available } => available,
+            RefundClaim::NotRefundable => return Err(ServiceError::NotRefundable),
+            RefundClaim::Exceeds { available } => {
+                return Err(ServiceError::RefundExceedsCaptured { available })
+            }
+            RefundClaim::Existing(ClaimOutcome::Replay { status, body }) => {
+                return Ok(RefundResponse::Replayed { status, body })
+            }
+            RefundClaim::Existing(ClaimOutcome::InFlight) => {
+                return Err(ServiceError::IdempotencyConflict)
+            }
+            RefundClaim::Existing(ClaimOutcome::KeyReused) => {
+                return Err(ServiceError::IdempotencyKeyReused)
+            }
+            RefundClaim::Existing(ClaimOutcome::Linked { resource_id }) => {
+                return self.answer_from_row(&resource_id).await
+            }
+            RefundClaim::Existing(ClaimOutcome::Claimed) => {
+                unreachable!("a fresh claim is RefundClaim::Claimed")
+            }
+        };
+
+        let provider = self
+            .providers
+            .get(&payment.account)
+            .expect("startup registers every account");
+        let provider_id = payment.provider_payment_id.clone().unwrap_or_default();
+        let answer = provider
+            .refund(&provider_id, refund.amount, available)
+            .await;
+        let at = self.clock.now();
+        refund.updated_at = at;
+        let (settle, result) = match answer {
+            Ok(confirmed) => {
+                apply_provider_refund(&mut refund, confirmed, at);
+                let view = RefundView::from(&refund);
+                let body = serde_json::to_string(&view).expect("views serialise");
+                (
+                    IdempotencySettle::Completed { status: 201, body },
+                    Ok(RefundResponse::Created(Box::new(view))),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(refund_id = %refund.id, error = %error, "provider refund failed");
+                let certain = matches!(
+                    error,
+                    ProviderError::Unreachable(_)
+                        | ProviderError::Rejected { .. }
+                        | ProviderError::Conflict { .. }
+                        | ProviderError::NotFound
+                );
+                if certain {
+                    refund.status = RefundStatus::Failed;
+                    refund.create_outcome = CreateOutcome::NotCreated;
+                    refund.finished_at = Some(at);
+                    refund.failure_code = Some(match &error {
+                        ProviderError::Rejected { code, .. } | ProviderError::Conflict { code } => {
+                            code.clone().unwrap_or_else(|| "provider_rejected".into())
+                        }
+                        ProviderError::NotFound => "payment_not_found_at_provider".into(),
+                        _ => "provider_unreachable".into(),
+                    });
+                } else {
+                    refund.create_outcome = CreateOutcome::Unknown;
+                }
+                let settle = if matches!(error, ProviderError::Unreachable(_)) {
+                    IdempotencySettle::Release
+                } else {
+                    IdempotencySettle::Linked
+                };
+                (
+                    settle,
+                    Err(ServiceError::from_provider(
+                        &error,
+                        Some(payment_id.to_string()),
+                    )),
+                )
+            }
+        };
+        self.store
+            .settle_refund(&refund, RefundStatus::Pending, Some((&claim, settle)))
+            .await?;
+        result
+    }
+
+    async fn answer_from_row(&self, refund_id: &str) -> Result<RefundResponse, ServiceError> {
+        let refund = self
+            .store
+            .get_refund(refund_id)
+            .await?
+            .ok_or(ServiceError::RefundNotFound)?;
+        match refund.create_outcome {
+            CreateOutcome::Confirmed => {
+                Ok(RefundResponse::Created(Box::new(RefundView::from(&refund))))
+            }
+            CreateOutcome::NotCreated => Err(ServiceError::ProviderRejected {
+                payment_id: Some(refund.payment_id.to_string()),
+                code: refund.failure_code.clone(),
+            }),
+            CreateOutcome::Pending | CreateOutcome::Unknown => {
+                Err(ServiceError::ProviderUnavailable {
+                    payment_id: Some(refund.payment_id.to_string()),
+                    certain_nothing_happened: false,
+                })
+            }
+        }
+    }
+
+    /// A payment's refunds, after asking the provider about any still open.
+    pub async fn list(&self, payment_id: &PaymentId) -> Result<Vec<RefundView>, ServiceError> {
+        let payment = self
+            .store
+            .get_payment(payment_id)
+            .await?
+            .ok_or(ServiceError::PaymentNotFound)?;
+        self.refresh_open(&payment).await;
+        Ok(self
+            .store
+            .list_refunds(payment_id)
+            .await?
+            .iter()
+            .map(RefundView::from)
+            .collect())
+    }
+
+    /// Asks the provider about this payment's refunds that are pending or failed recently.
+    pub async fn refresh_open(&self, payment: &Payment) {
+        let Ok(refunds) = self.store.list_refunds(&payment.id).await else {
+            return;
+        };
+        let recheck_since = self.clock.now()
+            - chrono::Duration::from_std(self.settings.recheck_failed_for).unwrap_or_default();
+        for refund in refunds.iter().filter(|r| is_open(r, recheck_since)) {
+            self.refresh_one(payment, refund).await;
+        }
+    }
+
+    /// One poller round for refunds: every open refund, whichever payment it belongs to.
+    pub async fn poll_once(&self) -> Result<u32, ServiceError> {
+        let now = self.clock.now();
+        let since =
+            now - chrono::Duration::from_std(self.settings.recheck_failed_for).unwrap_or_default();
+        let mut changed = 0;
+        for refund in self.store.open_refunds(since, 500).await? {
+            if let Some(payment) = self.store.get_payment(&refund.payment_id).await? {
+                changed += u32::from(self.refresh_one(&payment, &refund).await);
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn refresh_one(&self, payment: &Payment, refund: &Refund) -> bool {
+        let (Some(provider), Some(provider_payment_id), Some(provider_refund_id)) = (
+            self.providers.get(&payment.account),
+            payment.provider_payment_id.as_deref(),
+            refund.provider_refund_id.as_deref(),
+        ) else {
+            return false;
+        };
+        match provider.get_refund(provider_payment_id, provider_refund_id).await {
+            Ok(now) if now.status != refund.status => self
+                .store
+                .record_refund_status(&refund.id, refund.status, now.status, &now.provider_status, self.clock.now())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(refund_id = %refund.id, error = %e, "could not record a refund's status");
+                    false
+                }),
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(refund_id = %refund.id, error = %e, "provider refund check failed");
+                false
+            }
+        }
+    }
+}
+
+/// Pending, or failed recently enough that the provider may yet make it succeed.
+fn is_open(refund: &Refund, recheck_failed_since: DateTime<Utc>) -> bool {
+    refund.provider_refund_id.is_some()
+        && (refund.status == RefundStatus::Pending
+            || (refund.status == RefundStatus::Failed && refund.updated_at >= recheck_failed_since))
+}
+
+fn apply_provider_refund(refund: &mut Refund, confirmed: ProviderRefund, at: DateTime<Utc>) {
+    refund.create_outcome = CreateOutcome::Confirmed;
+    refund.provider_refund_id = Some(confirmed.provider_refund_id);
+    refund.provider_status = Some(confirmed.provider_status);
+    refund.status = confirmed.status;
+    if confirmed.status != RefundStatus::Pending {
+        refund.finished_at = Some(at);
+    }
+}
