@@ -11,9 +11,52 @@ const MAX_DIGITS: usize = 19;
 
 /// True when `text` contains something that looks like a card number anywhere in it.
 pub fn contains_card_number(text: &str) -> bool {
-    digit_runs(text)
+    let text = mask_uuids(text);
+    digit_runs(&text)
         .iter()
         .any(|groups| run_contains_pan(groups))
+}
+
+/// Blanks out UUIDs (8-4-4-4-12 hex digits): a random one sometimes starts with three all-digit
+/// groups that happen to pass Luhn with a card prefix, and nobody writes a card number that way.
+fn mask_uuids(text: &str) -> std::borrow::Cow<'_, str> {
+    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
+    const LEN: usize = 36;
+    let bytes = text.as_bytes();
+    let is_uuid_at = |start: usize| {
+        let Some(window) = bytes.get(start..start + LEN) else {
+            return false;
+        };
+        let mut at = 0;
+        for (i, len) in SHAPE.iter().enumerate() {
+            if i > 0 {
+                if window[at] != b'-' {
+                    return false;
+                }
+                at += 1;
+            }
+            if !window[at..at + len].iter().all(u8::is_ascii_hexdigit) {
+                return false;
+            }
+            at += len;
+        }
+        let before = start.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(start + LEN).copied();
+        !before.is_some_and(|b| b.is_ascii_alphanumeric())
+            && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    let starts: Vec<usize> = (0..bytes.len().saturating_sub(LEN - 1))
+        .filter(|&i| is_uuid_at(i))
+        .collect();
+    if starts.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut masked = bytes.to_vec();
+    for start in starts {
+        masked[start..start + LEN].fill(b'x');
+    }
+    // Only ASCII was replaced with ASCII, so this is still UTF-8.
+    std::borrow::Cow::Owned(String::from_utf8(masked).expect("still UTF-8"))
 }
 
 /// True when any string, object key or number anywhere inside `value` looks like a card number.
@@ -203,6 +246,24 @@ mod tests {
     }
 
     #[test]
+    fn a_uuid_whose_digit_groups_look_like_a_pan_is_not_one() {
+        // 12345678-1234-4123 would be 1234567812344123 (but it is a UUID's start).
+        let digits = "12345678-1234-5678-9012-abcdefabcdef";
+        assert!(!contains_card_number(digits));
+        assert!(!contains_card_number(&format!("key {digits} used")));
+        // A real card number next to a UUID is still found.
+        assert!(contains_card_number(&format!(
+            "{digits} 4111 1111 1111 1111"
+        )));
+        let uuid_with_pan_prefix = "41111111-1111-1111-aaaa-bbbbbbbbbbbb";
+        assert!(!contains_card_number(uuid_with_pan_prefix));
+        assert!(
+            contains_card_number("41111111-1111-1111"),
+            "without the rest it is no UUID"
+        );
+    }
+
+    #[test]
     fn ignores_numbers_that_are_not_pans() {
         assert!(!contains_card_number("4111111111111112")); // Luhn fails
         assert!(!contains_card_number("9111111111111119")); // no network starts with 9
@@ -262,6 +323,24 @@ mod tests {
             prop_assert!(contains_card_number(&text));
             let body = json!({"description": text.clone()});
             prop_assert!(json_contains_card_number(&body));
+        }
+
+        #[test]
+        fn uuids_are_never_caught(groups in prop::collection::vec("[0-9a-f]{4}", 8)) {
+            let uuid = format!(
+                "{}{}-{}-{}-{}-{}{}{}",
+                groups[0], groups[1], groups[2], groups[3], groups[4], groups[5], groups[6], groups[7]
+            );
+            prop_assert!(!contains_card_number(&uuid), "{}", uuid);
+        }
+
+        #[test]
+        fn all_digit_uuids_are_never_caught(groups in prop::collection::vec("[0-9]{4}", 8)) {
+            let uuid = format!(
+                "{}{}-{}-{}-{}-{}{}{}",
+                groups[0], groups[1], groups[2], groups[3], groups[4], groups[5], groups[6], groups[7]
+            );
+            prop_assert!(!contains_card_number(&uuid), "{}", uuid);
         }
 
         #[test]

@@ -54,10 +54,11 @@ pub async fn list_refunds(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
+/// An optional start and end of a period.
+type Period = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `from`/`to` as RFC 3339 date-times, each named when wrong.
-fn period(
-    query: &HashMap<String, String>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+fn period(query: &HashMap<String, String>) -> Result<Period, ApiError> {
     let mut issues = Vec::new();
     let mut parse = |name: &str| {
         query
