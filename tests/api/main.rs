@@ -14,6 +14,7 @@ mod payments;
 mod poller;
 mod proof;
 mod provider_failures;
+mod refunds;
 mod replicas;
 mod simulator;
 mod store_conformance;
