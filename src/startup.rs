@@ -17,6 +17,7 @@ use crate::domain::standard_webhooks;
 use crate::http;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::ProviderRegistry;
+use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
 use crate::service::refunds::{RefundService, RefundSettings};
@@ -284,6 +285,20 @@ impl Application {
                 refunds.clone(),
             )),
             refunds: refunds.clone(),
+            ledger: Arc::new(LedgerService::new(
+                store.clone(),
+                settings
+                    .services
+                    .iter()
+                    .map(|(code, s)| {
+                        let codes = FinanceCodes {
+                            fund_code: s.fund_code.clone(),
+                            cost_centre: s.cost_centre.clone(),
+                        };
+                        (code.clone(), codes)
+                    })
+                    .collect(),
+            )),
             payments: Arc::new(PaymentService::new(
                 store.clone(),
                 providers,

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod card_guard;
 pub mod event;
 pub mod idempotency;
+pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod refs;

@@ -12,6 +12,7 @@ use super::payments::{idempotency_key, payment_id};
 use super::problem::ApiError;
 use crate::domain::api_key::Role;
 use crate::domain::FieldError;
+use crate::service::ledger::{csv_line, Format, CSV_HEADER};
 use crate::service::refunds::RefundResponse;
 use crate::service::{AppServices, FieldIssue};
 
@@ -52,6 +53,76 @@ pub async fn list_refunds(
     auth.require(FINANCE)?;
     let items = services.refunds.list(&payment_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// `GET /v1/ledger`: streamed as it is read, as JSON or CSV.
+pub async fn ledger(
+    auth: Authenticated,
+    services: web::Data<AppServices>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    auth.require(FINANCE)?;
+    let query = services.ledger.parse_query(&query, true)?;
+    let pages = services.ledger.pages(&query);
+    let chunk = |text: String| Ok::<_, ApiError>(web::Bytes::from(text));
+    match query.format {
+        Format::Csv => {
+            let body = futures_util::stream::once(async move { chunk(CSV_HEADER.to_owned()) }).chain(
+                pages.map(move |page| {
+                    page.map(|entries| {
+                        web::Bytes::from(entries.iter().map(csv_line).collect::<String>())
+                    })
+                    .map_err(ApiError::from)
+                }),
+            );
+            let filename = format!("ledger-{}-to-{}.csv", query.from, query.to);
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{filename}\""),
+                ))
+                .streaming(body))
+        }
+        Format::Json => {
+            let head = format!(
+                "{{\"from\":\"{}\",\"to\":\"{}\",\"items\":[",
+                query.from, query.to
+            );
+            let mut first = true;
+            let items = pages.map(move |page| {
+                let entries = page.map_err(ApiError::from)?;
+                let mut text = String::new();
+                for entry in &entries {
+                    if !std::mem::take(&mut first) {
+                        text.push(',');
+                    }
+                    text.push_str(&serde_json::to_string(entry).expect("entries serialise"));
+                }
+                Ok(web::Bytes::from(text))
+            });
+            let body = futures_util::stream::once(async move { chunk(head) })
+                .chain(items)
+                .chain(futures_util::stream::once(async move { chunk("]}".to_owned()) }));
+            Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(body))
+        }
+    }
+}
+
+/// `GET /v1/ledger/summary`: per London day, service and fund.
+pub async fn ledger_summary(
+    auth: Authenticated,
+    services: web::Data<AppServices>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(FINANCE)?;
+    let query = services.ledger.parse_query(&query, false)?;
+    let items = services.ledger.summary(&query).await?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "from": query.from, "to": query.to, "items": items })))
 }
 
 /// An optional start and end of a period.

@@ -56,6 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
                     web::get().to(finance::list_refunds),
                 )
                 .route("/audit", web::get().to(finance::audit))
+                .route("/ledger", web::get().to(finance::ledger))
+                .route("/ledger/summary", web::get().to(finance::ledger_summary))
                 .route("/notifications", web::get().to(notifications::list))
                 .route(
                     "/notifications/{id}/retry",

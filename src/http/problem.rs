@@ -128,6 +128,10 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// A failure in the middle of a streamed body ends the stream (the client sees the response
+/// cut short), as no status can be sent any more.
+impl std::error::Error for ApiError {}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status

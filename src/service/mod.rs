@@ -12,6 +12,7 @@ use crate::store::StoreError;
 
 pub mod compliance;
 pub mod keys;
+pub mod ledger;
 pub mod notifications;
 pub mod payments;
 pub mod refunds;
@@ -151,6 +152,7 @@ impl ServiceError {
 #[derive(Clone)]
 pub struct AppServices {
     pub payments: Arc<PaymentService>,
+    pub ledger: Arc<ledger::LedgerService>,
     pub refunds: Arc<refunds::RefundService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub webhooks: Arc<WebhookService>,

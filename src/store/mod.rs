@@ -136,6 +136,26 @@ pub struct PaymentQuery {
     pub limit: u32,
 }
 
+/// One line of the ledger: a succeeded payment, or a succeeded refund (negative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerLine {
+    /// When the money moved (the payment or refund succeeded), UTC.
+    pub at: DateTime<Utc>,
+    /// `payment` or `refund`.
+    pub kind: String,
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+    /// The line's own id (the refund's, or the payment's), for ordering and paging.
+    pub line_id: String,
+    pub request_ref: String,
+    pub service: String,
+    /// Pence; refunds are negative.
+    pub amount: i64,
+    pub description: String,
+    pub provider: String,
+    pub provider_reference: Option<String>,
+}
+
 /// What claiming a refund found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundClaim {
@@ -344,6 +364,16 @@ pub trait Store: Send + Sync + 'static {
         account: &str,
         provider_payment_id: &str,
     ) -> Result<Option<Payment>, StoreError>;
+
+    /// Up to `limit` ledger lines with `start <= at < end`, ordered by (at, line id), after `after`.
+    async fn ledger_page(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        service: Option<&str>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u32,
+    ) -> Result<Vec<LedgerLine>, StoreError>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 

@@ -22,8 +22,8 @@ macro_rules! impl_sql_store {
             };
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
-                ColumnInfo, DeliveryResult, IdempotencyClaim, IdempotencySettle, Notification,
-                PaymentQuery, RefundClaim, StatusChange, Store, StoreError,
+                ColumnInfo, DeliveryResult, IdempotencyClaim, IdempotencySettle, LedgerLine,
+                Notification, PaymentQuery, RefundClaim, StatusChange, Store, StoreError,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -1100,6 +1100,69 @@ macro_rules! impl_sql_store {
                     .as_ref()
                     .map(payment_from_row)
                     .transpose()
+                }
+
+                async fn ledger_page(
+                    &self,
+                    start: DateTime<Utc>,
+                    end: DateTime<Utc>,
+                    service: Option<&str>,
+                    after: Option<(DateTime<Utc>, String)>,
+                    limit: u32,
+                ) -> Result<Vec<LedgerLine>, StoreError> {
+                    let mut sql = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT kind, payment_id, refund_id, line_id, at, request_ref, service, amount, \
+                           description, provider, provider_reference FROM ( \
+                         SELECT 'payment' AS kind, p.id AS payment_id, CAST(NULL AS TEXT) AS refund_id, \
+                           p.id AS line_id, p.finished_at AS at, p.request_ref, p.service, p.amount, \
+                           p.description, p.provider, p.provider_payment_id AS provider_reference \
+                         FROM payments p WHERE p.status = 'succeeded' AND p.finished_at >= ",
+                    );
+                    sql.push_bind(Self::ts(start))
+                        .push(" AND p.finished_at < ")
+                        .push_bind(Self::ts(end))
+                        .push(
+                            " UNION ALL \
+                             SELECT 'refund', r.payment_id, r.id, r.id, r.finished_at, p.request_ref, \
+                               p.service, -r.amount, p.description, p.provider, r.provider_refund_id \
+                             FROM refunds r JOIN payments p ON p.id = r.payment_id \
+                             WHERE r.status = 'succeeded' AND r.finished_at >= ",
+                        )
+                        .push_bind(Self::ts(start))
+                        .push(" AND r.finished_at < ")
+                        .push_bind(Self::ts(end))
+                        .push(") AS lines WHERE 1 = 1");
+                    if let Some(service) = service {
+                        sql.push(" AND service = ").push_bind(service.to_owned());
+                    }
+                    if let Some((at, line_id)) = after {
+                        sql.push(" AND (at, line_id) > (")
+                            .push_bind(Self::ts(at))
+                            .push(", ")
+                            .push_bind(line_id)
+                            .push(")");
+                    }
+                    sql.push(" ORDER BY at, line_id LIMIT ").push_bind(i64::from(limit));
+                    sql.build()
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(|row| {
+                            Ok(LedgerLine {
+                                at: row.try_get("at")?,
+                                kind: row.try_get("kind")?,
+                                payment_id: row.try_get("payment_id")?,
+                                refund_id: row.try_get("refund_id")?,
+                                line_id: row.try_get("line_id")?,
+                                request_ref: row.try_get("request_ref")?,
+                                service: row.try_get("service")?,
+                                amount: row.try_get("amount")?,
+                                description: row.try_get("description")?,
+                                provider: row.try_get("provider")?,
+                                provider_reference: row.try_get("provider_reference")?,
+                            })
+                        })
+                        .collect()
                 }
 
                 async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

@@ -1,0 +1,288 @@
+//! The finance ledger: one line per succeeded payment and per succeeded refund (negative), with
+//! the service's fund code and cost centre, on Europe/London days; streamed a page at a time so a
+//! year of takings costs no more memory than a day's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+
+use super::{FieldIssue, ServiceError};
+use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days, pounds};
+use crate::domain::FieldError;
+use crate::store::{LedgerLine, Store};
+
+/// The finance codes of a configured service.
+#[derive(Debug, Clone)]
+pub struct FinanceCodes {
+    pub fund_code: String,
+    pub cost_centre: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerQuery {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub service: Option<String>,
+    pub format: Format,
+}
+
+/// One ledger line as finance sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LedgerEntry {
+    /// The Europe/London calendar day the money moved.
+    pub date: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+    pub request_ref: String,
+    pub service: String,
+    pub fund_code: String,
+    pub cost_centre: String,
+    pub amount_pence: i64,
+    pub amount_pounds: String,
+    pub provider: String,
+    pub provider_reference: Option<String>,
+    pub description: String,
+    /// The exact time, UTC.
+    pub at: String,
+}
+
+/// The CSV header, in the order of [`csv_line`]'s cells.
+pub const CSV_HEADER: &str = "date,type,payment_id,refund_id,request_ref,service,fund_code,cost_centre,amount_pence,amount_pounds,provider,provider_reference,description,at\r\n";
+
+/// One RFC 4180 line (CRLF-terminated). Free text is neutralised against formula injection.
+pub fn csv_line(e: &LedgerEntry) -> String {
+    let cells = [
+        csv_raw(&e.date),
+        csv_raw(&e.kind),
+        csv_raw(&e.payment_id),
+        csv_raw(e.refund_id.as_deref().unwrap_or("")),
+        csv_text(&e.request_ref),
+        csv_raw(&e.service),
+        csv_text(&e.fund_code),
+        csv_text(&e.cost_centre),
+        csv_raw(&e.amount_pence.to_string()),
+        csv_raw(&e.amount_pounds),
+        csv_raw(&e.provider),
+        csv_text(e.provider_reference.as_deref().unwrap_or("")),
+        csv_text(&e.description),
+        csv_raw(&e.at),
+    ];
+    let mut line = cells.join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// Totals for one London day, service and fund.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SummaryRow {
+    pub date: String,
+    pub service: String,
+    pub fund_code: String,
+    pub payments: u64,
+    pub gross_pence: i64,
+    pub refunds: u64,
+    pub refunds_pence: i64,
+    pub net_pence: i64,
+}
+
+const PAGE: u32 = 1000;
+
+pub struct LedgerService {
+    store: Arc<dyn Store>,
+    services: BTreeMap<String, FinanceCodes>,
+}
+
+impl LedgerService {
+    pub fn new(store: Arc<dyn Store>, services: BTreeMap<String, FinanceCodes>) -> Self {
+        Self { store, services }
+    }
+
+    /// `from` and `to` (London dates, both included, required), optional `service`, and (when
+    /// `with_format`) `format=json|csv`. Each bad parameter is named.
+    pub fn parse_query(
+        &self,
+        params: &HashMap<String, String>,
+        with_format: bool,
+    ) -> Result<LedgerQuery, ServiceError> {
+        let mut issues = Vec::new();
+        let mut date = |name: &str| match params
+            .get(name)
+            .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d"))
+        {
+            Some(Ok(d)) => Some(d),
+            Some(Err(_)) => {
+                issues.push(FieldIssue::new(
+                    name,
+                    FieldError::new(
+                        "invalid_format",
+                        "must be a date, YYYY-MM-DD (a Europe/London day)",
+                    ),
+                ));
+                None
+            }
+            None => {
+                issues.push(FieldIssue::new(
+                    name,
+                    FieldError::new("required", "is required"),
+                ));
+                None
+            }
+        };
+        let (from, to) = (date("from"), date("to"));
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                issues.push(FieldIssue::new(
+                    "to",
+                    FieldError::new("out_of_range", "must not be before from"),
+                ));
+            }
+        }
+        let service = params.get("service").cloned();
+        if service
+            .as_ref()
+            .is_some_and(|s| !self.services.contains_key(s))
+        {
+            issues.push(FieldIssue::new(
+                "service",
+                FieldError::new(
+                    "unknown_service",
+                    "is not a service configured in Counterfoil",
+                ),
+            ));
+        }
+        let format = match params.get("format").map(String::as_str) {
+            None | Some("json") => Format::Json,
+            Some("csv") if with_format => Format::Csv,
+            Some(_) => {
+                issues.push(FieldIssue::new(
+                    "format",
+                    FieldError::new("invalid_value", "must be json or csv"),
+                ));
+                Format::Json
+            }
+        };
+        let known: &[&str] = if with_format {
+            &["from", "to", "service", "format"]
+        } else {
+            &["from", "to", "service"]
+        };
+        for name in params.keys().filter(|k| !known.contains(&k.as_str())) {
+            issues.push(FieldIssue::new(
+                name.clone(),
+                FieldError::new("unknown_parameter", "is not a parameter of the ledger"),
+            ));
+        }
+        match (from, to) {
+            (Some(from), Some(to)) if issues.is_empty() => Ok(LedgerQuery {
+                from,
+                to,
+                service,
+                format,
+            }),
+            _ => {
+                issues.sort_by(|a, b| a.field.cmp(&b.field));
+                Err(ServiceError::Validation(issues))
+            }
+        }
+    }
+
+    fn entry(&self, line: LedgerLine) -> LedgerEntry {
+        let codes = self.services.get(&line.service);
+        LedgerEntry {
+            date: london_day(line.at).to_string(),
+            amount_pounds: pounds(line.amount),
+            fund_code: codes.map(|c| c.fund_code.clone()).unwrap_or_default(),
+            cost_centre: codes.map(|c| c.cost_centre.clone()).unwrap_or_default(),
+            at: line.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            kind: line.kind,
+            payment_id: line.payment_id,
+            refund_id: line.refund_id,
+            request_ref: line.request_ref,
+            service: line.service,
+            amount_pence: line.amount,
+            provider: line.provider,
+            provider_reference: line.provider_reference,
+            description: line.description,
+        }
+    }
+
+    /// The period's lines, a page at a time, oldest first.
+    pub fn pages(
+        self: &Arc<Self>,
+        query: &LedgerQuery,
+    ) -> impl Stream<Item = Result<Vec<LedgerEntry>, ServiceError>> + 'static {
+        let (start, end) = london_days(query.from, query.to);
+        let service = query.service.clone();
+        let this = self.clone();
+        type Cursor = Option<(DateTime<Utc>, String)>;
+        stream::unfold(
+            Some(None::<(DateTime<Utc>, String)>),
+            move |cursor: Option<Cursor>| {
+                let (this, service) = (this.clone(), service.clone());
+                async move {
+                    let after = cursor?;
+                    match this
+                        .store
+                        .ledger_page(start, end, service.as_deref(), after, PAGE)
+                        .await
+                    {
+                        Err(e) => Some((Err(e.into()), None)),
+                        Ok(lines) if lines.is_empty() => None,
+                        Ok(lines) => {
+                            let next = (lines.len() as u32 == PAGE)
+                                .then(|| lines.last().map(|l| (l.at, l.line_id.clone())));
+                            let entries = lines.into_iter().map(|l| this.entry(l)).collect();
+                            Some((Ok(entries), next))
+                        }
+                    }
+                }
+            },
+        )
+    }
+
+    /// Per London day, service and fund: count and sum of payments and of refunds, and the net.
+    pub async fn summary(
+        self: &Arc<Self>,
+        query: &LedgerQuery,
+    ) -> Result<Vec<SummaryRow>, ServiceError> {
+        use futures_util::StreamExt;
+        let mut totals: BTreeMap<(String, String, String), SummaryRow> = BTreeMap::new();
+        let mut pages = std::pin::pin!(self.pages(query));
+        while let Some(page) = pages.next().await {
+            for e in page? {
+                let row = totals
+                    .entry((e.date.clone(), e.service.clone(), e.fund_code.clone()))
+                    .or_insert_with(|| SummaryRow {
+                        date: e.date.clone(),
+                        service: e.service.clone(),
+                        fund_code: e.fund_code.clone(),
+                        payments: 0,
+                        gross_pence: 0,
+                        refunds: 0,
+                        refunds_pence: 0,
+                        net_pence: 0,
+                    });
+                if e.amount_pence < 0 {
+                    row.refunds += 1;
+                    row.refunds_pence -= e.amount_pence;
+                } else {
+                    row.payments += 1;
+                    row.gross_pence += e.amount_pence;
+                }
+                row.net_pence += e.amount_pence;
+            }
+        }
+        Ok(totals.into_values().collect())
+    }
+}
