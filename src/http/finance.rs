@@ -68,14 +68,13 @@ pub async fn ledger(
     let chunk = |text: String| Ok::<_, ApiError>(web::Bytes::from(text));
     match query.format {
         Format::Csv => {
-            let body = futures_util::stream::once(async move { chunk(CSV_HEADER.to_owned()) }).chain(
-                pages.map(move |page| {
+            let body = futures_util::stream::once(async move { chunk(CSV_HEADER.to_owned()) })
+                .chain(pages.map(move |page| {
                     page.map(|entries| {
                         web::Bytes::from(entries.iter().map(csv_line).collect::<String>())
                     })
                     .map_err(ApiError::from)
-                }),
-            );
+                }));
             let filename = format!("ledger-{}-to-{}.csv", query.from, query.to);
             Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
@@ -104,7 +103,9 @@ pub async fn ledger(
             });
             let body = futures_util::stream::once(async move { chunk(head) })
                 .chain(items)
-                .chain(futures_util::stream::once(async move { chunk("]}".to_owned()) }));
+                .chain(futures_util::stream::once(
+                    async move { chunk("]}".to_owned()) },
+                ));
             Ok(HttpResponse::Ok()
                 .content_type("application/json")
                 .streaming(body))

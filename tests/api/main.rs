@@ -9,6 +9,7 @@ mod bad_input;
 mod card_data;
 mod cli;
 mod idempotency;
+mod ledger;
 mod notifications;
 mod payments;
 mod poller;
