@@ -1110,38 +1110,43 @@ macro_rules! impl_sql_store {
                     after: Option<(DateTime<Utc>, String)>,
                     limit: u32,
                 ) -> Result<Vec<LedgerLine>, StoreError> {
+                    // Each branch is filtered and ordered on its own index (finished_at, id), so a
+                    // page costs the same wherever it falls in the period.
+                    // Each branch reads at most one page from its own index (finished_at, id); the
+                    // union of two pages is sorted, so a page costs the same wherever it falls.
                     let mut sql = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT kind, payment_id, refund_id, line_id, at, request_ref, service, amount, \
-                           description, provider, provider_reference FROM ( \
+                        "SELECT * FROM (SELECT * FROM ( \
                          SELECT 'payment' AS kind, p.id AS payment_id, CAST(NULL AS TEXT) AS refund_id, \
                            p.id AS line_id, p.finished_at AS at, p.request_ref, p.service, p.amount, \
                            p.description, p.provider, p.provider_payment_id AS provider_reference \
-                         FROM payments p WHERE p.status = 'succeeded' AND p.finished_at >= ",
+                         FROM payments p WHERE p.status = 'succeeded'",
                     );
-                    sql.push_bind(Self::ts(start))
-                        .push(" AND p.finished_at < ")
-                        .push_bind(Self::ts(end))
-                        .push(
-                            " UNION ALL \
-                             SELECT 'refund', r.payment_id, r.id, r.id, r.finished_at, p.request_ref, \
-                               p.service, -r.amount, p.description, p.provider, r.provider_refund_id \
-                             FROM refunds r JOIN payments p ON p.id = r.payment_id \
-                             WHERE r.status = 'succeeded' AND r.finished_at >= ",
-                        )
-                        .push_bind(Self::ts(start))
-                        .push(" AND r.finished_at < ")
-                        .push_bind(Self::ts(end))
-                        .push(") AS lines WHERE 1 = 1");
-                    if let Some(service) = service {
-                        sql.push(" AND service = ").push_bind(service.to_owned());
-                    }
-                    if let Some((at, line_id)) = after {
-                        sql.push(" AND (at, line_id) > (")
-                            .push_bind(Self::ts(at))
-                            .push(", ")
-                            .push_bind(line_id)
-                            .push(")");
-                    }
+                    let service_filter = service.map(str::to_owned);
+                    let bounds = |sql: &mut sqlx::QueryBuilder<'_, $db>, at: &str, id: &str| {
+                        sql.push(format!(" AND {at} >= ")).push_bind(Self::ts(start));
+                        sql.push(format!(" AND {at} < ")).push_bind(Self::ts(end));
+                        if let Some(wanted) = service_filter.clone() {
+                            sql.push(" AND p.service = ").push_bind(wanted);
+                        }
+                        if let Some((after_at, after_id)) = after.clone() {
+                            sql.push(format!(" AND ({at}, {id}) > ("))
+                                .push_bind(Self::ts(after_at))
+                                .push(", ")
+                                .push_bind(after_id)
+                                .push(")");
+                        }
+                        sql.push(format!(" ORDER BY {at}, {id} LIMIT ")).push_bind(i64::from(limit));
+                    };
+                    bounds(&mut sql, "p.finished_at", "p.id");
+                    sql.push(
+                        ") AS payment_lines UNION ALL SELECT * FROM ( \
+                         SELECT 'refund' AS kind, r.payment_id, r.id AS refund_id, r.id AS line_id, \
+                           r.finished_at AS at, p.request_ref, p.service, -r.amount AS amount, p.description, \
+                           p.provider, r.provider_refund_id AS provider_reference \
+                         FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.status = 'succeeded'",
+                    );
+                    bounds(&mut sql, "r.finished_at", "r.id");
+                    sql.push(") AS refund_lines) AS lines");
                     sql.push(" ORDER BY at, line_id LIMIT ").push_bind(i64::from(limit));
                     sql.build()
                         .fetch_all(&self.pool)
