@@ -30,6 +30,15 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Reconcile an account against the provider's records for a period (RFC 3339 times).
+    Reconcile {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Scan every stored text value for card numbers; exit 1 if any is found (PCI DSS evidence).
     PciScan,
     /// Manage API keys.
@@ -91,6 +100,37 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             settings.database.migrate_on_start = true;
             open_store(&settings).await?;
             println!("migrations applied");
+        }
+        Command::Reconcile { account, from, to } => {
+            let app = Application::build({
+                // A one-off run needs the services, not a listening server of its own.
+                settings.server.bind = "127.0.0.1:0".into();
+                settings.poller.enabled = false;
+                settings.notifications.worker = false;
+                settings
+            })
+            .await?;
+            let services = app.services();
+            let body = serde_json::json!({"account": account, "from": from, "to": to});
+            let (account, from, to) = services
+                .reconciliation
+                .parse(&body)
+                .map_err(|e| anyhow::anyhow!("{e}: check --account, --from and --to"))?;
+            let actor = counterfoil::service::reconciliation::Actor {
+                key_id: "cli".into(),
+                label: "counterfoil command line".into(),
+            };
+            // The simulator (in development) answers on this process's own server.
+            tokio::spawn(app.run_until_stopped());
+            let run = services
+                .reconciliation
+                .run(&actor, &account, from, to)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&run)?);
+            if run.status != "completed" {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::PciScan => {
             settings.database.migrate_on_start = false;

@@ -20,6 +20,7 @@ use crate::providers::ProviderRegistry;
 use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
+use crate::service::reconciliation::ReconciliationService;
 use crate::service::refunds::{RefundService, RefundSettings};
 use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
 use crate::simulator::govuk_pay::{SimAccount, Simulator};
@@ -277,6 +278,13 @@ impl Application {
                 recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
             },
         ));
+        let payments = Arc::new(PaymentService::new(
+            store.clone(),
+            providers.clone(),
+            service_entries,
+            clock.clone(),
+            payment_settings,
+        ));
         let services = AppServices {
             webhooks: Arc::new(WebhookService::new(
                 store.clone(),
@@ -299,13 +307,13 @@ impl Application {
                     })
                     .collect(),
             )),
-            payments: Arc::new(PaymentService::new(
+            reconciliation: Arc::new(ReconciliationService::new(
                 store.clone(),
-                providers,
-                service_entries,
+                providers.clone(),
+                payments.clone(),
                 clock.clone(),
-                payment_settings,
             )),
+            payments,
             notifications: Arc::new(NotificationService::new(
                 store.clone(),
                 clock.clone(),

@@ -13,6 +13,7 @@ use super::problem::ApiError;
 use crate::domain::api_key::Role;
 use crate::domain::FieldError;
 use crate::service::ledger::{csv_line, Format, CSV_HEADER};
+use crate::service::reconciliation::Actor;
 use crate::service::refunds::RefundResponse;
 use crate::service::{AppServices, FieldIssue};
 
@@ -124,6 +125,58 @@ pub async fn ledger_summary(
     let items = services.ledger.summary(&query).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "from": query.from, "to": query.to, "items": items })))
+}
+
+/// `POST /v1/reconciliations {account, from, to}`: runs one now and answers with what it found.
+pub async fn reconcile(
+    auth: Authenticated,
+    services: web::Data<AppServices>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth.require(FINANCE)?;
+    let body = read_json(&req, payload).await?;
+    let (account, from, to) = services.reconciliation.parse(&body)?;
+    let actor = Actor {
+        key_id: principal.key_id.clone(),
+        label: principal.label.clone(),
+    };
+    let run = services
+        .reconciliation
+        .run(&actor, &account, from, to)
+        .await?;
+    Ok(HttpResponse::Created().json(run))
+}
+
+/// `GET /v1/reconciliations/{id}[?format=csv]`.
+pub async fn reconciliation(
+    auth: Authenticated,
+    services: web::Data<AppServices>,
+    id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(FINANCE)?;
+    let Some(run) = services.reconciliation.get(&id).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "reconciliation_not_found",
+            "No such reconciliation run",
+        ));
+    };
+    match query.get("format").map(String::as_str) {
+        Some("csv") => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"{}.csv\"", run.id),
+            ))
+            .body(run.csv())),
+        None | Some("json") => Ok(HttpResponse::Ok().json(run)),
+        Some(_) => Err(ApiError::validation(vec![FieldIssue::new(
+            "format",
+            FieldError::new("invalid_value", "must be json or csv"),
+        )])),
+    }
 }
 
 /// An optional start and end of a period.

@@ -56,6 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
                     web::get().to(finance::list_refunds),
                 )
                 .route("/audit", web::get().to(finance::audit))
+                .route("/reconciliations", web::post().to(finance::reconcile))
+                .route(
+                    "/reconciliations/{id}",
+                    web::get().to(finance::reconciliation),
+                )
                 .route("/ledger", web::get().to(finance::ledger))
                 .route("/ledger/summary", web::get().to(finance::ledger_summary))
                 .route("/notifications", web::get().to(notifications::list))

@@ -36,6 +36,8 @@ pub struct ProviderPayment {
     pub reference: String,
     /// Our payment id, when the provider echoes it back (GOV.UK Pay: in metadata).
     pub counterfoil_id: Option<String>,
+    /// When the provider created it.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// A provider's view of a refund.
@@ -46,6 +48,20 @@ pub struct ProviderRefund {
     /// The provider's own word for it (GOV.UK Pay: `submitted`, `success`, `error`).
     pub provider_status: String,
     pub amount: i64,
+}
+
+/// A refund as the provider's search lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRefundRecord {
+    pub provider_payment_id: String,
+    pub refund: ProviderRefund,
+}
+
+/// One page of a provider search; `more` when further pages follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage<T> {
+    pub items: Vec<T>,
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -118,6 +134,22 @@ pub trait PaymentProvider: Send + Sync {
         provider_payment_id: &str,
         provider_refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError>;
+
+    /// One page (from 1) of the payments the provider holds, created in [from, to).
+    async fn search_payments(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u32,
+    ) -> Result<SearchPage<ProviderPayment>, ProviderError>;
+
+    /// One page (from 1) of the refunds the provider holds, created in [from, to).
+    async fn search_refunds(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u32,
+    ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError>;
 
     /// Checks a webhook's signature over the exact bytes received, before anything is parsed,
     /// in constant time, against each configured secret (two during a rotation).

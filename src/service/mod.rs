@@ -15,6 +15,7 @@ pub mod keys;
 pub mod ledger;
 pub mod notifications;
 pub mod payments;
+pub mod reconciliation;
 pub mod refunds;
 pub mod views;
 pub mod webhooks;
@@ -152,6 +153,7 @@ impl ServiceError {
 #[derive(Clone)]
 pub struct AppServices {
     pub payments: Arc<PaymentService>,
+    pub reconciliation: Arc<reconciliation::ReconciliationService>,
     pub ledger: Arc<ledger::LedgerService>,
     pub refunds: Arc<refunds::RefundService>,
     pub notifications: Arc<notifications::NotificationService>,

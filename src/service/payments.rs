@@ -404,7 +404,7 @@ impl PaymentService {
     }
 
     /// A payment whose create answer was lost has been found at the provider: record it.
-    async fn resolve_unknown_create(
+    pub(crate) async fn resolve_unknown_create(
         &self,
         mut payment: Payment,
         found: ProviderPayment,
@@ -437,7 +437,7 @@ impl PaymentService {
 
     /// Moves a payment towards a status the provider reported, through the state machine, retrying
     /// if another writer changed it in between.
-    async fn apply_reported(
+    pub(crate) async fn apply_reported(
         &self,
         mut payment: Payment,
         reported: PaymentStatus,

@@ -144,6 +144,8 @@ struct State {
     faults: Faults,
     /// The status new refunds get (GOV.UK Pay's sandbox goes straight to `success`).
     refund_status: Option<String>,
+    /// Search is eventually consistent: a payment or refund younger than this is not found yet.
+    search_delay: chrono::Duration,
     webhooks: WebhookControl,
     held: Vec<OutgoingWebhook>,
     deliveries: Vec<DeliveryRecord>,
@@ -203,6 +205,7 @@ impl Simulator {
                 .route("/v1/payments", web::get().to(search))
                 .route("/v1/payments/{id}", web::get().to(get))
                 .route("/v1/payments/{id}/cancel", web::post().to(cancel))
+                .route("/v1/refunds", web::get().to(search_refunds))
                 .route("/v1/payments/{id}/refunds", web::post().to(create_refund))
                 .route("/v1/payments/{id}/refunds", web::get().to(list_refunds))
                 .route(
@@ -213,6 +216,7 @@ impl Simulator {
                 .route("/pay/{id}/{action}", web::post().to(press_button))
                 .route("/_control/faults", web::post().to(set_faults))
                 .route("/_control/refunds", web::post().to(set_refund_status))
+                .route("/_control/search", web::post().to(set_search_delay))
                 .route("/_control/refunds/{refund_id}", web::post().to(move_refund))
                 .route("/_control/webhooks", web::post().to(set_webhooks))
                 .route("/_control/webhooks", web::get().to(list_deliveries))
@@ -775,6 +779,7 @@ async fn search(
         .filter(|p| from.is_none_or(|f| p.created >= f))
         .filter(|p| to.is_none_or(|t| p.created < t))
         .filter(|p| params.state.as_ref().is_none_or(|s| p.status == s))
+        .filter(|p| now - p.created >= state.search_delay)
         .collect();
     matches.sort_by_key(|p| std::cmp::Reverse(p.created));
     let total = matches.len();
@@ -1046,6 +1051,95 @@ async fn list_refunds(
         "_links": {"self": {"href": format!("{}/v1/payments/{}/refunds", sim.base_url, payment.id), "method": "GET"}},
         "_embedded": {"refunds": refunds}
     }))
+}
+
+#[derive(Deserialize)]
+struct RefundSearchParams {
+    from_date: Option<String>,
+    to_date: Option<String>,
+    page: Option<String>,
+    display_size: Option<String>,
+}
+
+async fn search_refunds(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    params: web::Query<RefundSearchParams>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode as S;
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let date = |d: &Option<String>| -> Result<Option<DateTime<Utc>>, ()> {
+        d.as_deref()
+            .map(|d| {
+                DateTime::parse_from_rfc3339(d)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| ())
+            })
+            .transpose()
+    };
+    let (Ok(from), Ok(to)) = (date(&params.from_date), date(&params.to_date)) else {
+        return error(
+            S::UNPROCESSABLE_ENTITY,
+            "P1101",
+            "Invalid parameters: from_date, to_date",
+            None,
+        );
+    };
+    let page: usize = params.page.as_deref().unwrap_or("1").parse().unwrap_or(0);
+    let size: usize = params
+        .display_size
+        .as_deref()
+        .unwrap_or("500")
+        .parse()
+        .unwrap_or(0);
+    if page == 0 || !(1..=500).contains(&size) {
+        return error(
+            S::UNPROCESSABLE_ENTITY,
+            "P1101",
+            "Invalid parameters: page, display_size",
+            None,
+        );
+    }
+    let state = sim.lock();
+    let now = Utc::now();
+    let mut all: Vec<(&SimPayment, &SimRefund)> = state
+        .payments
+        .values()
+        .filter(|p| p.owner == owner)
+        .flat_map(|p| p.refunds.iter().map(move |r| (p, r)))
+        .filter(|(_, r)| from.is_none_or(|f| r.created >= f) && to.is_none_or(|t| r.created < t))
+        .filter(|(_, r)| now - r.created >= state.search_delay)
+        .collect();
+    all.sort_by_key(|(_, r)| std::cmp::Reverse(r.created));
+    let total = all.len();
+    let results: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|(p, r)| refund_view(&sim, p, r))
+        .collect();
+    if page > 1 && results.is_empty() {
+        return error(S::NOT_FOUND, "P1100", "Page not found", None);
+    }
+    HttpResponse::Ok()
+        .json(json!({"total": total, "count": results.len(), "page": page, "results": results}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchControl {
+    delay_ms: i64,
+}
+
+/// Makes search eventually consistent: new payments and refunds appear only after `delay_ms`.
+async fn set_search_delay(
+    sim: web::Data<Simulator>,
+    control: web::Json<SearchControl>,
+) -> HttpResponse {
+    sim.lock().search_delay = chrono::Duration::milliseconds(control.delay_ms);
+    HttpResponse::NoContent().finish()
 }
 
 #[derive(Deserialize)]

@@ -156,6 +156,38 @@ pub struct LedgerLine {
     pub provider_reference: Option<String>,
 }
 
+/// A reconciliation run against one provider account's records for a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconciliationRun {
+    pub id: String,
+    pub account: String,
+    pub period_from: DateTime<Utc>,
+    pub period_to: DateTime<Utc>,
+    pub requested_by: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    pub provider_payments: i32,
+    pub provider_refunds: i32,
+    pub local_payments: i32,
+    pub error: Option<String>,
+}
+
+/// One difference a run found between our records and the provider's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discrepancy {
+    /// `missing_locally`, `missing_at_provider`, `amount_mismatch`, `status_mismatch`, `refund_mismatch`.
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub provider_payment_id: Option<String>,
+    pub ours: Option<String>,
+    pub theirs: Option<String>,
+    /// The provider was authoritative and the run brought our record in line.
+    pub healed: bool,
+    pub note: String,
+}
+
 /// What claiming a refund found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RefundClaim {
@@ -374,6 +406,33 @@ pub trait Store: Send + Sync + 'static {
         after: Option<(DateTime<Utc>, String)>,
         limit: u32,
     ) -> Result<Vec<LedgerLine>, StoreError>;
+
+    /// Payments of `account` created in [from, to), oldest first.
+    async fn payments_created_between(
+        &self,
+        account: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// Records a run as started, with its audit entry.
+    async fn insert_reconciliation_run(
+        &self,
+        run: &ReconciliationRun,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Records how a run ended and what it found.
+    async fn finish_reconciliation_run(
+        &self,
+        run: &ReconciliationRun,
+        discrepancies: &[Discrepancy],
+    ) -> Result<(), StoreError>;
+
+    async fn get_reconciliation_run(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ReconciliationRun, Vec<Discrepancy>)>, StoreError>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 

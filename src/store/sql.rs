@@ -22,8 +22,9 @@ macro_rules! impl_sql_store {
             };
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
-                ColumnInfo, DeliveryResult, IdempotencyClaim, IdempotencySettle, LedgerLine,
-                Notification, PaymentQuery, RefundClaim, StatusChange, Store, StoreError,
+                ColumnInfo, DeliveryResult, Discrepancy, IdempotencyClaim, IdempotencySettle,
+                LedgerLine, Notification, PaymentQuery, ReconciliationRun, RefundClaim,
+                StatusChange, Store, StoreError,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -1168,6 +1169,132 @@ macro_rules! impl_sql_store {
                             })
                         })
                         .collect()
+                }
+
+                async fn payments_created_between(
+                    &self,
+                    account: &str,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> Result<Vec<Payment>, StoreError> {
+                    sqlx::query(&format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE account = $1 \
+                         AND created_at >= $2 AND created_at < $3 ORDER BY created_at, id"
+                    ))
+                    .bind(account)
+                    .bind(Self::ts(from))
+                    .bind(Self::ts(to))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(payment_from_row)
+                    .collect()
+                }
+
+                async fn insert_reconciliation_run(&self, run: &ReconciliationRun, audit: &AuditEntry) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(
+                        "INSERT INTO reconciliation_runs (id, account, period_from, period_to, requested_by, \
+                         started_at, status) VALUES ($1, $2, $3, $4, $5, $6, 'running')",
+                    )
+                    .bind(&run.id)
+                    .bind(&run.account)
+                    .bind(Self::ts(run.period_from))
+                    .bind(Self::ts(run.period_to))
+                    .bind(&run.requested_by)
+                    .bind(Self::ts(run.started_at))
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::insert_audit_tx(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn finish_reconciliation_run(
+                    &self,
+                    run: &ReconciliationRun,
+                    discrepancies: &[Discrepancy],
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(
+                        "UPDATE reconciliation_runs SET finished_at = $2, status = $3, provider_payments = $4, \
+                         provider_refunds = $5, local_payments = $6, error = $7 WHERE id = $1",
+                    )
+                    .bind(&run.id)
+                    .bind(run.finished_at.map(Self::ts))
+                    .bind(&run.status)
+                    .bind(run.provider_payments)
+                    .bind(run.provider_refunds)
+                    .bind(run.local_payments)
+                    .bind(&run.error)
+                    .execute(&mut *tx)
+                    .await?;
+                    for d in discrepancies {
+                        sqlx::query(
+                            "INSERT INTO reconciliation_discrepancies (run_id, kind, payment_id, \
+                             provider_payment_id, ours, theirs, healed, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(&run.id)
+                        .bind(&d.kind)
+                        .bind(&d.payment_id)
+                        .bind(&d.provider_payment_id)
+                        .bind(&d.ours)
+                        .bind(&d.theirs)
+                        .bind(d.healed)
+                        .bind(&d.note)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn get_reconciliation_run(
+                    &self,
+                    id: &str,
+                ) -> Result<Option<(ReconciliationRun, Vec<Discrepancy>)>, StoreError> {
+                    let Some(row) = sqlx::query("SELECT * FROM reconciliation_runs WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let run = ReconciliationRun {
+                        id: row.try_get("id")?,
+                        account: row.try_get("account")?,
+                        period_from: row.try_get("period_from")?,
+                        period_to: row.try_get("period_to")?,
+                        requested_by: row.try_get("requested_by")?,
+                        started_at: row.try_get("started_at")?,
+                        finished_at: row.try_get("finished_at")?,
+                        status: row.try_get("status")?,
+                        provider_payments: row.try_get("provider_payments")?,
+                        provider_refunds: row.try_get("provider_refunds")?,
+                        local_payments: row.try_get("local_payments")?,
+                        error: row.try_get("error")?,
+                    };
+                    let found = sqlx::query(
+                        "SELECT kind, payment_id, provider_payment_id, ours, theirs, healed, note \
+                         FROM reconciliation_discrepancies WHERE run_id = $1 ORDER BY id",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok(Discrepancy {
+                            kind: r.try_get("kind")?,
+                            payment_id: r.try_get("payment_id")?,
+                            provider_payment_id: r.try_get("provider_payment_id")?,
+                            ours: r.try_get("ours")?,
+                            theirs: r.try_get("theirs")?,
+                            healed: r.try_get("healed")?,
+                            note: r.try_get("note")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                    Ok(Some((run, found)))
                 }
 
                 async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

@@ -13,8 +13,15 @@ use sha2::Sha256;
 
 use super::{
     CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
-    WebhookRejection, COUNTERFOIL_ID_KEY,
+    ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
 };
+
+/// GOV.UK Pay's largest search page.
+const SEARCH_PAGE: u32 = 500;
+
+fn search_date(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
 
 /// GOV.UK Pay signs each webhook body with HMAC-SHA256, sent as lowercase hex in this header.
@@ -206,6 +213,92 @@ impl PaymentProvider for GovukPayClient {
             }),
             _ => Err(status_error(response).await),
         }
+    }
+
+    async fn search_payments(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u32,
+    ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
+        let response = self
+            .request(reqwest::Method::GET, "/v1/payments")
+            .query(&[
+                ("from_date", search_date(from)),
+                ("to_date", search_date(to)),
+                ("page", page.to_string()),
+                ("display_size", SEARCH_PAGE.to_string()),
+            ])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            // P0402: past the last page.
+            return Ok(SearchPage {
+                items: Vec::new(),
+                more: false,
+            });
+        }
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        let results: wire::SearchResults = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+        Ok(SearchPage {
+            more: u64::from(page) * u64::from(SEARCH_PAGE) < results.total,
+            items: results
+                .results
+                .into_iter()
+                .filter_map(wire::PaymentResource::into_provider_payment)
+                .collect(),
+        })
+    }
+
+    async fn search_refunds(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u32,
+    ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
+        let response = self
+            .request(reqwest::Method::GET, "/v1/refunds")
+            .query(&[
+                ("from_date", search_date(from)),
+                ("to_date", search_date(to)),
+                ("page", page.to_string()),
+                ("display_size", SEARCH_PAGE.to_string()),
+            ])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(SearchPage {
+                items: Vec::new(),
+                more: false,
+            });
+        }
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        let results: wire::RefundSearchResults = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+        Ok(SearchPage {
+            more: u64::from(page) * u64::from(SEARCH_PAGE) < results.total,
+            items: results
+                .results
+                .into_iter()
+                .filter_map(|r| {
+                    Some(ProviderRefundRecord {
+                        provider_payment_id: r.payment_id,
+                        refund: r.refund.into_provider_refund()?,
+                    })
+                })
+                .collect(),
+        })
     }
 
     async fn refund(

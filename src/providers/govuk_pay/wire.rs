@@ -34,6 +34,8 @@ pub struct PaymentResource {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(rename = "_links", default)]
     pub links: Option<PaymentLinks>,
+    #[serde(default)]
+    pub created_date: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +59,24 @@ pub struct Link {
 /// `GET /v1/payments` (search) result page.
 #[derive(Debug, Deserialize)]
 pub struct SearchResults {
+    #[serde(default)]
+    pub total: u64,
     pub results: Vec<PaymentResource>,
+}
+
+/// `GET /v1/refunds` (search) result page.
+#[derive(Debug, Deserialize)]
+pub struct RefundSearchResults {
+    #[serde(default)]
+    pub total: u64,
+    pub results: Vec<RefundSearchResult>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundSearchResult {
+    pub payment_id: String,
+    #[serde(flatten)]
+    pub refund: RefundResource,
 }
 
 /// GOV.UK Pay's error body (RequestError / ErrorResponse).
@@ -204,6 +223,11 @@ impl PaymentResource {
             amount: self.amount,
             reference: self.reference,
             counterfoil_id,
+            created_at: self
+                .created_date
+                .as_deref()
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.with_timezone(&chrono::Utc)),
         })
     }
 }

@@ -1,0 +1,467 @@
+//! Reconciliation: compare our payments and refunds for a period with the provider's own records.
+//! Where the provider is authoritative (a status we have not heard, a create whose answer was
+//! lost, a refund's outcome) the run heals our record through the state machine, and says so.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::payments::PaymentService;
+use super::{Clock, FieldIssue, ServiceError};
+use crate::domain::refund::RefundStatus;
+use crate::domain::{
+    decide_transition, CreateOutcome, FieldError, TransitionDecision, TransitionSource,
+};
+use crate::providers::{ProviderPayment, ProviderRefundRecord, ProviderRegistry};
+use crate::store::{AuditEntry, Discrepancy, ReconciliationRun, Store};
+
+/// Our record and the provider's can be stamped a little apart; each side is checked against the
+/// other's records over this much more time.
+const MARGIN: chrono::Duration = chrono::Duration::minutes(10);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    pub id: String,
+    pub account: String,
+    pub from: String,
+    pub to: String,
+    pub requested_by: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub provider_payments: i32,
+    pub provider_refunds: i32,
+    pub local_payments: i32,
+    pub error: Option<String>,
+    pub discrepancies: Vec<DiscrepancyView>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DiscrepancyView {
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub provider_payment_id: Option<String>,
+    pub ours: Option<String>,
+    pub theirs: Option<String>,
+    pub healed: bool,
+    pub note: String,
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl RunView {
+    pub fn new(run: &ReconciliationRun, found: &[Discrepancy]) -> Self {
+        Self {
+            id: run.id.clone(),
+            account: run.account.clone(),
+            from: ts(run.period_from),
+            to: ts(run.period_to),
+            requested_by: run.requested_by.clone(),
+            started_at: ts(run.started_at),
+            finished_at: run.finished_at.map(ts),
+            status: run.status.clone(),
+            provider_payments: run.provider_payments,
+            provider_refunds: run.provider_refunds,
+            local_payments: run.local_payments,
+            error: run.error.clone(),
+            discrepancies: found
+                .iter()
+                .map(|d| DiscrepancyView {
+                    kind: d.kind.clone(),
+                    payment_id: d.payment_id.clone(),
+                    provider_payment_id: d.provider_payment_id.clone(),
+                    ours: d.ours.clone(),
+                    theirs: d.theirs.clone(),
+                    healed: d.healed,
+                    note: d.note.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The discrepancies as RFC 4180 CSV, one line each.
+    pub fn csv(&self) -> String {
+        use crate::domain::ledger::{csv_raw, csv_text};
+        let mut out =
+            String::from("run_id,kind,payment_id,provider_payment_id,ours,theirs,healed,note\r\n");
+        for d in &self.discrepancies {
+            let cells = [
+                csv_raw(&self.id),
+                csv_raw(&d.kind),
+                csv_raw(d.payment_id.as_deref().unwrap_or("")),
+                csv_text(d.provider_payment_id.as_deref().unwrap_or("")),
+                csv_text(d.ours.as_deref().unwrap_or("")),
+                csv_text(d.theirs.as_deref().unwrap_or("")),
+                csv_raw(if d.healed { "true" } else { "false" }),
+                csv_text(&d.note),
+            ];
+            out.push_str(&cells.join(","));
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+/// Who started a run: an API key, the command line, or the nightly schedule.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub key_id: String,
+    pub label: String,
+}
+
+pub struct ReconciliationService {
+    store: Arc<dyn Store>,
+    providers: ProviderRegistry,
+    payments: Arc<PaymentService>,
+    clock: Arc<dyn Clock>,
+}
+
+fn discrepancy(
+    kind: &str,
+    ours: Option<&crate::domain::Payment>,
+    provider_id: Option<&str>,
+) -> Discrepancy {
+    Discrepancy {
+        kind: kind.into(),
+        payment_id: ours.map(|p| p.id.to_string()),
+        provider_payment_id: provider_id.map(str::to_owned),
+        ours: None,
+        theirs: None,
+        healed: false,
+        note: String::new(),
+    }
+}
+
+impl ReconciliationService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: ProviderRegistry,
+        payments: Arc<PaymentService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            payments,
+            clock,
+        }
+    }
+
+    /// Parses `{account, from, to}` (RFC 3339 times).
+    pub fn parse(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<(String, DateTime<Utc>, DateTime<Utc>), ServiceError> {
+        let mut issues = Vec::new();
+        let fields = body.as_object().cloned().unwrap_or_default();
+        for key in fields
+            .keys()
+            .filter(|k| !["account", "from", "to"].contains(&k.as_str()))
+        {
+            issues.push(FieldIssue::new(
+                key.clone(),
+                FieldError::new("unknown_field", "is not a field of this request"),
+            ));
+        }
+        let account = super::take(&fields, &mut issues, "account", true, |v| {
+            let name = v
+                .as_str()
+                .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?;
+            if self.providers.get(name).is_some() {
+                Ok(name.to_owned())
+            } else {
+                Err(FieldError::new(
+                    "unknown_account",
+                    "is not a provider account configured in Counterfoil",
+                ))
+            }
+        });
+        let time = |v: &serde_json::Value| {
+            v.as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| FieldError::new("invalid_format", "must be an RFC 3339 date-time"))
+        };
+        let from = super::take(&fields, &mut issues, "from", true, time);
+        let to = super::take(&fields, &mut issues, "to", true, time);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to <= from {
+                issues.push(FieldIssue::new(
+                    "to",
+                    FieldError::new("out_of_range", "must be after from"),
+                ));
+            }
+        }
+        match (account, from, to) {
+            (Some(account), Some(from), Some(to)) if issues.is_empty() => Ok((account, from, to)),
+            _ => Err(ServiceError::Validation(issues)),
+        }
+    }
+
+    /// Runs a reconciliation of `account` for [from, to) and returns what it found.
+    pub async fn run(
+        &self,
+        actor: &Actor,
+        account: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<RunView, ServiceError> {
+        let now = self.clock.now();
+        let mut run = ReconciliationRun {
+            id: format!("rec_{}", uuid::Uuid::now_v7().simple()),
+            account: account.to_owned(),
+            period_from: from,
+            period_to: to,
+            requested_by: actor.key_id.clone(),
+            started_at: now,
+            finished_at: None,
+            status: "running".into(),
+            provider_payments: 0,
+            provider_refunds: 0,
+            local_payments: 0,
+            error: None,
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor_key_id: actor.key_id.clone(),
+            actor_label: actor.label.clone(),
+            action: "reconciliation.run".into(),
+            subject: run.id.clone(),
+            detail: json!({"account": account, "from": ts(from), "to": ts(to)}),
+        };
+        self.store.insert_reconciliation_run(&run, &audit).await?;
+        let found = match self.compare(&mut run).await {
+            Ok(found) => {
+                run.status = "completed".into();
+                found
+            }
+            Err(e) => {
+                run.status = "failed".into();
+                run.error = Some(e.to_string());
+                Vec::new()
+            }
+        };
+        run.finished_at = Some(self.clock.now());
+        self.store.finish_reconciliation_run(&run, &found).await?;
+        tracing::info!(run = %run.id, account, status = %run.status, discrepancies = found.len(), "reconciliation run");
+        Ok(RunView::new(&run, &found))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<RunView>, ServiceError> {
+        Ok(self
+            .store
+            .get_reconciliation_run(id)
+            .await?
+            .map(|(run, found)| RunView::new(&run, &found)))
+    }
+
+    async fn compare(&self, run: &mut ReconciliationRun) -> Result<Vec<Discrepancy>, ServiceError> {
+        let provider = self
+            .providers
+            .get(&run.account)
+            .ok_or(ServiceError::PaymentNotFound)?;
+        let (from, to) = (run.period_from, run.period_to);
+        let provider_error =
+            |e: crate::providers::ProviderError| ServiceError::from_provider(&e, None);
+
+        let mut theirs: Vec<ProviderPayment> = Vec::new();
+        let mut page = 1;
+        loop {
+            let found = provider
+                .search_payments(from - MARGIN, to + MARGIN, page)
+                .await
+                .map_err(provider_error)?;
+            theirs.extend(found.items);
+            if !found.more {
+                break;
+            }
+            page += 1;
+        }
+        let mut their_refunds: Vec<ProviderRefundRecord> = Vec::new();
+        let mut page = 1;
+        loop {
+            let found = provider
+                .search_refunds(from - MARGIN, to + MARGIN, page)
+                .await
+                .map_err(provider_error)?;
+            their_refunds.extend(found.items);
+            if !found.more {
+                break;
+            }
+            page += 1;
+        }
+        let ours = self
+            .store
+            .payments_created_between(&run.account, from - MARGIN, to + MARGIN)
+            .await?;
+        run.local_payments = ours
+            .iter()
+            .filter(|p| p.created_at >= from && p.created_at < to)
+            .count() as i32;
+        run.provider_payments = theirs.len() as i32;
+        run.provider_refunds = their_refunds.len() as i32;
+
+        let ours_by_provider: HashMap<&str, &crate::domain::Payment> = ours
+            .iter()
+            .filter_map(|p| p.provider_payment_id.as_deref().map(|id| (id, p)))
+            .collect();
+        let ours_by_id: HashMap<String, &crate::domain::Payment> =
+            ours.iter().map(|p| (p.id.to_string(), p)).collect();
+        let theirs_by_id: HashMap<&str, &ProviderPayment> = theirs
+            .iter()
+            .map(|p| (p.provider_payment_id.as_str(), p))
+            .collect();
+        let mut found = Vec::new();
+
+        let in_period = |at: Option<DateTime<Utc>>| at.is_none_or(|at| at >= from && at < to);
+        for their in &theirs {
+            let provider_id = their.provider_payment_id.as_str();
+            if let Some(&ours) = ours_by_provider.get(provider_id) {
+                if ours.amount != their.amount {
+                    let mut d = discrepancy("amount_mismatch", Some(ours), Some(provider_id));
+                    d.ours = Some(ours.amount.to_string());
+                    d.theirs = Some(their.amount.to_string());
+                    found.push(d);
+                }
+                if ours.status != their.status {
+                    let mut d = discrepancy("status_mismatch", Some(ours), Some(provider_id));
+                    d.ours = Some(ours.status.to_string());
+                    d.theirs = Some(their.status.to_string());
+                    if let TransitionDecision::Apply { .. } =
+                        decide_transition(ours.status, their.status)
+                    {
+                        let healed = self
+                            .payments
+                            .apply_reported(
+                                ours.clone(),
+                                their.status,
+                                their.failure_code.clone(),
+                                TransitionSource::Reconciliation,
+                            )
+                            .await
+                            .map_err(|(_, e)| e)?;
+                        d.healed = healed.status == their.status;
+                        d.note = "the provider's status was applied".into();
+                    } else {
+                        d.note = "our status is final or ahead; not changed".into();
+                    }
+                    found.push(d);
+                }
+                continue;
+            }
+            // Not known by its provider id: one of ours whose create answer was lost? (Those made
+            // just outside the period are the neighbouring runs' business.)
+            if !in_period(their.created_at) {
+                continue;
+            }
+            let lost = their
+                .counterfoil_id
+                .as_deref()
+                .and_then(|id| ours_by_id.get(id))
+                .filter(|p| p.create_outcome != CreateOutcome::Confirmed);
+            let mut d = discrepancy("missing_locally", lost.copied(), Some(provider_id));
+            d.theirs = Some(their.status.to_string());
+            if let Some(&lost) = lost {
+                let resolved = self
+                    .payments
+                    .resolve_unknown_create(
+                        lost.clone(),
+                        their.clone(),
+                        TransitionSource::Reconciliation,
+                    )
+                    .await;
+                d.healed = resolved.create_outcome == CreateOutcome::Confirmed;
+                d.ours = Some(lost.status.to_string());
+                d.note = "a create whose answer was lost, now recorded".into();
+            } else {
+                d.note = "not made through Counterfoil".into();
+            }
+            found.push(d);
+        }
+
+        for ours in ours
+            .iter()
+            .filter(|p| p.created_at >= from && p.created_at < to)
+        {
+            if let (CreateOutcome::Confirmed, Some(provider_id)) =
+                (ours.create_outcome, ours.provider_payment_id.as_deref())
+            {
+                if !theirs_by_id.contains_key(provider_id) {
+                    let mut d = discrepancy("missing_at_provider", Some(ours), Some(provider_id));
+                    d.ours = Some(ours.status.to_string());
+                    d.note =
+                        "the provider's search does not list it (search lags: re-run later)".into();
+                    found.push(d);
+                }
+            }
+        }
+
+        // Refunds: heal our refunds' statuses where the provider is ahead, then compare totals.
+        let mut theirs_by_payment: HashMap<&str, Vec<&ProviderRefundRecord>> = HashMap::new();
+        for record in &their_refunds {
+            theirs_by_payment
+                .entry(record.provider_payment_id.as_str())
+                .or_default()
+                .push(record);
+        }
+        for (provider_id, records) in &theirs_by_payment {
+            let Some(&ours) = ours_by_provider.get(provider_id) else {
+                continue;
+            };
+            let our_refunds = self.store.list_refunds(&ours.id).await?;
+            let mut healed_any = false;
+            for record in records {
+                let mine = our_refunds.iter().find(|r| {
+                    r.provider_refund_id.as_deref()
+                        == Some(record.refund.provider_refund_id.as_str())
+                });
+                if let Some(mine) = mine {
+                    let ahead = mine.status != record.refund.status
+                        && (mine.status == RefundStatus::Pending
+                            || record.refund.status == RefundStatus::Succeeded);
+                    if ahead {
+                        healed_any |= self
+                            .store
+                            .record_refund_status(
+                                &mine.id,
+                                mine.status,
+                                record.refund.status,
+                                &record.refund.provider_status,
+                                self.clock.now(),
+                            )
+                            .await?;
+                    }
+                }
+            }
+            let their_total: i64 = records
+                .iter()
+                .filter(|r| r.refund.status == RefundStatus::Succeeded)
+                .map(|r| r.refund.amount)
+                .sum();
+            let our_total = self
+                .store
+                .get_payment(&ours.id)
+                .await?
+                .map(|p| p.refunded_amount)
+                .unwrap_or_default();
+            if healed_any || their_total != our_total {
+                let mut d = discrepancy("refund_mismatch", Some(ours), Some(provider_id));
+                d.ours = Some(our_total.to_string());
+                d.theirs = Some(their_total.to_string());
+                d.healed = their_total == our_total;
+                d.note = if d.healed {
+                    "refund statuses brought in line with the provider".into()
+                } else {
+                    "refunded totals differ (a refund made outside Counterfoil?)".into()
+                };
+                found.push(d);
+            }
+        }
+        Ok(found)
+    }
+}
