@@ -15,6 +15,7 @@ mod payments;
 mod poller;
 mod proof;
 mod provider_failures;
+mod reconciliation;
 mod refunds;
 mod replicas;
 mod simulator;
