@@ -40,6 +40,8 @@ pub struct Settings {
     pub poller: PollerSettings,
     #[serde(default)]
     pub notifications: NotificationSettings,
+    #[serde(default)]
+    pub reconciliation: ReconciliationSettings,
     /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
@@ -130,6 +132,26 @@ impl Default for PollerSettings {
             interval_seconds: 900,
             min_age_minutes: 95,
             batch_size: 100,
+        }
+    }
+}
+
+/// The nightly reconciliation: each listed account, for the previous Europe/London day.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconciliationSettings {
+    /// Provider accounts to reconcile every night (none by default).
+    pub nightly_accounts: Vec<String>,
+    /// The London hour (0-23) at which to reconcile the day before; late enough for the
+    /// provider's search to have caught up.
+    pub nightly_hour: u32,
+}
+
+impl Default for ReconciliationSettings {
+    fn default() -> Self {
+        Self {
+            nightly_accounts: Vec::new(),
+            nightly_hour: 2,
         }
     }
 }
@@ -335,6 +357,7 @@ impl Settings {
             payments: PaymentSettings::default(),
             poller: PollerSettings::default(),
             notifications: NotificationSettings::default(),
+            reconciliation: ReconciliationSettings::default(),
             accounts: BTreeMap::new(),
             services: BTreeMap::new(),
         }
@@ -516,6 +539,20 @@ impl Settings {
             return err(
                 "notifications".into(),
                 "timeout, batch size and poll interval must be above zero, and lease_seconds above timeout_seconds",
+            );
+        }
+        for account in &self.reconciliation.nightly_accounts {
+            if !self.accounts.contains_key(account) {
+                return err(
+                    "reconciliation.nightly_accounts".into(),
+                    &format!("no provider account named {account}"),
+                );
+            }
+        }
+        if self.reconciliation.nightly_hour > 23 {
+            return err(
+                "reconciliation.nightly_hour".into(),
+                "must be an hour, 0 to 23",
             );
         }
         if self.services.is_empty() {

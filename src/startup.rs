@@ -132,6 +132,56 @@ fn spawn_notification_worker(
     })
 }
 
+/// Reconciles each nightly account, every day at `hour` (London), for the day before.
+fn spawn_nightly_reconciliation(
+    reconciliation: Arc<ReconciliationService>,
+    accounts: Vec<String>,
+    hour: u32,
+    clock: Arc<dyn Clock>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let now = clock.now();
+            let wait = until_next_london_hour(now, hour);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            for account in &accounts {
+                match reconciliation.nightly(account, clock.now()).await {
+                    Ok(Some(run)) => {
+                        tracing::info!(account, run = %run.id, found = run.discrepancies.len(), "nightly reconciliation")
+                    }
+                    Ok(None) => tracing::info!(
+                        account,
+                        "nightly reconciliation already run by another server"
+                    ),
+                    Err(e) => tracing::warn!(account, error = %e, "nightly reconciliation failed"),
+                }
+            }
+        }
+    })
+}
+
+/// How long from `now` until the next `hour`:00 in London.
+fn until_next_london_hour(now: chrono::DateTime<chrono::Utc>, hour: u32) -> Duration {
+    use chrono::TimeZone;
+    let london = now.with_timezone(&chrono_tz::Europe::London);
+    let mut day = london.date_naive();
+    loop {
+        let at = chrono_tz::Europe::London
+            .from_local_datetime(&day.and_hms_opt(hour, 0, 0).expect("a valid hour"))
+            .earliest();
+        if let Some(at) = at.filter(|at| *at > london) {
+            return (at.with_timezone(&chrono::Utc) - now)
+                .to_std()
+                .unwrap_or_default();
+        }
+        day = day.succ_opt().expect("not the end of time");
+    }
+}
+
 /// Waits for SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -319,7 +369,7 @@ impl Application {
                 clock.clone(),
                 delivery_settings(&settings)?,
             )),
-            keys: Arc::new(KeyService::new(store.clone(), clock)),
+            keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
             store,
         };
 
@@ -345,6 +395,15 @@ impl Application {
                 services.notifications.clone(),
                 Duration::from_millis(settings.notifications.poll_interval_ms),
                 shutdown_rx,
+            ));
+        }
+        if !settings.reconciliation.nightly_accounts.is_empty() {
+            background.push(spawn_nightly_reconciliation(
+                services.reconciliation.clone(),
+                settings.reconciliation.nightly_accounts.clone(),
+                settings.reconciliation.nightly_hour,
+                clock.clone(),
+                shutdown.subscribe(),
             ));
         }
         let shutdown_deadline = Duration::from_secs(settings.server.shutdown_deadline_seconds);
@@ -441,5 +500,39 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until_next_london_hour;
+    use chrono::{DateTime, Utc};
+    use std::time::Duration;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_nightly_run_waits_for_two_in_the_morning_london_time() {
+        // Summer: 02:00 London is 01:00 UTC.
+        assert_eq!(
+            until_next_london_hour(utc("2026-07-01T00:30:00Z"), 2),
+            Duration::from_secs(30 * 60)
+        );
+        assert_eq!(
+            until_next_london_hour(utc("2026-07-01T01:30:00Z"), 2),
+            Duration::from_secs(23 * 3600 + 30 * 60)
+        );
+        // Winter: London is on UTC.
+        assert_eq!(
+            until_next_london_hour(utc("2026-01-15T01:00:00Z"), 2),
+            Duration::from_secs(3600)
+        );
+        // The night the clocks go forward (29 March 2026), 02:00 London is 01:00 UTC.
+        assert_eq!(
+            until_next_london_hour(utc("2026-03-28T23:00:00Z"), 2),
+            Duration::from_secs(2 * 3600)
+        );
     }
 }

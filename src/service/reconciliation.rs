@@ -252,6 +252,26 @@ impl ReconciliationService {
         Ok(RunView::new(&run, &found))
     }
 
+    /// The nightly run of `account` for the London day before `now`. Several replicas may try;
+    /// the database lets one start it (a unique nightly run per account and period).
+    pub async fn nightly(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunView>, ServiceError> {
+        let yesterday = crate::domain::ledger::london_day(now) - chrono::Days::new(1);
+        let (from, to) = crate::domain::ledger::london_days(yesterday, yesterday);
+        let actor = Actor {
+            key_id: "nightly".into(),
+            label: "nightly reconciliation".into(),
+        };
+        match self.run(&actor, account, from, to).await {
+            Ok(run) => Ok(Some(run)),
+            Err(ServiceError::Store(crate::store::StoreError::Conflict)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn get(&self, id: &str) -> Result<Option<RunView>, ServiceError> {
         Ok(self
             .store

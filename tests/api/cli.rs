@@ -119,3 +119,36 @@ fn the_simulator_refuses_to_run_in_production() {
         "{stderr}"
     );
 }
+
+#[test]
+fn reconcile_runs_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = counterfoil(
+        dir.path(),
+        &[
+            "reconcile",
+            "--account",
+            "sandbox",
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            "2026-01-02T00:00:00Z",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}{}", stdout, text(&out.stderr));
+    let run: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["requested_by"], "cli");
+
+    let bad = counterfoil(
+        dir.path(),
+        &["reconcile", "--account", "nope", "--from", "x", "--to", "y"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--account"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

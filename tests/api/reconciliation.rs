@@ -158,6 +158,16 @@ both_stores! {
         assert_eq!(runs, 2);
     }
 
+    async fn the_nightly_run_happens_once_per_account_and_day(app) {
+        let reconciliation = &app.services.reconciliation;
+        let now = chrono::Utc::now();
+        let first = reconciliation.nightly("sandbox", now).await.unwrap();
+        assert!(first.is_some(), "the first server to try runs it");
+        let run = first.unwrap();
+        assert_eq!(run.requested_by, "nightly");
+        assert!(reconciliation.nightly("sandbox", now).await.unwrap().is_none(), "a second replica does not");
+    }
+
     async fn a_lagging_search_shows_as_missing_at_the_provider(app) {
         app.client.post(app.url("/sandbox/govuk-pay/_control/search")).json(&json!({"delay_ms": 60000})).send().await.unwrap();
         let p = paid(&app, "REC-LAG", true).await;
