@@ -63,8 +63,12 @@ pub async fn ledger(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     use futures_util::StreamExt;
-    auth.require(FINANCE)?;
+    let principal = auth.require(FINANCE)?;
     let query = services.ledger.parse_query(&query, true)?;
+    services
+        .ledger
+        .record_export(principal, &query, chrono::Utc::now())
+        .await?;
     let pages = services.ledger.pages(&query);
     let chunk = |text: String| Ok::<_, ApiError>(web::Bytes::from(text));
     match query.format {

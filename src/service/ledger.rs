@@ -197,6 +197,31 @@ impl LedgerService {
         }
     }
 
+    /// Records a download of the ledger (an export) in the audit trail: who, which period, when.
+    pub async fn record_export(
+        &self,
+        principal: &super::Principal,
+        query: &LedgerQuery,
+        at: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        Ok(self
+            .store
+            .append_audit(&crate::store::AuditEntry {
+                at,
+                actor_key_id: principal.key_id.clone(),
+                actor_label: principal.label.clone(),
+                action: "ledger.exported".into(),
+                subject: format!("{}..{}", query.from, query.to),
+                detail: serde_json::json!({
+                    "from": query.from.to_string(),
+                    "to": query.to.to_string(),
+                    "service": query.service,
+                    "format": if query.format == Format::Csv { "csv" } else { "json" },
+                }),
+            })
+            .await?)
+    }
+
     fn entry(&self, line: LedgerLine) -> LedgerEntry {
         let codes = self.services.get(&line.service);
         LedgerEntry {

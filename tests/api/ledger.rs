@@ -117,6 +117,33 @@ both_stores! {
         }]));
     }
 
+    async fn every_finance_route_refuses_crm_keys_and_exports_are_audited(app) {
+        let id = "pay_0000000000000000000000000000000a";
+        let routes = [
+            ("POST", format!("/v1/payments/{id}/refunds")),
+            ("GET", format!("/v1/payments/{id}/refunds")),
+            ("GET", "/v1/ledger?from=2026-01-01&to=2026-01-01".to_owned()),
+            ("GET", "/v1/ledger/summary?from=2026-01-01&to=2026-01-01".to_owned()),
+            ("POST", "/v1/reconciliations".to_owned()),
+            ("GET", "/v1/reconciliations/rec_x".to_owned()),
+            ("GET", "/v1/audit".to_owned()),
+            ("GET", "/v1/notifications".to_owned()),
+            ("POST", "/v1/notifications/evt_x/retry".to_owned()),
+        ];
+        for (method, path) in &routes {
+            let request = if *method == "POST" { app.client.post(app.url(path)) } else { app.client.get(app.url(path)) };
+            let response = request.bearer_auth(&app.crm_key).header("Idempotency-Key", "k")
+                .header("Content-Type", "application/json").body("{}").send().await.unwrap();
+            assert_eq!(response.status(), 403, "{method} {path}");
+        }
+        ledger(&app, "from=2026-01-01&to=2026-01-31&format=json").await;
+        let audit: Value = app.get("/v1/audit", &app.admin_key).await.json().await.unwrap();
+        let exports: Vec<_> = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "ledger.exported").collect();
+        assert_eq!(exports.len(), 1);
+        assert_eq!(exports[0]["detail"]["from"], "2026-01-01");
+        assert_eq!(exports[0]["actor"]["label"], "test");
+    }
+
     async fn ledger_parameters_and_roles(app) {
         assert_eq!(app.get("/v1/ledger?from=2026-01-01&to=2026-01-02", &app.crm_key).await.status(), 403);
         assert_eq!(app.get("/v1/ledger/summary?from=2026-01-01&to=2026-01-02", &app.crm_key).await.status(), 403);
