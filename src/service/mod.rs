@@ -69,6 +69,39 @@ impl FieldIssue {
     }
 }
 
+/// What a failed provider call means for something we asked it to create (a payment, a refund).
+pub(crate) struct CreateFailure {
+    pub outcome: crate::domain::CreateOutcome,
+    pub failure_code: Option<String>,
+    pub settle: crate::store::IdempotencySettle,
+}
+
+/// A refusal or an unreachable provider certainly made nothing; a timeout or a 5xx may have. Only
+/// when nothing was sent at all is the Idempotency-Key freed, so the caller can simply retry.
+pub(crate) fn create_failure(error: &ProviderError) -> CreateFailure {
+    use crate::domain::CreateOutcome::{NotCreated, Unknown};
+    use crate::store::IdempotencySettle::{Linked, Release};
+    let (outcome, code, settle) = match error {
+        ProviderError::Unreachable(_) => {
+            (NotCreated, Some("provider_unreachable".to_owned()), Release)
+        }
+        ProviderError::Rejected { code, .. } | ProviderError::Conflict { code } => (
+            NotCreated,
+            Some(code.clone().unwrap_or_else(|| "provider_rejected".into())),
+            Linked,
+        ),
+        ProviderError::NotFound => (NotCreated, Some("not_found_at_provider".to_owned()), Linked),
+        ProviderError::Unavailable(_) | ProviderError::InvalidResponse(_) => {
+            (Unknown, None, Linked)
+        }
+    };
+    CreateFailure {
+        outcome,
+        failure_code: code,
+        settle,
+    }
+}
+
 /// Parses one field of a request body: its value when present and valid, `None` when absent (or
 /// refused, in which case why is added to `issues`).
 pub(crate) fn take<T>(

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::views::{PaymentEventView, PaymentPage, PaymentView};
-use super::{take, Clock, FieldIssue, Principal, ServiceError};
+use super::{create_failure, take, Clock, FieldIssue, Principal, ServiceError};
 use crate::domain::{
     decide_transition, idempotency, AmountPence, CreateOutcome, Description, Email, FieldError,
     IdempotencyKey, Metadata, NewPayment, Payment, PaymentId, PaymentStatus, RequestRef, ReturnUrl,
@@ -269,37 +269,16 @@ impl PaymentService {
                 )
             }
             Err(error) => {
-                let certain = matches!(
-                    error,
-                    ProviderError::Unreachable(_) | ProviderError::Rejected { .. }
-                );
                 tracing::warn!(payment_id = %payment.id, error = %error, "provider create failed");
-                if certain {
+                let failure = create_failure(&error);
+                payment.create_outcome = failure.outcome;
+                if failure.outcome == CreateOutcome::NotCreated {
                     payment.status = PaymentStatus::Error;
-                    payment.create_outcome = CreateOutcome::NotCreated;
                     payment.finished_at = Some(at);
-                    payment.failure_code = Some(match &error {
-                        ProviderError::Rejected { code, .. } => {
-                            code.clone().unwrap_or_else(|| "provider_rejected".into())
-                        }
-                        _ => "provider_unreachable".into(),
-                    });
-                } else {
-                    payment.create_outcome = CreateOutcome::Unknown;
+                    payment.failure_code = failure.failure_code;
                 }
-                // Nothing reached the provider: the key is freed so the CRM can simply retry.
-                let settle = if matches!(error, ProviderError::Unreachable(_)) {
-                    IdempotencySettle::Release
-                } else {
-                    IdempotencySettle::Linked
-                };
-                (
-                    settle,
-                    Err(ServiceError::from_provider(
-                        &error,
-                        Some(payment.id.to_string()),
-                    )),
-                )
+                let answer = ServiceError::from_provider(&error, Some(payment.id.to_string()));
+                (failure.settle, Err(answer))
             }
         };
         self.store

@@ -8,12 +8,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{take, Clock, FieldIssue, Principal, ServiceError};
+use super::{create_failure, take, Clock, FieldIssue, Principal, ServiceError};
 use crate::domain::refund::{parse_reason, Refund, RefundStatus};
 use crate::domain::{
     idempotency, AmountPence, CreateOutcome, FieldError, IdempotencyKey, Payment, PaymentId,
 };
-use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
+use crate::providers::{ProviderRefund, ProviderRegistry};
 use crate::store::{
     AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, RefundClaim, Store,
 };
@@ -228,39 +228,15 @@ impl RefundService {
             }
             Err(error) => {
                 tracing::warn!(refund_id = %refund.id, error = %error, "provider refund failed");
-                let certain = matches!(
-                    error,
-                    ProviderError::Unreachable(_)
-                        | ProviderError::Rejected { .. }
-                        | ProviderError::Conflict { .. }
-                        | ProviderError::NotFound
-                );
-                if certain {
+                let failure = create_failure(&error);
+                refund.create_outcome = failure.outcome;
+                if failure.outcome == CreateOutcome::NotCreated {
                     refund.status = RefundStatus::Failed;
-                    refund.create_outcome = CreateOutcome::NotCreated;
                     refund.finished_at = Some(at);
-                    refund.failure_code = Some(match &error {
-                        ProviderError::Rejected { code, .. } | ProviderError::Conflict { code } => {
-                            code.clone().unwrap_or_else(|| "provider_rejected".into())
-                        }
-                        ProviderError::NotFound => "payment_not_found_at_provider".into(),
-                        _ => "provider_unreachable".into(),
-                    });
-                } else {
-                    refund.create_outcome = CreateOutcome::Unknown;
+                    refund.failure_code = failure.failure_code;
                 }
-                let settle = if matches!(error, ProviderError::Unreachable(_)) {
-                    IdempotencySettle::Release
-                } else {
-                    IdempotencySettle::Linked
-                };
-                (
-                    settle,
-                    Err(ServiceError::from_provider(
-                        &error,
-                        Some(payment_id.to_string()),
-                    )),
-                )
+                let answer = ServiceError::from_provider(&error, Some(payment_id.to_string()));
+                (failure.settle, Err(answer))
             }
         };
         self.store

@@ -69,6 +69,39 @@ impl GovukPayClient {
         format!("{}{path}", self.base_url)
     }
 
+    /// One page of a GOV.UK Pay search over created dates [from, to); `None` past the last page.
+    async fn search<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        page: u32,
+    ) -> Result<Option<T>, ProviderError> {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .query(&[
+                ("from_date", search_date(from)),
+                ("to_date", search_date(to)),
+                ("page", page.to_string()),
+                ("display_size", SEARCH_PAGE.to_string()),
+            ])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            // P0402 / P1100: past the last page.
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(status_error(response).await);
+        }
+        response
+            .json()
+            .await
+            .map(Some)
+            .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(path))
@@ -221,31 +254,15 @@ impl PaymentProvider for GovukPayClient {
         to: DateTime<Utc>,
         page: u32,
     ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
-        let response = self
-            .request(reqwest::Method::GET, "/v1/payments")
-            .query(&[
-                ("from_date", search_date(from)),
-                ("to_date", search_date(to)),
-                ("page", page.to_string()),
-                ("display_size", SEARCH_PAGE.to_string()),
-            ])
-            .send()
-            .await
-            .map_err(transport_error)?;
-        if response.status() == StatusCode::NOT_FOUND {
-            // P0402: past the last page.
+        let Some(results) = self
+            .search::<wire::SearchResults>("/v1/payments", from, to, page)
+            .await?
+        else {
             return Ok(SearchPage {
                 items: Vec::new(),
                 more: false,
             });
-        }
-        if !response.status().is_success() {
-            return Err(status_error(response).await);
-        }
-        let results: wire::SearchResults = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+        };
         Ok(SearchPage {
             more: u64::from(page) * u64::from(SEARCH_PAGE) < results.total,
             items: results
@@ -262,30 +279,15 @@ impl PaymentProvider for GovukPayClient {
         to: DateTime<Utc>,
         page: u32,
     ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
-        let response = self
-            .request(reqwest::Method::GET, "/v1/refunds")
-            .query(&[
-                ("from_date", search_date(from)),
-                ("to_date", search_date(to)),
-                ("page", page.to_string()),
-                ("display_size", SEARCH_PAGE.to_string()),
-            ])
-            .send()
-            .await
-            .map_err(transport_error)?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some(results) = self
+            .search::<wire::RefundSearchResults>("/v1/refunds", from, to, page)
+            .await?
+        else {
             return Ok(SearchPage {
                 items: Vec::new(),
                 more: false,
             });
-        }
-        if !response.status().is_success() {
-            return Err(status_error(response).await);
-        }
-        let results: wire::RefundSearchResults = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::InvalidResponse(e.without_url().to_string()))?;
+        };
         Ok(SearchPage {
             more: u64::from(page) * u64::from(SEARCH_PAGE) < results.total,
             items: results
