@@ -747,7 +747,7 @@ macro_rules! impl_sql_store {
                         return Ok(EventOutcome::Duplicate);
                     }
                     let row = sqlx::query(&format!(
-                        "SELECT id, status FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
+                        "SELECT id, status, created_at FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
                         Self::FOR_UPDATE
                     ))
                     .bind(account)
@@ -772,6 +772,14 @@ macro_rules! impl_sql_store {
                     let id: String = row.try_get("id")?;
                     let payment_id = PaymentId::parse(&id).map_err(|_| StoreError::Corrupt("payments.id".into()))?;
                     let current: PaymentStatus = parse_column(&row.try_get::<String, _>("status")?, "payments.status")?;
+                    // When it happened at the provider (a retried webhook can arrive hours later,
+                    // and finance dates a payment by when it was made), kept within sense: not
+                    // before the payment existed, not after we heard of it.
+                    let created_at: DateTime<Utc> = row.try_get("created_at")?;
+                    let happened_at = event
+                        .occurred_at
+                        .map(|t| t.max(created_at).min(received_at))
+                        .unwrap_or(received_at);
                     let decision = event.reported.map(|reported| decide_transition(current, reported));
                     let outcome = match decision {
                         Some(TransitionDecision::Apply { from, to }) => {
@@ -780,7 +788,7 @@ macro_rules! impl_sql_store {
                                 &payment_id,
                                 from,
                                 to,
-                                received_at,
+                                happened_at,
                                 TransitionSource::Webhook,
                                 event.failure_code.as_deref(),
                                 true,

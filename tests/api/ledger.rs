@@ -41,6 +41,55 @@ fn ids(ledger: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A webhook retried into the next day still puts the payment on the day it was made.
+macro_rules! late_webhook {
+    ($name:ident, $backend:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            use crate::helpers::{govuk_message, ManualClock, WEBHOOK_SECRET};
+            let clock = ManualClock::new();
+            let app = TestApp::spawn_with_clock(
+                $backend,
+                |s| s.payments.refresh_on_read = false,
+                clock.clone(),
+            )
+            .await;
+            let p = app.new_payment("LATE-1").await;
+            let made =
+                counterfoil::service::Clock::now(clock.as_ref()) + chrono::Duration::seconds(30);
+            clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
+            let mut message = govuk_message(
+                "late-1",
+                p["provider_payment_id"].as_str().unwrap(),
+                "card_payment_succeeded",
+                "success",
+                None,
+            );
+            message["created_date"] =
+                json!(made.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            let response = app
+                .send_webhook("sandbox", &message.to_string(), Some(WEBHOOK_SECRET))
+                .await;
+            assert_eq!(response.status(), 200);
+            let day = counterfoil::domain::ledger::london_day(made);
+            let entries = ledger(&app, &format!("from={day}&to={day}")).await;
+            assert_eq!(
+                ids(&entries),
+                vec![p["id"].as_str().unwrap().to_owned()],
+                "on the day it was made, not two days later"
+            );
+        }
+    };
+}
+late_webhook!(
+    a_late_webhook_keeps_the_day_the_payment_was_made_on_sqlite,
+    crate::helpers::Backend::Sqlite
+);
+late_webhook!(
+    a_late_webhook_keeps_the_day_the_payment_was_made_on_postgres,
+    crate::helpers::Backend::Postgres
+);
+
 both_stores! {
     async fn payments_land_on_their_london_day_in_summer_and_winter(app) {
         let summer_evening = paid_at(&app, "L-1", "Summer evening", "2026-07-01T22:30:00.000000Z").await;
