@@ -38,6 +38,8 @@ pub struct ProviderPayment {
     pub counterfoil_id: Option<String>,
     /// When the provider created it.
     pub created_at: Option<DateTime<Utc>>,
+    /// What the provider would still refund (GOV.UK Pay: `refund_summary.amount_available`).
+    pub refund_available: Option<i64>,
 }
 
 /// A provider's view of a refund.

@@ -13,7 +13,7 @@ use crate::domain::refund::{parse_reason, Refund, RefundStatus};
 use crate::domain::{
     idempotency, AmountPence, CreateOutcome, FieldError, IdempotencyKey, Payment, PaymentId,
 };
-use crate::providers::{ProviderRefund, ProviderRegistry};
+use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
 use crate::store::{
     AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, RefundClaim, Store,
 };
@@ -211,9 +211,33 @@ impl RefundService {
             .get(&payment.account)
             .expect("startup registers every account");
         let provider_id = payment.provider_payment_id.clone().unwrap_or_default();
-        let answer = provider
+        // Our claim reserved the amount; GOV.UK Pay also checks what it believes is available. Two
+        // refunds decided one after the other here can reach it in the other order and get 412
+        // P0604, which certainly made nothing: read what it now has available and ask again.
+        let mut available = available;
+        let mut answer = provider
             .refund(&provider_id, refund.amount, available)
             .await;
+        for _ in 0..3 {
+            let stale = matches!(&answer, Err(ProviderError::Rejected { status: 412, .. }));
+            let now_available = match stale {
+                true => provider
+                    .get_payment(&provider_id)
+                    .await
+                    .ok()
+                    .and_then(|p| p.refund_available),
+                false => None,
+            };
+            match now_available {
+                Some(now) if now >= refund.amount && now != available => {
+                    available = now;
+                    answer = provider
+                        .refund(&provider_id, refund.amount, available)
+                        .await;
+                }
+                _ => break,
+            }
+        }
         let at = self.clock.now();
         refund.updated_at = at;
         let (settle, result) = match answer {

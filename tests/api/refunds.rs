@@ -126,6 +126,20 @@ both_stores! {
         assert_eq!(app.count_rows("refunds").await, 2);
     }
 
+    async fn a_stale_amount_available_is_read_again_not_failed(app) {
+        let id = paid(&app, "CRM-R008").await;
+        let provider_id = app.get_payment(&id).await["provider_payment_id"].as_str().unwrap().to_owned();
+        // Someone refunds 300 in GOV.UK Pay's own admin tool: its amount available is now 2,200,
+        // while ours is still 2,500, so our first request is refused with 412 P0604.
+        let outside = app.client.post(app.url(&format!("/sandbox/govuk-pay/v1/payments/{provider_id}/refunds")))
+            .bearer_auth("api_test_counterfoil_simulator_key")
+            .json(&json!({"amount": 300, "refund_amount_available": 2500})).send().await.unwrap();
+        assert_eq!(outside.status(), 202);
+        let (status, refund_made) = refund(&app, &app.finance_key, &id, "stale", json!({"amount": 500, "reason": "After an outside refund"})).await;
+        assert_eq!(status, 201, "{refund_made}");
+        assert_eq!(refund_made["status"], "succeeded");
+    }
+
     async fn bad_refund_input_is_named(app) {
         let id = paid(&app, "CRM-R006").await;
         for (body, fields) in [

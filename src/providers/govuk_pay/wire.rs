@@ -36,6 +36,14 @@ pub struct PaymentResource {
     pub links: Option<PaymentLinks>,
     #[serde(default)]
     pub created_date: Option<String>,
+    #[serde(default)]
+    pub refund_summary: Option<RefundSummary>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundSummary {
+    #[serde(default)]
+    pub amount_available: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +236,7 @@ impl PaymentResource {
                 .as_deref()
                 .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
                 .map(|d| d.with_timezone(&chrono::Utc)),
+            refund_available: self.refund_summary.and_then(|r| r.amount_available),
         })
     }
 }
