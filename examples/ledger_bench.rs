@@ -57,7 +57,7 @@ async fn main() {
     sqlx::query(
         "INSERT INTO payments (id, request_ref, service, account, provider, amount, description, metadata, \
            return_url, status, create_outcome, provider_payment_id, created_at, updated_at, finished_at) \
-         SELECT 'pay_' || lpad(to_hex(i), 32, '0'), 'LEDGER-' || i, 'demo', 'sandbox', 'govuk_pay', 1000 + i % 9000, \
+         SELECT 'pay_' || translate(lpad(to_hex(i), 32, '0'), '0123456789abcdef', 'abcdefghijklmnop'), 'LEDGER-' || i, 'demo', 'sandbox', 'govuk_pay', 1000 + i % 9000, \
            'Benchmark line, with a comma', '{}', 'https://example.gov.uk/done', 'succeeded', 'confirmed', \
            'bench-' || i, t, t, t \
          FROM (SELECT i, timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second' AS t \

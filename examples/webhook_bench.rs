@@ -115,7 +115,7 @@ async fn seed(database_url: &str, n: usize) {
     sqlx::query(
         "INSERT INTO payments (id, request_ref, service, account, provider, amount, description, \
            metadata, return_url, status, create_outcome, provider_payment_id, created_at, updated_at) \
-         SELECT 'pay_' || lpad(to_hex(i), 32, '0'), 'BENCH-' || i, 'demo', 'sandbox', 'govuk_pay', 2500, \
+         SELECT 'pay_' || translate(lpad(to_hex(i), 32, '0'), '0123456789abcdef', 'abcdefghijklmnop'), 'BENCH-' || i, 'demo', 'sandbox', 'govuk_pay', 2500, \
            'Benchmark', '{}', 'https://example.gov.uk/done', 'created', 'confirmed', 'bench-' || i, now(), now() \
          FROM generate_series(0, $1 - 1) AS i",
     )

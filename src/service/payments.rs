@@ -204,7 +204,7 @@ impl PaymentService {
             .get(&service.account)
             .expect("startup registers a provider for every configured account");
         let mut payment = Payment {
-            id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
+            id: PaymentId::new(),
             request_ref: new.request_ref.into_inner(),
             service: new.service.into_inner(),
             account: service.account.clone(),
@@ -719,7 +719,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        let id = PaymentId::from_uuid(uuid::Uuid::now_v7());
+        let id = PaymentId::new();
         let at = Utc::now();
         let (back_at, back_id) = decode_cursor(&encode_cursor(at, &id)).unwrap();
         assert_eq!(back_id, id);

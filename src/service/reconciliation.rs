@@ -213,7 +213,7 @@ impl ReconciliationService {
     ) -> Result<RunView, ServiceError> {
         let now = self.clock.now();
         let mut run = ReconciliationRun {
-            id: format!("rec_{}", uuid::Uuid::now_v7().simple()),
+            id: crate::domain::refs::new_id("rec_"),
             account: account.to_owned(),
             period_from: from,
             period_to: to,

@@ -156,7 +156,7 @@ impl RefundService {
             expires_at: now + self.settings.idempotency_ttl,
         };
         let mut refund = Refund {
-            id: format!("rfd_{}", uuid::Uuid::now_v7().simple()),
+            id: crate::domain::refs::new_id("rfd_"),
             payment_id: payment_id.clone(),
             amount: amount.pence(),
             status: RefundStatus::Pending,

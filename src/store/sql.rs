@@ -384,7 +384,7 @@ macro_rules! impl_sql_store {
                         "INSERT INTO outbox (id, event_type, payment_id, refund_id, created_at, next_attempt_at) \
                          VALUES ($1, $2, $3, $4, $5, $5)",
                     )
-                    .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+                    .bind($crate::domain::refs::new_id("evt_"))
                     .bind(event_type)
                     .bind(payment_id.as_ref())
                     .bind(refund_id)

@@ -167,7 +167,7 @@ both_stores! {
     }
 
     async fn every_finance_route_refuses_crm_keys_and_exports_are_audited(app) {
-        let id = "pay_0000000000000000000000000000000a";
+        let id = "pay_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab";
         let routes = [
             ("POST", format!("/v1/payments/{id}/refunds")),
             ("GET", format!("/v1/payments/{id}/refunds")),

@@ -232,7 +232,7 @@ async fn seed_notifications(database_url: &str, n: usize) {
     sqlx::query(
         "INSERT INTO payments (id, request_ref, service, account, provider, amount, description, metadata, \
            return_url, status, create_outcome, provider_payment_id, created_at, updated_at, finished_at) \
-         SELECT 'pay_' || lpad(to_hex(i), 32, '0'), 'SEED-' || i, 'demo', 'sandbox', 'govuk_pay', 2500, 'Seeded', \
+         SELECT 'pay_' || translate(lpad(to_hex(i), 32, '0'), '0123456789abcdef', 'abcdefghijklmnop'), 'SEED-' || i, 'demo', 'sandbox', 'govuk_pay', 2500, 'Seeded', \
            '{}', 'https://example.gov.uk/done', 'succeeded', 'confirmed', 'seed-' || i, now(), now(), now() \
          FROM generate_series(1, $1) AS i",
     )
@@ -242,7 +242,7 @@ async fn seed_notifications(database_url: &str, n: usize) {
     .unwrap();
     sqlx::query(
         "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) \
-         SELECT 'evt_seed_' || i, 'payment.succeeded', 'pay_' || lpad(to_hex(i), 32, '0'), now(), now() \
+         SELECT 'evt_seed_' || i, 'payment.succeeded', 'pay_' || translate(lpad(to_hex(i), 32, '0'), '0123456789abcdef', 'abcdefghijklmnop'), now(), now() \
          FROM generate_series(1, $1) AS i",
     )
     .bind(n as i64)

@@ -34,7 +34,7 @@ async fn postgres_store() -> Arc<dyn Store> {
 
 fn payment(at: chrono::DateTime<Utc>, request_ref: &str) -> Payment {
     Payment {
-        id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
+        id: PaymentId::new(),
         request_ref: request_ref.into(),
         service: "demo".into(),
         account: "sandbox".into(),
