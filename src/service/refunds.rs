@@ -229,7 +229,8 @@ impl RefundService {
                 false => None,
             };
             match now_available {
-                Some(now) if now >= refund.amount && now != available => {
+                // Even the same figure: it may have become right since the refusal.
+                Some(now) if now >= refund.amount => {
                     available = now;
                     answer = provider
                         .refund(&provider_id, refund.amount, available)

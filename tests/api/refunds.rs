@@ -121,7 +121,8 @@ both_stores! {
         let results = futures_util::future::join_all(attempts).await;
         let granted = results.iter().filter(|(s, _)| *s == 201).count();
         let refused = results.iter().filter(|(s, p)| *s == 422 && p["code"] == "refund_exceeds_captured").count();
-        assert_eq!((granted, refused), (2, 8), "2,500 taken: two refunds of 1,000 fit, a third does not");
+        let answers: Vec<_> = results.iter().map(|(s, p)| (*s, p["code"].clone())).collect();
+        assert_eq!((granted, refused), (2, 8), "2,500 taken: two refunds of 1,000 fit, a third does not: {answers:?}");
         assert_eq!(app.get_payment(&id).await["refunded_amount"], 2000);
         assert_eq!(app.count_rows("refunds").await, 2);
     }
