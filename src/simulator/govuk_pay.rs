@@ -723,6 +723,52 @@ async fn cancel(
     }
 }
 
+/// A search's created-date window and page, as GOV.UK Pay reads them; `code` is the error code
+/// its refusals carry (P0401 for payments, P1101 for refunds).
+struct SearchWindow {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    page: usize,
+    size: usize,
+}
+
+fn search_window(
+    from_date: &Option<String>,
+    to_date: &Option<String>,
+    page: &Option<String>,
+    display_size: &Option<String>,
+    code: &str,
+) -> Result<SearchWindow, Box<HttpResponse>> {
+    use actix_web::http::StatusCode as S;
+    let date = |d: &Option<String>| -> Result<Option<DateTime<Utc>>, ()> {
+        d.as_deref()
+            .map(|d| {
+                DateTime::parse_from_rfc3339(d)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| ())
+            })
+            .transpose()
+    };
+    let (Ok(from), Ok(to)) = (date(from_date), date(to_date)) else {
+        return Err(Box::new(error(S::UNPROCESSABLE_ENTITY, code, "Invalid parameters: from_date, to_date. See Public API documentation for the correct data formats", None)));
+    };
+    let page: usize = page.as_deref().unwrap_or("1").parse().unwrap_or(0);
+    let size: usize = display_size
+        .as_deref()
+        .unwrap_or("500")
+        .parse()
+        .unwrap_or(0);
+    if page == 0 || !(1..=500).contains(&size) {
+        return Err(Box::new(error(S::UNPROCESSABLE_ENTITY, code, "Invalid parameters: page, display_size. See Public API documentation for the correct data formats", None)));
+    }
+    Ok(SearchWindow {
+        from,
+        to,
+        page,
+        size,
+    })
+}
+
 #[derive(Deserialize)]
 struct SearchParams {
     reference: Option<String>,
@@ -742,28 +788,22 @@ async fn search(
     let Some(owner) = sim.owner_of(&req) else {
         return unauthorised();
     };
-    let parse_date = |d: &Option<String>| -> Result<Option<DateTime<Utc>>, ()> {
-        d.as_deref()
-            .map(|d| {
-                DateTime::parse_from_rfc3339(d)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ())
-            })
-            .transpose()
+    let window = match search_window(
+        &params.from_date,
+        &params.to_date,
+        &params.page,
+        &params.display_size,
+        "P0401",
+    ) {
+        Ok(window) => window,
+        Err(refusal) => return *refusal,
     };
-    let (Ok(from), Ok(to)) = (parse_date(&params.from_date), parse_date(&params.to_date)) else {
-        return error(S::UNPROCESSABLE_ENTITY, "P0401", "Invalid parameters: from_date, to_date. See Public API documentation for the correct data formats", None);
-    };
-    let page: usize = params.page.as_deref().unwrap_or("1").parse().unwrap_or(0);
-    let size: usize = params
-        .display_size
-        .as_deref()
-        .unwrap_or("500")
-        .parse()
-        .unwrap_or(0);
-    if page == 0 || !(1..=500).contains(&size) {
-        return error(S::UNPROCESSABLE_ENTITY, "P0401", "Invalid parameters: page, display_size. See Public API documentation for the correct data formats", None);
-    }
+    let SearchWindow {
+        from,
+        to,
+        page,
+        size,
+    } = window;
     let mut state = sim.lock();
     let now = Utc::now();
     let ids: Vec<String> = state.payments.keys().cloned().collect();
@@ -1070,38 +1110,22 @@ async fn search_refunds(
     let Some(owner) = sim.owner_of(&req) else {
         return unauthorised();
     };
-    let date = |d: &Option<String>| -> Result<Option<DateTime<Utc>>, ()> {
-        d.as_deref()
-            .map(|d| {
-                DateTime::parse_from_rfc3339(d)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ())
-            })
-            .transpose()
+    let window = match search_window(
+        &params.from_date,
+        &params.to_date,
+        &params.page,
+        &params.display_size,
+        "P1101",
+    ) {
+        Ok(window) => window,
+        Err(refusal) => return *refusal,
     };
-    let (Ok(from), Ok(to)) = (date(&params.from_date), date(&params.to_date)) else {
-        return error(
-            S::UNPROCESSABLE_ENTITY,
-            "P1101",
-            "Invalid parameters: from_date, to_date",
-            None,
-        );
-    };
-    let page: usize = params.page.as_deref().unwrap_or("1").parse().unwrap_or(0);
-    let size: usize = params
-        .display_size
-        .as_deref()
-        .unwrap_or("500")
-        .parse()
-        .unwrap_or(0);
-    if page == 0 || !(1..=500).contains(&size) {
-        return error(
-            S::UNPROCESSABLE_ENTITY,
-            "P1101",
-            "Invalid parameters: page, display_size",
-            None,
-        );
-    }
+    let SearchWindow {
+        from,
+        to,
+        page,
+        size,
+    } = window;
     let state = sim.lock();
     let now = Utc::now();
     let mut all: Vec<(&SimPayment, &SimRefund)> = state
