@@ -127,20 +127,18 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 fn id_from_uuid(prefix: &str, uuid: uuid::Uuid) -> String {
-    let letters: String = uuid
-        .simple()
-        .to_string()
-        .bytes()
-        .map(|b| {
-            let nibble = if b.is_ascii_digit() {
-                b - b'0'
-            } else {
-                b - b'a' + 10
-            };
-            char::from(b'a' + nibble)
-        })
-        .collect();
-    format!("{prefix}{letters}")
+    format!("{prefix}{}", in_letters(uuid.as_bytes()))
+}
+
+/// Bytes written as hex, but with the sixteen letters `a`-`p` for the digits `0`-`f`. Every id and
+/// digest Counterfoil stores is written this way, so none can hold a run of digits that a
+/// card-number scan (or a search for a card's last four) would match by chance.
+pub fn in_letters(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0x0f])
+        .map(|nibble| char::from(b'a' + nibble))
+        .collect()
 }
 
 /// Counterfoil's own payment id: `pay_` and 32 letters `a`-`p` (a UUIDv7, so ids sort by time).

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Clock, Principal, ServiceError};
 use crate::domain::api_key::{self, Role};
+use crate::domain::refs::in_letters;
 use crate::store::{ApiKeyRecord, Store};
 
 pub struct KeyService {
@@ -49,7 +50,7 @@ impl KeyService {
             id,
             role,
             label: label.to_owned(),
-            token_sha256: hex::encode(api_key::token_digest(&token)),
+            token_sha256: in_letters(&api_key::token_digest(&token)),
             created_at: self.clock.now(),
             revoked_at: None,
             last_used_at: None,
@@ -111,7 +112,7 @@ impl KeyService {
         let Some(record) = self.store.find_api_key(presented.key_id).await? else {
             return Ok(Err(AuthFailure::Unknown));
         };
-        let digest = hex::encode(api_key::token_digest(presented.token));
+        let digest = in_letters(&api_key::token_digest(presented.token));
         if !bool::from(digest.as_bytes().ct_eq(record.token_sha256.as_bytes())) {
             return Ok(Err(AuthFailure::Unknown));
         }
