@@ -146,6 +146,12 @@ async fn main() {
     settings.database.max_connections = POOL;
     settings.payments.refresh_on_read = false;
     settings.poller.enabled = false;
+    // Measure the service, not its rate limits.
+    settings.rate_limits = counterfoil::config::RateLimitSettings {
+        per_key_per_minute: 0,
+        per_ip_per_minute: 0,
+        per_webhook_account_per_minute: 0,
+    };
     assert_eq!(settings.accounts["sandbox"].base_url, SIMULATOR_BASE_URL);
     let settings = settings.validate().unwrap();
     let app = Application::build(settings).await.unwrap();

@@ -42,6 +42,10 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     #[serde(default)]
     pub reconciliation: ReconciliationSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
     /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
@@ -62,6 +66,65 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// On SIGTERM/SIGINT, how long in-flight requests and deliveries get to finish.
     pub shutdown_deadline_seconds: u64,
+    /// A second address for `/metrics` (with `/healthz` and `/readyz`), kept off the public
+    /// port. Without it, `/metrics` is served on `bind`.
+    pub admin_bind: Option<String>,
+    /// Serve HTTPS on `bind` from these PEM files; without it, TLS ends at the ingress.
+    pub tls: Option<TlsSettings>,
+    /// Take the client address for per-IP rate limits from `X-Forwarded-For`'s nearest entry
+    /// (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// Traces: exported over OTLP/HTTP (protobuf) when an endpoint is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// e.g. `http://otel-collector:4318/v1/traces`; none means no export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` on every span.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "counterfoil".into(),
+        }
+    }
+}
+
+/// Requests per minute allowed before 429 (0 turns a limit off). Each limit is a token bucket
+/// that allows a burst of a sixth of its minute's worth (at least 1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Per API key, across the whole API.
+    pub per_key_per_minute: u32,
+    /// Per client address, across the whole API (webhooks excepted).
+    pub per_ip_per_minute: u32,
+    /// Per provider account, on its webhook endpoint.
+    pub per_webhook_account_per_minute: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_key_per_minute: 600,
+            per_ip_per_minute: 1_200,
+            per_webhook_account_per_minute: 6_000,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -71,6 +134,9 @@ impl Default for ServerSettings {
             public_url: None,
             workers: None,
             shutdown_deadline_seconds: 30,
+            admin_bind: None,
+            tls: None,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -358,6 +424,8 @@ impl Settings {
             poller: PollerSettings::default(),
             notifications: NotificationSettings::default(),
             reconciliation: ReconciliationSettings::default(),
+            telemetry: TelemetrySettings::default(),
+            rate_limits: RateLimitSettings::default(),
             accounts: BTreeMap::new(),
             services: BTreeMap::new(),
         }
@@ -424,6 +492,33 @@ impl Settings {
                 "must start with postgres:// or sqlite: (e.g. sqlite://data/counterfoil.db)",
             );
         }
+        if let Some(admin) = &self.server.admin_bind {
+            if admin.parse::<std::net::SocketAddr>().is_err() {
+                return err(
+                    "server.admin_bind".into(),
+                    "must be an address and port, e.g. 0.0.0.0:9090",
+                );
+            }
+        }
+        if let Some(tls) = &self.server.tls {
+            for (key, path) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+                if !path.is_file() {
+                    return err(
+                        format!("server.tls.{key}"),
+                        &format!("{} is not a readable file", path.display()),
+                    );
+                }
+            }
+        }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            if !matches!(url::Url::parse(endpoint), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+            {
+                return err(
+                    "telemetry.otlp_endpoint".into(),
+                    "must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces",
+                );
+            }
+        }
         if self.database.max_connections == 0 {
             return err("database.max_connections".into(), "must be at least 1");
         }
@@ -446,6 +541,12 @@ impl Settings {
                     return err(
                         format!("{key}.base_url"),
                         "the built-in simulator may not run when environment = \"production\"",
+                    );
+                }
+                if self.server.tls.is_some() {
+                    return err(
+                        format!("{key}.base_url"),
+                        "the built-in simulator is reached over plain HTTP on loopback; turn server.tls off to use it",
                     );
                 }
             } else {
@@ -600,7 +701,14 @@ impl Settings {
         self.server
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+            .unwrap_or_else(|| {
+                let scheme = if self.server.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{bound}")
+            })
             .trim_end_matches('/')
             .to_owned()
     }

@@ -79,14 +79,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    counterfoil::telemetry::init(settings.environment);
-    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+    let telemetry = match counterfoil::telemetry::init(settings.environment, &settings.telemetry) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("counterfoil: cannot set up trace export (telemetry.otlp_endpoint): {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match run(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("counterfoil: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Flush the spans still buffered (a blocking call: off the async workers).
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }
 
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCode> {

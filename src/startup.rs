@@ -15,8 +15,11 @@ use secrecy::ExposeSecret;
 use crate::config::{AccountKind, Settings, SIMULATOR_BASE_URL};
 use crate::domain::standard_webhooks;
 use crate::http;
+use crate::http::limits::RateLimits;
+use crate::metrics::Metrics;
 use crate::providers::govuk_pay::GovukPayClient;
-use crate::providers::ProviderRegistry;
+use crate::providers::instrumented::Instrumented;
+use crate::providers::{PaymentProvider, ProviderRegistry};
 use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
@@ -30,6 +33,8 @@ use tokio::task::JoinHandle;
 
 pub struct Application {
     address: SocketAddr,
+    /// The admin port's address and server, when `server.admin_bind` is set.
+    admin: Option<(SocketAddr, Server)>,
     public_url: String,
     server: Server,
     services: AppServices,
@@ -182,6 +187,39 @@ fn until_next_london_hour(now: chrono::DateTime<chrono::Utc>, hour: u32) -> Dura
     }
 }
 
+/// The inbound TLS configuration from PEM files (rustls, TLS 1.2 and 1.3, ring).
+fn tls_config(tls: &crate::config::TlsSettings) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| {
+            format!(
+                "cannot read certificates from {} (server.tls.cert_file)",
+                tls.cert_file.display()
+            )
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "no certificate in {} (server.tls.cert_file)",
+            tls.cert_file.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file).with_context(|| {
+        format!(
+            "cannot read a private key from {} (server.tls.key_file)",
+            tls.key_file.display()
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and key in server.tls do not belong together")
+}
+
 /// Waits for SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -270,6 +308,7 @@ impl Application {
             None
         };
 
+        let metrics = Arc::new(Metrics::new());
         let mut providers = ProviderRegistry::default();
         for (name, account) in &settings.accounts {
             let base_url = if account.base_url == SIMULATOR_BASE_URL {
@@ -283,21 +322,22 @@ impl Application {
                 .iter()
                 .map(|s| s.resolve().map_err(anyhow::Error::msg))
                 .collect::<Result<Vec<_>, _>>()?;
-            match account.kind {
-                AccountKind::GovukPay => providers.insert(
-                    name.clone(),
-                    Arc::new(
-                        GovukPayClient::new(
-                            &base_url,
-                            api_key,
-                            webhook_secrets,
-                            Duration::from_millis(account.connect_timeout_ms),
-                            Duration::from_millis(account.timeout_ms),
-                        )
-                        .context("cannot build the HTTP client")?,
-                    ),
+            let provider: Arc<dyn PaymentProvider> = match account.kind {
+                AccountKind::GovukPay => Arc::new(
+                    GovukPayClient::new(
+                        &base_url,
+                        api_key,
+                        webhook_secrets,
+                        Duration::from_millis(account.connect_timeout_ms),
+                        Duration::from_millis(account.timeout_ms),
+                    )
+                    .context("cannot build the HTTP client")?,
                 ),
-            }
+            };
+            providers.insert(
+                name.clone(),
+                Instrumented::wrap(provider, name, metrics.clone()),
+            );
         }
         let service_entries: BTreeMap<_, _> = settings
             .services
@@ -334,6 +374,7 @@ impl Application {
             service_entries,
             clock.clone(),
             payment_settings,
+            metrics.clone(),
         ));
         let services = AppServices {
             webhooks: Arc::new(WebhookService::new(
@@ -341,6 +382,7 @@ impl Application {
                 providers.clone(),
                 clock.clone(),
                 refunds.clone(),
+                metrics.clone(),
             )),
             refunds: refunds.clone(),
             ledger: Arc::new(LedgerService::new(
@@ -368,9 +410,11 @@ impl Application {
                 store.clone(),
                 clock.clone(),
                 delivery_settings(&settings)?,
+                metrics.clone(),
             )),
             keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
             store,
+            metrics,
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -409,30 +453,67 @@ impl Application {
         let shutdown_deadline = Duration::from_secs(settings.server.shutdown_deadline_seconds);
 
         let app_services = services.clone();
-        let mut server = HttpServer::new(move || {
+        let limits = web::Data::new(RateLimits::new(
+            &settings.rate_limits,
+            settings.server.trust_forwarded_for,
+        ));
+        let admin_listener = match &settings.server.admin_bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} (server.admin_bind)"))?,
+            ),
+            None => None,
+        };
+        let metrics_on_main = admin_listener.is_none();
+        let server = HttpServer::new(move || {
             let services = app_services.clone();
             let simulator = simulator.clone();
+            let limits = limits.clone();
             App::new()
-                .wrap(from_fn(http::log_request))
+                .wrap(http::security_headers())
+                .wrap(from_fn(http::observe))
                 .configure(move |cfg| {
-                    http::configure(cfg, services);
+                    http::configure(cfg, services, limits, metrics_on_main);
                     if let Some(simulator) = &simulator {
                         simulator.configure(cfg);
                     }
                 })
                 .default_service(web::to(http::not_found))
-        })
-        .listen(listener)?
+        });
+        let server = match &settings.server.tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls_config(tls)?)?,
+            None => server.listen(listener)?,
+        };
         // Signals are handled in `run_until_signalled`, which stops the workers too.
-        .disable_signals()
-        .shutdown_timeout(shutdown_deadline.as_secs());
+        let mut server = server
+            .disable_signals()
+            .shutdown_timeout(shutdown_deadline.as_secs());
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
+        }
+        let mut admin = None;
+        if let Some(listener) = admin_listener {
+            let admin_address = listener.local_addr()?;
+            let services = services.clone();
+            let admin_server = HttpServer::new(move || {
+                let services = services.clone();
+                App::new()
+                    .wrap(http::security_headers())
+                    .app_data(web::Data::new(services))
+                    .configure(|cfg| http::configure_probes(cfg, true))
+                    .default_service(web::to(http::not_found))
+            })
+            .listen(listener)?
+            .disable_signals()
+            .workers(1)
+            .run();
+            admin = Some((admin_address, admin_server));
         }
         Ok(Self {
             address,
             public_url,
             server: server.run(),
+            admin,
             services,
             shutdown,
             background,
@@ -442,6 +523,10 @@ impl Application {
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(address, _)| *address)
     }
 
     pub fn public_url(&self) -> &str {
@@ -454,7 +539,12 @@ impl Application {
 
     /// Serves until the process is asked to stop (SIGTERM/SIGINT), finishing in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.admin {
+            Some((_, admin)) => futures_util::future::try_join(self.server, admin)
+                .await
+                .map(|_| ()),
+            None => self.server.await,
+        }
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully within the deadline: stop
@@ -463,6 +553,7 @@ impl Application {
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
         let Self {
             server,
+            admin,
             services,
             shutdown,
             background,
@@ -470,6 +561,11 @@ impl Application {
             ..
         } = self;
         let handle = server.handle();
+        let admin_handle = admin.map(|(_, admin)| {
+            let handle = admin.handle();
+            tokio::spawn(admin);
+            handle
+        });
         let mut serving = tokio::spawn(server);
         tokio::select! {
             result = &mut serving => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
@@ -480,6 +576,9 @@ impl Application {
         let stop_http = async {
             handle.stop(true).await;
             let _ = serving.await;
+            if let Some(admin) = admin_handle {
+                admin.stop(true).await;
+            }
         };
         let stop_background = async {
             for task in background {

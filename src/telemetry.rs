@@ -1,20 +1,138 @@
-//! Logging: readable text in development, JSON lines in production, filtered by `RUST_LOG`.
-//! What is logged is decided where it is logged: never bodies, secrets or card data.
+//! Logs and traces: readable text in development, JSON lines in production (filtered by
+//! `RUST_LOG`), OpenTelemetry spans exported over OTLP when an endpoint is configured, and W3C
+//! `traceparent` read from incoming requests and written into outgoing ones. What is logged is
+//! decided where it is logged: never bodies, secrets or card data.
 
-use tracing_subscriber::{fmt, EnvFilter};
+use std::collections::HashMap;
 
-use crate::config::Environment;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing::Subscriber;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
-pub fn init(environment: Environment) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
-    // Logs go to stderr: stdout is for what a command prints (a key, a report, JSON).
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
-    let _ = match environment {
-        Environment::Production => builder.json().flatten_event(true).try_init(),
-        Environment::Development => builder.try_init(),
+use crate::config::{Environment, TelemetrySettings};
+
+/// Keeps the trace exporter alive; dropping it (or `shutdown`) flushes spans still buffered.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    pub fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// The default filter: our own info lines, and only warnings from the libraries beneath us.
+pub fn default_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"))
+}
+
+/// The OpenTelemetry layer over `provider`'s tracer: every `tracing` span becomes an OTel span.
+pub fn trace_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer().with_tracer(provider.tracer("counterfoil"))
+}
+
+/// The resource every span carries.
+pub fn resource(service_name: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build()
+}
+
+/// Installs the process-wide subscriber: logs to stderr (stdout is for a command's output), and
+/// spans to the OTLP endpoint when one is configured.
+pub fn init(
+    environment: Environment,
+    settings: &TelemetrySettings,
+) -> anyhow::Result<TelemetryGuard> {
+    let provider = match &settings.otlp_endpoint {
+        Some(endpoint) => {
+            use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint.clone())
+                .with_timeout(std::time::Duration::from_secs(10))
+                .with_headers(HashMap::new())
+                .build()?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource(&settings.service_name))
+                    .build(),
+            )
+        }
+        None => None,
     };
+    let logs = fmt::layer().with_target(false).with_writer(std::io::stderr);
+    let logs = match environment {
+        Environment::Production => logs.json().flatten_event(true).boxed(),
+        Environment::Development => logs.boxed(),
+    };
+    let registry = tracing_subscriber::registry()
+        .with(default_filter())
+        .with(logs);
+    let _ = match &provider {
+        Some(provider) => registry.with(trace_layer(provider)).try_init(),
+        None => registry.try_init(),
+    };
+    Ok(TelemetryGuard { provider })
+}
+
+struct HeaderExtractor<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Makes `span` a child of the trace named by the request's `traceparent`, if it names one.
+pub fn adopt_incoming_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+struct HeaderInjector<'a>(&'a mut Vec<(String, String)>);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_owned(), value));
+    }
+}
+
+/// Adds `traceparent` (and `tracestate`) for the current span to an outgoing request, so the
+/// provider's or the CRM's own traces join ours.
+pub fn propagate(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    let context = tracing::Span::current().context();
+    let mut headers = Vec::new();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(&mut headers));
+    headers
+        .into_iter()
+        .fold(request, |request, (key, value)| request.header(key, value))
 }

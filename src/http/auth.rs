@@ -1,5 +1,5 @@
 //! Bearer API keys: the `Authenticated` extractor (401 on any missing, unknown or revoked key) and
-//! role checks (403).
+//! role checks (403), and the per-key rate limit.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,6 +7,7 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use super::limits::RateLimits;
 use super::problem::ApiError;
 use crate::domain::api_key::Role;
 use crate::service::{AppServices, Principal};
@@ -32,6 +33,7 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let services = req.app_data::<web::Data<AppServices>>().cloned();
+        let limits = req.app_data::<web::Data<RateLimits>>().cloned();
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -46,7 +48,14 @@ impl FromRequest for Authenticated {
                 .await
                 .map_err(ApiError::from)?
             {
-                Ok(principal) => Ok(Authenticated(principal)),
+                Ok(principal) => {
+                    // Counted per key only once the key is proven, so nobody can use up another
+                    // caller's allowance by naming its key id.
+                    if let Some(limits) = limits {
+                        limits.check_key(&principal.key_id, &services.metrics)?;
+                    }
+                    Ok(Authenticated(principal))
+                }
                 Err(failure) => {
                     tracing::info!(reason = ?failure, "request refused: bad API key");
                     Err(ApiError::unauthorized())

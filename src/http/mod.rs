@@ -5,26 +5,39 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
+use tracing::Instrument;
 
 use crate::domain::card_guard;
+use crate::domain::refs::new_id;
 use crate::service::AppServices;
+use crate::telemetry;
 
 pub mod auth;
 pub mod body;
 pub mod finance;
+pub mod limits;
 pub mod notifications;
 pub mod payments;
+pub mod probes;
 pub mod problem;
 pub mod webhooks;
 
+use limits::RateLimits;
 use problem::ApiError;
 
-/// Mounts the public API on `cfg`.
-pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
+/// Mounts the public API on `cfg`. `/metrics` is mounted here unless it has a port of its own.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    services: AppServices,
+    limits: web::Data<RateLimits>,
+    with_metrics: bool,
+) {
     cfg.app_data(web::Data::new(services))
+        .app_data(limits)
         .app_data(web::QueryConfig::default().error_handler(|_, _| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -34,9 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
             .into()
         }))
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
-        .route("/healthz", web::get().to(healthz))
+        .configure(|cfg| configure_probes(cfg, with_metrics))
         .service(
             web::scope("/v1")
+                .wrap(actix_web::middleware::from_fn(limit_by_client))
                 .wrap(actix_web::middleware::from_fn(guard_request_line))
                 .route("/payments", web::post().to(payments::create))
                 .route("/payments", web::get().to(payments::list))
@@ -71,13 +85,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: AppServices) {
         );
 }
 
+/// The operator's endpoints: liveness, readiness and (optionally) metrics.
+pub fn configure_probes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
+    cfg.route("/healthz", web::get().to(probes::healthz))
+        .route("/readyz", web::get().to(probes::readyz));
+    if with_metrics {
+        cfg.route("/metrics", web::get().to(probes::metrics));
+    }
+}
+
 /// Answers anything unrouted with a problem+json 404 (or 405 for a known path, wrong method).
 pub async fn not_found() -> HttpResponse {
     ApiError::not_found().error_response()
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 fn percent_decoded(text: &str) -> String {
@@ -110,22 +129,99 @@ async fn guard_request_line(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-/// One log line per request: method, route pattern (never the concrete path or query, which may
-/// carry references), status and latency. Bodies and headers are never logged.
-pub async fn log_request(
+/// Per-client limit on the API (webhooks have their own, per provider account).
+async fn limit_by_client(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if !req.path().starts_with("/v1/webhooks/") {
+        let limits = req.app_data::<web::Data<RateLimits>>().cloned();
+        let services = req.app_data::<web::Data<AppServices>>().cloned();
+        if let (Some(limits), Some(services)) = (limits, services) {
+            if let Some(ip) = limits.client_ip(&req) {
+                if let Err(refused) = limits.check_ip(ip, &services.metrics) {
+                    return Ok(req.into_response(refused.error_response()));
+                }
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// A caller's `X-Request-Id`, if it is a sane one (short, plain characters, no card number).
+fn caller_request_id(req: &ServiceRequest) -> Option<String> {
+    let id = req.headers().get("x-request-id")?.to_str().ok()?.trim();
+    let plain = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    (plain && (1..=128).contains(&id.len()) && !card_guard::contains_card_number(id))
+        .then(|| id.to_owned())
+}
+
+/// Every request: a request id (the caller's `X-Request-Id`, or a new one) returned in
+/// `X-Request-Id`; a span that continues the caller's W3C trace; one log line with method, route
+/// pattern (never the concrete path or query, which may carry references), status and latency;
+/// and the request metrics. Bodies and headers are never logged.
+pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let response = next.call(req).await?;
-    tracing::info!(
-        method = %method,
-        route = %route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
+    let request_id = caller_request_id(&req).unwrap_or_else(|| new_id("req_"));
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
     );
+    telemetry::adopt_incoming_trace(&span, req.headers());
+    let services = req.app_data::<web::Data<AppServices>>().cloned();
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.record("http.response.status_code", status);
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
+    if let Some(services) = services {
+        services
+            .metrics
+            .http_request(method.as_str(), &route, status, elapsed);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
     Ok(response)
+}
+
+/// Headers every response carries: no sniffing, no framing, no caching of payment data, no
+/// referrer, HTTPS only. The simulator's pages set their own, looser, policy.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cache-Control", "no-store"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"))
 }

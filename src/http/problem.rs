@@ -39,6 +39,8 @@ pub struct Problem {
 pub struct ApiError {
     pub status: StatusCode,
     pub problem: Box<Problem>,
+    /// Seconds for a `Retry-After` header (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -56,7 +58,22 @@ impl ApiError {
                 provider_code: None,
                 refundable_amount: None,
             }),
+            retry_after: None,
         }
+    }
+
+    /// 429: a rate limit was reached; `seconds` until a request would be let through.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+        )
+        .detail(format!(
+            "A rate limit was reached. Retry after {seconds} s; nothing was done."
+        ));
+        error.retry_after = Some(seconds);
+        error
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -142,6 +159,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.body(serde_json::to_string(&self.problem).expect("problems serialise"))
     }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::read_limited;
+use super::limits::RateLimits;
 use super::problem::ApiError;
 use crate::domain::ProviderKind;
 use crate::providers::WebhookRejection;
@@ -21,6 +22,7 @@ fn unknown_account() -> ApiError {
 
 pub async fn govuk_pay(
     services: web::Data<AppServices>,
+    limits: web::Data<RateLimits>,
     req: HttpRequest,
     account: web::Path<String>,
     payload: web::Payload,
@@ -29,6 +31,8 @@ pub async fn govuk_pay(
     if !services.webhooks.knows(kind, &account) {
         return Err(unknown_account());
     }
+    // Before the body is read or a signature computed: a flood costs us as little as possible.
+    limits.check_webhook_account(&account, &services.metrics)?;
     let body = read_limited(&req, payload).await?;
     let headers = req.headers().clone();
     let lookup = move |name: &str| {

@@ -11,6 +11,7 @@ use crate::domain::refund::RefundStatus;
 use crate::domain::{PaymentId, PaymentStatus, ProviderEvent, ProviderKind};
 
 pub mod govuk_pay;
+pub mod instrumented;
 
 /// What we ask a provider to create: a hosted payment page for one amount.
 #[derive(Debug, Clone)]

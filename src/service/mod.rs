@@ -193,4 +193,5 @@ pub struct AppServices {
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,
     pub store: Arc<dyn crate::store::Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

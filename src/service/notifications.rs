@@ -9,12 +9,15 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::refunds::RefundView;
 use super::views::PaymentView;
 use super::{Clock, ServiceError};
 use crate::domain::standard_webhooks;
+use crate::metrics::Metrics;
 use crate::store::{DeliveryResult, Notification, Store};
+use crate::telemetry;
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -87,6 +90,7 @@ pub struct NotificationService {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     settings: DeliverySettings,
+    metrics: Arc<Metrics>,
     /// Notifications this server has leased and not yet recorded, to release on a hard stop.
     in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -101,7 +105,12 @@ enum Attempt {
 }
 
 impl NotificationService {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: DeliverySettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: DeliverySettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
@@ -114,6 +123,7 @@ impl NotificationService {
             clock,
             http,
             settings,
+            metrics,
             in_flight: Default::default(),
         }
     }
@@ -134,11 +144,21 @@ impl NotificationService {
         let results = futures_util::future::join_all(batch.iter().map(|n| self.deliver(n))).await;
         let mut summary = RoundSummary::default();
         for (notification, result) in batch.iter().zip(results) {
-            match &result {
-                DeliveryResult::Delivered { .. } => summary.delivered += 1,
-                DeliveryResult::Retry { .. } => summary.retrying += 1,
-                DeliveryResult::Dead { .. } => summary.dead += 1,
-            }
+            let counted = match &result {
+                DeliveryResult::Delivered { .. } => {
+                    summary.delivered += 1;
+                    "delivered"
+                }
+                DeliveryResult::Retry { .. } => {
+                    summary.retrying += 1;
+                    "retry"
+                }
+                DeliveryResult::Dead { .. } => {
+                    summary.dead += 1;
+                    "dead"
+                }
+            };
+            self.metrics.notification_attempt(counted);
             self.store
                 .record_delivery(&notification.id, &result)
                 .await?;
@@ -161,7 +181,13 @@ impl NotificationService {
     }
 
     async fn deliver(&self, notification: &Notification) -> DeliveryResult {
-        let attempt = self.attempt(notification).await;
+        let span = tracing::info_span!(
+            "crm delivery",
+            otel.kind = "client",
+            notification = %notification.id,
+            attempt = notification.attempts + 1,
+        );
+        let attempt = self.attempt(notification).instrument(span).await;
         let now = self.clock.now();
         match attempt {
             Attempt::Delivered => DeliveryResult::Delivered { at: now },
@@ -232,9 +258,7 @@ impl NotificationService {
             timestamp,
             body.as_bytes(),
         );
-        let response = self
-            .http
-            .post(url)
+        let response = telemetry::propagate(self.http.post(url))
             .header("content-type", "application/json")
             .header("webhook-id", &notification.id)
             .header("webhook-timestamp", timestamp.to_string())

@@ -17,6 +17,7 @@ use crate::domain::{
     IdempotencyKey, Metadata, NewPayment, Payment, PaymentId, PaymentStatus, RequestRef, ReturnUrl,
     ServiceCode, TransitionDecision, TransitionSource,
 };
+use crate::metrics::Metrics;
 use crate::providers::{CreateSession, ProviderError, ProviderPayment, ProviderRegistry};
 use crate::store::{
     ClaimOutcome, IdempotencyClaim, IdempotencySettle, PaymentQuery, StatusChange, Store,
@@ -70,6 +71,7 @@ pub struct PaymentService {
     services: BTreeMap<String, ServiceEntry>,
     clock: Arc<dyn Clock>,
     settings: PaymentSettings,
+    metrics: Arc<Metrics>,
 }
 
 const CREATE_ROUTE: &str = "POST /v1/payments";
@@ -81,6 +83,7 @@ impl PaymentService {
         services: BTreeMap<String, ServiceEntry>,
         clock: Arc<dyn Clock>,
         settings: PaymentSettings,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -88,6 +91,7 @@ impl PaymentService {
             services,
             clock,
             settings,
+            metrics,
         }
     }
 
@@ -260,6 +264,8 @@ impl PaymentService {
         payment.updated_at = at;
         let (settle, result) = match answer {
             Ok(created) => {
+                self.metrics
+                    .payment_created(payment.service.as_ref(), provider.kind().as_str());
                 confirm_from_provider(&mut payment, created, at);
                 let view = PaymentView::from(&payment);
                 let body = serde_json::to_string(&view).expect("views serialise");

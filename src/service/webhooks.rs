@@ -2,24 +2,13 @@
 //! allow-list, then apply it through the state machine in one transaction. The body itself is never
 //! stored or logged.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::Clock;
 use crate::domain::{EventOutcome, ProviderKind};
+use crate::metrics::Metrics;
 use crate::providers::{HeaderLookup, ProviderRegistry, WebhookRejection};
 use crate::store::{Store, StoreError};
-
-/// Counts of webhook outcomes since start, for operators (exported as metrics later).
-#[derive(Debug, Default)]
-pub struct WebhookStats {
-    pub applied: AtomicU64,
-    pub ignored: AtomicU64,
-    pub duplicate: AtomicU64,
-    pub orphan: AtomicU64,
-    pub bad_signature: AtomicU64,
-    pub malformed: AtomicU64,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -36,7 +25,7 @@ pub struct WebhookService {
     providers: ProviderRegistry,
     clock: Arc<dyn Clock>,
     refunds: Arc<super::refunds::RefundService>,
-    pub stats: WebhookStats,
+    metrics: Arc<Metrics>,
 }
 
 impl WebhookService {
@@ -45,13 +34,14 @@ impl WebhookService {
         providers: ProviderRegistry,
         clock: Arc<dyn Clock>,
         refunds: Arc<super::refunds::RefundService>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             providers,
             clock,
             refunds,
-            stats: WebhookStats::default(),
+            metrics,
         }
     }
 
@@ -76,26 +66,34 @@ impl WebhookService {
             .filter(|p| p.kind() == kind)
             .ok_or(WebhookError::UnknownAccount)?;
         if let Err(rejection) = provider.verify_webhook(header, body) {
-            self.stats.bad_signature.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .webhook(kind.as_str(), account, "bad_signature");
             tracing::warn!(account, reason = %rejection, bytes = body.len(), "webhook refused: bad signature");
             return Err(WebhookError::Rejected(rejection));
         }
         let event = provider.parse_webhook(body).map_err(|rejection| {
-            self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            self.metrics.webhook(kind.as_str(), account, "malformed");
             tracing::warn!(account, reason = %rejection, "webhook refused: signed but unreadable");
             WebhookError::Rejected(rejection)
         })?;
-        let outcome = self
+        let outcome = match self
             .store
             .apply_provider_event(account, &event, self.clock.now())
-            .await?;
-        let counter = match &outcome {
-            EventOutcome::Applied { .. } => &self.stats.applied,
-            EventOutcome::Ignored => &self.stats.ignored,
-            EventOutcome::Duplicate => &self.stats.duplicate,
-            EventOutcome::Orphan => &self.stats.orphan,
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.metrics.webhook(kind.as_str(), account, "failed");
+                return Err(e.into());
+            }
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let counted = match &outcome {
+            EventOutcome::Applied { .. } => "accepted",
+            EventOutcome::Ignored => "ignored",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Orphan => "orphan",
+        };
+        self.metrics.webhook(kind.as_str(), account, counted);
         if event.event_type == "card_payment_refunded" {
             // GOV.UK Pay's message names no refund: ask about this payment's open refunds, after
             // answering (the message's own effect, its receipt, is already committed).

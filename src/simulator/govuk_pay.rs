@@ -900,6 +900,12 @@ async fn hosted_page(sim: web::Data<Simulator>, id: web::Path<String>) -> HttpRe
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
+        // Its own inline style sheet; nothing else loads. (No form-action: the pay button's redirect
+        // goes to the service's return URL.)
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ))
         .body(page)
 }
 

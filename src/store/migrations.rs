@@ -41,3 +41,11 @@ pub(super) async fn postgres() -> Result<Migrator, sqlx::migrate::MigrateError> 
 pub(super) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {
     Migrator::new(Embedded(embedded::SQLITE)).await
 }
+
+pub(super) fn postgres_versions() -> Vec<i64> {
+    embedded::POSTGRES.iter().map(|m| m.0).collect()
+}
+
+pub(super) fn sqlite_versions() -> Vec<i64> {
+    embedded::SQLITE.iter().map(|m| m.0).collect()
+}

@@ -257,6 +257,24 @@ pub struct ColumnInfo {
     pub is_text: bool,
 }
 
+/// A connection pool's state, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
+/// The CRM outbox at a glance, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxCounts {
+    /// Not yet delivered (first attempts and retries alike).
+    pub pending: i64,
+    /// Pending after at least one failed attempt.
+    pub retrying: i64,
+    pub dead: i64,
+}
+
 /// Everything Counterfoil persists, one whole unit of work per method.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -267,6 +285,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Versions of the migrations built into this binary that the database has not applied
+    /// (all of them when it has none): empty means the schema is current.
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// This process's connection pool, right now.
+    fn pool_status(&self) -> PoolStatus;
+
+    /// How many CRM notifications wait, retry, or have died.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;

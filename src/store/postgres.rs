@@ -41,6 +41,10 @@ impl PgStore {
         self.pool.begin().await
     }
 
+    fn embedded_versions() -> Vec<i64> {
+        migrations::postgres_versions()
+    }
+
     async fn run_migrations(&self) -> Result<(), StoreError> {
         migrations::postgres().await?.run(&self.pool).await?;
         Ok(())

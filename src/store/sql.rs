@@ -23,7 +23,7 @@ macro_rules! impl_sql_store {
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
                 ColumnInfo, DeliveryResult, Discrepancy, IdempotencyClaim, IdempotencySettle,
-                LedgerLine, Notification, PaymentQuery, ReconciliationRun, RefundClaim,
+                LedgerLine, Notification, OutboxCounts, PaymentQuery, PoolStatus, ReconciliationRun, RefundClaim,
                 StatusChange, Store, StoreError,
             };
 
@@ -495,15 +495,63 @@ macro_rules! impl_sql_store {
                     $backend
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "ping"), otel.kind = "client", db.system = $backend))]
                 async fn ping(&self) -> Result<(), StoreError> {
                     sqlx::query("SELECT 1").execute(&self.pool).await?;
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "migrate"), otel.kind = "client", db.system = $backend))]
                 async fn migrate(&self) -> Result<(), StoreError> {
                     self.run_migrations().await
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "pending_migrations"), otel.kind = "client", db.system = $backend))]
+                async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+                    let applied: Vec<i64> = match sqlx::query_scalar(
+                        "SELECT version FROM _sqlx_migrations WHERE success",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    {
+                        Ok(versions) => versions,
+                        // No migrations table: nothing is applied.
+                        Err(sqlx::Error::Database(_)) => Vec::new(),
+                        Err(e) => return Err(e.into()),
+                    };
+                    Ok(Self::embedded_versions()
+                        .into_iter()
+                        .filter(|v| !applied.contains(v))
+                        .collect())
+                }
+
+                fn pool_status(&self) -> PoolStatus {
+                    PoolStatus {
+                        size: self.pool.size(),
+                        idle: self.pool.num_idle(),
+                        max: self.pool.options().get_max_connections(),
+                    }
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "outbox_counts"), otel.kind = "client", db.system = $backend))]
+                async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT \
+                           COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+                           COALESCE(SUM(CASE WHEN status = 'pending' AND attempts > 0 THEN 1 ELSE 0 END), 0) AS retrying, \
+                           COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) AS dead \
+                         FROM outbox",
+                    )
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(OutboxCounts {
+                        pending: row.try_get("pending")?,
+                        retrying: row.try_get("retrying")?,
+                        dead: row.try_get("dead")?,
+                    })
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "insert_api_key"), otel.kind = "client", db.system = $backend))]
                 async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at) \
@@ -521,6 +569,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "find_api_key"), otel.kind = "client", db.system = $backend))]
                 async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
                     sqlx::query("SELECT * FROM api_keys WHERE id = $1")
                         .bind(id)
@@ -531,6 +580,7 @@ macro_rules! impl_sql_store {
                         .transpose()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_api_keys"), otel.kind = "client", db.system = $backend))]
                 async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
                     sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
                         .fetch_all(&self.pool)
@@ -540,6 +590,7 @@ macro_rules! impl_sql_store {
                         .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "revoke_api_key"), otel.kind = "client", db.system = $backend))]
                 async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
@@ -551,6 +602,7 @@ macro_rules! impl_sql_store {
                     Ok(done.rows_affected() == 1)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "claim_and_insert_payment"), otel.kind = "client", db.system = $backend))]
                 async fn claim_and_insert_payment(
                     &self,
                     claim: &IdempotencyClaim,
@@ -602,6 +654,7 @@ macro_rules! impl_sql_store {
                     Ok(ClaimOutcome::Claimed)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "settle_payment_create"), otel.kind = "client", db.system = $backend))]
                 async fn settle_payment_create(
                     &self,
                     payment: &Payment,
@@ -653,6 +706,7 @@ macro_rules! impl_sql_store {
                     Ok(updated)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "get_payment"), otel.kind = "client", db.system = $backend))]
                 async fn get_payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
                     sqlx::query(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
                         .bind(id.as_ref())
@@ -663,6 +717,7 @@ macro_rules! impl_sql_store {
                         .transpose()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_payments"), otel.kind = "client", db.system = $backend))]
                 async fn list_payments(&self, query: &PaymentQuery) -> Result<Vec<Payment>, StoreError> {
                     let mut sql = sqlx::QueryBuilder::<$db>::new(format!(
                         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE 1 = 1"
@@ -699,6 +754,7 @@ macro_rules! impl_sql_store {
                         .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "record_status_change"), otel.kind = "client", db.system = $backend))]
                 async fn record_status_change(&self, change: &StatusChange) -> Result<bool, StoreError> {
                     let mut tx = self.begin_write().await?;
                     let applied = Self::apply_transition_tx(
@@ -716,6 +772,7 @@ macro_rules! impl_sql_store {
                     Ok(applied)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "apply_provider_event"), otel.kind = "client", db.system = $backend))]
                 async fn apply_provider_event(
                     &self,
                     account: &str,
@@ -807,6 +864,7 @@ macro_rules! impl_sql_store {
                     Ok(outcome)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "lease_payments_to_poll"), otel.kind = "client", db.system = $backend))]
                 async fn lease_payments_to_poll(
                     &self,
                     created_before: DateTime<Utc>,
@@ -836,6 +894,7 @@ macro_rules! impl_sql_store {
                     rows.iter().map(payment_from_row).collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "lease_due_notifications"), otel.kind = "client", db.system = $backend))]
                 async fn lease_due_notifications(
                     &self,
                     now: DateTime<Utc>,
@@ -860,6 +919,7 @@ macro_rules! impl_sql_store {
                     rows.iter().map(notification_from_row).collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "record_delivery"), otel.kind = "client", db.system = $backend))]
                 async fn record_delivery(&self, id: &str, result: &DeliveryResult) -> Result<(), StoreError> {
                     let query = match result {
                         DeliveryResult::Delivered { at } => sqlx::query(
@@ -886,6 +946,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "release_notification_leases"), otel.kind = "client", db.system = $backend))]
                 async fn release_notification_leases(&self, ids: &[String]) -> Result<(), StoreError> {
                     for id in ids {
                         sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = $1 AND status = 'pending'")
@@ -896,6 +957,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_notifications"), otel.kind = "client", db.system = $backend))]
                 async fn list_notifications(
                     &self,
                     status: Option<&str>,
@@ -914,6 +976,7 @@ macro_rules! impl_sql_store {
                     .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "retry_notification"), otel.kind = "client", db.system = $backend))]
                 async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
@@ -926,6 +989,7 @@ macro_rules! impl_sql_store {
                     Ok(done.rows_affected() == 1)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "claim_and_insert_refund"), otel.kind = "client", db.system = $backend))]
                 async fn claim_and_insert_refund(
                     &self,
                     claim: &IdempotencyClaim,
@@ -993,6 +1057,7 @@ macro_rules! impl_sql_store {
                     Ok(RefundClaim::Claimed { available })
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "settle_refund"), otel.kind = "client", db.system = $backend))]
                 async fn settle_refund(
                     &self,
                     refund: &Refund,
@@ -1027,6 +1092,7 @@ macro_rules! impl_sql_store {
                     Ok(updated)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "record_refund_status"), otel.kind = "client", db.system = $backend))]
                 async fn record_refund_status(
                     &self,
                     refund_id: &str,
@@ -1057,6 +1123,7 @@ macro_rules! impl_sql_store {
                     Ok(true)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "get_refund"), otel.kind = "client", db.system = $backend))]
                 async fn get_refund(&self, id: &str) -> Result<Option<Refund>, StoreError> {
                     sqlx::query(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1"))
                         .bind(id)
@@ -1067,6 +1134,7 @@ macro_rules! impl_sql_store {
                         .transpose()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_refunds"), otel.kind = "client", db.system = $backend))]
                 async fn list_refunds(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
                     sqlx::query(&format!(
                         "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
@@ -1079,6 +1147,7 @@ macro_rules! impl_sql_store {
                     .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "open_refunds"), otel.kind = "client", db.system = $backend))]
                 async fn open_refunds(&self, failed_since: DateTime<Utc>, limit: u32) -> Result<Vec<Refund>, StoreError> {
                     sqlx::query(&format!(
                         "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider_refund_id IS NOT NULL \
@@ -1094,6 +1163,7 @@ macro_rules! impl_sql_store {
                     .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "find_payment_by_provider_id"), otel.kind = "client", db.system = $backend))]
                 async fn find_payment_by_provider_id(
                     &self,
                     account: &str,
@@ -1111,6 +1181,7 @@ macro_rules! impl_sql_store {
                     .transpose()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "ledger_page"), otel.kind = "client", db.system = $backend))]
                 async fn ledger_page(
                     &self,
                     start: DateTime<Utc>,
@@ -1179,6 +1250,7 @@ macro_rules! impl_sql_store {
                         .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payments_created_between"), otel.kind = "client", db.system = $backend))]
                 async fn payments_created_between(
                     &self,
                     account: &str,
@@ -1199,6 +1271,7 @@ macro_rules! impl_sql_store {
                     .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "insert_reconciliation_run"), otel.kind = "client", db.system = $backend))]
                 async fn insert_reconciliation_run(&self, run: &ReconciliationRun, audit: &AuditEntry) -> Result<(), StoreError> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query(
@@ -1218,6 +1291,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "finish_reconciliation_run"), otel.kind = "client", db.system = $backend))]
                 async fn finish_reconciliation_run(
                     &self,
                     run: &ReconciliationRun,
@@ -1257,6 +1331,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "get_reconciliation_run"), otel.kind = "client", db.system = $backend))]
                 async fn get_reconciliation_run(
                     &self,
                     id: &str,
@@ -1305,6 +1380,7 @@ macro_rules! impl_sql_store {
                     Ok(Some((run, found)))
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "append_audit"), otel.kind = "client", db.system = $backend))]
                 async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
                     let mut tx = self.begin_write().await?;
                     Self::insert_audit_tx(&mut tx, entry).await?;
@@ -1312,6 +1388,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_audit"), otel.kind = "client", db.system = $backend))]
                 async fn list_audit(
                     &self,
                     from: Option<DateTime<Utc>>,
@@ -1336,6 +1413,7 @@ macro_rules! impl_sql_store {
                         .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "scan_text_column"), otel.kind = "client", db.system = $backend))]
                 async fn scan_text_column(
                     &self,
                     column: &ColumnInfo,
@@ -1361,6 +1439,7 @@ macro_rules! impl_sql_store {
                     Ok(scanned)
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "mark_refreshed"), otel.kind = "client", db.system = $backend))]
                 async fn mark_refreshed(&self, id: &PaymentId, at: DateTime<Utc>) -> Result<(), StoreError> {
                     sqlx::query("UPDATE payments SET refreshed_at = $2 WHERE id = $1")
                         .bind(id.as_ref())
@@ -1370,6 +1449,7 @@ macro_rules! impl_sql_store {
                     Ok(())
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payment_events"), otel.kind = "client", db.system = $backend))]
                 async fn payment_events(&self, id: &PaymentId) -> Result<Vec<PaymentEvent>, StoreError> {
                     sqlx::query(
                         "SELECT payment_id, at, from_status, to_status, source FROM payment_events \
@@ -1383,6 +1463,7 @@ macro_rules! impl_sql_store {
                     .collect()
                 }
 
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "describe_schema"), otel.kind = "client", db.system = $backend))]
                 async fn describe_schema(&self) -> Result<Vec<ColumnInfo>, StoreError> {
                     let mut columns = self.schema_columns().await?;
                     columns.sort();

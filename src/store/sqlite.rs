@@ -56,6 +56,10 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    fn embedded_versions() -> Vec<i64> {
+        migrations::sqlite_versions()
+    }
+
     async fn run_migrations(&self) -> Result<(), StoreError> {
         migrations::sqlite().await?.run(&self.pool).await?;
         Ok(())

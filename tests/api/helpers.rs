@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use counterfoil::config::{AccountKind, AccountSettings, SecretSource, ServiceSettings, Settings};
+use counterfoil::config::{
+    AccountKind, AccountSettings, RateLimitSettings, SecretSource, ServiceSettings, Settings,
+};
 use counterfoil::domain::api_key::Role;
 use counterfoil::service::{AppServices, Clock, SystemClock};
 use counterfoil::startup::Application;
@@ -72,6 +74,12 @@ pub fn test_settings(db_url: &str) -> Settings {
     // Tests run poller and delivery rounds themselves (`poll_once`, `run_once`), never on a timer.
     settings.poller.enabled = false;
     settings.notifications.worker = false;
+    // Tests fire bursts from one address with one key; the rate-limit tests turn limits on.
+    settings.rate_limits = RateLimitSettings {
+        per_key_per_minute: 0,
+        per_ip_per_minute: 0,
+        per_webhook_account_per_minute: 0,
+    };
     let sandbox = settings.accounts.get_mut("sandbox").unwrap();
     sandbox.connect_timeout_ms = 1_000;
     sandbox.timeout_ms = 3_000;
@@ -295,6 +303,24 @@ impl TestApp {
             }
         }
         hits
+    }
+
+    /// The value of one series on `/metrics`, named with its labels exactly as exported
+    /// (0 when the series does not exist yet).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a number"))
+            .unwrap_or(0.0)
     }
 
     /// POSTs a GOV.UK Pay webhook body to `account`, signed with `secret` (or unsigned).

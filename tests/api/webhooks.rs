@@ -55,8 +55,9 @@ both_stores! {
         assert_eq!(garbage_signature.status(), 401);
         assert_eq!(app.count_rows("webhook_receipts").await, 0);
         assert_eq!(app.get_payment(&id).await["status"], "created");
-        let stats = &app.services.webhooks.stats;
-        assert_eq!(stats.bad_signature.load(std::sync::atomic::Ordering::Relaxed), 4);
+        // Operators see it: the figure they alert on when a secret is rotated wrongly.
+        let refused = r#"counterfoil_webhooks_total{provider="govuk_pay",account="sandbox",outcome="bad_signature"}"#;
+        assert_eq!(app.metric(refused).await, 4.0);
     }
 
     async fn unknown_accounts_oversize_bodies_and_malformed_json(app) {

@@ -103,8 +103,7 @@ impl GovukPayClient {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
+        crate::telemetry::propagate(self.http.request(method, self.url(path)))
             .bearer_auth(self.api_key.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")
     }

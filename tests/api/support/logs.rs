@@ -4,7 +4,10 @@
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static INSTALLED: OnceLock<()> = OnceLock::new();
@@ -32,17 +35,41 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
+static SPANS: OnceLock<InMemorySpanExporter> = OnceLock::new();
+
 /// Installs the capturing subscriber once per test process: everything Counterfoil itself logs,
 /// down to TRACE, and libraries at INFO (their TRACE output is timing chatter an operator would
-/// not run with, and full of numbers that short digit values could match by chance).
+/// not run with, and full of numbers that short digit values could match by chance). Spans go
+/// through the same OpenTelemetry layer production uses, into the SDK's in-memory exporter.
 pub fn install() {
     INSTALLED.get_or_init(|| {
-        tracing_subscriber::fmt()
-            .with_writer(Capture)
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info,counterfoil=trace"))
-            .with_ansi(false)
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_resource(counterfoil::telemetry::resource("counterfoil-test"))
+            .build();
+        SPANS.set(exporter).ok();
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("info,counterfoil=trace"))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(Capture)
+                    .with_ansi(false),
+            )
+            .with(counterfoil::telemetry::trace_layer(&provider))
             .init();
+        // The provider must outlive every test; the exporter holds the finished spans.
+        std::mem::forget(provider);
     });
+}
+
+/// Every span finished so far by every test in this process.
+pub fn finished_spans() -> Vec<SpanData> {
+    SPANS
+        .get()
+        .expect("logs::install ran")
+        .get_finished_spans()
+        .expect("the in-memory exporter answers")
 }
 
 /// Everything logged so far by every test in this process.

@@ -30,6 +30,11 @@ refresh_on_read = false
 [poller]
 enabled = false
 
+[rate_limits]
+per_key_per_minute = 0
+per_ip_per_minute = 0
+per_webhook_account_per_minute = 0
+
 [accounts.sandbox]
 kind = "govuk_pay"
 base_url = "simulator"
