@@ -49,46 +49,56 @@ pub fn configure(
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
         .configure(|cfg| configure_probes(cfg, with_metrics))
         .service(
-            web::scope("/v1")
+            api_scope()
                 .wrap(actix_web::middleware::from_fn(limit_by_client))
-                .wrap(actix_web::middleware::from_fn(guard_request_line))
-                .route("/payments", web::post().to(payments::create))
-                .route("/payments", web::get().to(payments::list))
-                .route("/payments/{id}", web::get().to(payments::get))
-                .route("/payments/{id}/cancel", web::post().to(payments::cancel))
-                .route("/payments/{id}/events", web::get().to(payments::events))
-                .route(
-                    "/webhooks/govuk-pay/{account}",
-                    web::post().to(webhooks::govuk_pay),
-                )
-                .route(
-                    "/payments/{id}/refunds",
-                    web::post().to(finance::create_refund),
-                )
-                .route(
-                    "/payments/{id}/refunds",
-                    web::get().to(finance::list_refunds),
-                )
-                .route("/audit", web::get().to(finance::audit))
-                .route("/reconciliations", web::post().to(finance::reconcile))
-                .route(
-                    "/reconciliations/{id}",
-                    web::get().to(finance::reconciliation),
-                )
-                .route("/ledger", web::get().to(finance::ledger))
-                .route("/ledger/summary", web::get().to(finance::ledger_summary))
-                .route("/notifications", web::get().to(notifications::list))
-                .route(
-                    "/notifications/{id}/retry",
-                    web::post().to(notifications::retry),
-                ),
+                .wrap(actix_web::middleware::from_fn(guard_request_line)),
         );
 }
 
-/// The operator's endpoints: liveness, readiness and (optionally) metrics.
+/// Declares the API's routes once: they are registered from this list, and the OpenAPI drift
+/// test compares the same list with `openapi/openapi.json`.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every route under `/v1` as (method, path relative to `/v1`).
+        pub const API_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn api_scope() -> actix_web::Scope {
+            web::scope("/v1")$(.route($path, web::$method().to($handler)))*
+        }
+    };
+}
+
+api_routes! {
+    post "/payments" => payments::create,
+    get "/payments" => payments::list,
+    get "/payments/{id}" => payments::get,
+    post "/payments/{id}/cancel" => payments::cancel,
+    get "/payments/{id}/events" => payments::events,
+    post "/payments/{id}/refunds" => finance::create_refund,
+    get "/payments/{id}/refunds" => finance::list_refunds,
+    get "/ledger" => finance::ledger,
+    get "/ledger/summary" => finance::ledger_summary,
+    post "/reconciliations" => finance::reconcile,
+    get "/reconciliations/{id}" => finance::reconciliation,
+    get "/audit" => finance::audit,
+    get "/notifications" => notifications::list,
+    post "/notifications/{id}/retry" => notifications::retry,
+    post "/webhooks/govuk-pay/{account}" => webhooks::govuk_pay,
+}
+
+/// The operator's routes outside `/v1`, as (method, path).
+pub const PROBE_ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+/// The operator's endpoints: liveness, readiness, the API document and (optionally) metrics.
 pub fn configure_probes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     cfg.route("/healthz", web::get().to(probes::healthz))
-        .route("/readyz", web::get().to(probes::readyz));
+        .route("/readyz", web::get().to(probes::readyz))
+        .route("/openapi.json", web::get().to(probes::openapi));
     if with_metrics {
         cfg.route("/metrics", web::get().to(probes::metrics));
     }

@@ -1,5 +1,5 @@
 //! The operator's probes: `/healthz` (the process answers), `/readyz` (the database answers and
-//! its schema is current) and `/metrics` (Prometheus text).
+//! its schema is current), `/metrics` (Prometheus text) and `/openapi.json` (the API contract).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -46,4 +46,14 @@ pub async fn metrics(services: web::Data<AppServices>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)
+}
+
+/// The API contract, `openapi/openapi.json`, built into the binary (a test keeps it and the
+/// routes in step).
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../openapi/openapi.json");
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI_DOCUMENT)
 }

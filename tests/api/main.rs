@@ -11,6 +11,7 @@ mod cli;
 mod idempotency;
 mod ledger;
 mod notifications;
+mod openapi;
 mod operations;
 mod payments;
 mod poller;
