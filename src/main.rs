@@ -1,4 +1,5 @@
-//! The `counterfoil` command: serve (the default), migrate, and manage API keys.
+//! The `counterfoil` command: serve (the default), migrate, healthcheck, reconcile, pci-scan and
+//! manage API keys.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 if this host's server answers /healthz (a container HEALTHCHECK needs no shell).
+    Healthcheck,
     /// Reconcile an account against the provider's records for a period (RFC 3339 times).
     Reconcile {
         #[arg(long)]
@@ -61,6 +64,40 @@ enum KeysCommand {
     List,
     /// Revoke a key by its id (the 12 characters after `cf_`).
     Revoke { id: String },
+}
+
+/// GETs `/healthz` on the admin port if there is one, else on the main port, over loopback.
+async fn healthcheck(settings: &Settings) -> ExitCode {
+    let (bind, tls) = match &settings.server.admin_bind {
+        Some(admin) => (admin.as_str(), false),
+        None => (settings.server.bind.as_str(), settings.server.tls.is_some()),
+    };
+    let Ok(mut address) = bind.parse::<std::net::SocketAddr>() else {
+        return ExitCode::FAILURE;
+    };
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let scheme = if tls { "https" } else { "http" };
+    // Loopback, and only "are you alive": the certificate names the public host, not 127.0.0.1.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .danger_accept_invalid_certs(tls)
+        .build();
+    let answered = match client {
+        Ok(client) => client
+            .get(format!("{scheme}://{address}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success()),
+        Err(_) => false,
+    };
+    if answered {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("counterfoil: no healthy answer from {scheme}://{address}/healthz");
+        ExitCode::FAILURE
+    }
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -105,6 +142,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             tracing::info!(address = %app.address(), public_url = app.public_url(), "counterfoil is listening");
             app.run_until_signalled().await?;
         }
+        Command::Healthcheck => return Ok(healthcheck(&settings).await),
         Command::Migrate => {
             settings.database.migrate_on_start = true;
             open_store(&settings).await?;

@@ -152,3 +152,101 @@ fn reconcile_runs_from_the_command_line() {
         text(&bad.stderr)
     );
 }
+
+/// `counterfoil healthcheck` is what a container HEALTHCHECK runs (the image has no shell or curl).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_answers_for_the_server_on_this_host() {
+    use crate::support::process::{write_config, ServerProcess};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("h.db").display()),
+    );
+    let mut server = ServerProcess::start(&config).await;
+    let bind = server.address.trim_start_matches("http://").to_owned();
+    let check = |bind: &str| {
+        Command::new(env!("CARGO_BIN_EXE_counterfoil"))
+            .arg("--config")
+            .arg(&config)
+            .arg("healthcheck")
+            .env("COUNTERFOIL_SERVER__BIND", bind)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    assert!(check(&bind).status.success());
+    // An unspecified address (a container's 0.0.0.0) is asked on loopback.
+    let port = bind.rsplit(':').next().unwrap();
+    assert!(check(&format!("0.0.0.0:{port}")).status.success());
+    server.kill();
+    let down = check(&bind);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(text(&down.stderr).contains("no healthy answer"));
+}
+
+/// The configuration shipped in deploy/k8s is one Counterfoil accepts in production, given the
+/// Secret's variables: a typo there would otherwise surface only in a cluster.
+#[test]
+fn the_kubernetes_configuration_is_accepted() {
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/k8s/configmap.yaml"
+    ))
+    .unwrap();
+    let toml: String = manifest
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("counterfoil.toml: |"))
+        .skip(1)
+        .map(|l| l.strip_prefix("    ").unwrap_or(l.trim()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(toml.contains("environment = \"production\""));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("counterfoil.toml");
+    std::fs::write(&config, toml).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let run = |with_secrets: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_counterfoil"));
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("healthcheck")
+            .env("COUNTERFOIL_SERVER__ADMIN_BIND", &admin)
+            .env_remove("COUNTERFOIL_CONFIG")
+            .env_remove("DATABASE_URL")
+            .env_remove("GOVUK_PAY_API_KEY");
+        if with_secrets {
+            command
+                .env(
+                    "DATABASE_URL",
+                    "postgres://counterfoil@127.0.0.1:1/counterfoil",
+                )
+                .env("GOVUK_PAY_API_KEY", "api_live_example")
+                .env("GOVUK_PAY_WEBHOOK_SECRET", "webhook_secret_example")
+                .env(
+                    "CRM_WEBHOOK_SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                );
+        }
+        command.output().unwrap()
+    };
+    // Accepted: it gets as far as asking for a server that is not there (exit 1, not 2).
+    let accepted = run(true);
+    assert_eq!(
+        accepted.status.code(),
+        Some(1),
+        "{}",
+        text(&accepted.stderr)
+    );
+    assert!(text(&accepted.stderr).contains("no healthy answer"));
+    // Without the Secret's variables it stops, naming what is missing.
+    let refused = run(false);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("GOVUK_PAY_API_KEY"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
