@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod card_data;
 mod cli;
+mod deploy;
 mod idempotency;
 mod ledger;
 mod notifications;
