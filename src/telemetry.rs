@@ -90,13 +90,18 @@ pub fn init(
         Environment::Production => logs.json().flatten_event(true).boxed(),
         Environment::Development => logs.boxed(),
     };
-    let registry = tracing_subscriber::registry()
-        .with(default_filter())
-        .with(logs);
-    let _ = match &provider {
-        Some(provider) => registry.with(trace_layer(provider)).try_init(),
-        None => registry.try_init(),
-    };
+    // RUST_LOG filters the logs only: quieter logs must not cost the traces. Spans are exported
+    // from Counterfoil's own code at INFO (requests, store calls, provider and CRM calls).
+    let traces = provider.as_ref().map(|provider| {
+        trace_layer(provider).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("counterfoil", tracing::Level::INFO),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs.with_filter(default_filter()))
+        .with(traces)
+        .try_init();
     Ok(TelemetryGuard { provider })
 }
 

@@ -429,3 +429,41 @@ async fn one_trace_spans_the_request_the_store_and_the_provider_call() {
         "{names:?}"
     );
 }
+
+/// The real binary, told an OTLP endpoint, exports its spans there over HTTP (protobuf), flushing
+/// them on SIGTERM; and a quiet RUST_LOG (the test server runs at `warn`) does not cost traces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_http() {
+    use crate::support::crm::Crm;
+    use crate::support::process::{write_config_with, ServerProcess};
+    let collector = Crm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("o.db").display()),
+        &format!("[telemetry]\notlp_endpoint = \"{}\"\n", collector.url),
+    );
+    let mut server = ServerProcess::start(&config).await;
+    let trace_id: u128 = rand::random::<u128>() | 1;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/payments", server.address))
+        .header(
+            "traceparent",
+            format!("00-{trace_id:032x}-00f067aa0ba902b7-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(server
+        .terminate(std::time::Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    let exported = collector.received();
+    assert!(!exported.is_empty(), "nothing reached the collector");
+    // OTLP's protobuf carries trace ids as their 16 raw bytes.
+    let id = trace_id.to_be_bytes();
+    assert!(
+        exported.iter().any(|r| r.body.windows(16).any(|w| w == id)),
+        "the request's trace was not exported"
+    );
+}
