@@ -44,11 +44,22 @@ enum Command {
     },
     /// Scan every stored text value for card numbers; exit 1 if any is found (PCI DSS evidence).
     PciScan,
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-compute the hash chain; exit 1 naming the first broken entry.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +189,33 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             if run.status != "completed" {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            settings.database.migrate_on_start = false;
+            let store = open_store(&settings).await?;
+            let audit =
+                counterfoil::service::audit::AuditService::new(store, Arc::new(SystemClock));
+            let report = audit.verify().await.map_err(anyhow::Error::msg)?;
+            println!(
+                "audit verify: {} chained entries checked; {} written before the chain existed",
+                report.entries, report.unchained
+            );
+            println!(
+                "audit verify: head is entry {} with hash {} (keep a copy elsewhere)",
+                report.head_seq, report.head_hash
+            );
+            return Ok(match &report.broken {
+                None => {
+                    println!("audit verify: the chain is intact");
+                    ExitCode::SUCCESS
+                }
+                Some(broken) => {
+                    println!("audit verify: BROKEN: {broken}");
+                    ExitCode::FAILURE
+                }
+            });
         }
         Command::PciScan => {
             settings.database.migrate_on_start = false;

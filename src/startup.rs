@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::instrumented::Instrumented;
 use crate::providers::{PaymentProvider, ProviderRegistry};
+use crate::service::audit::AuditService;
 use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
@@ -413,6 +414,7 @@ impl Application {
                 metrics.clone(),
             )),
             keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
+            audit: Arc::new(AuditService::new(store.clone(), clock.clone())),
             store,
             metrics,
         };

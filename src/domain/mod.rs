@@ -2,6 +2,7 @@
 //! Plain Rust with no I/O; everything else may depend on it, it depends on nothing of ours.
 
 pub mod api_key;
+pub mod audit;
 pub mod card_guard;
 pub mod event;
 pub mod idempotency;

@@ -10,6 +10,7 @@ use crate::domain::FieldError;
 use crate::providers::ProviderError;
 use crate::store::StoreError;
 
+pub mod audit;
 pub mod compliance;
 pub mod keys;
 pub mod ledger;
@@ -192,6 +193,7 @@ pub struct AppServices {
     pub notifications: Arc<notifications::NotificationService>,
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,
+    pub audit: Arc<audit::AuditService>,
     pub store: Arc<dyn crate::store::Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -257,6 +257,14 @@ pub struct ColumnInfo {
     pub is_text: bool,
 }
 
+/// The audit chain's end, and how many entries predate the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub last_seq: i64,
+    pub last_hash: String,
+    pub unchained: i64,
+}
+
 /// A connection pool's state, for metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolStatus {
@@ -463,6 +471,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(ReconciliationRun, Vec<Discrepancy>)>, StoreError>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Up to `limit` chained audit entries after `after_seq`, in chain order.
+    async fn audit_chain_page(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::audit::StoredEntry>, StoreError>;
+
+    /// Where the chain ends (as recorded by its writers).
+    async fn audit_head(&self) -> Result<AuditHead, StoreError>;
 
     /// Audit entries in [from, to), oldest first.
     async fn list_audit(

@@ -23,7 +23,7 @@ macro_rules! impl_sql_store {
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
                 ColumnInfo, DeliveryResult, Discrepancy, IdempotencyClaim, IdempotencySettle,
-                LedgerLine, Notification, OutboxCounts, PaymentQuery, PoolStatus, ReconciliationRun, RefundClaim,
+                AuditHead, LedgerLine, Notification, OutboxCounts, PaymentQuery, PoolStatus, ReconciliationRun, RefundClaim,
                 StatusChange, Store, StoreError,
             };
 
@@ -426,18 +426,50 @@ macro_rules! impl_sql_store {
                     tx: &mut sqlx::Transaction<'static, $db>,
                     entry: &AuditEntry,
                 ) -> Result<(), StoreError> {
+                    use $crate::domain::audit::{chain_time, entry_hash, ChainedFields};
+                    // The chain's end, locked until this transaction ends: writers queue here,
+                    // so two entries never claim the same place.
+                    let head = sqlx::query(&format!(
+                        "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
+                        Self::FOR_UPDATE
+                    ))
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    let last_seq: i64 = head.try_get("last_seq")?;
+                    let prev_hash: String = head.try_get("last_hash")?;
+                    let seq = last_seq + 1;
+                    let at = chain_time(entry.at);
+                    let detail = entry.detail.to_string();
+                    let hash = entry_hash(&ChainedFields {
+                        seq,
+                        prev_hash: &prev_hash,
+                        at,
+                        actor_key_id: &entry.actor_key_id,
+                        actor_label: &entry.actor_label,
+                        action: &entry.action,
+                        subject: &entry.subject,
+                        detail: &detail,
+                    });
                     sqlx::query(
-                        "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
-                    .bind(Self::ts(entry.at))
+                    .bind(Self::ts(at))
                     .bind(&entry.actor_key_id)
                     .bind(&entry.actor_label)
                     .bind(&entry.action)
                     .bind(&entry.subject)
-                    .bind(entry.detail.to_string())
+                    .bind(&detail)
+                    .bind(seq)
+                    .bind(&prev_hash)
+                    .bind(&hash)
                     .execute(&mut **tx)
                     .await?;
+                    sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+                        .bind(seq)
+                        .bind(&hash)
+                        .execute(&mut **tx)
+                        .await?;
                     Ok(())
                 }
 
@@ -1386,6 +1418,53 @@ macro_rules! impl_sql_store {
                     Self::insert_audit_tx(&mut tx, entry).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "audit_chain_page"), otel.kind = "client", db.system = $backend))]
+                async fn audit_chain_page(
+                    &self,
+                    after_seq: i64,
+                    limit: u32,
+                ) -> Result<Vec<$crate::domain::audit::StoredEntry>, StoreError> {
+                    sqlx::query(
+                        "SELECT seq, prev_hash, hash, at, actor_key_id, actor_label, action, subject, detail \
+                         FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    )
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok($crate::domain::audit::StoredEntry {
+                            seq: row.try_get("seq")?,
+                            prev_hash: row.try_get::<Option<String>, _>("prev_hash")?.unwrap_or_default(),
+                            hash: row.try_get::<Option<String>, _>("hash")?.unwrap_or_default(),
+                            at: row.try_get("at")?,
+                            actor_key_id: row.try_get("actor_key_id")?,
+                            actor_label: row.try_get("actor_label")?,
+                            action: row.try_get("action")?,
+                            subject: row.try_get("subject")?,
+                            detail: row.try_get("detail")?,
+                        })
+                    })
+                    .collect()
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "audit_head"), otel.kind = "client", db.system = $backend))]
+                async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+                    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?;
+                    let unchained: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq IS NULL")
+                            .fetch_one(&self.pool)
+                            .await?;
+                    Ok(AuditHead {
+                        last_seq: head.try_get("last_seq")?,
+                        last_hash: head.try_get("last_hash")?,
+                        unchained,
+                    })
                 }
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_audit"), otel.kind = "client", db.system = $backend))]

@@ -352,9 +352,30 @@ impl TestApp {
 
     /// Runs a statement straight against the test database (to plant or break things).
     pub async fn execute(&self, sql: &str) {
+        self.try_execute(sql).await.unwrap();
+    }
+
+    /// Runs `sql` straight on the database; the database's refusal, if it refuses.
+    pub async fn try_execute(&self, sql: &str) -> Result<(), String> {
         let pool = self.raw().await;
-        sqlx::query(sql).execute(&pool).await.unwrap();
+        let result = sqlx::query(sql).execute(&pool).await;
         pool.close().await;
+        result.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Runs `counterfoil <args>` against this app's database; (exit code, stdout).
+    pub fn command(&self, args: &[&str]) -> (i32, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_counterfoil"))
+            .args(args)
+            .env_remove("COUNTERFOIL_CONFIG")
+            .env("DATABASE_URL", &self.db_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     /// The payment's timeline as (from, to, source).

@@ -4,6 +4,7 @@ mod support;
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod auth;
 mod bad_input;
 mod card_data;
