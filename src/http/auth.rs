@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::limits::RateLimits;
 use super::problem::ApiError;
@@ -32,6 +32,7 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = req.clone();
         let services = req.app_data::<web::Data<AppServices>>().cloned();
         let limits = req.app_data::<web::Data<RateLimits>>().cloned();
         let token = req
@@ -51,6 +52,8 @@ impl FromRequest for Authenticated {
                 Ok(principal) => {
                     // Counted per key only once the key is proven, so nobody can use up another
                     // caller's allowance by naming its key id.
+                    // Who is asking, for the access audit (see `audit_access`).
+                    request.extensions_mut().insert(principal.clone());
                     if let Some(limits) = limits {
                         limits.check_key(&principal.key_id, &services.metrics)?;
                     }

@@ -8,7 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use tracing::Instrument;
 
 use crate::domain::card_guard;
@@ -50,6 +50,7 @@ pub fn configure(
         .configure(|cfg| configure_probes(cfg, with_metrics))
         .service(
             api_scope()
+                .wrap(actix_web::middleware::from_fn(audit_access))
                 .wrap(actix_web::middleware::from_fn(limit_by_client))
                 .wrap(actix_web::middleware::from_fn(guard_request_line)),
         );
@@ -156,6 +157,72 @@ async fn limit_by_client(
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// The access audit: every request made with a finance or admin key, and every refusal (403) of
+/// any key, is recorded (who, method, route pattern, status, the path's id, the query's parameter
+/// names; never values or bodies). Business events (a refund, an export, an erasure) are recorded
+/// by their services as well, with their own details. If the record cannot be written, data is
+/// not shown: the answer becomes 503.
+async fn audit_access(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use crate::domain::api_key::Role;
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let query: Vec<String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, _)| k.chars().take(40).collect())
+        .collect();
+    let services = req.app_data::<web::Data<AppServices>>().cloned();
+    let response = next.call(req).await?.map_into_boxed_body();
+    let principal = response
+        .request()
+        .extensions()
+        .get::<crate::service::Principal>()
+        .cloned();
+    let (Some(principal), Some(services)) = (principal, services) else {
+        return Ok(response);
+    };
+    let status = response.status();
+    let action = if status == StatusCode::FORBIDDEN {
+        "access.denied"
+    } else if matches!(principal.role, Role::Finance | Role::Admin) {
+        "api.access"
+    } else {
+        return Ok(response);
+    };
+    let subject: String = response
+        .request()
+        .match_info()
+        .iter()
+        .next()
+        .map(|(_, value)| value.chars().take(100).collect())
+        .unwrap_or_else(|| "-".into());
+    let detail = serde_json::json!({
+        "method": method,
+        "route": route,
+        "status": status.as_u16(),
+        "query": query,
+    });
+    match services
+        .audit
+        .record(&principal, action, &subject, detail)
+        .await
+    {
+        Ok(()) => Ok(response),
+        Err(e) => {
+            tracing::error!(error = %e, "access could not be audited; answer withheld");
+            let refusal = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "The access could not be recorded in the audit trail",
+            )
+            .detail("Nothing is shown that is not audited. Retry later.");
+            let (request, _) = response.into_parts();
+            Ok(ServiceResponse::new(request, refusal.error_response()))
+        }
+    }
 }
 
 /// A caller's `X-Request-Id`, if it is a sane one (short, plain characters, no card number).

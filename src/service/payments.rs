@@ -20,7 +20,8 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::providers::{CreateSession, ProviderError, ProviderPayment, ProviderRegistry};
 use crate::store::{
-    ClaimOutcome, IdempotencyClaim, IdempotencySettle, PaymentQuery, StatusChange, Store,
+    AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, PaymentQuery, StatusChange,
+    Store,
 };
 
 /// A configured council service, as payments need it.
@@ -230,9 +231,21 @@ impl PaymentService {
             refunded_amount: 0,
         };
 
+        let audit = AuditEntry {
+            at: now,
+            actor_key_id: principal.key_id.clone(),
+            actor_label: principal.label.clone(),
+            action: "payment.created".into(),
+            subject: payment.id.to_string(),
+            detail: serde_json::json!({
+                "service": payment.service,
+                "amount": payment.amount,
+                "request_ref": payment.request_ref,
+            }),
+        };
         match self
             .store
-            .claim_and_insert_payment(&claim, &payment)
+            .claim_and_insert_payment(&claim, &payment, &audit)
             .await?
         {
             ClaimOutcome::Claimed => {}

@@ -316,6 +316,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         claim: &IdempotencyClaim,
         payment: &Payment,
+        audit: &AuditEntry,
     ) -> Result<ClaimOutcome, StoreError>;
 
     /// Records the provider's answer to a create (the payment's new fields and, when its status

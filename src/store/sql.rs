@@ -639,6 +639,7 @@ macro_rules! impl_sql_store {
                     &self,
                     claim: &IdempotencyClaim,
                     payment: &Payment,
+                    audit: &AuditEntry,
                 ) -> Result<ClaimOutcome, StoreError> {
                     let mut tx = self.begin_write().await?;
                     if !Self::claim_key_tx(&mut tx, claim).await? {
@@ -682,6 +683,7 @@ macro_rules! impl_sql_store {
                         TransitionSource::Api,
                     )
                     .await?;
+                    Self::insert_audit_tx(&mut tx, audit).await?;
                     tx.commit().await?;
                     Ok(ClaimOutcome::Claimed)
                 }

@@ -401,10 +401,26 @@ async fn one_trace_spans_the_request_the_store_and_the_provider_call() {
         .unwrap();
     assert_eq!(response.status(), 201);
 
-    let spans: Vec<_> = logs::finished_spans()
-        .into_iter()
-        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
-        .collect();
+    // A span is exported when it closes, which may be a moment after the answer went out.
+    let expected = [
+        "POST /v1/payments",
+        "govuk_pay create_payment",
+        "POST /sandbox/govuk-pay/v1/payments",
+    ];
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = logs::finished_spans()
+            .into_iter()
+            .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+            .collect();
+        if expected
+            .iter()
+            .all(|name| spans.iter().any(|s| s.name == *name))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let names: Vec<String> = spans.iter().map(|s| s.name.to_string()).collect();
     let find = |name: &str| {
         spans

@@ -103,20 +103,27 @@ async fn story(store: Arc<dyn Store>) {
     let p1 = payment(t0, "REF-1");
     let c1 = claim("k1", "fp1", t0);
     assert_eq!(
-        store.claim_and_insert_payment(&c1, &p1).await.unwrap(),
+        store
+            .claim_and_insert_payment(&c1, &p1, &audit_entry())
+            .await
+            .unwrap(),
         ClaimOutcome::Claimed
     );
     assert_eq!(store.get_payment(&p1.id).await.unwrap().as_ref(), Some(&p1));
     assert_eq!(
         store
-            .claim_and_insert_payment(&c1, &payment(t0, "REF-1"))
+            .claim_and_insert_payment(&c1, &payment(t0, "REF-1"), &audit_entry())
             .await
             .unwrap(),
         ClaimOutcome::InFlight
     );
     assert_eq!(
         store
-            .claim_and_insert_payment(&claim("k1", "other", t0), &payment(t0, "REF-1"))
+            .claim_and_insert_payment(
+                &claim("k1", "other", t0),
+                &payment(t0, "REF-1"),
+                &audit_entry()
+            )
             .await
             .unwrap(),
         ClaimOutcome::KeyReused
@@ -163,7 +170,7 @@ async fn story(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .claim_and_insert_payment(&c1, &payment(t0, "REF-1"))
+            .claim_and_insert_payment(&c1, &payment(t0, "REF-1"), &audit_entry())
             .await
             .unwrap(),
         ClaimOutcome::Replay {
@@ -213,13 +220,16 @@ async fn story(store: Arc<dyn Store>) {
     let p2 = payment(t0 + Duration::seconds(10), "REF-2");
     let mut c2 = claim("k2", "fp2", t0 + Duration::seconds(10));
     assert_eq!(
-        store.claim_and_insert_payment(&c2, &p2).await.unwrap(),
+        store
+            .claim_and_insert_payment(&c2, &p2, &audit_entry())
+            .await
+            .unwrap(),
         ClaimOutcome::Claimed
     );
     c2.now = c2.lease_until + Duration::seconds(1);
     assert_eq!(
         store
-            .claim_and_insert_payment(&c2, &payment(c2.now, "REF-2"))
+            .claim_and_insert_payment(&c2, &payment(c2.now, "REF-2"), &audit_entry())
             .await
             .unwrap(),
         ClaimOutcome::Linked {
@@ -239,7 +249,10 @@ async fn story(store: Arc<dyn Store>) {
     // A released key can be claimed afresh; an expired one too.
     let p3 = payment(t0 + Duration::seconds(20), "REF-3");
     let c3 = claim("k3", "fp3", t0 + Duration::seconds(20));
-    store.claim_and_insert_payment(&c3, &p3).await.unwrap();
+    store
+        .claim_and_insert_payment(&c3, &p3, &audit_entry())
+        .await
+        .unwrap();
     let mut failed = p3.clone();
     failed.status = PaymentStatus::Error;
     failed.create_outcome = CreateOutcome::NotCreated;
@@ -255,14 +268,20 @@ async fn story(store: Arc<dyn Store>) {
         .unwrap();
     let p4 = payment(t0 + Duration::seconds(30), "REF-3");
     assert_eq!(
-        store.claim_and_insert_payment(&c3, &p4).await.unwrap(),
+        store
+            .claim_and_insert_payment(&c3, &p4, &audit_entry())
+            .await
+            .unwrap(),
         ClaimOutcome::Claimed
     );
     let mut late = claim("k1", "different", t0 + Duration::hours(25));
     late.expires_at = late.now + Duration::hours(24);
     let p5 = payment(late.now, "REF-5");
     assert_eq!(
-        store.claim_and_insert_payment(&late, &p5).await.unwrap(),
+        store
+            .claim_and_insert_payment(&late, &p5, &audit_entry())
+            .await
+            .unwrap(),
         ClaimOutcome::Claimed
     );
 
@@ -343,7 +362,10 @@ async fn story(store: Arc<dyn Store>) {
     };
     let mut p6 = payment(t0 + Duration::seconds(40), "REF-6");
     let c6 = claim("k6", "fp6", p6.created_at);
-    store.claim_and_insert_payment(&c6, &p6).await.unwrap();
+    store
+        .claim_and_insert_payment(&c6, &p6, &audit_entry())
+        .await
+        .unwrap();
     p6.create_outcome = CreateOutcome::Confirmed;
     p6.provider_payment_id = Some("prov-6".into());
     store
@@ -410,7 +432,10 @@ async fn story(store: Arc<dyn Store>) {
     // An orphan is applied when the lost create it belongs to is resolved.
     let mut p7 = payment(t0 + Duration::seconds(50), "REF-7");
     let c7 = claim("k7", "fp7", p7.created_at);
-    store.claim_and_insert_payment(&c7, &p7).await.unwrap();
+    store
+        .claim_and_insert_payment(&c7, &p7, &audit_entry())
+        .await
+        .unwrap();
     assert_eq!(
         store
             .apply_provider_event(
@@ -513,4 +538,15 @@ async fn both_schemas_have_the_same_tables_and_columns() {
     let postgres = names(postgres_store().await.describe_schema().await.unwrap());
     assert!(sqlite.len() > 20, "the schema was read: {sqlite:?}");
     assert_eq!(sqlite, postgres);
+}
+
+fn audit_entry() -> counterfoil::store::AuditEntry {
+    counterfoil::store::AuditEntry {
+        at: chrono::Utc::now(),
+        actor_key_id: "k".into(),
+        actor_label: "conformance".into(),
+        action: "payment.created".into(),
+        subject: "p".into(),
+        detail: serde_json::json!({}),
+    }
 }
