@@ -43,6 +43,8 @@ pub struct Settings {
     #[serde(default)]
     pub reconciliation: ReconciliationSettings,
     #[serde(default)]
+    pub retention: RetentionSettings,
+    #[serde(default)]
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub rate_limits: RateLimitSettings,
@@ -83,6 +85,36 @@ pub struct TlsSettings {
     pub cert_file: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
+}
+
+/// How long personal data and payment records are kept (the councils' privacy notices).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Run the retention sweep in this process (one server at a time holds its lease).
+    pub sweep: bool,
+    /// Days after a payment is final before its personal fields (email, description, metadata
+    /// values, return URL, refund reasons) are pseudonymised.
+    pub personal_data_days: u32,
+    /// Whole years after the end of a payment's financial year (31 March) before its record is
+    /// removed, keeping only daily totals per service and fund.
+    pub keep_years_after_financial_year: u32,
+    /// How often the sweep runs.
+    pub sweep_interval_seconds: u64,
+    /// Payments handled per transaction.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            sweep: true,
+            personal_data_days: 90,
+            keep_years_after_financial_year: 6,
+            sweep_interval_seconds: 3_600,
+            batch_size: 500,
+        }
+    }
 }
 
 /// Traces: exported over OTLP/HTTP (protobuf) when an endpoint is set.
@@ -424,6 +456,7 @@ impl Settings {
             poller: PollerSettings::default(),
             notifications: NotificationSettings::default(),
             reconciliation: ReconciliationSettings::default(),
+            retention: RetentionSettings::default(),
             telemetry: TelemetrySettings::default(),
             rate_limits: RateLimitSettings::default(),
             accounts: BTreeMap::new(),
@@ -518,6 +551,18 @@ impl Settings {
                     "must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces",
                 );
             }
+        }
+        if self.retention.personal_data_days == 0 {
+            return err(
+                "retention.personal_data_days".into(),
+                "must be at least 1 (refunds and disputes need the payment's details for a while)",
+            );
+        }
+        if self.retention.sweep_interval_seconds == 0 || self.retention.batch_size == 0 {
+            return err(
+                "retention.sweep_interval_seconds".into(),
+                "interval and batch size must be above zero",
+            );
         }
         if self.database.max_connections == 0 {
             return err("database.max_connections".into(), "must be at least 1");

@@ -44,6 +44,13 @@ enum Command {
     },
     /// Scan every stored text value for card numbers; exit 1 if any is found (PCI DSS evidence).
     PciScan,
+    /// Run the retention sweep once: pseudonymise personal data past retention.personal_data_days,
+    /// remove records past the financial year plus retention.keep_years_after_financial_year.
+    Purge {
+        /// Only count what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -189,6 +196,23 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             if run.status != "completed" {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Purge { dry_run } => {
+            settings.database.migrate_on_start = false;
+            let store = open_store(&settings).await?;
+            let privacy = counterfoil::service::data_protection::DataProtectionService::new(
+                store,
+                Arc::new(SystemClock),
+                settings.retention.clone(),
+            );
+            let report = privacy
+                .sweep(
+                    &counterfoil::service::data_protection::COMMAND_LINE,
+                    dry_run,
+                )
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Audit {
             command: AuditCommand::Verify,

@@ -21,6 +21,7 @@ use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::instrumented::Instrumented;
 use crate::providers::{PaymentProvider, ProviderRegistry};
 use crate::service::audit::AuditService;
+use crate::service::data_protection::DataProtectionService;
 use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
@@ -133,6 +134,43 @@ fn spawn_notification_worker(
                     _ = tokio::time::sleep(poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
+            }
+        }
+    })
+}
+
+/// Runs the retention sweep every interval on whichever server holds its lease.
+fn spawn_retention_sweep(
+    privacy: Arc<DataProtectionService>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let holder = crate::domain::refs::new_id("srv_");
+    let mut ticker = tokio::time::interval(privacy.sweep_interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            match privacy.lease_sweep(&holder).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention sweep: cannot take its lease");
+                    continue;
+                }
+            }
+            let sweep = crate::service::data_protection::SWEEP;
+            match privacy.sweep(&sweep, false).await {
+                Ok(report) => tracing::info!(
+                    pseudonymised = report.payments_pseudonymised,
+                    refund_reasons = report.refund_reasons_pseudonymised,
+                    removed = report.payments_removed,
+                    idempotency_keys = report.idempotency_keys_removed,
+                    "retention sweep"
+                ),
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
             }
         }
     })
@@ -415,6 +453,11 @@ impl Application {
             )),
             keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
             audit: Arc::new(AuditService::new(store.clone(), clock.clone())),
+            data_protection: Arc::new(DataProtectionService::new(
+                store.clone(),
+                clock.clone(),
+                settings.retention.clone(),
+            )),
             store,
             metrics,
         };
@@ -441,6 +484,12 @@ impl Application {
                 services.notifications.clone(),
                 Duration::from_millis(settings.notifications.poll_interval_ms),
                 shutdown_rx,
+            ));
+        }
+        if settings.retention.sweep {
+            background.push(spawn_retention_sweep(
+                services.data_protection.clone(),
+                shutdown.subscribe(),
             ));
         }
         if !settings.reconciliation.nightly_accounts.is_empty() {

@@ -11,6 +11,7 @@ pub mod money;
 pub mod payment;
 pub mod refs;
 pub mod refund;
+pub mod retention;
 pub mod standard_webhooks;
 
 pub use event::{EventOutcome, ProviderEvent};

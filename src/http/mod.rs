@@ -18,6 +18,7 @@ use crate::telemetry;
 
 pub mod auth;
 pub mod body;
+pub mod data_protection;
 pub mod finance;
 pub mod limits;
 pub mod notifications;
@@ -85,6 +86,8 @@ api_routes! {
     get "/notifications" => notifications::list,
     post "/notifications/{id}/retry" => notifications::retry,
     post "/webhooks/govuk-pay/{account}" => webhooks::govuk_pay,
+    post "/data-protection/erasures" => data_protection::erase,
+    get "/data-protection/exports" => data_protection::export,
 }
 
 /// The operator's routes outside `/v1`, as (method, path).

@@ -308,6 +308,39 @@ impl LedgerService {
                 row.net_pence += e.amount_pence;
             }
         }
+        // Days whose payment records were removed after the retention period keep their totals.
+        let kept = self
+            .store
+            .archived_totals(
+                &query.from.to_string(),
+                &query.to.to_string(),
+                query.service.as_deref(),
+            )
+            .await?;
+        for t in kept {
+            let fund_code = self
+                .services
+                .get(&t.service)
+                .map(|c| c.fund_code.clone())
+                .unwrap_or_default();
+            let row = totals
+                .entry((t.day.clone(), t.service.clone(), fund_code.clone()))
+                .or_insert_with(|| SummaryRow {
+                    date: t.day.clone(),
+                    service: t.service.clone(),
+                    fund_code,
+                    payments: 0,
+                    gross_pence: 0,
+                    refunds: 0,
+                    refunds_pence: 0,
+                    net_pence: 0,
+                });
+            row.payments += t.payments as u64;
+            row.gross_pence += t.gross_pence;
+            row.refunds += t.refunds as u64;
+            row.refunds_pence += t.refunds_pence;
+            row.net_pence += t.gross_pence - t.refunds_pence;
+        }
         Ok(totals.into_values().collect())
     }
 }

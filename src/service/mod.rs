@@ -12,6 +12,7 @@ use crate::store::StoreError;
 
 pub mod audit;
 pub mod compliance;
+pub mod data_protection;
 pub mod keys;
 pub mod ledger;
 pub mod notifications;
@@ -194,6 +195,7 @@ pub struct AppServices {
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,
     pub audit: Arc<audit::AuditService>,
+    pub data_protection: Arc<data_protection::DataProtectionService>,
     pub store: Arc<dyn crate::store::Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -265,6 +265,26 @@ pub struct AuditHead {
     pub unchained: i64,
 }
 
+/// What an erasure changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErasureCounts {
+    pub payments: u64,
+    pub refunds: u64,
+}
+
+/// The totals kept for one Europe/London day and service once its payment records are removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyTotal {
+    /// `YYYY-MM-DD`, Europe/London.
+    pub day: String,
+    pub service: String,
+    pub payments: i64,
+    pub gross_pence: i64,
+    pub refunds: i64,
+    /// Positive: the pence refunded.
+    pub refunds_pence: i64,
+}
+
 /// A connection pool's state, for metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolStatus {
@@ -297,6 +317,79 @@ pub trait Store: Send + Sync + 'static {
     /// Versions of the migrations built into this binary that the database has not applied
     /// (all of them when it has none): empty means the schema is current.
     async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Pseudonymises the personal fields of these payments (description, email, metadata values,
+    /// return URL; their refunds' reasons) and rewrites their stored idempotent answers to be read
+    /// afresh, in one transaction with `audit`. Payments already pseudonymised are left alone.
+    async fn erase_payments(
+        &self,
+        payment_ids: &[String],
+        at: DateTime<Utc>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<ErasureCounts, StoreError>;
+
+    /// Final payments that finished before `before` and still hold personal data.
+    async fn payments_due_for_erasure(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Pseudonymises the reasons of refunds that finished before `before` (those asked for after
+    /// their payment was pseudonymised). How many.
+    async fn erase_refund_reasons(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Payments whose creation, completion and refunds all fall before `cutoff`.
+    async fn payments_due_for_removal(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The succeeded payments and refunds among these payments, as money movements.
+    async fn money_movements(
+        &self,
+        payment_ids: &[String],
+    ) -> Result<Vec<crate::domain::retention::Movement>, StoreError>;
+
+    /// Adds `totals` to the kept daily totals and deletes the payments with their events,
+    /// refunds, receipts, notifications and idempotency keys, in one transaction with `audit`.
+    async fn archive_and_remove(
+        &self,
+        payment_ids: &[String],
+        totals: &[DailyTotal],
+        audit: &AuditEntry,
+    ) -> Result<u64, StoreError>;
+
+    /// Kept daily totals for days in [from, to] (`YYYY-MM-DD`).
+    async fn archived_totals(
+        &self,
+        from: &str,
+        to: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<DailyTotal>, StoreError>;
+
+    /// Deletes idempotency keys whose replay window ended before `now`. How many.
+    async fn purge_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Takes (or renews) the lease on a background job until `until`, unless another holder's
+    /// lease is still running.
+    async fn try_lease_job(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Every payment made for a service request, oldest first.
+    async fn payment_ids_for_request(&self, request_ref: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The CRM notifications about a payment (delivery metadata), oldest first.
+    async fn notifications_for_payment(
+        &self,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Notification>, StoreError>;
 
     /// This process's connection pool, right now.
     fn pool_status(&self) -> PoolStatus;

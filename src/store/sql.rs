@@ -23,7 +23,7 @@ macro_rules! impl_sql_store {
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
                 ColumnInfo, DeliveryResult, Discrepancy, IdempotencyClaim, IdempotencySettle,
-                AuditHead, LedgerLine, Notification, OutboxCounts, PaymentQuery, PoolStatus, ReconciliationRun, RefundClaim,
+                AuditHead, DailyTotal, ErasureCounts, LedgerLine, Notification, OutboxCounts, PaymentQuery, PoolStatus, ReconciliationRun, RefundClaim,
                 StatusChange, Store, StoreError,
             };
 
@@ -156,6 +156,19 @@ macro_rules! impl_sql_store {
                     last_error: row.try_get("last_error")?,
                     delivered_at: row.try_get("delivered_at")?,
                 })
+            }
+
+/// What pseudonymised personal fields read.
+            const ERASED: &str = "[erased]";
+
+            /// Appends `(id1, id2, …)` with each id bound.
+            fn push_ids(sql: &mut sqlx::QueryBuilder<'_, $db>, ids: &[String]) {
+                sql.push("(");
+                let mut separated = sql.separated(", ");
+                for id in ids {
+                    separated.push_bind(id.clone());
+                }
+                separated.push_unseparated(")");
             }
 
             fn metadata_json(payment: &Payment) -> String {
@@ -1420,6 +1433,298 @@ macro_rules! impl_sql_store {
                     Self::insert_audit_tx(&mut tx, entry).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "erase_payments"), otel.kind = "client", db.system = $backend))]
+                async fn erase_payments(
+                    &self,
+                    payment_ids: &[String],
+                    at: DateTime<Utc>,
+                    audit: Option<&AuditEntry>,
+                ) -> Result<ErasureCounts, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let mut counts = ErasureCounts::default();
+                    if !payment_ids.is_empty() {
+                        let mut select = sqlx::QueryBuilder::<$db>::new(
+                            "SELECT id, metadata FROM payments WHERE personal_erased_at IS NULL AND id IN ",
+                        );
+                        push_ids(&mut select, payment_ids);
+                        let due: Vec<(String, String)> = select
+                            .build()
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .iter()
+                            .map(|row| Ok((row.try_get("id")?, row.try_get("metadata")?)))
+                            .collect::<Result<_, StoreError>>()?;
+                        for (id, metadata) in &due {
+                            // Keys are the CRM's field names; values may be personal.
+                            let keys: BTreeMap<String, String> =
+                                serde_json::from_str::<BTreeMap<String, String>>(metadata)
+                                    .unwrap_or_default()
+                                    .into_keys()
+                                    .map(|k| (k, ERASED.to_owned()))
+                                    .collect();
+                            sqlx::query(
+                                "UPDATE payments SET description = $2, email = NULL, metadata = $3, \
+                                 return_url = $2, next_url = NULL, personal_erased_at = $4 WHERE id = $1",
+                            )
+                            .bind(id)
+                            .bind(ERASED)
+                            .bind(serde_json::to_string(&keys).expect("a map of strings serialises"))
+                            .bind(Self::ts(at))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        counts.payments = due.len() as u64;
+                        let erased: Vec<String> = due.into_iter().map(|(id, _)| id).collect();
+                        if !erased.is_empty() {
+                            let mut refunds = sqlx::QueryBuilder::<$db>::new("UPDATE refunds SET reason = ");
+                            refunds.push_bind(ERASED).push(" WHERE reason <> ").push_bind(ERASED);
+                            refunds.push(" AND payment_id IN ");
+                            push_ids(&mut refunds, &erased);
+                            counts.refunds = refunds.build().execute(&mut *tx).await?.rows_affected();
+                            // Stored answers held the personal fields: replays now read the row.
+                            let mut keys = sqlx::QueryBuilder::<$db>::new(
+                                "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
+                                 response_body = NULL WHERE state = 'completed' AND (payment_id IN ",
+                            );
+                            push_ids(&mut keys, &erased);
+                            keys.push(" OR refund_id IN (SELECT id FROM refunds WHERE payment_id IN ");
+                            push_ids(&mut keys, &erased);
+                            keys.push("))");
+                            keys.build().execute(&mut *tx).await?;
+                        }
+                    }
+                    if let Some(audit) = audit {
+                        Self::insert_audit_tx(&mut tx, audit).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(counts)
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payments_due_for_erasure"), otel.kind = "client", db.system = $backend))]
+                async fn payments_due_for_erasure(
+                    &self,
+                    before: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<String>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT id FROM payments WHERE personal_erased_at IS NULL \
+                         AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, id LIMIT $2",
+                    )
+                    .bind(Self::ts(before))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "erase_refund_reasons"), otel.kind = "client", db.system = $backend))]
+                async fn erase_refund_reasons(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE refunds SET reason = $1 WHERE reason <> $1 \
+                         AND finished_at IS NOT NULL AND finished_at < $2",
+                    )
+                    .bind(ERASED)
+                    .bind(Self::ts(before))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payments_due_for_removal"), otel.kind = "client", db.system = $backend))]
+                async fn payments_due_for_removal(
+                    &self,
+                    cutoff: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<String>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT p.id FROM payments p WHERE p.created_at < $1 \
+                         AND (p.finished_at IS NULL OR p.finished_at < $1) \
+                         AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id \
+                           AND (r.created_at >= $1 OR r.finished_at >= $1)) \
+                         ORDER BY p.created_at, p.id LIMIT $2",
+                    )
+                    .bind(Self::ts(cutoff))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "money_movements"), otel.kind = "client", db.system = $backend))]
+                async fn money_movements(
+                    &self,
+                    payment_ids: &[String],
+                ) -> Result<Vec<$crate::domain::retention::Movement>, StoreError> {
+                    if payment_ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut sql = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT finished_at AS at, service, amount FROM payments \
+                         WHERE status = 'succeeded' AND finished_at IS NOT NULL AND id IN ",
+                    );
+                    push_ids(&mut sql, payment_ids);
+                    sql.push(
+                        " UNION ALL SELECT r.finished_at AS at, p.service, -r.amount AS amount \
+                         FROM refunds r JOIN payments p ON p.id = r.payment_id \
+                         WHERE r.status = 'succeeded' AND r.finished_at IS NOT NULL AND r.payment_id IN ",
+                    );
+                    push_ids(&mut sql, payment_ids);
+                    sql.build()
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(|row| {
+                            Ok($crate::domain::retention::Movement {
+                                at: row.try_get("at")?,
+                                service: row.try_get("service")?,
+                                amount: row.try_get("amount")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "archive_and_remove"), otel.kind = "client", db.system = $backend))]
+                async fn archive_and_remove(
+                    &self,
+                    payment_ids: &[String],
+                    totals: &[DailyTotal],
+                    audit: &AuditEntry,
+                ) -> Result<u64, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    for total in totals {
+                        sqlx::query(
+                            "INSERT INTO ledger_daily_totals (day, service, payments, gross_pence, refunds, refunds_pence) \
+                             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, service) DO UPDATE SET \
+                             payments = ledger_daily_totals.payments + excluded.payments, \
+                             gross_pence = ledger_daily_totals.gross_pence + excluded.gross_pence, \
+                             refunds = ledger_daily_totals.refunds + excluded.refunds, \
+                             refunds_pence = ledger_daily_totals.refunds_pence + excluded.refunds_pence",
+                        )
+                        .bind(&total.day)
+                        .bind(&total.service)
+                        .bind(total.payments)
+                        .bind(total.gross_pence)
+                        .bind(total.refunds)
+                        .bind(total.refunds_pence)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let mut removed = 0;
+                    if !payment_ids.is_empty() {
+                        for (table, condition) in [
+                            ("outbox", "payment_id IN "),
+                            ("webhook_receipts", "payment_id IN "),
+                            ("idempotency_keys", "refund_id IN (SELECT id FROM refunds WHERE payment_id IN "),
+                            ("idempotency_keys", "payment_id IN "),
+                            ("payment_events", "payment_id IN "),
+                            ("refunds", "payment_id IN "),
+                            ("payments", "id IN "),
+                        ] {
+                            let mut sql = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE {condition}"));
+                            push_ids(&mut sql, payment_ids);
+                            if condition.ends_with("payment_id IN ") && condition.contains("SELECT") {
+                                sql.push(")");
+                            }
+                            let done = sql.build().execute(&mut *tx).await?;
+                            if table == "payments" {
+                                removed = done.rows_affected();
+                            }
+                        }
+                    }
+                    Self::insert_audit_tx(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(removed)
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "archived_totals"), otel.kind = "client", db.system = $backend))]
+                async fn archived_totals(
+                    &self,
+                    from: &str,
+                    to: &str,
+                    service: Option<&str>,
+                ) -> Result<Vec<DailyTotal>, StoreError> {
+                    sqlx::query(
+                        "SELECT day, service, payments, gross_pence, refunds, refunds_pence \
+                         FROM ledger_daily_totals WHERE day >= $1 AND day <= $2 \
+                         AND ($3 IS NULL OR service = $3) ORDER BY day, service",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .bind(service)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(DailyTotal {
+                            day: row.try_get("day")?,
+                            service: row.try_get("service")?,
+                            payments: row.try_get("payments")?,
+                            gross_pence: row.try_get("gross_pence")?,
+                            refunds: row.try_get("refunds")?,
+                            refunds_pence: row.try_get("refunds_pence")?,
+                        })
+                    })
+                    .collect()
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "purge_expired_idempotency"), otel.kind = "client", db.system = $backend))]
+                async fn purge_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE expires_at < $1 AND state <> 'in_flight'",
+                    )
+                    .bind(Self::ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "try_lease_job"), otel.kind = "client", db.system = $backend))]
+                async fn try_lease_job(
+                    &self,
+                    name: &str,
+                    holder: &str,
+                    now: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO job_leases (name, holder, leased_until) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, leased_until = excluded.leased_until \
+                         WHERE job_leases.leased_until < $4 OR job_leases.holder = excluded.holder",
+                    )
+                    .bind(name)
+                    .bind(holder)
+                    .bind(Self::ts(until))
+                    .bind(Self::ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payment_ids_for_request"), otel.kind = "client", db.system = $backend))]
+                async fn payment_ids_for_request(&self, request_ref: &str) -> Result<Vec<String>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT id FROM payments WHERE request_ref = $1 ORDER BY created_at, id",
+                    )
+                    .bind(request_ref)
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "notifications_for_payment"), otel.kind = "client", db.system = $backend))]
+                async fn notifications_for_payment(
+                    &self,
+                    payment_id: &PaymentId,
+                ) -> Result<Vec<Notification>, StoreError> {
+                    sqlx::query(&format!(
+                        "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE payment_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(payment_id.as_ref())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(notification_from_row)
+                    .collect()
                 }
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "audit_chain_page"), otel.kind = "client", db.system = $backend))]

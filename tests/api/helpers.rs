@@ -45,6 +45,14 @@ impl ManualClock {
         )))
     }
 
+    pub fn at(at: chrono::DateTime<chrono::Utc>) -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(at)))
+    }
+
+    pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+
     pub fn advance(&self, by: std::time::Duration) {
         *self.0.lock().unwrap() += chrono::Duration::from_std(by).unwrap();
     }
@@ -74,6 +82,8 @@ pub fn test_settings(db_url: &str) -> Settings {
     // Tests run poller and delivery rounds themselves (`poll_once`, `run_once`), never on a timer.
     settings.poller.enabled = false;
     settings.notifications.worker = false;
+    // Tests sweep when they mean to (`data_protection.sweep`).
+    settings.retention.sweep = false;
     // Tests fire bursts from one address with one key; the rate-limit tests turn limits on.
     settings.rate_limits = RateLimitSettings {
         per_key_per_minute: 0,

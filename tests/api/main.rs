@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod card_data;
 mod cli;
+mod data_protection;
 mod deploy;
 mod idempotency;
 mod ledger;

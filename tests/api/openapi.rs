@@ -563,6 +563,66 @@ async fn every_answer_matches_the_document() {
         404
     );
 
+    // Data protection.
+    let export = "/v1/data-protection/exports";
+    assert_eq!(
+        c.call(
+            M::GET,
+            export,
+            &format!("{export}?request_ref=CRM-CONTRACT"),
+            admin,
+            None,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        c.call(
+            M::GET,
+            export,
+            &format!("{export}?request_ref=CRM-CONTRACT&format=csv"),
+            admin,
+            None,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        c.call(M::GET, export, export, admin, None, None).await.0,
+        422
+    );
+    let erasure = "/v1/data-protection/erasures";
+    assert_eq!(
+        c.call(
+            M::POST,
+            erasure,
+            erasure,
+            admin,
+            Some(&json!({"request_ref": "CRM-CONTRACT"})),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        c.call(
+            M::POST,
+            erasure,
+            erasure,
+            finance,
+            Some(&json!({"request_ref": "CRM-CONTRACT"})),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+
     // A provider's webhook: acknowledged, or refused for its signature.
     let message = govuk_message(
         "contract-m1",

@@ -30,6 +30,9 @@ refresh_on_read = false
 [poller]
 enabled = false
 
+[retention]
+sweep = false
+
 [rate_limits]
 per_key_per_minute = 0
 per_ip_per_minute = 0

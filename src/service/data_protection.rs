@@ -1,0 +1,388 @@
+//! The data-protection officer's tools: the retention sweep (pseudonymise personal fields after a
+//! while, remove whole records after the finance retention period, keeping daily totals), erasure
+//! on request, and the subject export. Every change is audited with counts, never the data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::notifications::NotificationView;
+use super::refunds::RefundView;
+use super::views::{PaymentEventView, PaymentView};
+use super::{take, Clock, FieldIssue, Principal, ServiceError};
+use crate::config::RetentionSettings;
+use crate::domain::retention::{daily_totals, personal_data_cutoff, removal_cutoff};
+use crate::domain::{FieldError, PaymentId, RequestRef};
+use crate::store::{AuditEntry, DailyTotal, Store};
+
+/// What a sweep did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    /// Payments that finished before this had their personal fields pseudonymised.
+    pub personal_data_before: String,
+    /// Payment records dated before this were removed (daily totals kept).
+    pub records_before: String,
+    pub payments_pseudonymised: u64,
+    pub refund_reasons_pseudonymised: u64,
+    pub payments_removed: u64,
+    pub idempotency_keys_removed: u64,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErasureReport {
+    pub request_ref: String,
+    /// Payments held for the request, and how many this call pseudonymised (0 when repeated).
+    pub payments: u64,
+    pub payments_pseudonymised: u64,
+    pub refunds_pseudonymised: u64,
+    pub erased_at: String,
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The actor for work nobody asked for at the time.
+pub struct SystemActor {
+    pub key_id: &'static str,
+    pub label: &'static str,
+}
+
+pub const SWEEP: SystemActor = SystemActor {
+    key_id: "system",
+    label: "retention sweep",
+};
+
+pub const COMMAND_LINE: SystemActor = SystemActor {
+    key_id: "cli",
+    label: "counterfoil purge",
+};
+
+pub struct DataProtectionService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: RetentionSettings,
+}
+
+impl DataProtectionService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: RetentionSettings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.settings.sweep_interval_seconds)
+    }
+
+    /// Takes the sweep's lease for one interval; false while another server holds it.
+    pub async fn lease_sweep(&self, holder: &str) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        let until = now + chrono::Duration::from_std(self.sweep_interval()).unwrap_or_default();
+        Ok(self
+            .store
+            .try_lease_job("retention_sweep", holder, now, until)
+            .await?)
+    }
+
+    /// One sweep: pseudonymise what is past `personal_data_days`, remove records past the
+    /// financial year plus `keep_years_after_financial_year` (adding them to the daily totals),
+    /// and drop idempotency keys whose replay window has ended. A dry run changes nothing.
+    pub async fn sweep(
+        &self,
+        actor: &SystemActor,
+        dry_run: bool,
+    ) -> Result<SweepReport, ServiceError> {
+        let now = self.clock.now();
+        let personal_before = personal_data_cutoff(now, self.settings.personal_data_days);
+        let records_before = removal_cutoff(now, self.settings.keep_years_after_financial_year);
+        let batch = self.settings.batch_size;
+        let mut report = SweepReport {
+            dry_run,
+            personal_data_before: ts(personal_before),
+            records_before: ts(records_before),
+            ..SweepReport::default()
+        };
+        let audit = |action: &str, detail: Value| AuditEntry {
+            at: now,
+            actor_key_id: actor.key_id.into(),
+            actor_label: actor.label.into(),
+            action: action.into(),
+            subject: "retention".into(),
+            detail,
+        };
+
+        if dry_run {
+            report.payments_pseudonymised = self
+                .store
+                .payments_due_for_erasure(personal_before, u32::MAX)
+                .await?
+                .len() as u64;
+            report.payments_removed = self
+                .store
+                .payments_due_for_removal(records_before, u32::MAX)
+                .await?
+                .len() as u64;
+            return Ok(report);
+        }
+
+        loop {
+            let due = self
+                .store
+                .payments_due_for_erasure(personal_before, batch)
+                .await?;
+            if due.is_empty() {
+                break;
+            }
+            let entry = audit(
+                "retention.pseudonymised",
+                json!({"payments": due.len(), "finished_before": report.personal_data_before}),
+            );
+            let counts = self.store.erase_payments(&due, now, Some(&entry)).await?;
+            report.payments_pseudonymised += counts.payments;
+            report.refund_reasons_pseudonymised += counts.refunds;
+            if counts.payments == 0 {
+                break;
+            }
+        }
+        report.refund_reasons_pseudonymised +=
+            self.store.erase_refund_reasons(personal_before).await?;
+
+        loop {
+            let due = self
+                .store
+                .payments_due_for_removal(records_before, batch)
+                .await?;
+            if due.is_empty() {
+                break;
+            }
+            let movements = self.store.money_movements(&due).await?;
+            let totals: Vec<DailyTotal> = daily_totals(&movements)
+                .into_iter()
+                .map(|((day, service), t)| DailyTotal {
+                    day: day.to_string(),
+                    service,
+                    payments: t.payments,
+                    gross_pence: t.gross_pence,
+                    refunds: t.refunds,
+                    refunds_pence: t.refunds_pence,
+                })
+                .collect();
+            let entry = audit(
+                "retention.removed",
+                json!({"payments": due.len(), "dated_before": report.records_before,
+                       "days_totalled": totals.len()}),
+            );
+            let removed = self.store.archive_and_remove(&due, &totals, &entry).await?;
+            report.payments_removed += removed;
+            if removed == 0 {
+                break;
+            }
+        }
+        report.idempotency_keys_removed = self.store.purge_expired_idempotency(now).await?;
+        Ok(report)
+    }
+
+    /// Reads `{request_ref}`.
+    pub fn parse_erasure(&self, body: &Value) -> Result<RequestRef, ServiceError> {
+        let Some(fields) = body.as_object() else {
+            return Err(ServiceError::Validation(vec![FieldIssue::new(
+                "body",
+                FieldError::new("invalid_type", "must be a JSON object"),
+            )]));
+        };
+        let mut issues = Vec::new();
+        for name in fields.keys().filter(|k| k.as_str() != "request_ref") {
+            issues.push(FieldIssue::new(
+                name.clone(),
+                FieldError::new("unknown_field", "is not a field of this request"),
+            ));
+        }
+        let request_ref = take(fields, &mut issues, "request_ref", true, |v| {
+            RequestRef::parse(
+                v.as_str()
+                    .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?,
+            )
+        });
+        match request_ref {
+            Some(r) if issues.is_empty() => Ok(r),
+            _ => Err(ServiceError::Validation(issues)),
+        }
+    }
+
+    /// Pseudonymises every personal field held for one service request's payments and refunds.
+    /// Amounts, dates, statuses and references stay, so the ledger is unchanged. Repeating it
+    /// changes nothing more.
+    pub async fn erase(
+        &self,
+        principal: &Principal,
+        request_ref: &RequestRef,
+    ) -> Result<ErasureReport, ServiceError> {
+        let now = self.clock.now();
+        let ids = self
+            .store
+            .payment_ids_for_request(request_ref.as_ref())
+            .await?;
+        let entry = AuditEntry {
+            at: now,
+            actor_key_id: principal.key_id.clone(),
+            actor_label: principal.label.clone(),
+            action: "data_protection.erased".into(),
+            subject: request_ref.as_ref().to_owned(),
+            detail: json!({"payments": ids.len()}),
+        };
+        let counts = self.store.erase_payments(&ids, now, Some(&entry)).await?;
+        Ok(ErasureReport {
+            request_ref: request_ref.as_ref().to_owned(),
+            payments: ids.len() as u64,
+            payments_pseudonymised: counts.payments,
+            refunds_pseudonymised: counts.refunds,
+            erased_at: ts(now),
+        })
+    }
+
+    /// Everything held about one service request: its payments, each with its status history,
+    /// refunds and CRM notification delivery records. No secrets, keys or provider payloads
+    /// (none are kept).
+    pub async fn export(
+        &self,
+        principal: &Principal,
+        request_ref: &RequestRef,
+    ) -> Result<SubjectExport, ServiceError> {
+        let now = self.clock.now();
+        let ids = self
+            .store
+            .payment_ids_for_request(request_ref.as_ref())
+            .await?;
+        let mut payments = Vec::new();
+        for id in &ids {
+            let id = PaymentId::parse(id)
+                .map_err(|_| crate::store::StoreError::Corrupt("payments.id".into()))?;
+            let Some(payment) = self.store.get_payment(&id).await? else {
+                continue;
+            };
+            payments.push(ExportedPayment {
+                payment: PaymentView::from(&payment),
+                events: self
+                    .store
+                    .payment_events(&id)
+                    .await?
+                    .iter()
+                    .map(PaymentEventView::from)
+                    .collect(),
+                refunds: self
+                    .store
+                    .list_refunds(&id)
+                    .await?
+                    .iter()
+                    .map(RefundView::from)
+                    .collect(),
+                notifications: self
+                    .store
+                    .notifications_for_payment(&id)
+                    .await?
+                    .iter()
+                    .map(NotificationView::from)
+                    .collect(),
+            });
+        }
+        self.store
+            .append_audit(&AuditEntry {
+                at: now,
+                actor_key_id: principal.key_id.clone(),
+                actor_label: principal.label.clone(),
+                action: "data_protection.exported".into(),
+                subject: request_ref.as_ref().to_owned(),
+                detail: json!({"payments": payments.len()}),
+            })
+            .await?;
+        Ok(SubjectExport {
+            request_ref: request_ref.as_ref().to_owned(),
+            exported_at: ts(now),
+            payments,
+        })
+    }
+}
+
+/// One payment and everything hanging off it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedPayment {
+    pub payment: PaymentView,
+    pub events: Vec<PaymentEventView>,
+    pub refunds: Vec<RefundView>,
+    pub notifications: Vec<NotificationView>,
+}
+
+/// A subject export: everything held about one service request.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectExport {
+    pub request_ref: String,
+    pub exported_at: String,
+    pub payments: Vec<ExportedPayment>,
+}
+
+impl SubjectExport {
+    /// The same as CSV (RFC 4180), one line per field of every record:
+    /// `record,record_id,payment_id,field,value`. Free text is neutralised against formulas.
+    pub fn csv(&self) -> String {
+        use crate::domain::ledger::{csv_raw, csv_text};
+        let mut out = String::from("record,record_id,payment_id,field,value\r\n");
+        let mut line = |record: &str, id: &str, payment: &str, field: &str, value: &Value| {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            let cells = [
+                csv_raw(record),
+                csv_text(id),
+                csv_raw(payment),
+                csv_raw(field),
+                csv_text(&value),
+            ];
+            out.push_str(&cells.join(","));
+            out.push_str("\r\n");
+        };
+        let fields = |value: Value| -> Vec<(String, Value)> {
+            match value {
+                Value::Object(map) => map.into_iter().collect(),
+                _ => Vec::new(),
+            }
+        };
+        for p in &self.payments {
+            let pid = p.payment.id.clone();
+            for (field, value) in fields(serde_json::to_value(&p.payment).expect("views serialise"))
+            {
+                line("payment", &pid, &pid, &field, &value);
+            }
+            for (n, event) in p.events.iter().enumerate() {
+                let id = format!("{pid}#event{}", n + 1);
+                for (field, value) in fields(serde_json::to_value(event).expect("views serialise"))
+                {
+                    line("status_event", &id, &pid, &field, &value);
+                }
+            }
+            for refund in &p.refunds {
+                for (field, value) in fields(serde_json::to_value(refund).expect("views serialise"))
+                {
+                    line("refund", &refund.id, &pid, &field, &value);
+                }
+            }
+            for notification in &p.notifications {
+                for (field, value) in
+                    fields(serde_json::to_value(notification).expect("views serialise"))
+                {
+                    line("notification", &notification.id, &pid, &field, &value);
+                }
+            }
+        }
+        out
+    }
+}
