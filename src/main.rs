@@ -77,8 +77,11 @@ enum KeysCommand {
         role: Role,
         #[arg(long)]
         label: String,
+        /// Refuse the key after this many days (e.g. a contractor's key).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
-    /// List keys (never the keys themselves).
+    /// List keys (never the keys themselves), with their last use and expiry.
     List,
     /// Revoke a key by its id (the 12 characters after `cf_`).
     Revoke { id: String },
@@ -275,9 +278,15 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
         Command::Keys { command } => {
             let keys = KeyService::new(open_store(&settings).await?, Arc::new(SystemClock));
             match command {
-                KeysCommand::Create { role, label } => {
+                KeysCommand::Create {
+                    role,
+                    label,
+                    expires_in_days,
+                } => {
+                    let expires_at = expires_in_days
+                        .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
                     let (record, token) = keys
-                        .create(role, &label)
+                        .create_expiring(role, &label, expires_at)
                         .await
                         .map_err(anyhow::Error::msg)?;
                     eprintln!(
@@ -287,20 +296,23 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
                     println!("{token}");
                 }
                 KeysCommand::List => {
+                    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                            .unwrap_or_else(|| "-".into())
+                    };
                     println!(
-                        "{:<14} {:<8} {:<28} {:<28} label",
-                        "id", "role", "created", "revoked"
+                        "{:<14} {:<8} {:<21} {:<21} {:<21} {:<21} label",
+                        "id", "role", "created", "last used", "expires", "revoked"
                     );
                     for k in keys.list().await.map_err(anyhow::Error::msg)? {
                         println!(
-                            "{:<14} {:<8} {:<28} {:<28} {}",
+                            "{:<14} {:<8} {:<21} {:<21} {:<21} {:<21} {}",
                             k.id,
                             k.role.as_str(),
-                            k.created_at
-                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                            k.revoked_at
-                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                                .unwrap_or_else(|| "-".into()),
+                            when(Some(k.created_at)),
+                            when(k.last_used_at),
+                            when(k.expires_at),
+                            when(k.revoked_at),
                             k.label
                         );
                     }

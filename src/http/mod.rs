@@ -120,6 +120,27 @@ fn percent_decoded(text: &str) -> String {
         .join("\n")
 }
 
+/// Whether a query string names a credential parameter or carries one of our keys.
+fn credentials_in_query(query: &str) -> bool {
+    const NAMES: [&str; 8] = [
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "bearer",
+    ];
+    url::form_urlencoded::parse(query.as_bytes()).any(|(name, value)| {
+        NAMES.contains(&name.to_ascii_lowercase().as_str())
+            || [name.as_ref(), value.as_ref()].iter().any(|text| {
+                text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|word| crate::domain::api_key::parse_token(word).is_some())
+            })
+    })
+}
+
 /// Refuses a card number in the path, the query string or the Idempotency-Key before any handler
 /// (or log line) sees it.
 async fn guard_request_line(
@@ -138,6 +159,20 @@ async fn guard_request_line(
         .any(|part| card_guard::contains_card_number(part))
     {
         let response = ApiError::card_data().error_response();
+        return Ok(req.into_response(response));
+    }
+    if credentials_in_query(req.query_string()) {
+        tracing::warn!("request refused: an API key in the URL");
+        let response = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "api_key_in_url",
+            "API keys are never accepted in a URL",
+        )
+        .detail(
+            "Send the key in the Authorization header. URLs end up in proxy logs and browser \
+             history: treat a key that was in one as exposed, and revoke it.",
+        )
+        .error_response();
         return Ok(req.into_response(response));
     }
     Ok(next.call(req).await?.map_into_boxed_body())

@@ -22,7 +22,12 @@ pub enum AuthFailure {
     Malformed,
     Unknown,
     Revoked,
+    Expired,
 }
+
+/// A key's last use is written at most this often (a write per request would cost more than
+/// the answer it records).
+const LAST_USE_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
 
 impl KeyService {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
@@ -35,6 +40,22 @@ impl KeyService {
         role: Role,
         label: &str,
     ) -> Result<(ApiKeyRecord, String), ServiceError> {
+        self.create_expiring(role, label, None).await
+    }
+
+    /// Makes a new key that is refused after `expires_at`, if given.
+    pub async fn create_expiring(
+        &self,
+        role: Role,
+        label: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(ApiKeyRecord, String), ServiceError> {
+        if expires_at.is_some_and(|at| at <= self.clock.now()) {
+            return Err(ServiceError::Validation(vec![super::FieldIssue::new(
+                "expires_at",
+                crate::domain::FieldError::new("out_of_range", "must be in the future"),
+            )]));
+        }
         let label = label.trim();
         if label.is_empty() || label.chars().count() > 100 {
             return Err(ServiceError::Validation(vec![super::FieldIssue::new(
@@ -54,12 +75,17 @@ impl KeyService {
             created_at: self.clock.now(),
             revoked_at: None,
             last_used_at: None,
+            expires_at,
         };
         self.store.insert_api_key(&record).await?;
         self.audit(
             "key.created",
             &record.id,
-            serde_json::json!({"role": role.as_str(), "label": record.label}),
+            serde_json::json!({
+                "role": role.as_str(),
+                "label": record.label,
+                "expires_at": record.expires_at.map(|t| t.to_rfc3339()),
+            }),
         )
         .await?;
         Ok((record, token))
@@ -118,6 +144,16 @@ impl KeyService {
         }
         if record.revoked_at.is_some() {
             return Ok(Err(AuthFailure::Revoked));
+        }
+        let now = self.clock.now();
+        if record.expires_at.is_some_and(|at| at <= now) {
+            return Ok(Err(AuthFailure::Expired));
+        }
+        if record
+            .last_used_at
+            .is_none_or(|last| now - last >= LAST_USE_RESOLUTION)
+        {
+            self.store.touch_api_key(&record.id, now).await?;
         }
         Ok(Ok(Principal {
             key_id: record.id,

@@ -70,6 +70,8 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// After this the key is refused, as if revoked.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The caller's claim on an `Idempotency-Key` for one request.
@@ -402,6 +404,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Revokes a key; false when there is no such key or it was already revoked.
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records that a key was used at `at`.
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Claims the idempotency key and, only if the claim is new, writes the new payment row and
     /// its first timeline event, all in one transaction.

@@ -75,6 +75,7 @@ macro_rules! impl_sql_store {
                     created_at: row.try_get("created_at")?,
                     revoked_at: row.try_get("revoked_at")?,
                     last_used_at: row.try_get("last_used_at")?,
+                    expires_at: row.try_get("expires_at")?,
                 })
             }
 
@@ -597,10 +598,19 @@ macro_rules! impl_sql_store {
                 }
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "insert_api_key"), otel.kind = "client", db.system = $backend))]
+                async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(Self::ts(at))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
                 async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(&key.id)
                     .bind(key.role.as_str())
@@ -609,6 +619,7 @@ macro_rules! impl_sql_store {
                     .bind(Self::ts(key.created_at))
                     .bind(key.revoked_at.map(Self::ts))
                     .bind(key.last_used_at.map(Self::ts))
+                    .bind(key.expires_at.map(Self::ts))
                     .execute(&self.pool)
                     .await?;
                     Ok(())

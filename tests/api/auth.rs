@@ -56,3 +56,93 @@ both_stores! {
         assert!(keys.iter().all(|k| k.token_sha256.len() == 64));
     }
 }
+
+/// A key can be made to expire: refused from then on, like a revoked one.
+#[tokio::test]
+async fn an_expired_key_is_refused() {
+    use crate::helpers::{Backend, ManualClock, TestApp};
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_with_clock(Backend::Sqlite, |_| {}, clock.clone()).await;
+    let in_a_day = clock.now_for_test() + chrono::Duration::days(1);
+    let (record, token) = app
+        .services
+        .keys
+        .create_expiring(
+            counterfoil::domain::api_key::Role::Finance,
+            "contractor",
+            Some(in_a_day),
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.expires_at, Some(in_a_day));
+    assert_eq!(app.get("/v1/payments", &token).await.status(), 200);
+    clock.advance(std::time::Duration::from_secs(24 * 3600));
+    let refused = app.get("/v1/payments", &token).await;
+    assert_eq!(refused.status(), 401);
+    // An expiry in the past is refused at creation.
+    assert!(app
+        .services
+        .keys
+        .create_expiring(
+            counterfoil::domain::api_key::Role::Crm,
+            "late",
+            Some(in_a_day - chrono::Duration::days(2))
+        )
+        .await
+        .is_err());
+}
+
+/// A key in a URL is refused even alongside a good Authorization header, and never logged.
+#[tokio::test]
+async fn a_key_in_the_query_string_is_refused() {
+    use crate::helpers::{Backend, TestApp};
+    use crate::support::logs;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for query in [
+        format!("api_key={}", app.crm_key),
+        format!("request_ref={}", app.crm_key),
+        "access_token=anything".to_owned(),
+        "Key=anything".to_owned(),
+    ] {
+        let response = app
+            .get(&format!("/v1/payments?{query}"), &app.crm_key)
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "api_key_in_url");
+    }
+    assert_eq!(
+        app.get("/v1/payments?request_ref=SR-1", &app.crm_key)
+            .await
+            .status(),
+        200
+    );
+    assert!(!logs::captured().contains(&app.crm_key[16..]));
+}
+
+/// `keys list` shows when each key was last used (and its expiry), never the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_list_shows_last_use() {
+    use crate::helpers::{Backend, TestApp};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    assert_eq!(
+        app.get("/v1/payments", &app.finance_key).await.status(),
+        200
+    );
+    let (code, listing) = app.command(&["keys", "list"]);
+    assert_eq!(code, 0);
+    assert!(listing.lines().next().unwrap().contains("last used"));
+    let line = |key: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(&key[3..15]))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    let today = chrono::Utc::now().date_naive().to_string();
+    // id, role, created, last used, expires, revoked, label
+    assert!(line(&app.finance_key)[3].starts_with(&today), "{listing}");
+    assert_eq!(line(&app.admin_key)[3], "-", "{listing}");
+    assert!(!listing.contains(&app.finance_key[16..]));
+}

@@ -49,6 +49,10 @@ impl ManualClock {
         Arc::new(Self(std::sync::Mutex::new(at)))
     }
 
+    pub fn now_for_test(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+
     pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
         *self.0.lock().unwrap() = at;
     }

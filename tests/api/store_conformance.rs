@@ -85,6 +85,7 @@ async fn story(store: Arc<dyn Store>) {
         created_at: t0,
         revoked_at: None,
         last_used_at: None,
+        expires_at: Some(t0 + chrono::Duration::days(30)),
     };
     store.insert_api_key(&key).await.unwrap();
     assert_eq!(
