@@ -264,3 +264,19 @@ async fn the_purge_command_sweeps_once() {
     assert_eq!(done["payments_pseudonymised"], 1);
     assert_eq!(personal_data_held(&app).await, vec![]);
 }
+
+each_backend! {
+    async fn one_server_at_a_time_holds_the_sweep(backend) {
+        let app = TestApp::spawn(backend).await;
+        let store = &app.services.store;
+        let t0 = utc("2026-06-01T09:00:00Z");
+        let hour = chrono::Duration::hours(1);
+        assert!(store.try_lease_job("retention_sweep", "server-a", t0, t0 + hour).await.unwrap());
+        // Another server is refused while the lease runs; the holder may renew it.
+        assert!(!store.try_lease_job("retention_sweep", "server-b", t0 + chrono::Duration::minutes(30), t0 + hour * 2).await.unwrap());
+        assert!(store.try_lease_job("retention_sweep", "server-a", t0 + chrono::Duration::minutes(59), t0 + hour * 2).await.unwrap());
+        // Once it lapses (a crashed holder), another server takes over.
+        assert!(store.try_lease_job("retention_sweep", "server-b", t0 + hour * 2 + chrono::Duration::seconds(1), t0 + hour * 3).await.unwrap());
+        assert!(!store.try_lease_job("retention_sweep", "server-a", t0 + hour * 2 + chrono::Duration::seconds(2), t0 + hour * 3).await.unwrap());
+    }
+}
