@@ -173,6 +173,8 @@ async fn main() {
                     reported: Some(PaymentStatus::Succeeded),
                     failure_code: None,
                     occurred_at: None,
+                    counterfoil_id: None,
+                    refund_activity: false,
                 };
                 store
                     .apply_provider_event("sandbox", &event, Utc::now())

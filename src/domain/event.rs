@@ -16,6 +16,11 @@ pub struct ProviderEvent {
     pub reported: Option<PaymentStatus>,
     pub failure_code: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Our payment id, when the event names it instead of the provider's payment id (Stripe's
+    /// charge and refund events carry our id in their metadata, not the Checkout Session's id).
+    pub counterfoil_id: Option<String>,
+    /// The event says a refund of this payment moved: its open refunds are asked about.
+    pub refund_activity: bool,
 }
 
 /// What applying a provider event did.

@@ -191,12 +191,23 @@ impl FromStr for CreateOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     GovukPay,
+    Stripe,
 }
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::GovukPay => "govuk_pay",
+            Self::Stripe => "stripe",
+        }
+    }
+
+    /// The provider named by a webhook URL's segment (`/v1/webhooks/{segment}/{account}`).
+    pub fn from_webhook_segment(segment: &str) -> Option<Self> {
+        match segment {
+            "govuk-pay" => Some(Self::GovukPay),
+            "stripe" => Some(Self::Stripe),
+            _ => None,
         }
     }
 }
@@ -206,6 +217,7 @@ impl FromStr for ProviderKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "govuk_pay" => Ok(Self::GovukPay),
+            "stripe" => Ok(Self::Stripe),
             _ => Err(UnknownStatus),
         }
     }

@@ -85,7 +85,7 @@ api_routes! {
     get "/audit" => finance::audit,
     get "/notifications" => notifications::list,
     post "/notifications/{id}/retry" => notifications::retry,
-    post "/webhooks/govuk-pay/{account}" => webhooks::govuk_pay,
+    post "/webhooks/{provider}/{account}" => webhooks::receive,
     post "/data-protection/erasures" => data_protection::erase,
     get "/data-protection/exports" => data_protection::export,
 }

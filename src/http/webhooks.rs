@@ -20,14 +20,19 @@ fn unknown_account() -> ApiError {
     )
 }
 
-pub async fn govuk_pay(
+/// `POST /v1/webhooks/{provider}/{account}`, for every provider: each verifies and reads its own
+/// messages behind the `PaymentProvider` trait.
+pub async fn receive(
     services: web::Data<AppServices>,
     limits: web::Data<RateLimits>,
     req: HttpRequest,
-    account: web::Path<String>,
+    path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let kind = ProviderKind::GovukPay;
+    let (provider, account) = path.into_inner();
+    let Some(kind) = ProviderKind::from_webhook_segment(&provider) else {
+        return Err(unknown_account());
+    };
     if !services.webhooks.knows(kind, &account) {
         return Err(unknown_account());
     }

@@ -136,11 +136,11 @@ impl PaymentProvider for Instrumented {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        page: u32,
+        cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
         self.observe(
             "search_payments",
-            self.inner.search_payments(from, to, page),
+            self.inner.search_payments(from, to, cursor),
         )
         .await
     }
@@ -149,18 +149,22 @@ impl PaymentProvider for Instrumented {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        page: u32,
+        cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
-        self.observe("search_refunds", self.inner.search_refunds(from, to, page))
-            .await
+        self.observe(
+            "search_refunds",
+            self.inner.search_refunds(from, to, cursor),
+        )
+        .await
     }
 
     fn verify_webhook(
         &self,
         header: HeaderLookup<'_>,
         body: &[u8],
+        now: DateTime<Utc>,
     ) -> Result<(), WebhookRejection> {
-        self.inner.verify_webhook(header, body)
+        self.inner.verify_webhook(header, body, now)
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<crate::domain::ProviderEvent, WebhookRejection> {

@@ -60,11 +60,12 @@ pub struct ProviderRefundRecord {
     pub refund: ProviderRefund,
 }
 
-/// One page of a provider search; `more` when further pages follow.
+/// One page of a provider search; `next` is the cursor of the page after it, if any (a page
+/// number for GOV.UK Pay, the last object's id for Stripe).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage<T> {
     pub items: Vec<T>,
-    pub more: bool,
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -98,6 +99,8 @@ pub enum WebhookRejection {
     MissingSignature,
     #[error("the signature does not match any configured secret")]
     BadSignature,
+    #[error("the signed timestamp is outside the tolerance")]
+    StaleTimestamp,
     #[error("the signed body is not a webhook message: {0}")]
     Malformed(String),
 }
@@ -138,26 +141,32 @@ pub trait PaymentProvider: Send + Sync {
         provider_refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError>;
 
-    /// One page (from 1) of the payments the provider holds, created in [from, to).
+    /// One page of the payments the provider holds, created in [from, to): the first when
+    /// `cursor` is None, else the one the previous page's `next` names.
     async fn search_payments(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        page: u32,
+        cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderPayment>, ProviderError>;
 
-    /// One page (from 1) of the refunds the provider holds, created in [from, to).
+    /// One page of the refunds the provider holds, created in [from, to) (cursor as above).
     async fn search_refunds(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        page: u32,
+        cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError>;
 
     /// Checks a webhook's signature over the exact bytes received, before anything is parsed,
-    /// in constant time, against each configured secret (two during a rotation).
-    fn verify_webhook(&self, header: HeaderLookup<'_>, body: &[u8])
-        -> Result<(), WebhookRejection>;
+    /// in constant time, against each configured secret (two during a rotation), and, where the
+    /// provider signs a timestamp, that it is within its tolerance of `now`.
+    fn verify_webhook(
+        &self,
+        header: HeaderLookup<'_>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), WebhookRejection>;
 
     /// Reads a verified webhook body through the allow-list into the provider-neutral event.
     fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection>;

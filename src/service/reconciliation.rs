@@ -290,30 +290,30 @@ impl ReconciliationService {
             |e: crate::providers::ProviderError| ServiceError::from_provider(&e, None);
 
         let mut theirs: Vec<ProviderPayment> = Vec::new();
-        let mut page = 1;
+        let mut cursor: Option<String> = None;
         loop {
             let found = provider
-                .search_payments(from - MARGIN, to + MARGIN, page)
+                .search_payments(from - MARGIN, to + MARGIN, cursor.as_deref())
                 .await
                 .map_err(provider_error)?;
             theirs.extend(found.items);
-            if !found.more {
-                break;
+            match found.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
-            page += 1;
         }
         let mut their_refunds: Vec<ProviderRefundRecord> = Vec::new();
-        let mut page = 1;
+        let mut cursor: Option<String> = None;
         loop {
             let found = provider
-                .search_refunds(from - MARGIN, to + MARGIN, page)
+                .search_refunds(from - MARGIN, to + MARGIN, cursor.as_deref())
                 .await
                 .map_err(provider_error)?;
             their_refunds.extend(found.items);
-            if !found.more {
-                break;
+            match found.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
-            page += 1;
         }
         let ours = self
             .store

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::Clock;
-use crate::domain::{EventOutcome, ProviderKind};
+use crate::domain::{EventOutcome, PaymentId, ProviderKind};
 use crate::metrics::Metrics;
 use crate::providers::{HeaderLookup, ProviderRegistry, WebhookRejection};
 use crate::store::{Store, StoreError};
@@ -65,17 +65,31 @@ impl WebhookService {
             .get(account)
             .filter(|p| p.kind() == kind)
             .ok_or(WebhookError::UnknownAccount)?;
-        if let Err(rejection) = provider.verify_webhook(header, body) {
+        if let Err(rejection) = provider.verify_webhook(header, body, self.clock.now()) {
             self.metrics
                 .webhook(kind.as_str(), account, "bad_signature");
             tracing::warn!(account, reason = %rejection, bytes = body.len(), "webhook refused: bad signature");
             return Err(WebhookError::Rejected(rejection));
         }
-        let event = provider.parse_webhook(body).map_err(|rejection| {
+        let mut event = provider.parse_webhook(body).map_err(|rejection| {
             self.metrics.webhook(kind.as_str(), account, "malformed");
             tracing::warn!(account, reason = %rejection, "webhook refused: signed but unreadable");
             WebhookError::Rejected(rejection)
         })?;
+        if event.provider_payment_id.is_empty() {
+            // The event names our payment, not the provider's: find the provider's id for it.
+            if let Some(ours) = event
+                .counterfoil_id
+                .as_deref()
+                .and_then(|id| PaymentId::parse(id).ok())
+            {
+                if let Some(payment) = self.store.get_payment(&ours).await? {
+                    if payment.account == account {
+                        event.provider_payment_id = payment.provider_payment_id.unwrap_or_default();
+                    }
+                }
+            }
+        }
         let outcome = match self
             .store
             .apply_provider_event(account, &event, self.clock.now())
@@ -94,9 +108,9 @@ impl WebhookService {
             EventOutcome::Orphan => "orphan",
         };
         self.metrics.webhook(kind.as_str(), account, counted);
-        if event.event_type == "card_payment_refunded" {
-            // GOV.UK Pay's message names no refund: ask about this payment's open refunds, after
-            // answering (the message's own effect, its receipt, is already committed).
+        if event.refund_activity {
+            // Ask about this payment's open refunds, after answering (the message's own effect,
+            // its receipt, is already committed). GOV.UK Pay's message names no refund at all.
             if let Ok(Some(payment)) = self
                 .store
                 .find_payment_by_provider_id(account, &event.provider_payment_id)

@@ -644,7 +644,7 @@ async fn every_answer_matches_the_document() {
     );
     c.contract.check(
         &M::POST,
-        "/v1/webhooks/govuk-pay/{account}",
+        "/v1/webhooks/{provider}/{account}",
         status,
         &ct,
         &response.text().await.unwrap(),
@@ -660,7 +660,7 @@ async fn every_answer_matches_the_document() {
     assert_eq!(status, 401);
     c.contract.check(
         &M::POST,
-        "/v1/webhooks/govuk-pay/{account}",
+        "/v1/webhooks/{provider}/{account}",
         status,
         &ct,
         &response.text().await.unwrap(),

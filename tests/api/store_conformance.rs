@@ -360,6 +360,8 @@ async fn story(store: Arc<dyn Store>) {
         reported: Some(reported),
         failure_code: None,
         occurred_at: Some(t0),
+        counterfoil_id: None,
+        refund_activity: false,
     };
     let mut p6 = payment(t0 + Duration::seconds(40), "REF-6");
     let c6 = claim("k6", "fp6", p6.created_at);

@@ -109,6 +109,16 @@ impl GovukPayClient {
     }
 }
 
+/// GOV.UK Pay's search pages are numbered from 1; our cursor is that number.
+fn page_number(cursor: Option<&str>) -> Result<u32, ProviderError> {
+    match cursor {
+        None => Ok(1),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ProviderError::InvalidResponse("not a GOV.UK Pay page number".into())),
+    }
+}
+
 /// Sorts transport failures into "never sent" and "may have happened".
 fn transport_error(error: reqwest::Error) -> ProviderError {
     if error.is_connect() {
@@ -251,19 +261,21 @@ impl PaymentProvider for GovukPayClient {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        page: u32,
+        cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
+        let page = page_number(cursor)?;
         let Some(results) = self
             .search::<wire::SearchResults>("/v1/payments", from, to, page)
             .await?
         else {
             return Ok(SearchPage {
                 items: Vec::new(),
-                more: false,
+                next: None,
             });
         };
         Ok(SearchPage {
-            more: u64::from(page) * u64::from(SEARCH_PAGE) < results.total,
+            next: (u64::from(page) * u64::from(SEARCH_PAGE) < results.total)
+                .then(|| (page + 1).to_string()),
             items: results
                 .results
                 .into_iter()
@@ -276,19 +288,21 @@ impl PaymentProvider for GovukPayClient {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        page: u32,
+        cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
+        let page = page_number(cursor)?;
         let Some(results) = self
             .search::<wire::RefundSearchResults>("/v1/refunds", from, to, page)
             .await?
         else {
             return Ok(SearchPage {
                 items: Vec::new(),
-                more: false,
+                next: None,
             });
         };
         Ok(SearchPage {
-            more: u64::from(page) * u64::from(SEARCH_PAGE) < results.total,
+            next: (u64::from(page) * u64::from(SEARCH_PAGE) < results.total)
+                .then(|| (page + 1).to_string()),
             items: results
                 .results
                 .into_iter()
@@ -355,6 +369,8 @@ impl PaymentProvider for GovukPayClient {
         &self,
         header: HeaderLookup<'_>,
         body: &[u8],
+        // GOV.UK Pay signs no timestamp.
+        _now: DateTime<Utc>,
     ) -> Result<(), WebhookRejection> {
         let signature = header(SIGNATURE_HEADER).ok_or(WebhookRejection::MissingSignature)?;
         let signature =
@@ -387,11 +403,14 @@ impl PaymentProvider for GovukPayClient {
                 .as_deref()
                 .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
                 .map(|d| d.with_timezone(&Utc)),
+            refund_activity: message.event_type == "card_payment_refunded",
             message_id: message.webhook_message_id,
             event_type: message.event_type,
             provider_payment_id: message.resource_id,
             reported,
             failure_code,
+            // GOV.UK Pay's messages always name the payment by its own id.
+            counterfoil_id: None,
         })
     }
 
