@@ -110,11 +110,12 @@ impl PaymentProvider for Instrumented {
         provider_payment_id: &str,
         amount: i64,
         amount_available: i64,
+        refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError> {
         self.observe(
             "refund",
             self.inner
-                .refund(provider_payment_id, amount, amount_available),
+                .refund(provider_payment_id, amount, amount_available, refund_id),
         )
         .await
     }

@@ -12,6 +12,7 @@ use crate::domain::{PaymentId, PaymentStatus, ProviderEvent, ProviderKind};
 
 pub mod govuk_pay;
 pub mod instrumented;
+pub mod stripe;
 
 /// What we ask a provider to create: a hosted payment page for one amount.
 #[derive(Debug, Clone)]
@@ -127,11 +128,13 @@ pub trait PaymentProvider: Send + Sync {
 
     /// Asks for a refund of `amount`. `amount_available` is what we believe is still refundable;
     /// GOV.UK Pay refuses the refund if it disagrees (its guard against double refunds).
+    /// `refund_id` is ours: Stripe takes it as the idempotency key, so a retry cannot refund twice.
     async fn refund(
         &self,
         provider_payment_id: &str,
         amount: i64,
         amount_available: i64,
+        refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError>;
 
     /// Reads a refund's current state.

@@ -216,7 +216,7 @@ impl RefundService {
         // P0604, which certainly made nothing: read what it now has available and ask again.
         let mut available = available;
         let mut answer = provider
-            .refund(&provider_id, refund.amount, available)
+            .refund(&provider_id, refund.amount, available, &refund.id)
             .await;
         for _ in 0..3 {
             let stale = matches!(&answer, Err(ProviderError::Rejected { status: 412, .. }));
@@ -233,7 +233,7 @@ impl RefundService {
                 Some(now) if now >= refund.amount => {
                     available = now;
                     answer = provider
-                        .refund(&provider_id, refund.amount, available)
+                        .refund(&provider_id, refund.amount, available, &refund.id)
                         .await;
                 }
                 _ => break,

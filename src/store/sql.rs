@@ -861,6 +861,12 @@ macro_rules! impl_sql_store {
                     if !fresh {
                         return Ok(EventOutcome::Duplicate);
                     }
+                    if event.provider_payment_id.is_empty() {
+                        // It names no payment we could ever match (an event type we do not act
+                        // on, or about a payment that is not ours): acknowledged and kept as ignored.
+                        tx.commit().await?;
+                        return Ok(EventOutcome::Ignored);
+                    }
                     let row = sqlx::query(&format!(
                         "SELECT id, status, created_at FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
                         Self::FOR_UPDATE

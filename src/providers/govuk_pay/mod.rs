@@ -321,6 +321,8 @@ impl PaymentProvider for GovukPayClient {
         provider_payment_id: &str,
         amount: i64,
         amount_available: i64,
+        // GOV.UK Pay takes no idempotency key; its guard is `refund_amount_available`.
+        _refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError> {
         let response = self
             .request(
