@@ -294,6 +294,17 @@ impl Default for NotificationSettings {
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     GovukPay,
+    Stripe,
+}
+
+impl AccountKind {
+    /// Where this kind of provider sends citizens to pay, when the account names no hosts.
+    pub fn default_redirect_hosts(self) -> &'static [&'static str] {
+        match self {
+            Self::GovukPay => &["card.payments.service.gov.uk"],
+            Self::Stripe => &["checkout.stripe.com"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -310,6 +321,18 @@ pub struct AccountSettings {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Stripe only: how long a Checkout Session stays open (30 to 1440 minutes).
+    #[serde(default = "default_session_expiry_minutes")]
+    pub session_expiry_minutes: u32,
+    /// Hosts the provider's payment page may be on; a `next_url` anywhere else is refused.
+    /// Default: the provider's own (card.payments.service.gov.uk, checkout.stripe.com), or this
+    /// server's host for the built-in simulators.
+    #[serde(default)]
+    pub redirect_hosts: Vec<String>,
+}
+
+fn default_session_expiry_minutes() -> u32 {
+    90
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -482,6 +505,23 @@ impl Settings {
                     )],
                     connect_timeout_ms: default_connect_timeout_ms(),
                     timeout_ms: default_timeout_ms(),
+                    session_expiry_minutes: default_session_expiry_minutes(),
+                    redirect_hosts: Vec::new(),
+                },
+            );
+            self.accounts.insert(
+                "stripe-sandbox".into(),
+                AccountSettings {
+                    kind: AccountKind::Stripe,
+                    base_url: SIMULATOR_BASE_URL.into(),
+                    api_key: SecretSource::Value("sk_test_counterfoil_simulator_key".into()),
+                    webhook_secrets: vec![SecretSource::Value(
+                        "whsec_counterfoil_simulator_secret".into(),
+                    )],
+                    connect_timeout_ms: default_connect_timeout_ms(),
+                    timeout_ms: default_timeout_ms(),
+                    session_expiry_minutes: default_session_expiry_minutes(),
+                    redirect_hosts: Vec::new(),
                 },
             );
             self.services.insert(
@@ -491,6 +531,16 @@ impl Settings {
                     account: "sandbox".into(),
                     fund_code: "DEMO".into(),
                     cost_centre: "CC000".into(),
+                    crm_url: None,
+                },
+            );
+            self.services.insert(
+                "demo-stripe".into(),
+                ServiceSettings {
+                    name: "Demo service on Stripe".into(),
+                    account: "stripe-sandbox".into(),
+                    fund_code: "DEMO".into(),
+                    cost_centre: "CC001".into(),
                     crm_url: None,
                 },
             );
@@ -631,6 +681,22 @@ impl Settings {
             }
             if account.timeout_ms == 0 || account.connect_timeout_ms == 0 {
                 return err(format!("{key}.timeout_ms"), "timeouts must be above zero");
+            }
+            if !(30..=1440).contains(&account.session_expiry_minutes) {
+                return err(
+                    format!("{key}.session_expiry_minutes"),
+                    "Stripe keeps a Checkout Session open for 30 minutes to 24 hours",
+                );
+            }
+            if let Some(bad) = account
+                .redirect_hosts
+                .iter()
+                .find(|h| h.is_empty() || h.contains('/') || h.contains(':'))
+            {
+                return err(
+                    format!("{key}.redirect_hosts"),
+                    &format!("{bad:?} is not a host name (e.g. checkout.stripe.com)"),
+                );
             }
         }
         let notifications = &self.notifications;

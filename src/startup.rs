@@ -19,6 +19,8 @@ use crate::http::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::instrumented::Instrumented;
+use crate::providers::redirect_guard::RedirectGuard;
+use crate::providers::stripe::StripeClient;
 use crate::providers::{PaymentProvider, ProviderRegistry};
 use crate::service::audit::AuditService;
 use crate::service::data_protection::DataProtectionService;
@@ -29,6 +31,7 @@ use crate::service::reconciliation::ReconciliationService;
 use crate::service::refunds::{RefundService, RefundSettings};
 use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
 use crate::simulator::govuk_pay::{SimAccount, Simulator};
+use crate::simulator::stripe::{SimAccount as StripeSimAccount, Simulator as StripeSimulator};
 use crate::store::{self, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -315,45 +318,64 @@ impl Application {
         let public_url = settings.public_url(address);
         let store = open_store(&settings).await?;
 
-        // The simulator lives inside this server; its API is called over loopback, its pages are
-        // linked at the public URL.
+        // The simulators live inside this server; their APIs are called over loopback, their
+        // pages are linked at the public URL.
         let loopback = SocketAddr::from(([127, 0, 0, 1], address.port()));
-        let simulator = if settings.uses_simulator() {
-            let mut accounts = Vec::new();
-            let simulated = settings
-                .accounts
-                .iter()
-                .filter(|(_, a)| a.base_url == SIMULATOR_BASE_URL);
-            for (name, account) in simulated {
-                let api_key = account.api_key.resolve().map_err(anyhow::Error::msg)?;
-                let webhook = match account.webhook_secrets.first() {
-                    Some(secret) => Some((
-                        format!("http://{loopback}/v1/webhooks/govuk-pay/{name}"),
-                        secret
-                            .resolve()
-                            .map_err(anyhow::Error::msg)?
-                            .expose_secret()
-                            .to_owned(),
-                    )),
-                    None => None,
-                };
-                accounts.push(SimAccount {
-                    api_key: api_key.expose_secret().to_owned(),
-                    webhook,
-                });
+        let mut govuk_simulated = Vec::new();
+        let mut stripe_simulated = Vec::new();
+        for (name, account) in settings
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.base_url == SIMULATOR_BASE_URL)
+        {
+            let api_key = account
+                .api_key
+                .resolve()
+                .map_err(anyhow::Error::msg)?
+                .expose_secret()
+                .to_owned();
+            let segment = match account.kind {
+                AccountKind::GovukPay => "govuk-pay",
+                AccountKind::Stripe => "stripe",
+            };
+            let webhook = match account.webhook_secrets.first() {
+                Some(secret) => Some((
+                    format!("http://{loopback}/v1/webhooks/{segment}/{name}"),
+                    secret
+                        .resolve()
+                        .map_err(anyhow::Error::msg)?
+                        .expose_secret()
+                        .to_owned(),
+                )),
+                None => None,
+            };
+            match account.kind {
+                AccountKind::GovukPay => govuk_simulated.push(SimAccount { api_key, webhook }),
+                AccountKind::Stripe => stripe_simulated.push(StripeSimAccount { api_key, webhook }),
             }
-            Some(Simulator::new(&public_url, accounts))
-        } else {
-            None
-        };
+        }
+        let simulator =
+            (!govuk_simulated.is_empty()).then(|| Simulator::new(&public_url, govuk_simulated));
+        let stripe_simulator = (!stripe_simulated.is_empty())
+            .then(|| StripeSimulator::new(&public_url, stripe_simulated));
 
         let metrics = Arc::new(Metrics::new());
+        let development = settings.environment != crate::config::Environment::Production;
+        let public_host = url::Url::parse(&public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         let mut providers = ProviderRegistry::default();
         for (name, account) in &settings.accounts {
-            let base_url = if account.base_url == SIMULATOR_BASE_URL {
-                format!("http://{loopback}{}", crate::simulator::govuk_pay::MOUNT)
-            } else {
-                account.base_url.clone()
+            let simulated = account.base_url == SIMULATOR_BASE_URL;
+            let base_url = match (simulated, account.kind) {
+                (true, AccountKind::GovukPay) => {
+                    format!("http://{loopback}{}", crate::simulator::govuk_pay::MOUNT)
+                }
+                (true, AccountKind::Stripe) => {
+                    format!("http://{loopback}{}", crate::simulator::stripe::MOUNT)
+                }
+                (false, _) => account.base_url.clone(),
             };
             let api_key = account.api_key.resolve().map_err(anyhow::Error::msg)?;
             let webhook_secrets = account
@@ -361,18 +383,44 @@ impl Application {
                 .iter()
                 .map(|s| s.resolve().map_err(anyhow::Error::msg))
                 .collect::<Result<Vec<_>, _>>()?;
+            let connect_timeout = Duration::from_millis(account.connect_timeout_ms);
+            let timeout = Duration::from_millis(account.timeout_ms);
             let provider: Arc<dyn PaymentProvider> = match account.kind {
                 AccountKind::GovukPay => Arc::new(
                     GovukPayClient::new(
                         &base_url,
                         api_key,
                         webhook_secrets,
-                        Duration::from_millis(account.connect_timeout_ms),
-                        Duration::from_millis(account.timeout_ms),
+                        connect_timeout,
+                        timeout,
+                    )
+                    .context("cannot build the HTTP client")?,
+                ),
+                AccountKind::Stripe => Arc::new(
+                    StripeClient::new(
+                        &base_url,
+                        api_key,
+                        webhook_secrets,
+                        Duration::from_secs(u64::from(account.session_expiry_minutes) * 60),
+                        connect_timeout,
+                        timeout,
                     )
                     .context("cannot build the HTTP client")?,
                 ),
             };
+            let hosts = if !account.redirect_hosts.is_empty() {
+                account.redirect_hosts.clone()
+            } else if simulated {
+                vec![public_host.clone()]
+            } else {
+                account
+                    .kind
+                    .default_redirect_hosts()
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect()
+            };
+            let provider = RedirectGuard::wrap(provider, name, hosts, development);
             providers.insert(
                 name.clone(),
                 Instrumented::wrap(provider, name, metrics.clone()),
@@ -519,6 +567,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let services = app_services.clone();
             let simulator = simulator.clone();
+            let stripe_simulator = stripe_simulator.clone();
             let limits = limits.clone();
             App::new()
                 .wrap(http::security_headers())
@@ -526,6 +575,9 @@ impl Application {
                 .configure(move |cfg| {
                     http::configure(cfg, services, limits, metrics_on_main);
                     if let Some(simulator) = &simulator {
+                        simulator.configure(cfg);
+                    }
+                    if let Some(simulator) = &stripe_simulator {
                         simulator.configure(cfg);
                     }
                 })

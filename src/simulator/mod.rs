@@ -2,3 +2,4 @@
 //! development and tests. Never enabled in production.
 
 pub mod govuk_pay;
+pub mod stripe;

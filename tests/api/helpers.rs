@@ -94,9 +94,11 @@ pub fn test_settings(db_url: &str) -> Settings {
         per_ip_per_minute: 0,
         per_webhook_account_per_minute: 0,
     };
-    let sandbox = settings.accounts.get_mut("sandbox").unwrap();
-    sandbox.connect_timeout_ms = 1_000;
-    sandbox.timeout_ms = 3_000;
+    for simulated in ["sandbox", "stripe-sandbox"] {
+        let account = settings.accounts.get_mut(simulated).unwrap();
+        account.connect_timeout_ms = 1_000;
+        account.timeout_ms = 3_000;
+    }
     settings.accounts.insert(
         "offline".into(),
         AccountSettings {
@@ -106,6 +108,8 @@ pub fn test_settings(db_url: &str) -> Settings {
             webhook_secrets: vec![],
             connect_timeout_ms: 1_000,
             timeout_ms: 1_500,
+            session_expiry_minutes: 90,
+            redirect_hosts: Vec::new(),
         },
     );
     settings.services.insert(

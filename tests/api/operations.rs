@@ -353,7 +353,11 @@ async fn https_is_served_from_certificate_files() {
 
     let mut settings = test_settings(&format!("sqlite://{}", dir.path().join("a.db").display()));
     // The built-in simulator speaks plain HTTP on loopback, so it cannot share a TLS port.
-    settings.accounts.get_mut("sandbox").unwrap().base_url = "http://127.0.0.1:9".into();
+    for account in settings.accounts.values_mut() {
+        if account.base_url == "simulator" {
+            account.base_url = "http://127.0.0.1:9".into();
+        }
+    }
     settings.server.tls = Some(TlsSettings {
         cert_file,
         key_file,

@@ -1,0 +1,267 @@
+//! A provider wrapped with the account's redirect-host allow-list: a payment page (`next_url`)
+//! on any other host, or not on https, is refused before the CRM can send a citizen there, so a
+//! compromised or misconfigured provider answer cannot redirect payers elsewhere.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{
+    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
+    ProviderRefundRecord, SearchPage, WebhookRejection,
+};
+use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
+
+pub struct RedirectGuard {
+    inner: Arc<dyn PaymentProvider>,
+    account: String,
+    hosts: Vec<String>,
+    /// Plain http allowed (the built-in simulators, outside production).
+    allow_http: bool,
+}
+
+impl RedirectGuard {
+    pub fn wrap(
+        inner: Arc<dyn PaymentProvider>,
+        account: &str,
+        hosts: Vec<String>,
+        allow_http: bool,
+    ) -> Arc<dyn PaymentProvider> {
+        Arc::new(Self {
+            inner,
+            account: account.to_owned(),
+            hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allow_http,
+        })
+    }
+
+    /// Whether `next_url` is on an allowed host, over an allowed scheme.
+    pub fn allows(&self, next_url: &str) -> bool {
+        let Ok(url) = url::Url::parse(next_url) else {
+            return false;
+        };
+        let scheme_ok = url.scheme() == "https" || (self.allow_http && url.scheme() == "http");
+        let host_ok = url
+            .host_str()
+            .is_some_and(|host| self.hosts.iter().any(|allowed| allowed == host));
+        scheme_ok && host_ok && url.username().is_empty() && url.password().is_none()
+    }
+
+    fn check(&self, payment: ProviderPayment) -> Result<ProviderPayment, ProviderError> {
+        match payment.next_url.as_deref() {
+            Some(next) if !self.allows(next) => {
+                let host = url::Url::parse(next)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "(unreadable)".into());
+                tracing::error!(
+                    account = %self.account,
+                    host = %host,
+                    provider_payment_id = %payment.provider_payment_id,
+                    "the provider's payment page is not on an allowed host: refused"
+                );
+                Err(ProviderError::InvalidResponse(format!(
+                    "payment page host {host} is not allowed for this account"
+                )))
+            }
+            _ => Ok(payment),
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for RedirectGuard {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+
+    async fn create_payment(
+        &self,
+        request: &CreateSession<'_>,
+    ) -> Result<ProviderPayment, ProviderError> {
+        self.check(self.inner.create_payment(request).await?)
+    }
+
+    async fn get_payment(
+        &self,
+        provider_payment_id: &str,
+    ) -> Result<ProviderPayment, ProviderError> {
+        self.check(self.inner.get_payment(provider_payment_id).await?)
+    }
+
+    async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError> {
+        self.inner.cancel_payment(provider_payment_id).await
+    }
+
+    async fn refund(
+        &self,
+        provider_payment_id: &str,
+        amount: i64,
+        amount_available: i64,
+        refund_id: &str,
+    ) -> Result<ProviderRefund, ProviderError> {
+        self.inner
+            .refund(provider_payment_id, amount, amount_available, refund_id)
+            .await
+    }
+
+    async fn get_refund(
+        &self,
+        provider_payment_id: &str,
+        provider_refund_id: &str,
+    ) -> Result<ProviderRefund, ProviderError> {
+        self.inner
+            .get_refund(provider_payment_id, provider_refund_id)
+            .await
+    }
+
+    async fn search_payments(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
+        // Searches feed reconciliation, which never hands a page to a citizen.
+        self.inner.search_payments(from, to, cursor).await
+    }
+
+    async fn search_refunds(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
+        self.inner.search_refunds(from, to, cursor).await
+    }
+
+    fn verify_webhook(
+        &self,
+        header: HeaderLookup<'_>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), WebhookRejection> {
+        self.inner.verify_webhook(header, body, now)
+    }
+
+    fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
+        self.inner.parse_webhook(body)
+    }
+
+    async fn find_payment(
+        &self,
+        reference: &str,
+        payment_id: &PaymentId,
+        created_from: DateTime<Utc>,
+    ) -> Result<Option<ProviderPayment>, ProviderError> {
+        match self
+            .inner
+            .find_payment(reference, payment_id, created_from)
+            .await?
+        {
+            Some(found) => self.check(found).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    #[async_trait]
+    impl PaymentProvider for Nothing {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::Stripe
+        }
+        async fn create_payment(
+            &self,
+            _: &CreateSession<'_>,
+        ) -> Result<ProviderPayment, ProviderError> {
+            unimplemented!()
+        }
+        async fn get_payment(&self, _: &str) -> Result<ProviderPayment, ProviderError> {
+            unimplemented!()
+        }
+        async fn cancel_payment(&self, _: &str) -> Result<(), ProviderError> {
+            unimplemented!()
+        }
+        async fn refund(
+            &self,
+            _: &str,
+            _: i64,
+            _: i64,
+            _: &str,
+        ) -> Result<ProviderRefund, ProviderError> {
+            unimplemented!()
+        }
+        async fn get_refund(&self, _: &str, _: &str) -> Result<ProviderRefund, ProviderError> {
+            unimplemented!()
+        }
+        async fn search_payments(
+            &self,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: Option<&str>,
+        ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
+            unimplemented!()
+        }
+        async fn search_refunds(
+            &self,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: Option<&str>,
+        ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
+            unimplemented!()
+        }
+        fn verify_webhook(
+            &self,
+            _: HeaderLookup<'_>,
+            _: &[u8],
+            _: DateTime<Utc>,
+        ) -> Result<(), WebhookRejection> {
+            unimplemented!()
+        }
+        fn parse_webhook(&self, _: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
+            unimplemented!()
+        }
+        async fn find_payment(
+            &self,
+            _: &str,
+            _: &PaymentId,
+            _: DateTime<Utc>,
+        ) -> Result<Option<ProviderPayment>, ProviderError> {
+            unimplemented!()
+        }
+    }
+
+    fn guard(allow_http: bool) -> RedirectGuard {
+        RedirectGuard {
+            inner: Arc::new(Nothing),
+            account: "a".into(),
+            hosts: vec!["checkout.stripe.com".into()],
+            allow_http,
+        }
+    }
+
+    #[test]
+    fn only_the_allowed_hosts_over_https() {
+        let g = guard(false);
+        assert!(g.allows("https://checkout.stripe.com/c/pay/cs_test_1"));
+        assert!(g.allows("https://CHECKOUT.stripe.com/c/pay/cs_test_1"));
+        for refused in [
+            "http://checkout.stripe.com/c/pay/cs_test_1",
+            "https://checkout.stripe.com.evil.example/c/pay",
+            "https://evil.example/checkout.stripe.com",
+            "https://checkout.stripe.com@evil.example/",
+            "https://user@checkout.stripe.com/",
+            "javascript:alert(1)",
+            "not a url",
+        ] {
+            assert!(!g.allows(refused), "{refused}");
+        }
+        assert!(guard(true).allows("http://checkout.stripe.com/c/pay/cs_test_1"));
+    }
+}
