@@ -75,6 +75,10 @@ pub struct EventControl {
     /// Status new refunds are created with (default `succeeded`).
     #[serde(default)]
     pub refund_status: Option<String>,
+    /// Lose the answer to this many session creates: the session is made (and its answer kept
+    /// for the Idempotency-Key), but the caller gets a 500.
+    #[serde(default)]
+    pub lose_create_answers: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -489,7 +493,7 @@ async fn create_session(
     };
     let sim2 = sim.clone();
     let key_owner = owner.clone();
-    sim.idempotent(
+    let response = sim.idempotent(
         &req,
         &key_owner,
         "/v1/checkout/sessions",
@@ -521,7 +525,25 @@ async fn create_session(
             state.sessions.insert(id, session);
             (200, answer)
         },
-    )
+    );
+    let lose = {
+        let mut state = sim.lock();
+        let lose = state.control.lose_create_answers > 0;
+        if lose {
+            state.control.lose_create_answers -= 1;
+        }
+        lose
+    };
+    if lose {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "simulated_lost_answer",
+            "An error occurred with our connection to Stripe.",
+            None,
+        );
+    }
+    response
 }
 
 fn wants_intent(req: &HttpRequest) -> bool {

@@ -20,6 +20,7 @@ mod payments;
 mod poller;
 mod proof;
 mod provider_failures;
+mod providers;
 mod reconciliation;
 mod refunds;
 mod replicas;
