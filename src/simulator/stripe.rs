@@ -189,6 +189,7 @@ impl Simulator {
                 .route("/v1/checkout/sessions", web::post().to(create_session))
                 .route("/v1/checkout/sessions", web::get().to(list_sessions))
                 .route("/v1/checkout/sessions/{id}", web::get().to(get_session))
+                .route("/v1/checkout/sessions/{id}", web::post().to(update_session))
                 .route(
                     "/v1/checkout/sessions/{id}/expire",
                     web::post().to(expire_session),
@@ -565,6 +566,42 @@ fn expire_if_due(sim: &Simulator, state: &mut State, id: &str) -> Vec<OutgoingEv
     sim.event(state, &owner, "checkout.session.expired", json)
         .into_iter()
         .collect()
+}
+
+/// Updating a session: only its metadata (as Stripe allows).
+async fn update_session(
+    sim: web::Data<Simulator>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(owner) = sim.owner_of(&req) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "api_key_invalid",
+            "Invalid API Key provided.",
+            None,
+        );
+    };
+    let form = form_map(&body);
+    let mut state = sim.lock();
+    let Some(session) = state
+        .sessions
+        .get_mut(id.as_str())
+        .filter(|s| s.owner == owner)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "resource_missing",
+            &format!("No such checkout.session: '{id}'"),
+            Some("session"),
+        );
+    };
+    session.metadata.extend(nested(&form, "metadata"));
+    let answer = sim.session_json(session, false);
+    HttpResponse::Ok().json(answer)
 }
 
 async fn get_session(

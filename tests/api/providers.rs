@@ -426,3 +426,71 @@ async fn a_payment_page_on_an_unexpected_host_is_refused() {
         assert!(logs::captured().contains("not on an allowed host"));
     }
 }
+
+each_provider! {
+    async fn a_payment_not_yet_made_can_be_cancelled(provider, backend) {
+        let app = app_for(backend, true).await;
+        let p = create(&app, provider, "STORY-CANCEL").await;
+        let id = p["id"].as_str().unwrap();
+        let cancelled = app.post(&format!("/v1/payments/{id}/cancel"), &app.crm_key).await;
+        assert_eq!(cancelled.status(), 200);
+        let cancelled: Value = cancelled.json().await.unwrap();
+        assert_eq!(cancelled["status"], "cancelled");
+        assert_eq!(cancelled["next_url"], Value::Null);
+        // The provider's page no longer takes a payment, and its late news changes nothing.
+        let page = app.client.get(p["next_url"].as_str().unwrap()).send().await.unwrap();
+        assert!(!page.text().await.unwrap().contains("Pay (simulated success)"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stored_status(&app, id).await, "cancelled");
+        // Once final, it cannot be cancelled again differently: the same answer.
+        assert_eq!(app.post(&format!("/v1/payments/{id}/cancel"), &app.crm_key).await.status(), 200);
+    }
+}
+
+/// The Stripe simulator answers mistakes the way Stripe does.
+#[tokio::test]
+async fn the_stripe_simulator_speaks_stripes_errors_and_replays_keys() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let post = |form: &'static str, key: &'static str| {
+        app.client
+            .post(app.url("/sandbox/stripe/v1/checkout/sessions"))
+            .bearer_auth("sk_test_counterfoil_simulator_key")
+            .header("Idempotency-Key", key)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    let base = "mode=payment&line_items[0][price_data][currency]=gbp&line_items[0][quantity]=1\
+                &line_items[0][price_data][product_data][name]=Permit&success_url=https://x.example/ok";
+    let too_small = post(
+        Box::leak(format!("{base}&line_items[0][price_data][unit_amount]=10").into_boxed_str()),
+        "k1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(too_small.status(), 400);
+    let error: Value = too_small.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        error["error"]["param"],
+        "line_items[0][price_data][unit_amount]"
+    );
+    let good =
+        Box::leak(format!("{base}&line_items[0][price_data][unit_amount]=500").into_boxed_str());
+    let first: Value = post(good, "k2").await.unwrap().json().await.unwrap();
+    let replay = post(good, "k2").await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["id"], first["id"]);
+    let other =
+        Box::leak(format!("{base}&line_items[0][price_data][unit_amount]=600").into_boxed_str());
+    let reused: Value = post(other, "k2").await.unwrap().json().await.unwrap();
+    assert_eq!(reused["error"]["type"], "idempotency_error");
+    let unauthorised = app
+        .client
+        .get(app.url("/sandbox/stripe/v1/checkout/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), 401);
+}

@@ -14,6 +14,8 @@ pub struct OurMetadata {
     pub counterfoil_payment_id: Option<String>,
     pub request_ref: Option<String>,
     pub checkout_session: Option<String>,
+    /// Set by us just before we expire a session: its expiry is then our cancellation.
+    pub counterfoil_cancelled: Option<String>,
 }
 
 /// A PaymentIntent, as an id or (when expanded) its id and status.
@@ -64,11 +66,16 @@ pub struct Session {
 impl Session {
     /// Our status for the session (and its PaymentIntent, when expanded).
     pub fn our_status(&self) -> Option<PaymentStatus> {
-        session_status(
+        let status = session_status(
             self.status.as_deref()?,
             self.payment_status.as_deref().unwrap_or("unpaid"),
             self.payment_intent.as_ref().and_then(IntentRef::status),
-        )
+        )?;
+        // Stripe cannot cancel a session, only expire it: one we marked first was cancelled.
+        Some(match (status, &self.metadata.counterfoil_cancelled) {
+            (PaymentStatus::Expired, Some(_)) => PaymentStatus::Cancelled,
+            (status, _) => status,
+        })
     }
 }
 
@@ -185,6 +192,21 @@ mod tests {
         );
         assert_eq!(session_status("expired", "unpaid", None), Some(S::Expired));
         assert_eq!(session_status("something_new", "paid", None), None);
+    }
+
+    #[test]
+    fn a_session_we_expired_reads_as_cancelled() {
+        let session = |metadata: &str| -> Session {
+            serde_json::from_str(&format!(
+                r#"{{"id":"cs_1","status":"expired","payment_status":"unpaid","metadata":{metadata}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(session("{}").our_status(), Some(PaymentStatus::Expired));
+        assert_eq!(
+            session(r#"{"counterfoil_cancelled":"true"}"#).our_status(),
+            Some(PaymentStatus::Cancelled)
+        );
     }
 
     #[test]
