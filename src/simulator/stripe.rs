@@ -137,6 +137,17 @@ fn error(
     }))
 }
 
+/// Stripe's answer to a missing or unknown key.
+fn unauthorised() -> HttpResponse {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        "api_key_invalid",
+        "Invalid API Key provided.",
+        None,
+    )
+}
+
 fn invalid(code: &str, message: &str, param: &str) -> HttpResponse {
     error(
         StatusCode::BAD_REQUEST,
@@ -425,13 +436,7 @@ async fn create_session(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let form = form_map(&body);
     let now = Utc::now().timestamp();
@@ -576,13 +581,7 @@ async fn update_session(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let form = form_map(&body);
     let mut state = sim.lock();
@@ -610,13 +609,7 @@ async fn get_session(
     id: web::Path<String>,
 ) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let (answer, events) = {
         let mut state = sim.lock();
@@ -646,13 +639,7 @@ async fn expire_session(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let path = format!("/v1/checkout/sessions/{id}/expire");
     let sim2 = sim.clone();
@@ -720,13 +707,7 @@ fn page<T: Clone>(mut items: Vec<(i64, String, T)>, q: &ListQuery) -> (Vec<T>, b
 
 async fn list_sessions(sim: web::Data<Simulator>, req: HttpRequest) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let q = list_query(&req);
     let state = sim.lock();
@@ -748,13 +729,7 @@ async fn create_refund(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let form = form_map(&body);
     let sim2 = sim.clone();
@@ -801,13 +776,7 @@ async fn get_refund(
     id: web::Path<String>,
 ) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let state = sim.lock();
     match state.refunds.get(id.as_str()).filter(|r| {
@@ -829,13 +798,7 @@ async fn get_refund(
 
 async fn list_refunds(sim: web::Data<Simulator>, req: HttpRequest) -> HttpResponse {
     let Some(owner) = sim.owner_of(&req) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "api_key_invalid",
-            "Invalid API Key provided.",
-            None,
-        );
+        return unauthorised();
     };
     let q = list_query(&req);
     let state = sim.lock();
