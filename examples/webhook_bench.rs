@@ -134,6 +134,15 @@ async fn main() {
         .collect();
     let events = args.first().copied().unwrap_or(4000);
     let concurrency = args.get(1).copied().unwrap_or(32);
+    // BENCH_LOGS=1: the production log pipeline (JSON lines on stderr, one per request and per
+    // webhook, with their spans) is on, as in a deployment; run with 2>/dev/null.
+    let _telemetry = std::env::var_os("BENCH_LOGS").map(|_| {
+        counterfoil::telemetry::init(
+            counterfoil::config::Environment::Production,
+            &counterfoil::config::TelemetrySettings::default(),
+        )
+        .expect("logs")
+    });
     let database_url = postgres::fresh_database().await;
     let store: Arc<dyn Store> = store::connect(&database_url, POOL).await.unwrap();
     store.migrate().await.unwrap();
