@@ -13,6 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use super::delivery::WebhookMode;
+use super::delivery::{Courier, Message};
+
 /// Where the simulator is mounted inside Counterfoil.
 pub const MOUNT: &str = "/sandbox/govuk-pay";
 
@@ -74,20 +77,6 @@ pub struct SimAccount {
     pub webhook: Option<(String, String)>,
 }
 
-/// How the simulator delivers webhooks, as a test asks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookMode {
-    #[default]
-    Deliver,
-    /// Never send (a lost webhook).
-    Drop,
-    /// Send every message twice.
-    Duplicate,
-    /// Queue messages until `POST /_control/webhooks/release`, which may reverse their order.
-    Hold,
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookControl {
@@ -102,25 +91,6 @@ pub struct WebhookControl {
     /// Also the payer's email in webhook resources.
     #[serde(default)]
     pub email: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct OutgoingWebhook {
-    url: String,
-    secret: String,
-    message_id: String,
-    event_type: String,
-    body: String,
-}
-
-/// What happened to a webhook the simulator sent, for tests.
-#[derive(Debug, Clone, serde::Serialize)]
-struct DeliveryRecord {
-    message_id: String,
-    event_type: String,
-    payment_id: String,
-    attempts: u32,
-    last_status: Option<u16>,
 }
 
 /// Faults a test can ask for, each for a number of upcoming create calls.
@@ -147,8 +117,6 @@ struct State {
     /// Search is eventually consistent: a payment or refund younger than this is not found yet.
     search_delay: chrono::Duration,
     webhooks: WebhookControl,
-    held: Vec<OutgoingWebhook>,
-    deliveries: Vec<DeliveryRecord>,
 }
 
 /// The simulator's shared state: which API keys it accepts, its public base URL, its payments.
@@ -158,7 +126,7 @@ pub struct Simulator {
     /// API key digest → where that account's webhooks go.
     accounts: Arc<HashMap<String, Option<(String, String)>>>,
     state: Arc<Mutex<State>>,
-    http: reqwest::Client,
+    courier: Courier,
 }
 
 fn digest(key: &str) -> String {
@@ -177,10 +145,7 @@ impl Simulator {
                     .collect(),
             ),
             state: Arc::default(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
-                .build()
-                .expect("an HTTP client"),
+            courier: Courier::default(),
         }
     }
 
@@ -311,12 +276,7 @@ impl Simulator {
 
     /// Applies GOV.UK Pay's 90-minute payer window to a payment that is read; an expiry is
     /// announced by webhook like any other change.
-    fn expire_if_due(
-        &self,
-        state: &mut State,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<OutgoingWebhook> {
+    fn expire_if_due(&self, state: &mut State, id: &str, now: DateTime<Utc>) -> Vec<Message> {
         let Some(payment) = state.payments.get_mut(id) else {
             return Vec::new();
         };
@@ -337,7 +297,7 @@ impl Simulator {
         payment: &SimPayment,
         event_type: &str,
         with_card: bool,
-    ) -> Vec<OutgoingWebhook> {
+    ) -> Vec<Message> {
         let Some(Some((url, secret))) = self.accounts.get(&payment.owner) else {
             return Vec::new();
         };
@@ -372,88 +332,24 @@ impl Simulator {
             "event_type": event_type,
             "resource": resource,
         });
-        vec![OutgoingWebhook {
+        let secret = secret.clone();
+        vec![Message {
             url: url.clone(),
-            secret: secret.clone(),
-            message_id,
+            id: message_id,
             event_type: event_type.to_owned(),
             body: body.to_string(),
+            sign: Arc::new(move |body| {
+                (
+                    crate::providers::govuk_pay::SIGNATURE_HEADER,
+                    crate::providers::govuk_pay::sign_webhook(&secret, body),
+                )
+            }),
         }]
     }
 
     /// Sends (or drops, duplicates, holds) webhooks as the test asked, outside any lock.
-    fn dispatch(&self, messages: Vec<OutgoingWebhook>) {
-        if messages.is_empty() {
-            return;
-        }
-        let (mode, delay) = {
-            let mut state = self.lock();
-            let control = state.webhooks.clone();
-            if control.mode == WebhookMode::Hold {
-                state.held.extend(messages);
-                return;
-            }
-            (control.mode, Duration::from_millis(control.delay_ms))
-        };
-        let copies = match mode {
-            WebhookMode::Drop => 0,
-            WebhookMode::Duplicate => 2,
-            _ => 1,
-        };
-        for message in messages {
-            for _ in 0..copies {
-                self.send(message.clone(), delay);
-            }
-        }
-    }
-
-    /// Delivers one message like pay-webhooks does, retrying (on a compressed schedule) until 2xx.
-    fn send(&self, message: OutgoingWebhook, delay: Duration) {
-        let sim = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let index = {
-                let mut state = sim.lock();
-                let payment_id = serde_json::from_str::<Value>(&message.body)
-                    .ok()
-                    .and_then(|b| b["resource_id"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                state.deliveries.push(DeliveryRecord {
-                    message_id: message.message_id.clone(),
-                    event_type: message.event_type.clone(),
-                    payment_id,
-                    attempts: 0,
-                    last_status: None,
-                });
-                state.deliveries.len() - 1
-            };
-            let signature =
-                crate::providers::govuk_pay::sign_webhook(&message.secret, message.body.as_bytes());
-            for attempt in 0..6u32 {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
-                }
-                let status = sim
-                    .http
-                    .post(&message.url)
-                    .header("Content-Type", "application/json")
-                    .header(crate::providers::govuk_pay::SIGNATURE_HEADER, &signature)
-                    .body(message.body.clone())
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .ok();
-                {
-                    let mut state = sim.lock();
-                    let record = &mut state.deliveries[index];
-                    record.attempts = attempt + 1;
-                    record.last_status = status;
-                }
-                if status.is_some_and(|s| (200..300).contains(&s)) {
-                    return;
-                }
-            }
-        });
+    fn dispatch(&self, messages: Vec<Message>) {
+        self.courier.dispatch(messages);
     }
 }
 
@@ -1221,7 +1117,12 @@ async fn set_webhooks(
     sim: web::Data<Simulator>,
     control: web::Json<WebhookControl>,
 ) -> HttpResponse {
-    sim.lock().webhooks = control.into_inner();
+    let control = control.into_inner();
+    sim.courier.control(
+        control.mode.clone(),
+        Duration::from_millis(control.delay_ms),
+    );
+    sim.lock().webhooks = control;
     HttpResponse::NoContent().finish()
 }
 
@@ -1237,29 +1138,13 @@ struct Release {
 
 /// Sends every held webhook, in the order they were made or reversed.
 async fn release_webhooks(sim: web::Data<Simulator>, release: web::Json<Release>) -> HttpResponse {
-    let mut held = {
-        let mut state = sim.lock();
-        state.webhooks.mode = WebhookMode::Deliver;
-        std::mem::take(&mut state.held)
-    };
-    if release.reverse {
-        held.reverse();
-    }
-    let count = held.len();
-    // One after another, so the order the test asked for is the order they arrive in.
-    let copies = if release.duplicate { 2 } else { 1 };
-    for (i, message) in held.into_iter().enumerate() {
-        for _ in 0..copies {
-            sim.send(message.clone(), Duration::from_millis(30 * i as u64));
-        }
-    }
+    let count = sim.courier.release(release.reverse, release.duplicate);
     HttpResponse::Ok().json(json!({ "released": count }))
 }
 
 /// Every webhook the simulator has sent, with its attempts and last answer.
 async fn list_deliveries(sim: web::Data<Simulator>) -> HttpResponse {
-    let state = sim.lock();
-    HttpResponse::Ok().json(json!({ "deliveries": state.deliveries, "held": state.held.len() }))
+    HttpResponse::Ok().json(sim.courier.report())
 }
 
 async fn set_faults(sim: web::Data<Simulator>, faults: web::Json<Faults>) -> HttpResponse {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::govuk_pay::WebhookMode;
+use super::delivery::{Courier, Message, WebhookMode};
 
 /// Where the simulator is mounted.
 pub const MOUNT: &str = "/sandbox/stripe";
@@ -81,23 +81,6 @@ pub struct EventControl {
     pub lose_create_answers: u32,
 }
 
-#[derive(Debug, Clone)]
-struct OutgoingEvent {
-    url: String,
-    secret: String,
-    id: String,
-    event_type: String,
-    body: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-struct DeliveryRecord {
-    event_id: String,
-    event_type: String,
-    attempts: u32,
-    last_status: Option<u16>,
-}
-
 #[derive(Default)]
 struct State {
     sessions: BTreeMap<String, SimSession>,
@@ -105,8 +88,6 @@ struct State {
     /// (owner, Idempotency-Key) → (request fingerprint, status, body).
     idempotency: HashMap<(String, String), (String, u16, String)>,
     control: EventControl,
-    held: Vec<OutgoingEvent>,
-    deliveries: Vec<DeliveryRecord>,
     sequence: u64,
 }
 
@@ -116,7 +97,7 @@ pub struct Simulator {
     /// API key digest → where that account's events go.
     accounts: Arc<HashMap<String, Option<(String, String)>>>,
     state: Arc<Mutex<State>>,
-    http: reqwest::Client,
+    courier: Courier,
 }
 
 fn digest(key: &str) -> String {
@@ -186,10 +167,7 @@ impl Simulator {
                     .collect(),
             ),
             state: Arc::default(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("an HTTP client"),
+            courier: Courier::default(),
         }
     }
 
@@ -298,7 +276,7 @@ impl Simulator {
         owner: &str,
         event_type: &str,
         object: Value,
-    ) -> Option<OutgoingEvent> {
+    ) -> Option<Message> {
         let (url, secret) = self.accounts.get(owner)?.clone()?;
         let id = self.next_id(state, "evt");
         let body = json!({
@@ -308,79 +286,23 @@ impl Simulator {
             "data": {"object": object},
         })
         .to_string();
-        Some(OutgoingEvent {
+        Some(Message {
             url,
-            secret,
             id,
             event_type: event_type.into(),
             body,
+            // Stripe signs each delivery attempt with its own timestamp.
+            sign: Arc::new(move |body| {
+                (
+                    crate::providers::stripe::SIGNATURE_HEADER,
+                    crate::providers::stripe::sign_webhook(&secret, Utc::now().timestamp(), body),
+                )
+            }),
         })
     }
 
-    fn dispatch(&self, events: Vec<OutgoingEvent>) {
-        let mode = {
-            let mut state = self.lock();
-            if state.control.mode == WebhookMode::Hold {
-                state.held.extend(events);
-                return;
-            }
-            state.control.mode.clone()
-        };
-        let copies = match mode {
-            WebhookMode::Drop => 0,
-            WebhookMode::Duplicate => 2,
-            _ => 1,
-        };
-        for event in events {
-            for _ in 0..copies {
-                self.send(event.clone());
-            }
-        }
-    }
-
-    /// Delivers one event, signed afresh for each attempt (as Stripe does), until a 2xx.
-    fn send(&self, event: OutgoingEvent) {
-        let sim = self.clone();
-        tokio::spawn(async move {
-            let index = {
-                let mut state = sim.lock();
-                state.deliveries.push(DeliveryRecord {
-                    event_id: event.id.clone(),
-                    event_type: event.event_type.clone(),
-                    attempts: 0,
-                    last_status: None,
-                });
-                state.deliveries.len() - 1
-            };
-            for attempt in 0..6u32 {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
-                }
-                let header = crate::providers::stripe::sign_webhook(
-                    &event.secret,
-                    Utc::now().timestamp(),
-                    event.body.as_bytes(),
-                );
-                let status = sim
-                    .http
-                    .post(&event.url)
-                    .header("Content-Type", "application/json")
-                    .header(crate::providers::stripe::SIGNATURE_HEADER, header)
-                    .body(event.body.clone())
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .ok();
-                {
-                    let mut state = sim.lock();
-                    state.deliveries[index].attempts = attempt + 1;
-                    state.deliveries[index].last_status = status;
-                }
-                if status.is_some_and(|s| (200..300).contains(&s)) {
-                    return;
-                }
-            }
-        });
+    fn dispatch(&self, events: Vec<Message>) {
+        self.courier.dispatch(events);
     }
 
     /// Replays an earlier answer to the same key, refuses a reused key with other parameters,
@@ -558,7 +480,7 @@ fn wants_intent(req: &HttpRequest) -> bool {
 }
 
 /// A session past its `expires_at` expires (as Stripe does, within a minute or so).
-fn expire_if_due(sim: &Simulator, state: &mut State, id: &str) -> Vec<OutgoingEvent> {
+fn expire_if_due(sim: &Simulator, state: &mut State, id: &str) -> Vec<Message> {
     let now = Utc::now().timestamp();
     let Some(s) = state.sessions.get_mut(id) else {
         return Vec::new();
@@ -931,7 +853,9 @@ async fn press_button(
 }
 
 async fn set_control(sim: web::Data<Simulator>, control: web::Json<EventControl>) -> HttpResponse {
-    sim.lock().control = control.into_inner();
+    let control = control.into_inner();
+    sim.courier.control(control.mode.clone(), Duration::ZERO);
+    sim.lock().control = control;
     HttpResponse::NoContent().finish()
 }
 
@@ -945,23 +869,10 @@ struct Release {
 }
 
 async fn release(sim: web::Data<Simulator>, release: web::Json<Release>) -> HttpResponse {
-    let mut held = {
-        let mut state = sim.lock();
-        state.control.mode = WebhookMode::Deliver;
-        std::mem::take(&mut state.held)
-    };
-    if release.reverse {
-        held.reverse();
-    }
-    for event in held {
-        if release.duplicate {
-            sim.send(event.clone());
-        }
-        sim.send(event);
-    }
+    sim.courier.release(release.reverse, release.duplicate);
     HttpResponse::NoContent().finish()
 }
 
 async fn list_deliveries(sim: web::Data<Simulator>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"deliveries": sim.lock().deliveries}))
+    HttpResponse::Ok().json(sim.courier.report())
 }
