@@ -157,7 +157,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if self.status == StatusCode::UNAUTHORIZED {
+        // Only where a bearer key is what is missing: a webhook's bad signature is not a
+        // bearer challenge.
+        if self.problem.code == "unauthorized" {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         if let Some(seconds) = self.retry_after {

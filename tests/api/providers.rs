@@ -297,6 +297,10 @@ each_provider! {
             provider.account()
         );
         assert_eq!(app.metric(&refused_count).await as usize, refused.len());
+        // A signature problem is not a bearer-key challenge.
+        let unsigned = app.client.post(app.url(&provider.webhook_path())).body(message.clone()).send().await.unwrap();
+        assert_eq!(unsigned.status(), 401);
+        assert!(!unsigned.headers().contains_key("www-authenticate"));
 
         // Within the tolerance, with the good signature among others (rotation), it is applied.
         let signed_at = if provider == Provider::Stripe { now - 250 } else { now };
