@@ -73,7 +73,7 @@ pub fn json_contains_card_number(value: &Value) -> bool {
 }
 
 /// Splits text into runs of digit groups: digits joined by at most one space or dash between groups.
-/// `"ref 4111 1111-1111 1111."` gives one run with groups `[4111, 1111, 1111, 1111]`.
+/// `"ref dddd dddd-dddd dddd."` gives one run of four groups of four digits.
 fn digit_runs(text: &str) -> Vec<Vec<&str>> {
     let bytes = text.as_bytes();
     let mut runs: Vec<Vec<&str>> = Vec::new();
@@ -106,7 +106,7 @@ fn digit_runs(text: &str) -> Vec<Vec<&str>> {
 }
 
 /// Checks every window of whole groups in a run. A card number written among other numbers
-/// ("order 12 4111 1111 1111 1111") is still found, while one long unbroken string of digits is
+/// ("order 12 dddd dddd dddd dddd") is still found, while one long unbroken string of digits is
 /// judged only as a whole (an unbroken 20+ digit reference is not a card number).
 fn run_contains_pan(groups: &[&str]) -> bool {
     for start in 0..groups.len() {
@@ -187,62 +187,108 @@ fn has_network_prefix(digits: &str) -> bool {
         .any(|&(len, low, high)| prefix_in(digits, len, low, high))
 }
 
+/// Card numbers for tests, built at run time from a network prefix and a length (the check digit
+/// computed), so that no complete card number is ever written down in the code.
+#[cfg(test)]
+pub(crate) mod test_numbers {
+    /// A Luhn-valid number of `len` digits starting with `prefix`.
+    pub fn pan(prefix: &str, len: usize) -> String {
+        let body: String = prefix
+            .chars()
+            .chain("73104829".chars().cycle())
+            .take(len - 1)
+            .collect();
+        ('0'..='9')
+            .map(|check| format!("{body}{check}"))
+            .find(|candidate| super::luhn_valid(candidate))
+            .expect("one check digit fits")
+    }
+
+    /// A 16-digit Visa-range number.
+    pub fn visa() -> String {
+        pan("4", 16)
+    }
+
+    /// The number in groups of four joined by `separator`, as people type it.
+    pub fn grouped(pan: &str, separator: &str) -> String {
+        pan.as_bytes()
+            .chunks(4)
+            .map(|group| std::str::from_utf8(group).expect("digits"))
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_numbers::{grouped, pan, visa};
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
 
-    /// Published test numbers of each network (no real cardholder is behind these).
-    const TEST_PANS: &[&str] = &[
-        "4111111111111111",    // Visa
-        "4000056655665556",    // Visa debit
-        "4242424242424242",    // Visa
-        "4222222222222",       // Visa, 13 digits
-        "5555555555554444",    // Mastercard
-        "2223003122003222",    // Mastercard 2-series
-        "5200828282828210",    // Mastercard debit
-        "378282246310005",     // Amex
-        "371449635398431",     // Amex
-        "6011111111111117",    // Discover
-        "6011000990139424",    // Discover
-        "6759649826438453",    // Maestro (UK)
-        "6304000000000000",    // Maestro
-        "3566002020360505",    // JCB
-        "30569309025904",      // Diners
-        "36227206271667",      // Diners
-        "6200000000000005",    // UnionPay
-        "6205500000000000004", // UnionPay, 19 digits
+    /// Each network's prefix and a length it issues (Visa, Visa 13, Mastercard and its 2-series,
+    /// Amex, Discover, Maestro UK and Maestro, JCB, Diners, UnionPay 16 and 19).
+    const NETWORKS: &[(&str, usize)] = &[
+        ("4", 16),
+        ("400005", 16),
+        ("4", 13),
+        ("55", 16),
+        ("2223", 16),
+        ("52", 16),
+        ("34", 15),
+        ("37", 15),
+        ("6011", 16),
+        ("65", 16),
+        ("6759", 16),
+        ("6304", 16),
+        ("3566", 16),
+        ("305", 14),
+        ("36", 14),
+        ("62", 16),
+        ("62", 19),
     ];
+
+    fn test_pans() -> Vec<String> {
+        NETWORKS
+            .iter()
+            .map(|(prefix, len)| pan(prefix, *len))
+            .collect()
+    }
 
     #[test]
     fn every_test_pan_is_valid_input_for_these_tests() {
-        for pan in TEST_PANS {
-            assert!(looks_like_pan(pan), "{pan} should look like a PAN");
+        for pan in test_pans() {
+            assert!(looks_like_pan(&pan), "{pan} should look like a PAN");
         }
     }
 
     #[test]
     fn finds_a_pan_in_free_text_and_json() {
-        assert!(contains_card_number(
-            "my card is 4111 1111 1111 1111 thanks"
-        ));
-        assert!(contains_card_number("ABC4111-1111-1111-1111XYZ"));
+        let v = visa();
+        assert!(contains_card_number(&format!(
+            "my card is {} thanks",
+            grouped(&v, " ")
+        )));
+        assert!(contains_card_number(&format!("ABC{}XYZ", grouped(&v, "-"))));
         assert!(json_contains_card_number(
-            &json!({"metadata": {"a": ["x", {"deep": "5555555555554444"}]}})
+            &json!({"metadata": {"a": ["x", {"deep": pan("55", 16)}]}})
         ));
+        let mut keyed = serde_json::Map::new();
+        keyed.insert(v.clone(), json!("key"));
+        assert!(json_contains_card_number(&Value::Object(keyed)));
         assert!(json_contains_card_number(
-            &json!({"4111111111111111": "key"})
-        ));
-        assert!(json_contains_card_number(
-            &json!({"amount": 4111111111111111u64})
+            &json!({"amount": v.parse::<u64>().unwrap()})
         ));
     }
 
     #[test]
     fn finds_a_pan_that_follows_other_numbers() {
-        assert!(contains_card_number("order 12 4111 1111 1111 1111"));
-        assert!(contains_card_number("2024-4111-1111-1111-1111"));
+        let v = visa();
+        assert!(contains_card_number(&format!(
+            "order 12 {}",
+            grouped(&v, " ")
+        )));
+        assert!(contains_card_number(&format!("2024-{}", grouped(&v, "-"))));
     }
 
     #[test]
@@ -252,30 +298,36 @@ mod tests {
         assert!(!contains_card_number(digits));
         assert!(!contains_card_number(&format!("key {digits} used")));
         // A real card number next to a UUID is still found.
+        let v = visa();
         assert!(contains_card_number(&format!(
-            "{digits} 4111 1111 1111 1111"
+            "{digits} {}",
+            grouped(&v, " ")
         )));
-        let uuid_with_pan_prefix = "41111111-1111-1111-aaaa-bbbbbbbbbbbb";
-        assert!(!contains_card_number(uuid_with_pan_prefix));
+        let uuid_head = format!("{}-{}-{}", &v[..8], &v[8..12], &v[12..]);
+        let uuid_with_pan_prefix = format!("{uuid_head}-aaaa-bbbbbbbbbbbb");
+        assert!(!contains_card_number(&uuid_with_pan_prefix));
         assert!(
-            contains_card_number("41111111-1111-1111"),
+            contains_card_number(&uuid_head),
             "without the rest it is no UUID"
         );
     }
 
     #[test]
     fn ignores_numbers_that_are_not_pans() {
-        assert!(!contains_card_number("4111111111111112")); // Luhn fails
-        assert!(!contains_card_number("9111111111111119")); // no network starts with 9
-        assert!(!contains_card_number("411111111111")); // too short
-        assert!(!contains_card_number("41111111111111111111111")); // one unbroken 23-digit string
-        assert!(!contains_card_number("4111,1111,1111,1111")); // commas don't join groups
-        assert!(!contains_card_number("4111  1111  1111  1111")); // double spaces don't either
+        let v = visa();
+        let last = v.as_bytes()[15] - b'0';
+        let luhn_fails = format!("{}{}", &v[..15], (last + 1) % 10);
+        assert!(!contains_card_number(&luhn_fails));
+        assert!(!contains_card_number(&pan("9", 16))); // no network starts with 9
+        assert!(!contains_card_number(&pan("4", 12))); // too short
+        assert!(!contains_card_number(&pan("4", 23))); // one unbroken 23-digit string
+        assert!(!contains_card_number(&grouped(&v, ","))); // commas don't join groups
+        assert!(!contains_card_number(&grouped(&v, "  "))); // double spaces don't either
     }
 
     /// Ways a person might type a card number: groups of 4 with spaces or dashes, Amex 4-6-5,
     /// arbitrary single separators, with text around it.
-    fn formatted(pan: &'static str) -> impl Strategy<Value = String> {
+    fn formatted(pan: String) -> impl Strategy<Value = String> {
         let seps =
             proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-")], pan.len());
         let prefix = "[A-Za-z :=#/]{0,12}";
@@ -294,8 +346,8 @@ mod tests {
         })
     }
 
-    fn any_test_pan() -> impl Strategy<Value = &'static str> {
-        proptest::sample::select(TEST_PANS)
+    fn any_test_pan() -> impl Strategy<Value = String> {
+        proptest::sample::select(test_pans())
     }
 
     /// References councils actually use: CRM case numbers, UPRNs, dates, postcodes, phone numbers.
