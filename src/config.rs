@@ -298,6 +298,14 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
+    /// The provider an account of this kind talks to.
+    pub fn provider(self) -> crate::domain::ProviderKind {
+        match self {
+            Self::GovukPay => crate::domain::ProviderKind::GovukPay,
+            Self::Stripe => crate::domain::ProviderKind::Stripe,
+        }
+    }
+
     /// Where this kind of provider sends citizens to pay, when the account names no hosts.
     pub fn default_redirect_hosts(self) -> &'static [&'static str] {
         match self {

@@ -50,8 +50,8 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("counterfoil");
-        let metrics = Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("counterfoil"),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
             payments_created: Family::default(),
@@ -67,8 +67,9 @@ impl Metrics {
             pool_idle: Gauge::default(),
             pool_max: Gauge::default(),
             ready: Gauge::default(),
-            registry: Registry::default(),
         };
+        // Each metric is registered as a handle onto the same cells the methods below update.
+        let registry = &mut metrics.registry;
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route pattern and status",
@@ -145,10 +146,7 @@ impl Metrics {
             "1 when the database is reachable and its migrations are current",
             metrics.ready.clone(),
         );
-        Self {
-            registry,
-            ..metrics
-        }
+        metrics
     }
 
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

@@ -30,8 +30,9 @@ use crate::service::payments::{PaymentSettings, PollSettings, ServiceEntry};
 use crate::service::reconciliation::ReconciliationService;
 use crate::service::refunds::{RefundService, RefundSettings};
 use crate::service::{AppServices, Clock, KeyService, PaymentService, SystemClock, WebhookService};
-use crate::simulator::govuk_pay::{SimAccount, Simulator};
-use crate::simulator::stripe::{SimAccount as StripeSimAccount, Simulator as StripeSimulator};
+use crate::simulator::govuk_pay::Simulator;
+use crate::simulator::stripe::Simulator as StripeSimulator;
+use crate::simulator::SimAccount;
 use crate::store::{self, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -334,10 +335,7 @@ impl Application {
                 .map_err(anyhow::Error::msg)?
                 .expose_secret()
                 .to_owned();
-            let segment = match account.kind {
-                AccountKind::GovukPay => "govuk-pay",
-                AccountKind::Stripe => "stripe",
-            };
+            let segment = account.kind.provider().webhook_segment();
             let webhook = match account.webhook_secrets.first() {
                 Some(secret) => Some((
                     format!("http://{loopback}/v1/webhooks/{segment}/{name}"),
@@ -351,7 +349,7 @@ impl Application {
             };
             match account.kind {
                 AccountKind::GovukPay => govuk_simulated.push(SimAccount { api_key, webhook }),
-                AccountKind::Stripe => stripe_simulated.push(StripeSimAccount { api_key, webhook }),
+                AccountKind::Stripe => stripe_simulated.push(SimAccount { api_key, webhook }),
             }
         }
         let simulator =

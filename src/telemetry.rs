@@ -25,10 +25,8 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    pub fn shutdown(mut self) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown();
-        }
+    pub fn shutdown(self) {
+        drop(self);
     }
 }
 

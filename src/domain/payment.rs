@@ -202,13 +202,19 @@ impl ProviderKind {
         }
     }
 
-    /// The provider named by a webhook URL's segment (`/v1/webhooks/{segment}/{account}`).
-    pub fn from_webhook_segment(segment: &str) -> Option<Self> {
-        match segment {
-            "govuk-pay" => Some(Self::GovukPay),
-            "stripe" => Some(Self::Stripe),
-            _ => None,
+    /// This provider's segment of its webhook URL (`/v1/webhooks/{segment}/{account}`).
+    pub fn webhook_segment(self) -> &'static str {
+        match self {
+            Self::GovukPay => "govuk-pay",
+            Self::Stripe => "stripe",
         }
+    }
+
+    /// The provider named by a webhook URL's segment.
+    pub fn from_webhook_segment(segment: &str) -> Option<Self> {
+        [Self::GovukPay, Self::Stripe]
+            .into_iter()
+            .find(|kind| kind.webhook_segment() == segment)
     }
 }
 

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -43,9 +42,7 @@ pub struct ErasureReport {
     pub erased_at: String,
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use super::views::ts;
 
 /// The actor for work nobody asked for at the time.
 pub struct SystemActor {

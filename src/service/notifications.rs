@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::Serialize;
 use tracing::Instrument;
@@ -65,9 +64,7 @@ pub struct NotificationView {
     pub last_error: Option<String>,
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use super::views::ts;
 
 impl From<&Notification> for NotificationView {
     fn from(n: &Notification) -> Self {

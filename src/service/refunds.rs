@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -36,9 +36,7 @@ pub struct RefundView {
     pub finished_at: Option<String>,
 }
 
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use super::views::ts;
 
 impl From<&Refund> for RefundView {
     fn from(r: &Refund) -> Self {

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::domain::{Payment, PaymentEvent};
 
-fn ts(at: DateTime<Utc>) -> String {
+/// How the API writes every time: UTC, RFC 3339, to the microsecond.
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 

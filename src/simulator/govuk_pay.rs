@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::{accounts_by_key, digest, escape_html, SimAccount};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 pub use super::delivery::WebhookMode;
 use super::delivery::{Courier, Message};
@@ -69,14 +69,7 @@ impl SimPayment {
     }
 }
 
-/// An account the simulator serves: its API key and where its signed webhooks go.
-#[derive(Clone)]
-pub struct SimAccount {
-    pub api_key: String,
-    /// Counterfoil's webhook endpoint for this account, and the signing secret; none: no webhooks.
-    pub webhook: Option<(String, String)>,
-}
-
+/// What a test asks of the next webhooks: how to deliver them, and what the payer "entered".
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookControl {
@@ -129,21 +122,12 @@ pub struct Simulator {
     courier: Courier,
 }
 
-fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
 impl Simulator {
     /// `public_base` is how browsers reach Counterfoil, e.g. `http://127.0.0.1:8080`.
     pub fn new(public_base: &str, accounts: Vec<SimAccount>) -> Self {
         Self {
             base_url: format!("{}{MOUNT}", public_base.trim_end_matches('/')).into(),
-            accounts: Arc::new(
-                accounts
-                    .into_iter()
-                    .map(|a| (digest(&a.api_key), a.webhook))
-                    .collect(),
-            ),
+            accounts: Arc::new(accounts_by_key(accounts)),
             state: Arc::default(),
             courier: Courier::default(),
         }
@@ -734,14 +718,6 @@ async fn search(
         "total": total, "count": results.len(), "page": page, "results": results,
         "_links": {"self": {"href": format!("{}/v1/payments?page={page}", sim.base_url)}}
     }))
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// The hosted "payment page". It has no card fields at all: three buttons decide the outcome.

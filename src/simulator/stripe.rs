@@ -10,24 +10,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::{accounts_by_key, digest, escape_html, SimAccount};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::delivery::{Courier, Message, WebhookMode};
 
 /// Where the simulator is mounted.
 pub const MOUNT: &str = "/sandbox/stripe";
-
-/// One account the simulator serves.
-pub struct SimAccount {
-    pub api_key: String,
-    /// Counterfoil's webhook endpoint for this account and its `whsec_` signing secret.
-    pub webhook: Option<(String, String)>,
-}
 
 #[derive(Debug, Clone)]
 struct SimSession {
@@ -100,10 +93,6 @@ pub struct Simulator {
     courier: Courier,
 }
 
-fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
 /// Stripe's error body.
 fn error(
     status: StatusCode,
@@ -160,12 +149,7 @@ impl Simulator {
     pub fn new(public_base: &str, accounts: Vec<SimAccount>) -> Self {
         Self {
             base_url: format!("{}{MOUNT}", public_base.trim_end_matches('/')).into(),
-            accounts: Arc::new(
-                accounts
-                    .into_iter()
-                    .map(|a| (digest(&a.api_key), a.webhook))
-                    .collect(),
-            ),
+            accounts: Arc::new(accounts_by_key(accounts)),
             state: Arc::default(),
             courier: Courier::default(),
         }
@@ -739,13 +723,6 @@ async fn list_refunds(sim: web::Data<Simulator>, req: HttpRequest) -> HttpRespon
     let data: Vec<Value> = data.iter().map(Simulator::refund_json).collect();
     HttpResponse::Ok()
         .json(json!({"object": "list", "url": "/v1/refunds", "data": data, "has_more": has_more}))
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The hosted "Checkout page": no card fields, three buttons.
