@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod outbound;
 pub mod providers;
 pub mod service;
 pub mod simulator;

@@ -72,6 +72,32 @@ pub fn json_contains_card_number(value: &Value) -> bool {
     }
 }
 
+/// True when `text`, or the strings inside it when it is a JSON document, could hold a card
+/// number: JSON escapes (`\n`, `\u0034`) would otherwise split one where a reader sees it whole.
+pub fn text_or_json_contains_card_number(text: &str) -> bool {
+    contains_card_number(text)
+        || (text.trim_start().starts_with(['{', '[', '"'])
+            && serde_json::from_str::<Value>(text).is_ok_and(|v| json_contains_card_number(&v)))
+}
+
+/// `value` with every card number in its strings, keys and numbers replaced by [`REDACTED`].
+pub fn redact_json(value: Value) -> Value {
+    match value {
+        Value::String(s) => match redact(&s) {
+            Cow::Borrowed(_) => Value::String(s),
+            Cow::Owned(cleaned) => Value::String(cleaned),
+        },
+        Value::Number(n) if contains_card_number(&n.to_string()) => Value::String(REDACTED.into()),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (redact(&k).into_owned(), redact_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// The text with its percent-escapes decoded, when it has any that decode to something else.
 fn percent_decoded(text: &str) -> Option<String> {
     if !text.contains('%') {
@@ -588,6 +614,22 @@ mod tests {
         let url = format!("https://x.example/{escaped}");
         let redacted = redact(&url);
         assert!(!contains_card_number(&redacted), "{redacted}");
+    }
+
+    #[test]
+    fn json_is_read_through_its_escapes_and_redacted_inside() {
+        let v = visa();
+        let stored = serde_json::to_string(&json!({"reason": grouped(&v, "\n")})).unwrap();
+        assert!(
+            !contains_card_number(&stored),
+            "the escapes split it as text"
+        );
+        assert!(text_or_json_contains_card_number(&stored));
+        let redacted = redact_json(
+            json!({"a": [grouped(&v, " ")], v.clone(): v.parse::<u64>().unwrap(), "ok": 1}),
+        );
+        assert!(!json_contains_card_number(&redacted), "{redacted}");
+        assert_eq!(redacted["ok"], 1);
     }
 
     #[test]

@@ -120,8 +120,17 @@ fn percent_decoded(text: &str) -> String {
         .join("\n")
 }
 
-/// Whether a query string names a credential parameter or carries one of our keys.
-fn credentials_in_query(query: &str) -> bool {
+/// Whether a word looks like one of our API keys, whole or cut short (`cf_` and a key id).
+fn looks_like_api_key(word: &str) -> bool {
+    crate::domain::api_key::parse_token(word).is_some()
+        || word.strip_prefix("cf_").is_some_and(|rest| {
+            rest.len() >= 8 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// Whether the URL (its path, or a query parameter's name or value) carries one of our keys, or
+/// the query names a credential parameter.
+fn credentials_in_url(path: &str, query: &str) -> bool {
     const NAMES: [&str; 8] = [
         "api_key",
         "apikey",
@@ -132,13 +141,14 @@ fn credentials_in_query(query: &str) -> bool {
         "authorization",
         "bearer",
     ];
-    url::form_urlencoded::parse(query.as_bytes()).any(|(name, value)| {
-        NAMES.contains(&name.to_ascii_lowercase().as_str())
-            || [name.as_ref(), value.as_ref()].iter().any(|text| {
-                text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .any(|word| crate::domain::api_key::parse_token(word).is_some())
-            })
-    })
+    let has_key = |text: &str| {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(looks_like_api_key)
+    };
+    has_key(&percent_decoded(path))
+        || url::form_urlencoded::parse(query.as_bytes()).any(|(name, value)| {
+            NAMES.contains(&name.to_ascii_lowercase().as_str()) || has_key(&name) || has_key(&value)
+        })
 }
 
 /// Refuses a card number in the path, the query string or the Idempotency-Key before any handler
@@ -161,7 +171,7 @@ async fn guard_request_line(
         let response = ApiError::card_data().error_response();
         return Ok(req.into_response(response));
     }
-    if credentials_in_query(req.query_string()) {
+    if credentials_in_url(req.path(), req.query_string()) {
         tracing::warn!("request refused: an API key in the URL");
         let response = ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -197,6 +207,52 @@ async fn limit_by_client(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// Every query parameter any route reads (the OpenAPI document's list; a test keeps them equal).
+pub const QUERY_PARAMETERS: &[&str] = &[
+    "created_from",
+    "created_to",
+    "cursor",
+    "format",
+    "from",
+    "limit",
+    "request_ref",
+    "service",
+    "status",
+    "to",
+];
+
+/// The query's parameter names as the audit trail records them: a name no route reads is
+/// recorded as `other`, never as it was written (a name is free text a caller chose).
+fn audited_query_names(query: &str) -> Vec<&'static str> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| {
+            QUERY_PARAMETERS
+                .iter()
+                .find(|known| **known == name)
+                .copied()
+                .unwrap_or("other")
+        })
+        .collect()
+}
+
+/// The path's first parameter as the audit trail records it when it has the shape of what we
+/// name things (our ids are a prefix and letters; providers and accounts are lowercase words with
+/// few digits), else `-`: it was typed into a URL by a caller.
+fn audited_subject(value: Option<&str>) -> String {
+    match value {
+        Some(word)
+            if (1..=64).contains(&word.len())
+                && word.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b)
+                })
+                && word.bytes().filter(u8::is_ascii_digit).count() <= 6 =>
+        {
+            word.to_owned()
+        }
+        _ => "-".to_owned(),
+    }
+}
+
 /// The access audit: every request made with a finance or admin key, and every refusal (403) of
 /// any key, is recorded (who, method, route pattern, status, the path's id, the query's parameter
 /// names; never values or bodies). Business events (a refund, an export, an erasure) are recorded
@@ -209,9 +265,7 @@ async fn audit_access(
     use crate::domain::api_key::Role;
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let query: Vec<String> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, _)| k.chars().take(40).collect())
-        .collect();
+    let query = audited_query_names(req.query_string());
     let services = req.app_data::<web::Data<AppServices>>().cloned();
     let response = next.call(req).await?.map_into_boxed_body();
     let principal = response
@@ -230,13 +284,14 @@ async fn audit_access(
     } else {
         return Ok(response);
     };
-    let subject: String = response
-        .request()
-        .match_info()
-        .iter()
-        .next()
-        .map(|(_, value)| value.chars().take(100).collect())
-        .unwrap_or_else(|| "-".into());
+    let subject = audited_subject(
+        response
+            .request()
+            .match_info()
+            .iter()
+            .next()
+            .map(|(_, v)| v),
+    );
     let detail = serde_json::json!({
         "method": method,
         "route": route,
@@ -263,13 +318,19 @@ async fn audit_access(
     }
 }
 
-/// A caller's `X-Request-Id`, if it is a sane one (short, plain characters, no card number).
+/// The most digits a caller's `X-Request-Id` may have: fewer than any card number.
+const REQUEST_ID_MAX_DIGITS: usize = 12;
+
+/// A caller's `X-Request-Id`, if it is a sane one: at most 64 plain characters (letters, digits,
+/// `-_.:`) of which at most 12 are digits, so that no card number can hide in it, however it is
+/// split. Anything else is replaced by an id of ours.
 fn caller_request_id(req: &ServiceRequest) -> Option<String> {
     let id = req.headers().get("x-request-id")?.to_str().ok()?.trim();
     let plain = id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    (plain && (1..=128).contains(&id.len()) && !card_guard::contains_card_number(id))
+    let digits = id.bytes().filter(u8::is_ascii_digit).count();
+    (plain && (1..=64).contains(&id.len()) && digits <= REQUEST_ID_MAX_DIGITS)
         .then(|| id.to_owned())
 }
 

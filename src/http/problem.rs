@@ -243,6 +243,11 @@ impl From<ServiceError> for ApiError {
                 e.problem.provider_code = code;
                 e
             }
+            ServiceError::CardData => ApiError::card_data(),
+            ServiceError::Store(crate::store::StoreError::CardData) => {
+                tracing::warn!("refused by the store: a value to be written holds a card number");
+                ApiError::card_data()
+            }
             ServiceError::Store(store) => {
                 tracing::error!(error = %store, "storage failure");
                 match store {

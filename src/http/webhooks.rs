@@ -66,6 +66,11 @@ pub async fn receive(
             "webhook_signature_invalid",
             "The webhook signature is missing or does not match",
         )),
+        // An allow-listed field held a card number: nothing was written, and never will be.
+        Err(WebhookError::Store(crate::store::StoreError::CardData)) => {
+            tracing::warn!("webhook refused by the store: a field holds a card number");
+            Err(ApiError::card_data())
+        }
         // Not committed, so not acknowledged: the provider will send it again.
         Err(WebhookError::Store(e)) => {
             tracing::error!(error = %e, "webhook not applied: storage failure");

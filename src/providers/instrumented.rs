@@ -72,6 +72,7 @@ fn error_kind(error: &ProviderError) -> &'static str {
         ProviderError::Unreachable(_) => "unreachable",
         ProviderError::Unavailable(_) => "unavailable",
         ProviderError::InvalidResponse(_) => "invalid_response",
+        ProviderError::CardData => "card_data_refused",
     }
 }
 

@@ -89,6 +89,22 @@ pub enum ProviderError {
     /// The provider answered with something we cannot read.
     #[error("unexpected answer from the provider: {0}")]
     InvalidResponse(String),
+    /// The request held a card number, so it was never sent.
+    #[error("the request held a card number and was not sent")]
+    CardData,
+}
+
+/// Sorts failures to send into "never sent" and "may have happened".
+pub(crate) fn transport_error(error: crate::outbound::OutboundError) -> ProviderError {
+    let error = match error {
+        crate::outbound::OutboundError::CardData => return ProviderError::CardData,
+        crate::outbound::OutboundError::Transport(error) => error,
+    };
+    if error.is_connect() {
+        ProviderError::Unreachable(error.without_url().to_string())
+    } else {
+        ProviderError::Unavailable(error.without_url().to_string())
+    }
 }
 
 /// Finds a request header by name (case-insensitive), so providers need no HTTP framework types.

@@ -93,6 +93,8 @@ pub(crate) fn create_failure(error: &ProviderError) -> CreateFailure {
             Linked,
         ),
         ProviderError::NotFound => (NotCreated, Some("not_found_at_provider".to_owned()), Linked),
+        // Our own guard kept the request in: certainly nothing was sent.
+        ProviderError::CardData => (NotCreated, Some("card_data_rejected".to_owned()), Release),
         ProviderError::Unavailable(_) | ProviderError::InvalidResponse(_) => {
             (Unknown, None, Linked)
         }
@@ -157,6 +159,9 @@ pub enum ServiceError {
         payment_id: Option<String>,
         code: Option<String>,
     },
+    /// Something to be sent held a card number: it was not sent.
+    #[error("the request held a card number")]
+    CardData,
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -164,6 +169,7 @@ pub enum ServiceError {
 impl ServiceError {
     pub(crate) fn from_provider(error: &ProviderError, payment_id: Option<String>) -> Self {
         match error {
+            ProviderError::CardData => ServiceError::CardData,
             ProviderError::Rejected { code, .. } | ProviderError::Conflict { code } => {
                 ServiceError::ProviderRejected {
                     payment_id,

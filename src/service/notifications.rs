@@ -15,8 +15,8 @@ use super::views::PaymentView;
 use super::{Clock, ServiceError};
 use crate::domain::standard_webhooks;
 use crate::metrics::Metrics;
+use crate::outbound::{OutboundClient, OutboundError};
 use crate::store::{DeliveryResult, Notification, Store};
-use crate::telemetry;
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -85,7 +85,7 @@ impl From<&Notification> for NotificationView {
 pub struct NotificationService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    http: reqwest::Client,
+    http: OutboundClient,
     settings: DeliverySettings,
     metrics: Arc<Metrics>,
     /// Notifications this server has leased and not yet recorded, to release on a hard stop.
@@ -108,13 +108,11 @@ impl NotificationService {
         settings: DeliverySettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("counterfoil/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client");
+        let http = OutboundClient::new(
+            settings.timeout.min(Duration::from_secs(5)),
+            settings.timeout,
+        )
+        .expect("an HTTP client");
         Self {
             store,
             clock,
@@ -255,14 +253,21 @@ impl NotificationService {
             timestamp,
             body.as_bytes(),
         );
-        let response = telemetry::propagate(self.http.post(url))
+        let request = self
+            .http
+            .request(reqwest::Method::POST, url)
             .header("content-type", "application/json")
             .header("webhook-id", &notification.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await;
+            .body(body);
+        let response = match self.http.send(request).await {
+            Ok(response) => Ok(response),
+            Err(OutboundError::CardData) => {
+                return failed("not sent: it held a card number".into())
+            }
+            Err(OutboundError::Transport(e)) => Err(e),
+        };
         match response {
             Ok(r) if r.status().is_success() => Attempt::Delivered,
             Ok(r) => Attempt::Failed {

@@ -15,6 +15,7 @@ use crate::domain::{
 
 #[macro_use]
 mod sql;
+pub mod guard;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;
@@ -33,6 +34,9 @@ pub enum StoreError {
     /// A row held a value this version of Counterfoil cannot read.
     #[error("unreadable row: {0}")]
     Corrupt(String),
+    /// A value to be written holds a card number: the statement was not sent, nothing was written.
+    #[error("a value to be stored holds a card number; nothing was written")]
+    CardData,
     #[error("database error: {0}")]
     Other(String),
 }
@@ -46,6 +50,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::Encode(inner) if inner.is::<guard::CardDataRefused>() => {
+                StoreError::CardData
+            }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StoreError::Corrupt(error.to_string())
             }
@@ -214,6 +221,22 @@ pub struct AuditEntry {
     pub subject: String,
     /// Amounts, references and counts only; never personal data.
     pub detail: serde_json::Value,
+}
+
+impl AuditEntry {
+    /// The entry as the audit trail keeps it: any card number in any of its text is replaced, so
+    /// the entry is still written (the trail must not lose an action) but never holds one.
+    pub fn without_card_numbers(&self) -> AuditEntry {
+        use crate::domain::card_guard::{redact, redact_json};
+        AuditEntry {
+            at: self.at,
+            actor_key_id: redact(&self.actor_key_id).into_owned(),
+            actor_label: redact(&self.actor_label).into_owned(),
+            action: redact(&self.action).into_owned(),
+            subject: redact(&self.subject).into_owned(),
+            detail: redact_json(self.detail.clone()),
+        }
+    }
 }
 
 /// A CRM notification in the outbox.

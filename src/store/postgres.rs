@@ -51,7 +51,7 @@ impl PgStore {
     }
 
     async fn schema_columns(&self) -> Result<Vec<ColumnInfo>, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::guard::statement::<Postgres>(
             "SELECT table_name::text AS table_name, column_name::text AS column_name, \
              data_type IN ('text', 'character varying', 'character') AS is_text \
              FROM information_schema.columns \

@@ -20,6 +20,7 @@ macro_rules! impl_sql_store {
                 PaymentEvent, PaymentId, PaymentStatus, ProviderEvent, TransitionDecision,
                 TransitionSource,
             };
+            use $crate::store::guard::{statement, Builder};
             use $crate::store::{
                 create_outcome_text, parse_column, ApiKeyRecord, AuditEntry, ClaimOutcome,
                 ColumnInfo, DeliveryResult, Discrepancy, IdempotencyClaim, IdempotencySettle,
@@ -163,13 +164,23 @@ macro_rules! impl_sql_store {
             const ERASED: &str = "[erased]";
 
             /// Appends `(id1, id2, …)` with each id bound.
-            fn push_ids(sql: &mut sqlx::QueryBuilder<'_, $db>, ids: &[String]) {
+            fn push_ids(sql: &mut Builder<'_, $db>, ids: &[String]) {
                 sql.push("(");
-                let mut separated = sql.separated(", ");
-                for id in ids {
-                    separated.push_bind(id.clone());
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.push_bind(id.clone());
                 }
-                separated.push_unseparated(")");
+                sql.push(")");
+            }
+
+            /// The first column of each row.
+            fn first_column<T>(rows: Vec<DbRow>) -> Result<Vec<T>, StoreError>
+            where
+                T: for<'r> sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+            {
+                rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
             }
 
             fn metadata_json(payment: &Payment) -> String {
@@ -185,7 +196,7 @@ macro_rules! impl_sql_store {
                     to: PaymentStatus,
                     source: TransitionSource,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
                          VALUES ($1, $2, $3, $4, $5)",
                     )
@@ -205,7 +216,7 @@ macro_rules! impl_sql_store {
                     tx: &mut sqlx::Transaction<'static, $db>,
                     claim: &IdempotencyClaim,
                 ) -> Result<bool, StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "DELETE FROM idempotency_keys \
                          WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= $3",
                     )
@@ -214,7 +225,7 @@ macro_rules! impl_sql_store {
                     .bind(Self::ts(claim.now))
                     .execute(&mut **tx)
                     .await?;
-                    Ok(sqlx::query(
+                    Ok(statement::<$db>(
                         "INSERT INTO idempotency_keys \
                          (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7) \
@@ -240,7 +251,7 @@ macro_rules! impl_sql_store {
                     column: &'static str,
                     id: &str,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "UPDATE idempotency_keys SET {column} = $3 WHERE principal = $1 AND idempotency_key = $2"
                     ))
                     .bind(&claim.principal)
@@ -256,7 +267,7 @@ macro_rules! impl_sql_store {
                     tx: &mut sqlx::Transaction<'static, $db>,
                     claim: &IdempotencyClaim,
                 ) -> Result<ClaimOutcome, StoreError> {
-                    let row = sqlx::query(
+                    let row = statement::<$db>(
                         "SELECT fingerprint, state, payment_id, refund_id, response_status, response_body, \
                          locked_until FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
                     )
@@ -290,7 +301,7 @@ macro_rules! impl_sql_store {
                         ("in_flight", Some(resource_id)) => {
                             // Whoever claimed it stopped mid-call: the provider may or may not have
                             // acted, so the resource becomes unresolved rather than retried.
-                            sqlx::query(&format!(
+                            statement::<$db>(&format!(
                                 "UPDATE {table} SET create_outcome = 'unknown', updated_at = $2 \
                                  WHERE id = $1 AND create_outcome = 'pending'"
                             ))
@@ -312,7 +323,7 @@ macro_rules! impl_sql_store {
                     settle: &IdempotencySettle,
                 ) -> Result<(), StoreError> {
                     let query = match settle {
-                        IdempotencySettle::Completed { status, body } => sqlx::query(
+                        IdempotencySettle::Completed { status, body } => statement::<$db>(
                             "UPDATE idempotency_keys SET state = 'completed', response_status = $3, \
                              response_body = $4 WHERE principal = $1 AND idempotency_key = $2",
                         )
@@ -320,13 +331,13 @@ macro_rules! impl_sql_store {
                         .bind(claim.key.as_ref())
                         .bind(i32::from(*status))
                         .bind(body.clone()),
-                        IdempotencySettle::Linked => sqlx::query(
+                        IdempotencySettle::Linked => statement::<$db>(
                             "UPDATE idempotency_keys SET state = 'linked' \
                              WHERE principal = $1 AND idempotency_key = $2",
                         )
                         .bind(&claim.principal)
                         .bind(claim.key.as_ref()),
-                        IdempotencySettle::Release => sqlx::query(
+                        IdempotencySettle::Release => statement::<$db>(
                             "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
                         )
                         .bind(&claim.principal)
@@ -351,7 +362,7 @@ macro_rules! impl_sql_store {
                     notify: bool,
                 ) -> Result<bool, StoreError> {
                     let finished_at = to.is_final().then_some(at);
-                    let applied = sqlx::query(
+                    let applied = statement::<$db>(
                         "UPDATE payments SET status = $3, failure_code = COALESCE($4, failure_code), \
                          updated_at = $5, finished_at = COALESCE($6, finished_at) \
                          WHERE id = $1 AND status = $2",
@@ -394,7 +405,7 @@ macro_rules! impl_sql_store {
                     refund_id: Option<&str>,
                     at: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "INSERT INTO outbox (id, event_type, payment_id, refund_id, created_at, next_attempt_at) \
                          VALUES ($1, $2, $3, $4, $5, $5)",
                     )
@@ -424,7 +435,7 @@ macro_rules! impl_sql_store {
                         _ => 0,
                     };
                     if delta != 0 {
-                        sqlx::query("UPDATE payments SET refunded_amount = refunded_amount + $2 WHERE id = $1")
+                        statement::<$db>("UPDATE payments SET refunded_amount = refunded_amount + $2 WHERE id = $1")
                             .bind(refund.payment_id.as_ref())
                             .bind(delta)
                             .execute(&mut **tx)
@@ -441,9 +452,11 @@ macro_rules! impl_sql_store {
                     entry: &AuditEntry,
                 ) -> Result<(), StoreError> {
                     use $crate::domain::audit::{chain_time, entry_hash, ChainedFields};
+                    // The audit writer's own card-number guard: the entry is kept, the number not.
+                    let entry = &entry.without_card_numbers();
                     // The chain's end, locked until this transaction ends: writers queue here,
                     // so two entries never claim the same place.
-                    let head = sqlx::query(&format!(
+                    let head = statement::<$db>(&format!(
                         "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
                         Self::FOR_UPDATE
                     ))
@@ -464,7 +477,7 @@ macro_rules! impl_sql_store {
                         subject: &entry.subject,
                         detail: &detail,
                     });
-                    sqlx::query(
+                    statement::<$db>(
                         "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
@@ -479,7 +492,7 @@ macro_rules! impl_sql_store {
                     .bind(&hash)
                     .execute(&mut **tx)
                     .await?;
-                    sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+                    statement::<$db>("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
                         .bind(seq)
                         .bind(&hash)
                         .execute(&mut **tx)
@@ -496,7 +509,7 @@ macro_rules! impl_sql_store {
                     let Some(provider_id) = payment.provider_payment_id.as_deref() else {
                         return Ok(());
                     };
-                    let orphans = sqlx::query(
+                    let orphans = statement::<$db>(
                         "SELECT message_id, reported_status, failure_code FROM webhook_receipts \
                          WHERE account = $1 AND provider_payment_id = $2 AND outcome = 'orphan' \
                          ORDER BY occurred_at, received_at",
@@ -521,7 +534,7 @@ macro_rules! impl_sql_store {
                             }
                         }
                         let message_id: String = orphan.try_get("message_id")?;
-                        sqlx::query(
+                        statement::<$db>(
                             "UPDATE webhook_receipts SET outcome = 'matched', payment_id = $3 \
                              WHERE account = $1 AND message_id = $2",
                         )
@@ -543,7 +556,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "ping"), otel.kind = "client", db.system = $backend))]
                 async fn ping(&self) -> Result<(), StoreError> {
-                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    statement::<$db>("SELECT 1").execute(&self.pool).await?;
                     Ok(())
                 }
 
@@ -554,13 +567,13 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "pending_migrations"), otel.kind = "client", db.system = $backend))]
                 async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
-                    let applied: Vec<i64> = match sqlx::query_scalar(
+                    let applied: Vec<i64> = match statement::<$db>(
                         "SELECT version FROM _sqlx_migrations WHERE success",
                     )
                     .fetch_all(&self.pool)
                     .await
                     {
-                        Ok(versions) => versions,
+                        Ok(rows) => first_column(rows)?,
                         // No migrations table: nothing is applied.
                         Err(sqlx::Error::Database(_)) => Vec::new(),
                         Err(e) => return Err(e.into()),
@@ -581,7 +594,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "outbox_counts"), otel.kind = "client", db.system = $backend))]
                 async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-                    let row = sqlx::query(
+                    let row = statement::<$db>(
                         "SELECT \
                            COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
                            COALESCE(SUM(CASE WHEN status = 'pending' AND attempts > 0 THEN 1 ELSE 0 END), 0) AS retrying, \
@@ -599,7 +612,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "insert_api_key"), otel.kind = "client", db.system = $backend))]
                 async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                    statement::<$db>("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                         .bind(id)
                         .bind(Self::ts(at))
                         .execute(&self.pool)
@@ -608,7 +621,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
@@ -627,7 +640,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "find_api_key"), otel.kind = "client", db.system = $backend))]
                 async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-                    sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+                    statement::<$db>("SELECT * FROM api_keys WHERE id = $1")
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?
@@ -638,7 +651,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_api_keys"), otel.kind = "client", db.system = $backend))]
                 async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-                    sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+                    statement::<$db>("SELECT * FROM api_keys ORDER BY created_at, id")
                         .fetch_all(&self.pool)
                         .await?
                         .iter()
@@ -648,7 +661,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "revoke_api_key"), otel.kind = "client", db.system = $backend))]
                 async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
+                    let done = statement::<$db>(
                         "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                     )
                     .bind(id)
@@ -671,7 +684,7 @@ macro_rules! impl_sql_store {
                         tx.commit().await?;
                         return Ok(outcome);
                     }
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
                          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                     ))
@@ -722,7 +735,7 @@ macro_rules! impl_sql_store {
                     idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
                 ) -> Result<bool, StoreError> {
                     let mut tx = self.begin_write().await?;
-                    let updated = sqlx::query(
+                    let updated = statement::<$db>(
                         "UPDATE payments SET status = $2, create_outcome = $3, provider_payment_id = $4, \
                          next_url = $5, failure_code = $6, updated_at = $7, finished_at = $8, refreshed_at = $9 \
                          WHERE id = $1 AND create_outcome IN ('pending', 'unknown')",
@@ -766,7 +779,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "get_payment"), otel.kind = "client", db.system = $backend))]
                 async fn get_payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
-                    sqlx::query(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
+                    statement::<$db>(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"))
                         .bind(id.as_ref())
                         .fetch_optional(&self.pool)
                         .await?
@@ -777,7 +790,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_payments"), otel.kind = "client", db.system = $backend))]
                 async fn list_payments(&self, query: &PaymentQuery) -> Result<Vec<Payment>, StoreError> {
-                    let mut sql = sqlx::QueryBuilder::<$db>::new(format!(
+                    let mut sql = Builder::<$db>::new(format!(
                         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE 1 = 1"
                     ));
                     if let Some(request_ref) = &query.request_ref {
@@ -840,7 +853,7 @@ macro_rules! impl_sql_store {
                     let mut tx = self.begin_write().await?;
                     // The receipt is the dedupe: a second copy of the message, even one arriving at
                     // the same moment on another server, waits here and then finds it taken.
-                    let fresh = sqlx::query(
+                    let fresh = statement::<$db>(
                         "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
                          reported_status, failure_code, occurred_at, received_at, outcome) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ignored') \
@@ -867,7 +880,7 @@ macro_rules! impl_sql_store {
                         tx.commit().await?;
                         return Ok(EventOutcome::Ignored);
                     }
-                    let row = sqlx::query(&format!(
+                    let row = statement::<$db>(&format!(
                         "SELECT id, status, created_at FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
                         Self::FOR_UPDATE
                     ))
@@ -876,7 +889,7 @@ macro_rules! impl_sql_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let set_outcome = |outcome: &'static str, payment_id: Option<String>| {
-                        sqlx::query(
+                        statement::<$db>(
                             "UPDATE webhook_receipts SET outcome = $3, payment_id = $4 \
                              WHERE account = $1 AND message_id = $2",
                         )
@@ -939,7 +952,7 @@ macro_rules! impl_sql_store {
                     let mut tx = self.begin_write().await?;
                     // The lease is committed before any provider call: no transaction is held
                     // across HTTP, and other servers skip the rows this one took.
-                    let rows = sqlx::query(&format!(
+                    let rows = statement::<$db>(&format!(
                         "UPDATE payments SET poll_leased_until = $3 WHERE id IN ( \
                            SELECT id FROM payments \
                            WHERE status IN ('created', 'in_progress') AND created_at < $1 \
@@ -966,7 +979,7 @@ macro_rules! impl_sql_store {
                     limit: u32,
                 ) -> Result<Vec<Notification>, StoreError> {
                     let mut tx = self.begin_write().await?;
-                    let rows = sqlx::query(&format!(
+                    let rows = statement::<$db>(&format!(
                         "UPDATE outbox SET leased_until = $2 WHERE id IN ( \
                            SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
                              AND (leased_until IS NULL OR leased_until < $1) \
@@ -986,20 +999,20 @@ macro_rules! impl_sql_store {
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "record_delivery"), otel.kind = "client", db.system = $backend))]
                 async fn record_delivery(&self, id: &str, result: &DeliveryResult) -> Result<(), StoreError> {
                     let query = match result {
-                        DeliveryResult::Delivered { at } => sqlx::query(
+                        DeliveryResult::Delivered { at } => statement::<$db>(
                             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $2, \
                              leased_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
                         )
                         .bind(id)
                         .bind(Self::ts(*at)),
-                        DeliveryResult::Retry { next_attempt_at, error } => sqlx::query(
+                        DeliveryResult::Retry { next_attempt_at, error } => statement::<$db>(
                             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
                              leased_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
                         )
                         .bind(id)
                         .bind(Self::ts(*next_attempt_at))
                         .bind(error.clone()),
-                        DeliveryResult::Dead { error } => sqlx::query(
+                        DeliveryResult::Dead { error } => statement::<$db>(
                             "UPDATE outbox SET status = 'dead', attempts = attempts + 1, leased_until = NULL, \
                              last_error = $2 WHERE id = $1 AND status = 'pending'",
                         )
@@ -1013,7 +1026,7 @@ macro_rules! impl_sql_store {
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "release_notification_leases"), otel.kind = "client", db.system = $backend))]
                 async fn release_notification_leases(&self, ids: &[String]) -> Result<(), StoreError> {
                     for id in ids {
-                        sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = $1 AND status = 'pending'")
+                        statement::<$db>("UPDATE outbox SET leased_until = NULL WHERE id = $1 AND status = 'pending'")
                             .bind(id)
                             .execute(&self.pool)
                             .await?;
@@ -1027,7 +1040,7 @@ macro_rules! impl_sql_store {
                     status: Option<&str>,
                     limit: u32,
                 ) -> Result<Vec<Notification>, StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) \
                          ORDER BY created_at DESC, id DESC LIMIT $2"
                     ))
@@ -1042,7 +1055,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "retry_notification"), otel.kind = "client", db.system = $backend))]
                 async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
+                    let done = statement::<$db>(
                         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
                          leased_until = NULL WHERE id = $1 AND status <> 'delivered'",
                     )
@@ -1062,7 +1075,7 @@ macro_rules! impl_sql_store {
                 ) -> Result<RefundClaim, StoreError> {
                     let mut tx = self.begin_write().await?;
                     // Hold the payment's row: refunds of one payment are decided one at a time.
-                    let payment = sqlx::query(&format!(
+                    let payment = statement::<$db>(&format!(
                         "SELECT status, amount FROM payments WHERE id = $1{}",
                         Self::FOR_UPDATE
                     ))
@@ -1083,7 +1096,7 @@ macro_rules! impl_sql_store {
                         return Ok(RefundClaim::NotRefundable);
                     }
                     let captured: i64 = payment.try_get("amount")?;
-                    let committed: i64 = sqlx::query(
+                    let committed: i64 = statement::<$db>(
                         "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
                          WHERE payment_id = $1 AND status <> 'failed'",
                     )
@@ -1095,7 +1108,7 @@ macro_rules! impl_sql_store {
                     if refund.amount > available {
                         return Ok(RefundClaim::Exceeds { available });
                     }
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES \
                          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                     ))
@@ -1129,7 +1142,7 @@ macro_rules! impl_sql_store {
                     idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
                 ) -> Result<bool, StoreError> {
                     let mut tx = self.begin_write().await?;
-                    let updated = sqlx::query(
+                    let updated = statement::<$db>(
                         "UPDATE refunds SET status = $2, create_outcome = $3, provider_refund_id = $4, \
                          provider_status = $5, failure_code = $6, updated_at = $7, finished_at = $8 \
                          WHERE id = $1 AND create_outcome IN ('pending', 'unknown')",
@@ -1166,7 +1179,7 @@ macro_rules! impl_sql_store {
                     at: DateTime<Utc>,
                 ) -> Result<bool, StoreError> {
                     let mut tx = self.begin_write().await?;
-                    let row = sqlx::query(&format!(
+                    let row = statement::<$db>(&format!(
                         "UPDATE refunds SET status = $3, provider_status = $4, updated_at = $5, \
                          finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $5 END \
                          WHERE id = $1 AND status = $2 RETURNING {REFUND_COLUMNS}"
@@ -1189,7 +1202,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "get_refund"), otel.kind = "client", db.system = $backend))]
                 async fn get_refund(&self, id: &str) -> Result<Option<Refund>, StoreError> {
-                    sqlx::query(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1"))
+                    statement::<$db>(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1"))
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?
@@ -1200,7 +1213,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_refunds"), otel.kind = "client", db.system = $backend))]
                 async fn list_refunds(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
                     ))
                     .bind(payment_id.as_ref())
@@ -1213,7 +1226,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "open_refunds"), otel.kind = "client", db.system = $backend))]
                 async fn open_refunds(&self, failed_since: DateTime<Utc>, limit: u32) -> Result<Vec<Refund>, StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider_refund_id IS NOT NULL \
                          AND (status = 'pending' OR (status = 'failed' AND updated_at >= $1)) \
                          ORDER BY updated_at LIMIT $2"
@@ -1233,7 +1246,7 @@ macro_rules! impl_sql_store {
                     account: &str,
                     provider_payment_id: &str,
                 ) -> Result<Option<Payment>, StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE account = $1 AND provider_payment_id = $2"
                     ))
                     .bind(account)
@@ -1258,7 +1271,7 @@ macro_rules! impl_sql_store {
                     // page costs the same wherever it falls in the period.
                     // Each branch reads at most one page from its own index (finished_at, id); the
                     // union of two pages is sorted, so a page costs the same wherever it falls.
-                    let mut sql = sqlx::QueryBuilder::<$db>::new(
+                    let mut sql = Builder::<$db>::new(
                         "SELECT * FROM (SELECT * FROM ( \
                          SELECT 'payment' AS kind, p.id AS payment_id, CAST(NULL AS TEXT) AS refund_id, \
                            p.id AS line_id, p.finished_at AS at, p.request_ref, p.service, p.amount, \
@@ -1266,7 +1279,7 @@ macro_rules! impl_sql_store {
                          FROM payments p WHERE p.status = 'succeeded'",
                     );
                     let service_filter = service.map(str::to_owned);
-                    let bounds = |sql: &mut sqlx::QueryBuilder<'_, $db>, at: &str, id: &str| {
+                    let bounds = |sql: &mut Builder<'_, $db>, at: &str, id: &str| {
                         sql.push(format!(" AND {at} >= ")).push_bind(Self::ts(start));
                         sql.push(format!(" AND {at} < ")).push_bind(Self::ts(end));
                         if let Some(wanted) = service_filter.clone() {
@@ -1321,7 +1334,7 @@ macro_rules! impl_sql_store {
                     from: DateTime<Utc>,
                     to: DateTime<Utc>,
                 ) -> Result<Vec<Payment>, StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE account = $1 \
                          AND created_at >= $2 AND created_at < $3 ORDER BY created_at, id"
                     ))
@@ -1338,7 +1351,7 @@ macro_rules! impl_sql_store {
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "insert_reconciliation_run"), otel.kind = "client", db.system = $backend))]
                 async fn insert_reconciliation_run(&self, run: &ReconciliationRun, audit: &AuditEntry) -> Result<(), StoreError> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(
+                    statement::<$db>(
                         "INSERT INTO reconciliation_runs (id, account, period_from, period_to, requested_by, \
                          started_at, status) VALUES ($1, $2, $3, $4, $5, $6, 'running')",
                     )
@@ -1362,7 +1375,7 @@ macro_rules! impl_sql_store {
                     discrepancies: &[Discrepancy],
                 ) -> Result<(), StoreError> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(
+                    statement::<$db>(
                         "UPDATE reconciliation_runs SET finished_at = $2, status = $3, provider_payments = $4, \
                          provider_refunds = $5, local_payments = $6, error = $7 WHERE id = $1",
                     )
@@ -1376,7 +1389,7 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                     for d in discrepancies {
-                        sqlx::query(
+                        statement::<$db>(
                             "INSERT INTO reconciliation_discrepancies (run_id, kind, payment_id, \
                              provider_payment_id, ours, theirs, healed, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                         )
@@ -1400,7 +1413,7 @@ macro_rules! impl_sql_store {
                     &self,
                     id: &str,
                 ) -> Result<Option<(ReconciliationRun, Vec<Discrepancy>)>, StoreError> {
-                    let Some(row) = sqlx::query("SELECT * FROM reconciliation_runs WHERE id = $1")
+                    let Some(row) = statement::<$db>("SELECT * FROM reconciliation_runs WHERE id = $1")
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?
@@ -1421,7 +1434,7 @@ macro_rules! impl_sql_store {
                         local_payments: row.try_get("local_payments")?,
                         error: row.try_get("error")?,
                     };
-                    let found = sqlx::query(
+                    let found = statement::<$db>(
                         "SELECT kind, payment_id, provider_payment_id, ours, theirs, healed, note \
                          FROM reconciliation_discrepancies WHERE run_id = $1 ORDER BY id",
                     )
@@ -1463,7 +1476,7 @@ macro_rules! impl_sql_store {
                     let mut tx = self.begin_write().await?;
                     let mut counts = ErasureCounts::default();
                     if !payment_ids.is_empty() {
-                        let mut select = sqlx::QueryBuilder::<$db>::new(
+                        let mut select = Builder::<$db>::new(
                             "SELECT id, metadata FROM payments WHERE personal_erased_at IS NULL AND id IN ",
                         );
                         push_ids(&mut select, payment_ids);
@@ -1482,7 +1495,7 @@ macro_rules! impl_sql_store {
                                     .into_keys()
                                     .map(|k| (k, ERASED.to_owned()))
                                     .collect();
-                            sqlx::query(
+                            statement::<$db>(
                                 "UPDATE payments SET description = $2, email = NULL, metadata = $3, \
                                  return_url = $2, next_url = NULL, personal_erased_at = $4 WHERE id = $1",
                             )
@@ -1496,13 +1509,13 @@ macro_rules! impl_sql_store {
                         counts.payments = due.len() as u64;
                         let erased: Vec<String> = due.into_iter().map(|(id, _)| id).collect();
                         if !erased.is_empty() {
-                            let mut refunds = sqlx::QueryBuilder::<$db>::new("UPDATE refunds SET reason = ");
+                            let mut refunds = Builder::<$db>::new("UPDATE refunds SET reason = ");
                             refunds.push_bind(ERASED).push(" WHERE reason <> ").push_bind(ERASED);
                             refunds.push(" AND payment_id IN ");
                             push_ids(&mut refunds, &erased);
                             counts.refunds = refunds.build().execute(&mut *tx).await?.rows_affected();
                             // Stored answers held the personal fields: replays now read the row.
-                            let mut keys = sqlx::QueryBuilder::<$db>::new(
+                            let mut keys = Builder::<$db>::new(
                                 "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
                                  response_body = NULL WHERE state = 'completed' AND (payment_id IN ",
                             );
@@ -1526,7 +1539,7 @@ macro_rules! impl_sql_store {
                     before: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<Vec<String>, StoreError> {
-                    Ok(sqlx::query_scalar(
+                    first_column(statement::<$db>(
                         "SELECT id FROM payments WHERE personal_erased_at IS NULL \
                          AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, id LIMIT $2",
                     )
@@ -1538,7 +1551,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "erase_refund_reasons"), otel.kind = "client", db.system = $backend))]
                 async fn erase_refund_reasons(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-                    let done = sqlx::query(
+                    let done = statement::<$db>(
                         "UPDATE refunds SET reason = $1 WHERE reason <> $1 \
                          AND finished_at IS NOT NULL AND finished_at < $2",
                     )
@@ -1555,7 +1568,7 @@ macro_rules! impl_sql_store {
                     cutoff: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<Vec<String>, StoreError> {
-                    Ok(sqlx::query_scalar(
+                    first_column(statement::<$db>(
                         "SELECT p.id FROM payments p WHERE p.created_at < $1 \
                          AND (p.finished_at IS NULL OR p.finished_at < $1) \
                          AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id \
@@ -1576,7 +1589,7 @@ macro_rules! impl_sql_store {
                     if payment_ids.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let mut sql = sqlx::QueryBuilder::<$db>::new(
+                    let mut sql = Builder::<$db>::new(
                         "SELECT finished_at AS at, service, amount FROM payments \
                          WHERE status = 'succeeded' AND finished_at IS NOT NULL AND id IN ",
                     );
@@ -1610,7 +1623,7 @@ macro_rules! impl_sql_store {
                 ) -> Result<u64, StoreError> {
                     let mut tx = self.begin_write().await?;
                     for total in totals {
-                        sqlx::query(
+                        statement::<$db>(
                             "INSERT INTO ledger_daily_totals (day, service, payments, gross_pence, refunds, refunds_pence) \
                              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, service) DO UPDATE SET \
                              payments = ledger_daily_totals.payments + excluded.payments, \
@@ -1638,7 +1651,7 @@ macro_rules! impl_sql_store {
                             ("refunds", "payment_id IN "),
                             ("payments", "id IN "),
                         ] {
-                            let mut sql = sqlx::QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE {condition}"));
+                            let mut sql = Builder::<$db>::new(format!("DELETE FROM {table} WHERE {condition}"));
                             push_ids(&mut sql, payment_ids);
                             if condition.ends_with("payment_id IN ") && condition.contains("SELECT") {
                                 sql.push(")");
@@ -1661,7 +1674,7 @@ macro_rules! impl_sql_store {
                     to: &str,
                     service: Option<&str>,
                 ) -> Result<Vec<DailyTotal>, StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "SELECT day, service, payments, gross_pence, refunds, refunds_pence \
                          FROM ledger_daily_totals WHERE day >= $1 AND day <= $2 \
                          AND ($3 IS NULL OR service = $3) ORDER BY day, service",
@@ -1687,7 +1700,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "purge_expired_idempotency"), otel.kind = "client", db.system = $backend))]
                 async fn purge_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-                    let done = sqlx::query(
+                    let done = statement::<$db>(
                         "DELETE FROM idempotency_keys WHERE expires_at < $1 AND state <> 'in_flight'",
                     )
                     .bind(Self::ts(now))
@@ -1704,7 +1717,7 @@ macro_rules! impl_sql_store {
                     now: DateTime<Utc>,
                     until: DateTime<Utc>,
                 ) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
+                    let done = statement::<$db>(
                         "INSERT INTO job_leases (name, holder, leased_until) VALUES ($1, $2, $3) \
                          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, leased_until = excluded.leased_until \
                          WHERE job_leases.leased_until < $4 OR job_leases.holder = excluded.holder",
@@ -1720,7 +1733,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payment_ids_for_request"), otel.kind = "client", db.system = $backend))]
                 async fn payment_ids_for_request(&self, request_ref: &str) -> Result<Vec<String>, StoreError> {
-                    Ok(sqlx::query_scalar(
+                    first_column(statement::<$db>(
                         "SELECT id FROM payments WHERE request_ref = $1 ORDER BY created_at, id",
                     )
                     .bind(request_ref)
@@ -1733,7 +1746,7 @@ macro_rules! impl_sql_store {
                     &self,
                     payment_id: &PaymentId,
                 ) -> Result<Vec<Notification>, StoreError> {
-                    sqlx::query(&format!(
+                    statement::<$db>(&format!(
                         "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE payment_id = $1 ORDER BY created_at, id"
                     ))
                     .bind(payment_id.as_ref())
@@ -1750,7 +1763,7 @@ macro_rules! impl_sql_store {
                     after_seq: i64,
                     limit: u32,
                 ) -> Result<Vec<$crate::domain::audit::StoredEntry>, StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "SELECT seq, prev_hash, hash, at, actor_key_id, actor_label, action, subject, detail \
                          FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
                     )
@@ -1777,13 +1790,14 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "audit_head"), otel.kind = "client", db.system = $backend))]
                 async fn audit_head(&self) -> Result<AuditHead, StoreError> {
-                    let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+                    let head = statement::<$db>("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
                         .fetch_one(&self.pool)
                         .await?;
                     let unchained: i64 =
-                        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq IS NULL")
+                        statement::<$db>("SELECT COUNT(*) FROM audit_log WHERE seq IS NULL")
                             .fetch_one(&self.pool)
-                            .await?;
+                            .await?
+                            .try_get(0)?;
                     Ok(AuditHead {
                         last_seq: head.try_get("last_seq")?,
                         last_hash: head.try_get("last_hash")?,
@@ -1798,7 +1812,7 @@ macro_rules! impl_sql_store {
                     to: Option<DateTime<Utc>>,
                     limit: u32,
                 ) -> Result<Vec<AuditEntry>, StoreError> {
-                    let mut sql = sqlx::QueryBuilder::<$db>::new(
+                    let mut sql = Builder::<$db>::new(
                         "SELECT at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
                     );
                     if let Some(from) = from {
@@ -1831,7 +1845,7 @@ macro_rules! impl_sql_store {
                         col = column.column.replace('"', ""),
                         table = column.table.replace('"', ""),
                     );
-                    let mut rows = sqlx::query(&sql).fetch(&self.pool);
+                    let mut rows = statement::<$db>(&sql).fetch(&self.pool);
                     let mut scanned = 0;
                     while let Some(row) = rows.try_next().await? {
                         let key: String = row.try_get("row_key")?;
@@ -1844,7 +1858,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "mark_refreshed"), otel.kind = "client", db.system = $backend))]
                 async fn mark_refreshed(&self, id: &PaymentId, at: DateTime<Utc>) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE payments SET refreshed_at = $2 WHERE id = $1")
+                    statement::<$db>("UPDATE payments SET refreshed_at = $2 WHERE id = $1")
                         .bind(id.as_ref())
                         .bind(Self::ts(at))
                         .execute(&self.pool)
@@ -1854,7 +1868,7 @@ macro_rules! impl_sql_store {
 
                 #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "payment_events"), otel.kind = "client", db.system = $backend))]
                 async fn payment_events(&self, id: &PaymentId) -> Result<Vec<PaymentEvent>, StoreError> {
-                    sqlx::query(
+                    statement::<$db>(
                         "SELECT payment_id, at, from_status, to_status, source FROM payment_events \
                          WHERE payment_id = $1 ORDER BY id",
                     )

@@ -66,7 +66,7 @@ impl SqliteStore {
     }
 
     async fn schema_columns(&self) -> Result<Vec<ColumnInfo>, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::guard::statement::<Sqlite>(
             "SELECT m.name AS table_name, p.name AS column_name, upper(p.type) = 'TEXT' AS is_text \
              FROM sqlite_master m JOIN pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\'",

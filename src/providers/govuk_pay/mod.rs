@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{
-    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
-    ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
+    transport_error, CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment,
+    ProviderRefund, ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
 };
 
 /// GOV.UK Pay's largest search page.
@@ -23,6 +23,7 @@ fn search_date(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
+use crate::outbound::OutboundClient;
 
 /// GOV.UK Pay signs each webhook body with HMAC-SHA256, sent as lowercase hex in this header.
 pub const SIGNATURE_HEADER: &str = "Pay-Signature";
@@ -38,7 +39,7 @@ pub fn sign_webhook(secret: &str, body: &[u8]) -> String {
 pub mod wire;
 
 pub struct GovukPayClient {
-    http: Client,
+    http: OutboundClient,
     base_url: String,
     api_key: SecretString,
     webhook_secrets: Vec<SecretString>,
@@ -52,11 +53,7 @@ impl GovukPayClient {
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
-            .user_agent(concat!("counterfoil/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = OutboundClient::new(connect_timeout, timeout)?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -78,14 +75,13 @@ impl GovukPayClient {
         page: u32,
     ) -> Result<Option<T>, ProviderError> {
         let response = self
-            .request(reqwest::Method::GET, path)
-            .query(&[
+            .http
+            .send(self.request(reqwest::Method::GET, path).query(&[
                 ("from_date", search_date(from)),
                 ("to_date", search_date(to)),
                 ("page", page.to_string()),
                 ("display_size", SEARCH_PAGE.to_string()),
-            ])
-            .send()
+            ]))
             .await
             .map_err(transport_error)?;
         if response.status() == StatusCode::NOT_FOUND {
@@ -103,7 +99,8 @@ impl GovukPayClient {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        crate::telemetry::propagate(self.http.request(method, self.url(path)))
+        self.http
+            .request(method, self.url(path))
             .bearer_auth(self.api_key.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")
     }
@@ -116,15 +113,6 @@ fn page_number(cursor: Option<&str>) -> Result<u32, ProviderError> {
         Some(text) => text
             .parse()
             .map_err(|_| ProviderError::InvalidResponse("not a GOV.UK Pay page number".into())),
-    }
-}
-
-/// Sorts transport failures into "never sent" and "may have happened".
-fn transport_error(error: reqwest::Error) -> ProviderError {
-    if error.is_connect() {
-        ProviderError::Unreachable(error.without_url().to_string())
-    } else {
-        ProviderError::Unavailable(error.without_url().to_string())
     }
 }
 
@@ -200,9 +188,11 @@ impl PaymentProvider for GovukPayClient {
             language: "en",
         };
         let response = self
-            .request(reqwest::Method::POST, "/v1/payments")
-            .json(&body)
-            .send()
+            .http
+            .send(
+                self.request(reqwest::Method::POST, "/v1/payments")
+                    .json(&body),
+            )
             .await
             .map_err(transport_error)?;
         if response.status() != StatusCode::CREATED {
@@ -222,11 +212,11 @@ impl PaymentProvider for GovukPayClient {
         provider_payment_id: &str,
     ) -> Result<ProviderPayment, ProviderError> {
         let response = self
-            .request(
+            .http
+            .send(self.request(
                 reqwest::Method::GET,
                 &format!("/v1/payments/{provider_payment_id}"),
-            )
-            .send()
+            ))
             .await
             .map_err(transport_error)?;
         if !response.status().is_success() {
@@ -237,14 +227,16 @@ impl PaymentProvider for GovukPayClient {
 
     async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError> {
         let response = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/v1/payments/{provider_payment_id}/cancel"),
+            .http
+            .send(
+                self.request(
+                    reqwest::Method::POST,
+                    &format!("/v1/payments/{provider_payment_id}/cancel"),
+                )
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                // GOV.UK Pay's firewall refuses empty POST bodies.
+                .body("{}"),
             )
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            // GOV.UK Pay's firewall refuses empty POST bodies.
-            .body("{}")
-            .send()
             .await
             .map_err(transport_error)?;
         match response.status() {
@@ -325,15 +317,17 @@ impl PaymentProvider for GovukPayClient {
         _refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError> {
         let response = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/v1/payments/{provider_payment_id}/refunds"),
+            .http
+            .send(
+                self.request(
+                    reqwest::Method::POST,
+                    &format!("/v1/payments/{provider_payment_id}/refunds"),
+                )
+                .json(&wire::RefundRequest {
+                    amount,
+                    refund_amount_available: amount_available,
+                }),
             )
-            .json(&wire::RefundRequest {
-                amount,
-                refund_amount_available: amount_available,
-            })
-            .send()
             .await
             .map_err(transport_error)?;
         if !response.status().is_success() {
@@ -354,11 +348,11 @@ impl PaymentProvider for GovukPayClient {
         provider_refund_id: &str,
     ) -> Result<ProviderRefund, ProviderError> {
         let response = self
-            .request(
+            .http
+            .send(self.request(
                 reqwest::Method::GET,
                 &format!("/v1/payments/{provider_payment_id}/refunds/{provider_refund_id}"),
-            )
-            .send()
+            ))
             .await
             .map_err(transport_error)?;
         if !response.status().is_success() {
@@ -426,13 +420,12 @@ impl PaymentProvider for GovukPayClient {
         let from = (created_from - chrono::Duration::minutes(5))
             .to_rfc3339_opts(SecondsFormat::Secs, true);
         let response = self
-            .request(reqwest::Method::GET, "/v1/payments")
-            .query(&[
+            .http
+            .send(self.request(reqwest::Method::GET, "/v1/payments").query(&[
                 ("reference", reference),
                 ("from_date", &from),
                 ("display_size", "500"),
-            ])
-            .send()
+            ]))
             .await
             .map_err(transport_error)?;
         if !response.status().is_success() {

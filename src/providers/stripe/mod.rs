@@ -6,15 +6,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::{
-    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
-    ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
+    transport_error, CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment,
+    ProviderRefund, ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
 };
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
+use crate::outbound::OutboundClient;
 
 pub mod wire;
 
@@ -57,7 +58,7 @@ fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 }
 
 pub struct StripeClient {
-    http: Client,
+    http: OutboundClient,
     base_url: String,
     api_key: SecretString,
     webhook_secrets: Vec<SecretString>,
@@ -73,11 +74,7 @@ impl StripeClient {
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
-            .user_agent(concat!("counterfoil/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = OutboundClient::new(connect_timeout, timeout)?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -88,12 +85,10 @@ impl StripeClient {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        crate::telemetry::propagate(
-            self.http
-                .request(method, format!("{}{path}", self.base_url)),
-        )
-        .bearer_auth(self.api_key.expose_secret())
-        .header("Stripe-Version", STRIPE_VERSION)
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(self.api_key.expose_secret())
+            .header("Stripe-Version", STRIPE_VERSION)
     }
 
     async fn get<T: serde::de::DeserializeOwned>(
@@ -102,9 +97,8 @@ impl StripeClient {
         query: &[(&str, String)],
     ) -> Result<T, ProviderError> {
         let response = self
-            .request(reqwest::Method::GET, path)
-            .query(query)
-            .send()
+            .http
+            .send(self.request(reqwest::Method::GET, path).query(query))
             .await
             .map_err(transport_error)?;
         read(response).await
@@ -122,10 +116,12 @@ impl StripeClient {
         loop {
             attempt += 1;
             let result = match self
-                .request(reqwest::Method::POST, path)
-                .header("Idempotency-Key", idempotency_key)
-                .form(form)
-                .send()
+                .http
+                .send(
+                    self.request(reqwest::Method::POST, path)
+                        .header("Idempotency-Key", idempotency_key)
+                        .form(form),
+                )
                 .await
             {
                 Ok(response) => read(response).await,
@@ -152,15 +148,6 @@ impl StripeClient {
 
     fn secrets(&self) -> impl Iterator<Item = &str> {
         self.webhook_secrets.iter().map(|s| s.expose_secret())
-    }
-}
-
-/// Sorts transport failures into "never sent" and "may have happened".
-fn transport_error(error: reqwest::Error) -> ProviderError {
-    if error.is_connect() {
-        ProviderError::Unreachable(error.without_url().to_string())
-    } else {
-        ProviderError::Unavailable(error.without_url().to_string())
     }
 }
 

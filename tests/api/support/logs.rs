@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -40,20 +40,21 @@ static SPANS: OnceLock<InMemorySpanExporter> = OnceLock::new();
 /// Installs the capturing subscriber once per test process: everything Counterfoil itself logs,
 /// down to TRACE, and libraries at INFO (their TRACE output is timing chatter an operator would
 /// not run with, and full of numbers that short digit values could match by chance). Spans go
-/// through the same OpenTelemetry layer production uses, into the SDK's in-memory exporter.
+/// through the same OpenTelemetry layer and card-number guard production uses, into the SDK's
+/// in-memory exporter.
 pub fn install() {
     INSTALLED.get_or_init(|| {
         let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .with_resource(counterfoil::telemetry::resource("counterfoil-test"))
-            .build();
+        // The same guarded provider and writer production builds, so what is captured here is
+        // what production would write and export.
+        let provider =
+            counterfoil::telemetry::tracer_provider(exporter.clone(), "counterfoil-test", false);
         SPANS.set(exporter).ok();
         tracing_subscriber::registry()
             .with(tracing_subscriber::EnvFilter::new("info,counterfoil=trace"))
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(Capture)
+                    .with_writer(counterfoil::telemetry::log_writer(Capture))
                     .with_ansi(false),
             )
             .with(counterfoil::telemetry::trace_layer(&provider))

@@ -1,14 +1,17 @@
 //! Logs and traces: readable text in development, JSON lines in production (filtered by
 //! `RUST_LOG`), OpenTelemetry spans exported over OTLP when an endpoint is configured, and W3C
 //! `traceparent` read from incoming requests and written into outgoing ones. What is logged is
-//! decided where it is logged: never bodies, secrets or card data.
+//! decided where it is logged (never bodies, secrets or card data), and every line and span passes
+//! the card-number guard in [`redaction`] on its way out all the same.
+
+pub mod redaction;
 
 use std::collections::HashMap;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -59,6 +62,30 @@ pub fn resource(service_name: &str) -> Resource {
         .build()
 }
 
+/// A tracer provider whose spans reach `exporter` only through the card-number guard: batched
+/// in production, one at a time (`batch: false`) where a test reads them back at once.
+pub fn tracer_provider<E: SpanExporter + 'static>(
+    exporter: E,
+    service_name: &str,
+    batch: bool,
+) -> SdkTracerProvider {
+    let exporter = redaction::RedactingExporter(exporter);
+    let builder = SdkTracerProvider::builder().with_resource(resource(service_name));
+    if batch {
+        builder.with_batch_exporter(exporter).build()
+    } else {
+        builder.with_simple_exporter(exporter).build()
+    }
+}
+
+/// Where log lines go: `inner`, through the card-number guard.
+pub fn log_writer<M>(inner: M) -> redaction::RedactingMakeWriter<M>
+where
+    M: for<'a> tracing_subscriber::fmt::MakeWriter<'a>,
+{
+    redaction::RedactingMakeWriter(inner)
+}
+
 /// Installs the process-wide subscriber: logs to stderr (stdout is for a command's output), and
 /// spans to the OTLP endpoint when one is configured.
 pub fn init(
@@ -74,16 +101,13 @@ pub fn init(
                 .with_timeout(std::time::Duration::from_secs(10))
                 .with_headers(HashMap::new())
                 .build()?;
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(resource(&settings.service_name))
-                    .build(),
-            )
+            Some(tracer_provider(exporter, &settings.service_name, true))
         }
         None => None,
     };
-    let logs = fmt::layer().with_target(false).with_writer(std::io::stderr);
+    let logs = fmt::layer()
+        .with_target(false)
+        .with_writer(log_writer(std::io::stderr));
     let logs = match environment {
         Environment::Production => logs.json().flatten_event(true).boxed(),
         Environment::Development => logs.boxed(),
@@ -115,9 +139,16 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Makes `span` a child of the trace named by the request's `traceparent`, if it names one.
+/// Makes `span` a child of the trace named by the request's `traceparent`, if it names one. The
+/// caller's `tracestate` is left behind: it is free text we could neither vouch for nor export.
 pub fn adopt_incoming_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
-    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let extracted = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let remote = extracted.span().span_context().clone();
+    if !remote.is_valid() {
+        return;
+    }
+    let parent = opentelemetry::Context::new()
+        .with_remote_span_context(redaction::without_trace_state(&remote));
     let _ = span.set_parent(parent);
 }
 
@@ -129,13 +160,14 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
-/// Adds `traceparent` (and `tracestate`) for the current span to an outgoing request, so the
-/// provider's or the CRM's own traces join ours.
+/// Adds `traceparent` for the current span to an outgoing request, so the provider's or the
+/// CRM's own traces join ours. No `tracestate` is sent: we keep none of our own.
 pub fn propagate(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     let context = tracing::Span::current().context();
     let mut headers = Vec::new();
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(&mut headers));
     headers
         .into_iter()
+        .filter(|(key, _)| key == "traceparent")
         .fold(request, |request, (key, value)| request.header(key, value))
 }
