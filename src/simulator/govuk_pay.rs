@@ -120,6 +120,7 @@ pub struct Simulator {
     accounts: Arc<HashMap<String, Option<(String, String)>>>,
     state: Arc<Mutex<State>>,
     courier: Courier,
+    journal: super::journal::Journal,
 }
 
 impl Simulator {
@@ -130,6 +131,7 @@ impl Simulator {
             accounts: Arc::new(accounts_by_key(accounts)),
             state: Arc::default(),
             courier: Courier::default(),
+            journal: Default::default(),
         }
     }
 
@@ -141,6 +143,9 @@ impl Simulator {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.service(
             web::scope(MOUNT)
+                .app_data(web::Data::new(self.journal.clone()))
+                .wrap(actix_web::middleware::from_fn(super::journal::record))
+                .route("/_control/journal", web::get().to(super::journal::list))
                 .app_data(web::Data::new(self.clone()))
                 .app_data(web::JsonConfig::default().error_handler(|err, _| {
                     let body = json!({"code": "P0197", "description": "Unable to parse JSON"});

@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod govuk_pay;
+pub mod journal;
 pub mod stripe;
 
 use std::collections::HashMap;

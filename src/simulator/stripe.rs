@@ -91,6 +91,7 @@ pub struct Simulator {
     accounts: Arc<HashMap<String, Option<(String, String)>>>,
     state: Arc<Mutex<State>>,
     courier: Courier,
+    journal: super::journal::Journal,
 }
 
 /// Stripe's error body.
@@ -152,12 +153,16 @@ impl Simulator {
             accounts: Arc::new(accounts_by_key(accounts)),
             state: Arc::default(),
             courier: Courier::default(),
+            journal: Default::default(),
         }
     }
 
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.service(
             web::scope(MOUNT)
+                .app_data(web::Data::new(self.journal.clone()))
+                .wrap(actix_web::middleware::from_fn(super::journal::record))
+                .route("/_control/journal", web::get().to(super::journal::list))
                 .app_data(web::Data::new(self.clone()))
                 .route("/v1/checkout/sessions", web::post().to(create_session))
                 .route("/v1/checkout/sessions", web::get().to(list_sessions))
@@ -194,10 +199,20 @@ impl Simulator {
         self.accounts.contains_key(&owner).then_some(owner)
     }
 
+    /// Ids shaped like Stripe's: a prefix and base62 characters. A hex tail glued to a decimal
+    /// counter (as these once were) now and then made a run of digits that read as a card number.
     fn next_id(&self, state: &mut State, prefix: &str) -> String {
+        use rand::Rng;
+        const BASE62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         state.sequence += 1;
-        let random: String = uuid::Uuid::new_v4().simple().to_string();
-        format!("{prefix}_test_{}{:06}", &random[..18], state.sequence)
+        let mut rng = rand::thread_rng();
+        let random: String = (0..24)
+            .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
+            .collect();
+        format!(
+            "{prefix}_test_{random}s{}",
+            crate::domain::refs::in_letters(&state.sequence.to_be_bytes())
+        )
     }
 
     fn session_json(&self, s: &SimSession, expand_intent: bool) -> Value {

@@ -139,9 +139,18 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Makes `span` a child of the trace named by the request's `traceparent`, if it names one. The
-/// caller's `tracestate` is left behind: it is free text we could neither vouch for nor export.
+/// Makes `span` a child of the trace named by the request's `traceparent`, if it names one (and
+/// its ids do not read as a card number). The caller's `tracestate` is left behind: it is free
+/// text we could neither vouch for nor export.
 pub fn adopt_incoming_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
+    // A trace id is exported and forwarded as hex: one whose digits read as a card number is
+    // not one we take on.
+    let traceparent = headers
+        .get("traceparent")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if traceparent.is_some_and(|t| crate::domain::card_guard::contains_card_number(&t)) {
+        return;
+    }
     let extracted = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     let remote = extracted.span().span_context().clone();
     if !remote.is_valid() {
