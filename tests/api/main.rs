@@ -11,6 +11,7 @@ mod card_data;
 mod cli;
 mod data_protection;
 mod deploy;
+mod exits;
 mod idempotency;
 mod ledger;
 mod notifications;

@@ -77,3 +77,26 @@ pub fn finished_spans() -> Vec<SpanData> {
 pub fn captured() -> String {
     String::from_utf8_lossy(&BUFFER.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
 }
+
+/// Where the log and the finished spans are now, to read only what comes after with
+/// [`captured_since`] and [`spans_since`].
+pub fn mark() -> (usize, usize) {
+    let spans = SPANS
+        .get()
+        .map_or(0, |e| e.get_finished_spans().map_or(0, |s| s.len()));
+    (
+        BUFFER.lock().unwrap_or_else(|p| p.into_inner()).len(),
+        spans,
+    )
+}
+
+/// Everything logged since `mark`, by every test in this process.
+pub fn captured_since(mark: (usize, usize)) -> String {
+    let buffer = BUFFER.lock().unwrap_or_else(|p| p.into_inner());
+    String::from_utf8_lossy(buffer.get(mark.0..).unwrap_or_default()).into_owned()
+}
+
+/// Every span finished since `mark`, by every test in this process.
+pub fn spans_since(mark: (usize, usize)) -> Vec<SpanData> {
+    finished_spans().into_iter().skip(mark.1).collect()
+}

@@ -1,0 +1,800 @@
+//! The promise kept at every exit. Card numbers in generated disguises (digits of other scripts,
+//! any separators, digits glued on either side, percent-escapes, and their combinations) are sent
+//! through every entry point: body fields, headers, the path, query names and values, signed
+//! webhook payloads. Then every sink is searched for each number: every text column of every
+//! table, the logs, the exported spans, what reached the provider's simulator and what reached the
+//! CRM. The search is this file's own (it reads each character's digit value itself) and looks
+//! for the exact digits planted in this run, so it cannot match by chance.
+//!
+//! The door refuses most of these early; each exit's own guard is proved by a drill that reaches
+//! the exit directly, so removing any one guard turns its drill red.
+
+use chrono::Utc;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::helpers::{govuk_message, payment_body, Backend, TestApp, WEBHOOK_SECRET};
+use crate::support::crm::Crm;
+use crate::support::logs;
+use counterfoil::config::Settings;
+use counterfoil::store::StoreError;
+
+/// A Luhn-valid number of `len` digits after `prefix`, the rest random.
+fn fresh_pan(rng: &mut impl Rng, prefix: &str, len: usize) -> String {
+    let mut digits: Vec<u32> = prefix
+        .chars()
+        .map(|c| c.to_digit(10).unwrap())
+        .chain((prefix.len()..len - 1).map(|_| rng.gen_range(0..10)))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 0 {
+                let doubled = d * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    digits.push((10 - sum % 10) % 10);
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap())
+        .collect()
+}
+
+/// Networks and lengths a council sees: Visa 16 and 13, Mastercard, its 2-series, Amex 15,
+/// Maestro UK 19, UnionPay 19.
+const NETWORKS: &[(&str, usize)] = &[
+    ("4", 16),
+    ("4", 13),
+    ("53", 16),
+    ("2221", 16),
+    ("37", 15),
+    ("6759", 19),
+    ("62", 19),
+];
+
+/// The first digit of each script the disguises write numbers in (each runs 0 to 9).
+const DIGIT_ZEROS: &[char] = &[
+    '0',         // ASCII
+    '\u{FF10}',  // full-width
+    '\u{0660}',  // Arabic-Indic
+    '\u{06F0}',  // extended Arabic-Indic
+    '\u{0966}',  // Devanagari
+    '\u{09E6}',  // Bengali
+    '\u{0E50}',  // Thai
+    '\u{1D7CE}', // mathematical bold
+];
+
+/// What may stand between two groups of digits.
+const SEPARATORS: &[&str] = &[
+    " ", "-", ".", "_", "/", ",", "  ", "\t", "\n", "\u{200B}", "\u{00AD}", "\u{2013}", "\u{2014}",
+    "\u{00A0}", "\u{2060}", " - ", ":",
+];
+
+/// How a disguise is written.
+#[derive(Debug, Clone)]
+struct Disguise {
+    pan: String,
+    text: String,
+}
+
+/// A generated disguise of a fresh card number: a script, groups split at random by random
+/// separators, digits glued before and after, sometimes percent-escaped as a whole.
+fn disguise(rng: &mut StdRng, ascii_only: bool) -> Disguise {
+    let (prefix, len) = NETWORKS[rng.gen_range(0..NETWORKS.len())];
+    let pan = fresh_pan(rng, prefix, len);
+    let zero = if ascii_only {
+        '0'
+    } else {
+        DIGIT_ZEROS[rng.gen_range(0..DIGIT_ZEROS.len())]
+    };
+    let digit = |d: char| char::from_u32(zero as u32 + d.to_digit(10).unwrap()).unwrap();
+    let mut text = String::new();
+    if rng.gen_bool(0.3) {
+        text.push_str(&format!("{:04}", rng.gen_range(0..10_000)));
+    }
+    for (i, d) in pan.chars().enumerate() {
+        if i > 0 && rng.gen_bool(0.3) {
+            let sep = SEPARATORS[rng.gen_range(0..SEPARATORS.len())];
+            if !ascii_only || sep.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                text.push_str(sep);
+            }
+        }
+        text.push(digit(d));
+    }
+    if rng.gen_bool(0.3) {
+        text.push_str(&format!("{:03}", rng.gen_range(0..1000)));
+    }
+    Disguise { pan, text }
+}
+
+/// Every `%XX` escape decoded (as UTF-8, lossily).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// JSON's and Rust's escapes (`\n`, `\u0034`, `\u{200b}`) read back.
+fn unescaped(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => {
+                let braced = chars.peek() == Some(&'{');
+                if braced {
+                    chars.next();
+                }
+                let hex: String = std::iter::from_fn(|| chars.next_if(|h| h.is_ascii_hexdigit()))
+                    .take(if braced { 6 } else { 4 })
+                    .collect();
+                if braced {
+                    chars.next_if_eq(&'}');
+                }
+                if let Some(decoded) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    out.push(decoded);
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The digits a person reads in `text`, everything else dropped.
+fn digits_read(text: &str) -> String {
+    let mut digits = String::new();
+    let mut push = |c: char| {
+        if let Some(zero) = DIGIT_ZEROS
+            .iter()
+            .find(|zero| (**zero..=char::from_u32(**zero as u32 + 9).unwrap()).contains(&c))
+        {
+            digits.push(char::from_digit(c as u32 - *zero as u32, 10).unwrap());
+        }
+    };
+    for c in text.chars() {
+        if c.is_ascii() {
+            push(c);
+        } else {
+            std::iter::once(c).nfkc().for_each(&mut push);
+        }
+    }
+    digits
+}
+
+/// The digits read in `text` as it is, through its percent-escapes, and through JSON's or Rust's
+/// escapes: a number is in the text when it is in one of these, whatever stood between its digits.
+fn readings(text: &str) -> [String; 4] {
+    let decoded = percent_decoded(text);
+    [
+        digits_read(text),
+        digits_read(&unescaped(text)),
+        digits_read(&unescaped(&decoded)),
+        digits_read(&decoded),
+    ]
+}
+
+/// Whether `text` holds `pan` (see [`readings`]).
+fn holds(text: &str, pan: &str) -> bool {
+    readings(text).iter().any(|digits| digits.contains(pan))
+}
+
+/// Everything Counterfoil has written or sent, by where it went, and the digits read in each.
+struct Sinks(Vec<(String, String)>, Vec<[String; 4]>);
+
+impl Sinks {
+    /// What `app` wrote and sent, and (from `log_mark` on) what was logged.
+    async fn collect(app: &TestApp, crm: &Crm, log_mark: (usize, usize)) -> Self {
+        let mut found = Vec::new();
+        let store = &app.services.store;
+        for column in store.describe_schema().await.unwrap() {
+            let place = format!("table {}.{}", column.table, column.column);
+            let mut values = Vec::new();
+            if column.is_text {
+                store
+                    .scan_text_column(&column, &mut |_, value| values.push(value.to_owned()))
+                    .await
+                    .unwrap();
+            }
+            found.extend(values.into_iter().map(|v| (place.clone(), v)));
+        }
+        // The number columns a number could be put in, read straight from the database.
+        let pool = app.raw().await;
+        for (table, column) in [
+            ("payments", "amount"),
+            ("payments", "refunded_amount"),
+            ("refunds", "amount"),
+        ] {
+            let rows = sqlx::query(&format!("SELECT {column} FROM {table}"))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            for row in rows {
+                use sqlx::Row;
+                let n: i64 = row.get(0);
+                found.push((format!("table {table}.{column}"), n.to_string()));
+            }
+        }
+        pool.close().await;
+        found.extend(
+            logs::captured()
+                .lines()
+                .map(|l| ("log".to_owned(), l.to_owned())),
+        );
+        for span in logs::spans_since(log_mark) {
+            let mut text = vec![
+                span.name.to_string(),
+                span.span_context.trace_state().header(),
+                span.span_context.trace_id().to_string(),
+                format!("{:?}", span.status),
+            ];
+            text.extend(
+                span.attributes
+                    .iter()
+                    .map(|kv| format!("{}={}", kv.key, kv.value)),
+            );
+            for event in span.events.iter() {
+                text.push(event.name.to_string());
+                text.extend(
+                    event
+                        .attributes
+                        .iter()
+                        .map(|kv| format!("{}={}", kv.key, kv.value)),
+                );
+            }
+            found.push(("span".to_owned(), text.join("\n")));
+        }
+        for provider in ["govuk-pay", "stripe"] {
+            let journal: Value = app
+                .client
+                .get(app.url(&format!("/sandbox/{provider}/_control/journal")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for request in journal["requests"].as_array().unwrap() {
+                found.push((
+                    format!("{provider} simulator"),
+                    request.as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        for received in crm.received() {
+            found.push((
+                "CRM".to_owned(),
+                format!(
+                    "{} {} {}",
+                    received.id,
+                    received.signature,
+                    String::from_utf8_lossy(&received.body)
+                ),
+            ));
+        }
+        let read = found.iter().map(|(_, text)| readings(text)).collect();
+        Sinks(found, read)
+    }
+
+    fn assert_free_of(&self, planted: &[(String, Disguise)]) {
+        let mut leaks = Vec::new();
+        for (entry, disguise) in planted {
+            for ((place, _), read) in self.0.iter().zip(&self.1) {
+                if read.iter().any(|digits| digits.contains(&disguise.pan)) {
+                    leaks.push(format!("{entry} ({:?}) reached {place}", disguise.text));
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "card numbers leaked:\n{}",
+            leaks.join("\n")
+        );
+    }
+
+    fn assert_sees(&self, what: &str) {
+        assert!(
+            self.0.iter().any(|(place, _)| place == what),
+            "the search reads {what} (else it would pass vacuously)"
+        );
+    }
+}
+
+fn tell_crm(crm: &Crm) -> impl FnOnce(&mut Settings) + '_ {
+    move |settings| {
+        settings.notifications.default_url = Some(crm.url.clone());
+        settings.notifications.secrets = vec![counterfoil::config::SecretSource::Value(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        )];
+    }
+}
+
+/// A request with the disguise in one place, and the place's name.
+async fn send_one(
+    app: &TestApp,
+    rng: &mut StdRng,
+    entry: usize,
+    payment: &Value,
+) -> (String, Disguise) {
+    let provider_id = payment["provider_payment_id"].as_str().unwrap().to_owned();
+    let id = payment["id"].as_str().unwrap().to_owned();
+    let c = &app.client;
+    // Header values are visible ASCII.
+    let ascii = matches!(entry, 8..=12);
+    let d = disguise(rng, ascii);
+    let escaped: String = url::form_urlencoded::byte_serialize(d.text.as_bytes()).collect();
+    let create = |body: Value, key: String| {
+        c.post(app.url("/v1/payments"))
+            .bearer_auth(&app.crm_key)
+            .header("Idempotency-Key", key)
+            .json(&body)
+    };
+    let fresh_key = || format!("exit-{}", rng_key());
+    let mut body = payment_body(&format!("CRM-EXIT-{entry}"));
+    let (name, request) = match entry {
+        0 => {
+            body["description"] = json!(format!("Permit {}", d.text));
+            ("body description", create(body, fresh_key()))
+        }
+        1 => {
+            body["request_ref"] = json!(d.text);
+            ("body request_ref", create(body, fresh_key()))
+        }
+        2 => {
+            body["metadata"] = json!({"note": d.text});
+            ("body metadata value", create(body, fresh_key()))
+        }
+        3 => {
+            body["metadata"] = json!({d.text.clone(): "x"});
+            ("body metadata key", create(body, fresh_key()))
+        }
+        4 => {
+            body["email"] = json!(format!("r{}@example.org", d.text));
+            ("body email", create(body, fresh_key()))
+        }
+        5 => {
+            body["return_url"] = json!(format!("https://{}.example.org/done", d.text));
+            ("body return_url host", create(body, fresh_key()))
+        }
+        6 => {
+            let escaped_host: String = d.text.bytes().map(|b| format!("%{b:02X}")).collect();
+            body["return_url"] = json!(format!("https://{escaped_host}.example.org/done"));
+            (
+                "body return_url host, percent-escaped",
+                create(body, fresh_key()),
+            )
+        }
+        7 => {
+            body["return_url"] = json!(format!(
+                "https://myaccount.example.gov.uk/{escaped}?r={escaped}"
+            ));
+            ("body return_url path and query", create(body, fresh_key()))
+        }
+        8 => (
+            "header Idempotency-Key",
+            create(payment_body("CRM-EXIT-8"), d.text.clone()),
+        ),
+        9 => (
+            "header X-Request-Id",
+            create(payment_body("CRM-EXIT-9"), fresh_key()).header("X-Request-Id", d.text.clone()),
+        ),
+        10 => {
+            // The trace id is 32 hex digits: the number, padded.
+            let hex: String = d
+                .pan
+                .chars()
+                .chain(std::iter::repeat('0'))
+                .take(32)
+                .collect();
+            (
+                "header traceparent",
+                create(payment_body("CRM-EXIT-10"), fresh_key())
+                    .header("traceparent", format!("00-{hex}-00f067aa0ba902b7-01")),
+            )
+        }
+        11 => (
+            "header tracestate",
+            create(payment_body("CRM-EXIT-11"), fresh_key())
+                .header(
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                )
+                .header(
+                    "tracestate",
+                    format!("vendor={}", d.text.replace([' ', ',', '='], "-")),
+                ),
+        ),
+        12 => (
+            "header baggage",
+            create(payment_body("CRM-EXIT-12"), fresh_key()).header(
+                "baggage",
+                format!("card={}", d.text.replace([' ', ',', ';'], "-")),
+            ),
+        ),
+        13 => (
+            "path",
+            c.get(app.url(&format!("/v1/payments/{escaped}")))
+                .bearer_auth(&app.finance_key),
+        ),
+        14 => (
+            "path, events",
+            c.get(app.url(&format!("/v1/payments/{escaped}/events")))
+                .bearer_auth(&app.finance_key),
+        ),
+        15 => (
+            "query name",
+            c.get(app.url(&format!("/v1/payments?{escaped}=1")))
+                .bearer_auth(&app.finance_key),
+        ),
+        16 => (
+            "query value",
+            c.get(app.url(&format!("/v1/payments?request_ref={escaped}")))
+                .bearer_auth(&app.finance_key),
+        ),
+        17 => (
+            "ledger query value",
+            c.get(app.url(&format!("/v1/ledger?from={escaped}&to=2026-12-01")))
+                .bearer_auth(&app.finance_key),
+        ),
+        18 => (
+            "refund reason",
+            c.post(app.url(&format!("/v1/payments/{id}/refunds")))
+                .bearer_auth(&app.finance_key)
+                .header("Idempotency-Key", fresh_key())
+                .json(&json!({"amount": 1, "reason": format!("Asked by {}", d.text)})),
+        ),
+        19 => (
+            "erasure request_ref",
+            c.post(app.url("/v1/data-protection/erasures"))
+                .bearer_auth(&app.admin_key)
+                .json(&json!({"request_ref": d.text})),
+        ),
+        20..=23 => {
+            let mut message = govuk_message(
+                &format!("exit-{}", rng_key()),
+                &provider_id,
+                "card_payment_captured",
+                "success",
+                None,
+            );
+            let name = match entry {
+                20 => {
+                    message["webhook_message_id"] = json!(d.text);
+                    "webhook message id"
+                }
+                21 => {
+                    message["resource_id"] = json!(d.text);
+                    message["resource"]["payment_id"] = json!(d.text);
+                    "webhook payment id"
+                }
+                22 => {
+                    message["event_type"] = json!(d.text);
+                    "webhook event type"
+                }
+                _ => {
+                    message["resource"]["state"] =
+                        json!({"status": "failed", "finished": true, "code": d.text});
+                    message["resource"]["reference"] = json!(d.text);
+                    message["resource"]["card_details"] =
+                        json!({"card_number": d.text, "cardholder_name": "A N Other"});
+                    "webhook failure code, reference and card details"
+                }
+            };
+            let body = message.to_string();
+            let signature =
+                counterfoil::providers::govuk_pay::sign_webhook(WEBHOOK_SECRET, body.as_bytes());
+            (
+                name,
+                c.post(app.url("/v1/webhooks/govuk-pay/sandbox"))
+                    .header("Content-Type", "application/json")
+                    .header("Pay-Signature", signature)
+                    .body(body),
+            )
+        }
+        _ => unreachable!(),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    assert!(
+        status < 500,
+        "{name}: {status} {}",
+        response.text().await.unwrap_or_default()
+    );
+    (format!("{name} -> {status}"), d)
+}
+
+/// A fresh idempotency key or message id.
+fn rng_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+const ENTRIES: usize = 24;
+/// Each entry point gets this many disguises per store.
+const ROUNDS: usize = 3;
+
+async fn every_disguise_at_every_entry_stays_out_of_every_sink(backend: Backend) {
+    let crm = Crm::start().await;
+    let app = TestApp::spawn_with(backend, tell_crm(&crm)).await;
+    let log_mark = logs::mark();
+    let seed: u64 = rand::thread_rng().gen();
+    let mut rng = StdRng::seed_from_u64(seed);
+    // A payment that succeeded, for refunds and webhooks to name.
+    let paid = app.new_payment("CRM-EXIT-PAID").await;
+    app.press(paid["next_url"].as_str().unwrap(), "pay").await;
+    let paid = app
+        .wait_for_status(paid["id"].as_str().unwrap(), "succeeded")
+        .await;
+
+    let mut planted = Vec::new();
+    for _ in 0..ROUNDS {
+        for entry in 0..ENTRIES {
+            planted.push(send_one(&app, &mut rng, entry, &paid).await);
+        }
+    }
+    // Whatever was accepted goes on to the CRM.
+    app.services.notifications.run_once().await.unwrap();
+    assert!(!crm.received().is_empty(), "the CRM heard of the payment");
+
+    let sinks = Sinks::collect(&app, &crm, log_mark).await;
+    for place in [
+        "log",
+        "span",
+        "govuk-pay simulator",
+        "CRM",
+        "table payments.description",
+    ] {
+        sinks.assert_sees(place);
+    }
+    // The search finds what it looks for: the paid payment's reference is everywhere.
+    assert!(sinks
+        .0
+        .iter()
+        .any(|(p, t)| p == "CRM" && t.contains("CRM-EXIT-PAID")));
+    eprintln!("disguise seed {seed}");
+    sinks.assert_free_of(&planted);
+}
+
+each_backend! {
+    async fn every_disguise_at_every_entry_stays_out_of_every_sink_on(backend) {
+        every_disguise_at_every_entry_stays_out_of_every_sink(backend).await;
+    }
+}
+
+// ---- Drills: each exit's guard reached directly, past the door. ----
+
+fn payment_with(description: &str) -> counterfoil::domain::Payment {
+    use counterfoil::domain::{CreateOutcome, Payment, PaymentId, PaymentStatus, ProviderKind};
+    let now = Utc::now();
+    Payment {
+        id: PaymentId::new(),
+        request_ref: "CRM-DRILL".into(),
+        service: "demo".into(),
+        account: "sandbox".into(),
+        provider: ProviderKind::GovukPay,
+        amount: 100,
+        description: description.into(),
+        email: None,
+        metadata: Default::default(),
+        return_url: "https://council.example.gov.uk/done".into(),
+        status: PaymentStatus::Created,
+        create_outcome: CreateOutcome::Pending,
+        provider_payment_id: None,
+        next_url: None,
+        failure_code: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        refreshed_at: None,
+        refunded_amount: 0,
+    }
+}
+
+both_stores! {
+    async fn the_store_writes_no_card_number_and_the_audit_trail_keeps_the_entry_without_it(app) {
+        use counterfoil::store::{AuditEntry, IdempotencyClaim};
+        let log_mark = logs::mark();
+        let mut rng = StdRng::seed_from_u64(rand::thread_rng().gen());
+        let d = disguise(&mut rng, false);
+        let now = Utc::now();
+        let claim = IdempotencyClaim {
+            principal: "drill".into(),
+            key: counterfoil::domain::IdempotencyKey::parse("drill-1").unwrap(),
+            route: "POST /v1/payments".into(),
+            fingerprint: "f".into(),
+            now,
+            lease_until: now + chrono::Duration::seconds(60),
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        let audit = |subject: &str| AuditEntry {
+            at: now,
+            actor_key_id: "drill".into(),
+            actor_label: "drill".into(),
+            action: "payment.create".into(),
+            subject: subject.into(),
+            detail: json!({"note": d.text}),
+        };
+        let refused = app
+            .services
+            .store
+            .claim_and_insert_payment(&claim, &payment_with(&format!("Permit {}", d.text)), &audit("pay"))
+            .await;
+        assert!(matches!(refused, Err(StoreError::CardData)), "{refused:?}");
+        assert_eq!(app.count_rows("payments").await, 0, "nothing of the unit of work was written");
+        assert_eq!(app.count_rows("idempotency_keys").await, 0);
+
+        // The audit trail may not lose an action: the entry is kept, the number is not.
+        let before = app.count_rows("audit_log").await;
+        app.services.store.append_audit(&audit(&d.text)).await.expect("the entry is written");
+        assert_eq!(app.count_rows("audit_log").await, before + 1);
+        let crm = Crm::start().await;
+        Sinks::collect(&app, &crm, log_mark).await.assert_free_of(&[("store and audit drill".into(), d)]);
+        assert!(app.services.audit.verify().await.unwrap().intact());
+    }
+}
+
+#[tokio::test]
+async fn a_card_number_in_a_log_field_or_span_is_removed_on_the_way_out() {
+    logs::install();
+    let log_mark = logs::mark();
+    let mut rng = StdRng::seed_from_u64(rand::thread_rng().gen());
+    let planted: Vec<(String, Disguise)> = (0..20)
+        .map(|i| (format!("drill {i}"), disguise(&mut rng, false)))
+        .collect();
+    for (_, d) in &planted {
+        // As Display and as Debug (which escapes what it cannot print), in an event and a span.
+        tracing::info!(target: "counterfoil::drill", note = %d.text, debug = ?d.text, "log drill");
+        let span = tracing::info_span!(target: "counterfoil::drill", "span drill", note = %d.text);
+        span.in_scope(|| tracing::info!(target: "counterfoil::drill", "inside"));
+        drop(span);
+    }
+    let logged = logs::captured_since(log_mark);
+    assert!(logged.contains("log drill"), "log capture works");
+    let lines: Vec<[String; 4]> = logged.lines().map(readings).collect();
+    let spans: Vec<[String; 4]> = logs::spans_since(log_mark)
+        .iter()
+        .map(|span| {
+            let text: Vec<String> = std::iter::once(span.name.to_string())
+                .chain(span.attributes.iter().map(|kv| kv.value.to_string()))
+                .collect();
+            readings(&text.join(" "))
+        })
+        .collect();
+    for (what, d) in &planted {
+        let found =
+            |read: &[[String; 4]]| read.iter().flatten().any(|digits| digits.contains(&d.pan));
+        assert!(!found(&lines), "{what}: {:?} was logged", d.text);
+        assert!(!found(&spans), "{what}: {:?} was exported", d.text);
+    }
+    assert!(
+        logs::finished_spans()
+            .iter()
+            .any(|s| s.name == "span drill"),
+        "span capture works"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_the_provider_or_the_crm_holding_a_card_number_never_leaves() {
+    use counterfoil::providers::govuk_pay::GovukPayClient;
+    use counterfoil::providers::{CreateSession, PaymentProvider, ProviderError};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let log_mark = logs::mark();
+    let crm = Crm::start().await;
+    let mut rng = StdRng::seed_from_u64(rand::thread_rng().gen());
+    let provider = GovukPayClient::new(
+        &app.url("/sandbox/govuk-pay"),
+        "api_test_counterfoil_simulator_key".to_owned().into(),
+        vec![],
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut planted = Vec::new();
+    for _ in 0..5 {
+        let d = disguise(&mut rng, false);
+        let id = counterfoil::domain::PaymentId::new();
+        let metadata = Default::default();
+        let result = provider
+            .create_payment(&CreateSession {
+                payment_id: &id,
+                reference: "CRM-DRILL",
+                description: &format!("Permit {}", d.text),
+                amount: 100,
+                return_url: "https://council.example.gov.uk/done",
+                email: None,
+                metadata: &metadata,
+            })
+            .await;
+        assert_eq!(result.unwrap_err(), ProviderError::CardData);
+        planted.push(("provider drill".to_owned(), d));
+
+        let d = disguise(&mut rng, false);
+        let outbound = counterfoil::outbound::OutboundClient::new(
+            std::time::Duration::from_secs(2),
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        let sent = outbound
+            .send(
+                outbound
+                    .request(reqwest::Method::POST, &crm.url)
+                    .json(&json!({"data": {"note": d.text}})),
+            )
+            .await;
+        assert!(matches!(
+            sent,
+            Err(counterfoil::outbound::OutboundError::CardData)
+        ));
+        planted.push(("CRM drill".to_owned(), d));
+    }
+    // A clean request goes through, so the journal is known to record.
+    let id = counterfoil::domain::PaymentId::new();
+    let metadata = Default::default();
+    provider
+        .create_payment(&CreateSession {
+            payment_id: &id,
+            reference: "CRM-DRILL",
+            description: "Permit",
+            amount: 100,
+            return_url: "https://council.example.gov.uk/done",
+            email: None,
+            metadata: &metadata,
+        })
+        .await
+        .unwrap();
+    let sinks = Sinks::collect(&app, &crm, log_mark).await;
+    sinks.assert_sees("govuk-pay simulator");
+    sinks.assert_free_of(&planted);
+    assert!(crm.received().is_empty());
+}
+
+#[test]
+fn the_search_reads_every_disguise() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..2_000 {
+        let d = disguise(&mut rng, false);
+        assert!(holds(&d.text, &d.pan), "{:?}", d.text);
+        let escaped: String = url::form_urlencoded::byte_serialize(d.text.as_bytes()).collect();
+        assert!(holds(&escaped, &d.pan));
+        assert!(holds(&serde_json::to_string(&d.text).unwrap(), &d.pan));
+        assert!(holds(&format!("{:?}", d.text), &d.pan));
+        // And the detector under test catches every one of them.
+        assert!(
+            counterfoil::domain::card_guard::contains_card_number(&d.text),
+            "{:?}",
+            d.text
+        );
+    }
+}
