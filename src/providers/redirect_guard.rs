@@ -122,8 +122,16 @@ impl PaymentProvider for RedirectGuard {
         to: DateTime<Utc>,
         cursor: Option<&str>,
     ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
-        // Searches feed reconciliation, which never hands a page to a citizen.
-        self.inner.search_payments(from, to, cursor).await
+        // Searches feed reconciliation, which heals lost creates from them: a payment on a host
+        // not allowed keeps its status but loses its page, so no citizen is sent there.
+        let mut page = self.inner.search_payments(from, to, cursor).await?;
+        for payment in &mut page.items {
+            if let Err(refused) = self.check(payment.clone()) {
+                tracing::warn!(error = %refused, "payment page dropped from a search result");
+                payment.next_url = None;
+            }
+        }
+        Ok(page)
     }
 
     async fn search_refunds(
@@ -235,6 +243,151 @@ mod tests {
         ) -> Result<Option<ProviderPayment>, ProviderError> {
             unimplemented!()
         }
+    }
+
+    /// A provider whose every payment has its page at `next_url`.
+    struct PagesAt(&'static str);
+
+    impl PagesAt {
+        fn payment(&self) -> ProviderPayment {
+            ProviderPayment {
+                provider_payment_id: "p1".into(),
+                status: crate::domain::PaymentStatus::Created,
+                failure_code: None,
+                next_url: Some(self.0.into()),
+                amount: 100,
+                reference: "CRM-1".into(),
+                counterfoil_id: None,
+                created_at: None,
+                refund_available: None,
+            }
+        }
+    }
+
+    #[async_trait]
+    impl PaymentProvider for PagesAt {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::GovukPay
+        }
+        async fn create_payment(
+            &self,
+            _: &CreateSession<'_>,
+        ) -> Result<ProviderPayment, ProviderError> {
+            Ok(self.payment())
+        }
+        async fn get_payment(&self, _: &str) -> Result<ProviderPayment, ProviderError> {
+            Ok(self.payment())
+        }
+        async fn cancel_payment(&self, _: &str) -> Result<(), ProviderError> {
+            unimplemented!()
+        }
+        async fn refund(
+            &self,
+            _: &str,
+            _: i64,
+            _: i64,
+            _: &str,
+        ) -> Result<ProviderRefund, ProviderError> {
+            unimplemented!()
+        }
+        async fn get_refund(&self, _: &str, _: &str) -> Result<ProviderRefund, ProviderError> {
+            unimplemented!()
+        }
+        async fn search_payments(
+            &self,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: Option<&str>,
+        ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
+            Ok(SearchPage {
+                items: vec![self.payment()],
+                next: None,
+            })
+        }
+        async fn search_refunds(
+            &self,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: Option<&str>,
+        ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
+            unimplemented!()
+        }
+        fn verify_webhook(
+            &self,
+            _: HeaderLookup<'_>,
+            _: &[u8],
+            _: DateTime<Utc>,
+        ) -> Result<(), WebhookRejection> {
+            unimplemented!()
+        }
+        fn parse_webhook(&self, _: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
+            unimplemented!()
+        }
+        async fn find_payment(
+            &self,
+            _: &str,
+            _: &PaymentId,
+            _: DateTime<Utc>,
+        ) -> Result<Option<ProviderPayment>, ProviderError> {
+            Ok(Some(self.payment()))
+        }
+    }
+
+    /// Every path that yields a payment page (create, refresh, the search for a lost create, the
+    /// search reconciliation heals from) passes the allow-list.
+    #[tokio::test]
+    async fn every_path_to_a_payment_page_passes_the_allow_list() {
+        let guarded = |page: &'static str| {
+            RedirectGuard::wrap(
+                Arc::new(PagesAt(page)),
+                "a",
+                vec!["card.payments.service.gov.uk".into()],
+                false,
+            )
+        };
+        let id = PaymentId::new();
+        let metadata = Default::default();
+        let session = CreateSession {
+            payment_id: &id,
+            reference: "CRM-1",
+            description: "d",
+            amount: 100,
+            return_url: "https://council.example.gov.uk/",
+            email: None,
+            metadata: &metadata,
+        };
+        let (now, evil, good) = (
+            Utc::now(),
+            guarded("https://evil.example/pay"),
+            guarded("https://card.payments.service.gov.uk/secure/1"),
+        );
+        assert!(evil.create_payment(&session).await.is_err());
+        assert!(evil.get_payment("p1").await.is_err());
+        assert!(evil.find_payment("CRM-1", &id, now).await.is_err());
+        let searched = evil.search_payments(now, now, None).await.unwrap();
+        assert_eq!(
+            searched.items[0].next_url, None,
+            "the status is kept, the page is not"
+        );
+        assert_eq!(searched.items[0].provider_payment_id, "p1");
+
+        assert!(good
+            .create_payment(&session)
+            .await
+            .unwrap()
+            .next_url
+            .is_some());
+        assert!(good.get_payment("p1").await.unwrap().next_url.is_some());
+        assert!(good
+            .find_payment("CRM-1", &id, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_url
+            .is_some());
+        assert!(good.search_payments(now, now, None).await.unwrap().items[0]
+            .next_url
+            .is_some());
     }
 
     fn guard(allow_http: bool) -> RedirectGuard {
