@@ -73,9 +73,26 @@ pub struct ServerSettings {
     pub admin_bind: Option<String>,
     /// Serve HTTPS on `bind` from these PEM files; without it, TLS ends at the ingress.
     pub tls: Option<TlsSettings>,
-    /// Take the client address for per-IP rate limits from `X-Forwarded-For`'s nearest entry
-    /// (only behind a proxy that sets it).
+    /// How many proxies in front of Counterfoil append the address they saw to
+    /// `X-Forwarded-For`: the client (for per-address limits) is the entry the outermost of them
+    /// added. 0: the header is ignored and the client is the peer.
+    pub trusted_proxies: usize,
+    /// Older name for `trusted_proxies = 1`.
     pub trust_forwarded_for: bool,
+    /// How long a webhook's body may take to arrive before it is cut off (408).
+    pub webhook_body_deadline_seconds: u64,
+    /// How many webhook bodies are read at once; beyond it, 503 with Retry-After.
+    pub webhook_bodies_at_once: usize,
+}
+
+impl ServerSettings {
+    /// How many proxies' `X-Forwarded-For` entries are trusted.
+    pub fn trusted_proxy_count(&self) -> usize {
+        match (self.trusted_proxies, self.trust_forwarded_for) {
+            (0, true) => 1,
+            (n, _) => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,7 +185,10 @@ impl Default for ServerSettings {
             shutdown_deadline_seconds: 30,
             admin_bind: None,
             tls: None,
+            trusted_proxies: 0,
             trust_forwarded_for: false,
+            webhook_body_deadline_seconds: 10,
+            webhook_bodies_at_once: 64,
         }
     }
 }
@@ -560,6 +580,13 @@ impl Settings {
     pub fn validate(self) -> Result<Self, ConfigError> {
         let production = self.environment == Environment::Production;
         let err = |key: String, msg: &str| Err(ConfigError(format!("{key}: {msg}")));
+        if self.server.webhook_body_deadline_seconds == 0 || self.server.webhook_bodies_at_once == 0
+        {
+            return err(
+                "server.webhook_body_deadline_seconds".into(),
+                "the webhook body deadline and webhook_bodies_at_once must be above zero",
+            );
+        }
 
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return err(
@@ -699,11 +726,11 @@ impl Settings {
             if let Some(bad) = account
                 .redirect_hosts
                 .iter()
-                .find(|h| h.is_empty() || h.contains('/') || h.contains(':'))
+                .position(|h| h.is_empty() || h.contains('/') || h.contains(':'))
             {
                 return err(
-                    format!("{key}.redirect_hosts"),
-                    &format!("{bad:?} is not a host name (e.g. checkout.stripe.com)"),
+                    format!("{key}.redirect_hosts[{bad}]"),
+                    "is not a host name (e.g. checkout.stripe.com)",
                 );
             }
         }
@@ -833,11 +860,44 @@ impl Settings {
     }
 }
 
-/// figment's message names the key path and the source (file or environment variable).
+/// Each problem by key path, what was wrong and where it came from (file or environment
+/// variable), never the value found: it may be a secret written in the wrong place.
 fn describe_figment_error(error: figment::Error) -> String {
+    use figment::error::{Actual, Kind};
+    let type_of = |actual: &Actual| match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Seq => "a list",
+        Actual::Map => "a table",
+        _ => "something else",
+    };
     error
         .into_iter()
-        .map(|e| e.to_string())
+        .map(|e| {
+            let what = match &e.kind {
+                Kind::Message(message) => message.clone(),
+                Kind::InvalidType(actual, expected) => {
+                    format!("expected {expected}, found {}", type_of(actual))
+                }
+                Kind::InvalidValue(_, expected) => format!("expected {expected}"),
+                Kind::InvalidLength(n, expected) => format!("{n} items, expected {expected}"),
+                Kind::UnknownVariant(_, expected) => {
+                    format!("expected one of {}", expected.join(", "))
+                }
+                Kind::UnknownField(name, _) => format!("unknown key `{name}`"),
+                Kind::MissingField(name) => format!("missing key `{name}`"),
+                Kind::DuplicateField(name) => format!("`{name}` given twice"),
+                _ => "cannot be read".to_owned(),
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("{}: {what}{source}", e.path.join("."))
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -858,6 +918,26 @@ mod tests {
             .extract()
             .map_err(|e| ConfigError(describe_figment_error(e)))?;
         settings.with_default_accounts().validate()
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_read_is_named_by_its_key_never_shown() {
+        for toml in [
+            "[accounts.sandbox]\napi_key = 918273645546372819\n",
+            "[server]\nworkers = \"s3cret-not-a-number\"\n",
+            "environment = \"s3cret-not-an-environment\"\n",
+            "[accounts.sandbox]\nredirect_hosts = [\"s3cret/x\"]\n",
+        ] {
+            let message = from_toml(toml).unwrap_err().0;
+            assert!(
+                !message.contains("s3cret") && !message.contains("9182736"),
+                "{message}"
+            );
+            assert!(
+                message.contains('.') || message.contains("environment"),
+                "names the key: {message}"
+            );
+        }
     }
 
     #[test]

@@ -550,10 +550,7 @@ impl Application {
         let shutdown_deadline = Duration::from_secs(settings.server.shutdown_deadline_seconds);
 
         let app_services = services.clone();
-        let limits = web::Data::new(RateLimits::new(
-            &settings.rate_limits,
-            settings.server.trust_forwarded_for,
-        ));
+        let limits = web::Data::new(RateLimits::new(&settings.rate_limits, &settings.server));
         let admin_listener = match &settings.server.admin_bind {
             Some(bind) => Some(
                 TcpListener::bind(bind)

@@ -1,11 +1,15 @@
-//! Rate limits: per client address on the API, per API key once authenticated, and per provider
-//! account on webhooks. Token buckets (GCRA) held in this process; with several replicas each
-//! enforces its own share, so a limit is per replica.
+//! Rate limits: per client address on the API, per API key once authenticated, per provider
+//! account on verified webhooks and, for webhooks that fail (bad signature, unreadable, too slow),
+//! per sending address. Token buckets (GCRA) held in this process; with several replicas each
+//! enforces its own share, so a limit is per replica. Also the cap on webhook bodies read at once.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use actix_web::dev::ServiceRequest;
+use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -32,19 +36,22 @@ impl Limit {
         })
     }
 
-    fn check(&self, key: &str, metrics: &Metrics) -> Result<(), ApiError> {
+    /// Takes one from `key`'s allowance; how long to wait when none is left.
+    fn take(&self, key: &str) -> Result<(), Duration> {
         if self.limiter.len() > MAX_TRACKED {
             self.limiter.retain_recent();
         }
-        match self.limiter.check_key(&key.to_owned()) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                metrics.rate_limited(self.name);
-                tracing::info!(limit = self.name, "request refused: rate limit");
-                Err(ApiError::rate_limited(wait.as_secs() + 1))
-            }
-        }
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    fn check(&self, key: &str, metrics: &Metrics) -> Result<(), ApiError> {
+        self.take(key).map_err(|wait| {
+            metrics.rate_limited(self.name);
+            tracing::info!(limit = self.name, "request refused: rate limit");
+            ApiError::rate_limited(wait.as_secs() + 1)
+        })
     }
 }
 
@@ -53,11 +60,19 @@ pub struct RateLimits {
     per_key: Option<Limit>,
     per_ip: Option<Limit>,
     per_webhook_account: Option<Limit>,
-    trust_forwarded_for: bool,
+    /// Failed webhooks, charged to the sending address (the per-address allowance).
+    per_webhook_sender: Option<Limit>,
+    /// Senders whose failure allowance is spent, until when.
+    blocked_senders: Mutex<HashMap<IpAddr, Instant>>,
+    /// Webhook bodies being read right now; when none is left, the next is answered 503.
+    webhook_bodies: tokio::sync::Semaphore,
+    /// How long a webhook's body may take to arrive.
+    pub webhook_body_deadline: Duration,
+    trusted_proxies: usize,
 }
 
 impl RateLimits {
-    pub fn new(settings: &RateLimitSettings, trust_forwarded_for: bool) -> Self {
+    pub fn new(settings: &RateLimitSettings, server: &crate::config::ServerSettings) -> Self {
         Self {
             per_key: Limit::per_minute("key", settings.per_key_per_minute),
             per_ip: Limit::per_minute("ip", settings.per_ip_per_minute),
@@ -65,21 +80,84 @@ impl RateLimits {
                 "webhook_account",
                 settings.per_webhook_account_per_minute,
             ),
-            trust_forwarded_for,
+            per_webhook_sender: Limit::per_minute("webhook_sender", settings.per_ip_per_minute),
+            blocked_senders: Mutex::default(),
+            webhook_bodies: tokio::sync::Semaphore::new(server.webhook_bodies_at_once),
+            webhook_body_deadline: Duration::from_secs(server.webhook_body_deadline_seconds),
+            trusted_proxies: server.trusted_proxy_count(),
         }
     }
 
-    /// The client's address: the peer, or (behind a trusted proxy) the nearest
-    /// `X-Forwarded-For` entry that proxy added.
-    pub fn client_ip(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        let forwarded = self
-            .trust_forwarded_for
-            .then(|| req.headers().get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        forwarded.or_else(|| req.peer_addr().map(|a| a.ip()))
+    /// A place to read one webhook body, or 503 when `server.webhook_bodies_at_once` are being
+    /// read.
+    pub fn webhook_body_slot(
+        &self,
+        metrics: &Metrics,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.webhook_bodies.try_acquire().map_err(|_| {
+            metrics.rate_limited("webhook_bodies");
+            tracing::warn!("webhook refused: too many bodies being read at once");
+            let mut busy = ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many webhooks are being received at once",
+            )
+            .detail("Nothing was done. Retry shortly.");
+            busy.retry_after = Some(1);
+            busy
+        })
+    }
+
+    /// Refuses a sender whose failure allowance is spent, before its body is read.
+    pub fn check_webhook_sender(&self, ip: IpAddr, metrics: &Metrics) -> Result<(), ApiError> {
+        let mut blocked = self
+            .blocked_senders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match blocked.get(&ip) {
+            Some(until) if *until > now => {
+                metrics.rate_limited("webhook_sender");
+                tracing::info!("webhook refused: its sender's failures are over the allowance");
+                Err(ApiError::rate_limited((*until - now).as_secs() + 1))
+            }
+            Some(_) => {
+                blocked.remove(&ip);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Charges a failed webhook to its sender; once its allowance is spent, the sender is refused
+    /// until it has recovered. A provider's own good webhooks are never charged.
+    pub fn charge_webhook_failure(&self, ip: IpAddr) {
+        let Some(limit) = &self.per_webhook_sender else {
+            return;
+        };
+        if let Err(wait) = limit.take(&ip.to_string()) {
+            let mut blocked = self
+                .blocked_senders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if blocked.len() > MAX_TRACKED {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+            blocked.insert(ip, Instant::now() + wait);
+        }
+    }
+
+    /// The client's address: the peer, or (behind trusted proxies) the address the outermost of
+    /// them saw (see [`client_address`]).
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        client_address(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .map(|v| v.as_bytes()),
+            self.trusted_proxies,
+        )
     }
 
     pub fn check_ip(&self, ip: IpAddr, metrics: &Metrics) -> Result<(), ApiError> {
@@ -101,5 +179,85 @@ impl RateLimits {
             Some(limit) => limit.check(account, metrics),
             None => Ok(()),
         }
+    }
+}
+
+/// The client's address behind `trusted_proxies` proxies that each append the address they saw to
+/// `X-Forwarded-For`. Every header line counts, read as one list in order; the client is the
+/// entry the outermost trusted proxy added (the `trusted_proxies`-th from the right), since
+/// anything left of it came from the client and can be anything. With no trusted proxies, or a
+/// list too short or unreadable there, it is the peer.
+pub fn client_address<'a>(
+    peer: Option<IpAddr>,
+    forwarded_lines: impl Iterator<Item = &'a [u8]>,
+    trusted_proxies: usize,
+) -> Option<IpAddr> {
+    if trusted_proxies == 0 {
+        return peer;
+    }
+    let entries: Vec<String> = forwarded_lines
+        .flat_map(|line| {
+            String::from_utf8_lossy(line)
+                .split(',')
+                .map(|entry| entry.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    entries
+        .len()
+        .checked_sub(trusted_proxies)
+        .and_then(|at| entries[at].parse().ok())
+        .or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn every_forwarded_line_counts_and_the_client_is_what_the_outermost_proxy_saw() {
+        let peer = Some(ip("10.0.0.2"));
+        let lines = |l: &[&'static str]| l.iter().map(|s| s.as_bytes()).collect::<Vec<_>>();
+        // One proxy: the last entry it added is the client, whatever the client wrote before.
+        let one = lines(&["1.1.1.1, 203.0.113.7"]);
+        assert_eq!(
+            client_address(peer, one.into_iter(), 1),
+            Some(ip("203.0.113.7"))
+        );
+        // A second header line is part of the same list, not ignored (nor a spoof that wins).
+        let two = lines(&["6.6.6.6", "203.0.113.7"]);
+        assert_eq!(
+            client_address(peer, two.into_iter(), 1),
+            Some(ip("203.0.113.7"))
+        );
+        let spoof_first = lines(&["203.0.113.7", "6.6.6.6"]);
+        assert_eq!(
+            client_address(peer, spoof_first.into_iter(), 1),
+            Some(ip("6.6.6.6"))
+        );
+        // Two proxies: the second from the right.
+        let chain = lines(&["9.9.9.9, 203.0.113.7", "10.0.0.1"]);
+        assert_eq!(
+            client_address(peer, chain.into_iter(), 2),
+            Some(ip("203.0.113.7"))
+        );
+        // Not trusted, too short or unreadable: the peer.
+        assert_eq!(
+            client_address(peer, lines(&["203.0.113.7"]).into_iter(), 0),
+            peer
+        );
+        assert_eq!(
+            client_address(peer, lines(&["203.0.113.7"]).into_iter(), 2),
+            peer
+        );
+        assert_eq!(
+            client_address(peer, lines(&["nonsense"]).into_iter(), 1),
+            peer
+        );
+        assert_eq!(client_address(peer, std::iter::empty(), 1), peer);
     }
 }

@@ -197,7 +197,7 @@ async fn limit_by_client(
         let limits = req.app_data::<web::Data<RateLimits>>().cloned();
         let services = req.app_data::<web::Data<AppServices>>().cloned();
         if let (Some(limits), Some(services)) = (limits, services) {
-            if let Some(ip) = limits.client_ip(&req) {
+            if let Some(ip) = limits.client_ip(req.request()) {
                 if let Err(refused) = limits.check_ip(ip, &services.metrics) {
                     return Ok(req.into_response(refused.error_response()));
                 }

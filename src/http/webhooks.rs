@@ -36,9 +36,44 @@ pub async fn receive(
     if !services.webhooks.knows(kind, &account) {
         return Err(unknown_account());
     }
-    // Before the body is read or a signature computed: a flood costs us as little as possible.
-    limits.check_webhook_account(&account, &services.metrics)?;
-    let body = read_limited(&req, payload).await?;
+    // In order, each as cheap as it can be for what it protects: a sender whose failures are
+    // over its allowance is refused before its body is read; at most so many bodies are read at
+    // once, each within a deadline; the signature is checked before the account's allowance is
+    // charged, so unsigned junk cannot use up the real provider's. Every failure is charged to
+    // its sender's address.
+    let sender = limits.client_ip(&req);
+    if let Some(ip) = sender {
+        limits.check_webhook_sender(ip, &services.metrics)?;
+    }
+    let charge_failure = || {
+        if let Some(ip) = sender {
+            limits.charge_webhook_failure(ip);
+        }
+    };
+    let body = {
+        let _slot = limits.webhook_body_slot(&services.metrics)?;
+        match tokio::time::timeout(limits.webhook_body_deadline, read_limited(&req, payload)).await
+        {
+            Ok(Ok(body)) => body,
+            Ok(Err(refused)) => {
+                charge_failure();
+                return Err(refused);
+            }
+            Err(_) => {
+                charge_failure();
+                tracing::warn!(account = %account, "webhook refused: its body did not arrive in time");
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "The request body did not arrive in time",
+                )
+                .detail(format!(
+                    "Webhook bodies must arrive within {} s.",
+                    limits.webhook_body_deadline.as_secs()
+                )));
+            }
+        }
+    };
     let headers = req.headers().clone();
     let lookup = move |name: &str| {
         headers
@@ -46,11 +81,17 @@ pub async fn receive(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    match services
-        .webhooks
-        .receive(kind, &account, &lookup, &body)
-        .await
-    {
+    let result = match services.webhooks.verify(kind, &account, &lookup, &body) {
+        Ok(verified) => {
+            limits.check_webhook_account(&account, &services.metrics)?;
+            services.webhooks.apply(verified).await
+        }
+        Err(refused) => Err(refused),
+    };
+    if matches!(result, Err(WebhookError::Rejected(_))) {
+        charge_failure();
+    }
+    match result {
         Ok(outcome) => {
             Ok(HttpResponse::Ok().json(serde_json::json!({ "outcome": outcome.as_str() })))
         }

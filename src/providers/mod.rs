@@ -119,8 +119,43 @@ pub enum WebhookRejection {
     BadSignature,
     #[error("the signed timestamp is outside the tolerance")]
     StaleTimestamp,
+    /// Names what was wrong (a field, never its value).
     #[error("the signed body is not a webhook message: {0}")]
     Malformed(String),
+}
+
+/// Reads a provider's message into `T`. A failure names the field (by the names the provider's
+/// document gives; any other key as `?`), never its value: the message may carry card details.
+pub(crate) fn read_message<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, WebhookRejection> {
+    use serde_path_to_error::Segment;
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path: Vec<String> = e
+            .path()
+            .iter()
+            .map(|segment| match segment {
+                Segment::Seq { index } => index.to_string(),
+                Segment::Map { key }
+                    if (1..=40).contains(&key.len())
+                        && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+                {
+                    key.clone()
+                }
+                _ => "?".to_owned(),
+            })
+            .collect();
+        let what = match e.inner().classify() {
+            serde_json::error::Category::Data => "has the wrong type or value",
+            _ => "is not valid JSON",
+        };
+        WebhookRejection::Malformed(if path.is_empty() {
+            format!("the message {what}")
+        } else {
+            format!("field `{}` {what}", path.join("."))
+        })
+    })
 }
 
 /// One provider account's API.

@@ -20,6 +20,14 @@ pub enum WebhookError {
     Store(#[from] StoreError),
 }
 
+/// A webhook whose signature has been checked; only [`WebhookService::verify`] makes one.
+pub struct Verified<'a> {
+    kind: ProviderKind,
+    account: &'a str,
+    provider: Arc<dyn crate::providers::PaymentProvider>,
+    body: &'a [u8],
+}
+
 pub struct WebhookService {
     store: Arc<dyn Store>,
     providers: ProviderRegistry,
@@ -52,7 +60,8 @@ impl WebhookService {
             .is_some_and(|p| p.kind() == kind)
     }
 
-    /// Handles one webhook. Returns only once its effect is committed.
+    /// Handles one webhook: [`verify`](Self::verify), then [`apply`](Self::apply). Returns only
+    /// once its effect is committed.
     pub async fn receive(
         &self,
         kind: ProviderKind,
@@ -60,6 +69,18 @@ impl WebhookService {
         header: HeaderLookup<'_>,
         body: &[u8],
     ) -> Result<EventOutcome, WebhookError> {
+        let verified = self.verify(kind, account, header, body)?;
+        self.apply(verified).await
+    }
+
+    /// Checks a webhook's signature over its exact bytes, before anything else is done with it.
+    pub fn verify<'a>(
+        &self,
+        kind: ProviderKind,
+        account: &'a str,
+        header: HeaderLookup<'_>,
+        body: &'a [u8],
+    ) -> Result<Verified<'a>, WebhookError> {
         let provider = self
             .providers
             .get(account)
@@ -71,6 +92,23 @@ impl WebhookService {
             tracing::warn!(account, reason = %rejection, bytes = body.len(), "webhook refused: bad signature");
             return Err(WebhookError::Rejected(rejection));
         }
+        Ok(Verified {
+            kind,
+            account,
+            provider,
+            body,
+        })
+    }
+
+    /// Reads a verified webhook through the provider's allow-list and applies it in one
+    /// transaction. Returns only once its effect is committed.
+    pub async fn apply(&self, verified: Verified<'_>) -> Result<EventOutcome, WebhookError> {
+        let Verified {
+            kind,
+            account,
+            provider,
+            body,
+        } = verified;
         let mut event = provider.parse_webhook(body).map_err(|rejection| {
             self.metrics.webhook(kind.as_str(), account, "malformed");
             tracing::warn!(account, reason = %rejection, "webhook refused: signed but unreadable");

@@ -12,6 +12,7 @@ mod cli;
 mod data_protection;
 mod deploy;
 mod exits;
+mod hardening;
 mod idempotency;
 mod ledger;
 mod notifications;

@@ -390,8 +390,7 @@ impl PaymentProvider for GovukPayClient {
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
-        let message: wire::WebhookMessage =
-            serde_json::from_slice(body).map_err(|e| WebhookRejection::Malformed(e.to_string()))?;
+        let message: wire::WebhookMessage = super::read_message(body)?;
         let (reported, failure_code) = message.reported();
         Ok(ProviderEvent {
             occurred_at: message

@@ -463,8 +463,7 @@ impl PaymentProvider for StripeClient {
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
-        let malformed = |e: serde_json::Error| WebhookRejection::Malformed(e.to_string());
-        let head: wire::EventHead = serde_json::from_slice(body).map_err(malformed)?;
+        let head: wire::EventHead = super::read_message(body)?;
         let mut event = ProviderEvent {
             message_id: head.id,
             occurred_at: from_unix(head.created),
@@ -480,8 +479,7 @@ impl PaymentProvider for StripeClient {
             | "checkout.session.async_payment_succeeded"
             | "checkout.session.async_payment_failed"
             | "checkout.session.expired") => {
-                let session: wire::EventOf<wire::Session> =
-                    serde_json::from_slice(body).map_err(malformed)?;
+                let session: wire::EventOf<wire::Session> = super::read_message(body)?;
                 let session = session.data.object;
                 event.reported = match kind {
                     "checkout.session.async_payment_succeeded" => {
@@ -496,14 +494,12 @@ impl PaymentProvider for StripeClient {
                 event.provider_payment_id = session.id;
             }
             "charge.refunded" => {
-                let charge: wire::EventOf<wire::Charge> =
-                    serde_json::from_slice(body).map_err(malformed)?;
+                let charge: wire::EventOf<wire::Charge> = super::read_message(body)?;
                 event.counterfoil_id = charge.data.object.metadata.counterfoil_payment_id;
                 event.refund_activity = true;
             }
             "refund.created" | "refund.updated" | "refund.failed" => {
-                let refund: wire::EventOf<wire::Refund> =
-                    serde_json::from_slice(body).map_err(malformed)?;
+                let refund: wire::EventOf<wire::Refund> = super::read_message(body)?;
                 let metadata = refund.data.object.metadata;
                 event.provider_payment_id = metadata.checkout_session.unwrap_or_default();
                 event.counterfoil_id = metadata.counterfoil_payment_id;

@@ -1,0 +1,197 @@
+//! What a security officer found beyond card data, each with the test that failed before its fix:
+//! webhook abuse (unsigned junk, slow bodies, floods of bodies), values echoed in errors,
+//! forwarded addresses, keys in URLs.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{govuk_message, Backend, TestApp, WEBHOOK_SECRET};
+use crate::support::logs;
+use counterfoil::config::{RateLimitSettings, Settings};
+
+/// Webhooks behind one trusted proxy, so a test can speak for several senders.
+fn behind_a_proxy(per_minute: u32) -> impl FnOnce(&mut Settings) {
+    move |s| {
+        s.server.trusted_proxies = 1;
+        s.rate_limits = RateLimitSettings {
+            per_key_per_minute: 0,
+            per_ip_per_minute: per_minute,
+            per_webhook_account_per_minute: per_minute,
+        };
+    }
+}
+
+async fn webhook_from(app: &TestApp, sender: &str, body: &str, signed: bool) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/webhooks/govuk-pay/sandbox"))
+        .header("Content-Type", "application/json")
+        .header("X-Forwarded-For", sender)
+        .body(body.to_owned());
+    if signed {
+        request = request.header(
+            "Pay-Signature",
+            counterfoil::providers::govuk_pay::sign_webhook(WEBHOOK_SECRET, body.as_bytes()),
+        );
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_junk_is_charged_to_its_sender_not_to_the_providers_allowance() {
+    // Six a minute: a burst of one.
+    let app = TestApp::spawn_with(Backend::Sqlite, behind_a_proxy(6)).await;
+    let body = govuk_message(
+        "junk-1",
+        "nosuchpayment",
+        "card_payment_started",
+        "started",
+        None,
+    )
+    .to_string();
+    // The junk sender spends its own allowance, then is refused before its body is read.
+    assert_eq!(
+        webhook_from(&app, "198.51.100.9", &body, false)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        webhook_from(&app, "198.51.100.9", &body, false)
+            .await
+            .status(),
+        401
+    );
+    for _ in 0..3 {
+        let refused = webhook_from(&app, "198.51.100.9", &body, false).await;
+        assert_eq!(refused.status(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+    // The provider, from its own address, still has the account's whole allowance.
+    let real = webhook_from(&app, "203.0.113.7", &body, true).await;
+    assert_eq!(real.status(), 200);
+    // And a second forwarded line cannot make the junk sender someone else.
+    let spoofed = app
+        .client
+        .post(app.url("/v1/webhooks/govuk-pay/sandbox"))
+        .header("Content-Type", "application/json")
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-Forwarded-For", "198.51.100.9")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        spoofed.status(),
+        429,
+        "the last line counts, as the proxy added it"
+    );
+}
+
+/// Opens a raw connection and starts a webhook whose body never finishes arriving.
+async fn trickle(app: &TestApp) -> tokio::net::TcpStream {
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/webhooks/govuk-pay/sandbox HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/json\r\nPay-Signature: 00\r\nContent-Length: 1000\r\n\r\n{\"a\":",
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+async fn answer(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buffer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickled_in_is_cut_off_and_bodies_read_at_once_are_capped() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
+        s.server.webhook_body_deadline_seconds = 1;
+        s.server.webhook_bodies_at_once = 2;
+    })
+    .await;
+    let mut first = trickle(&app).await;
+    let mut second = trickle(&app).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both places are taken: a third sender is told to come back, at once.
+    let body = govuk_message(
+        "cap-1",
+        "nosuchpayment",
+        "card_payment_started",
+        "started",
+        None,
+    )
+    .to_string();
+    let busy = webhook_from(&app, "127.0.0.1", &body, true).await;
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(busy.json::<Value>().await.unwrap()["code"], "busy");
+    // The slow ones are cut off at the deadline, and their places freed.
+    for stream in [&mut first, &mut second] {
+        let answered = answer(stream).await;
+        assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
+        assert!(answered.contains("body_timeout"), "{answered}");
+    }
+    assert_eq!(
+        webhook_from(&app, "127.0.0.1", &body, true).await.status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_message_with_a_wrongly_typed_field_is_named_never_echoed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut message = govuk_message(
+        "typed-1",
+        "nosuchpayment",
+        "card_payment_started",
+        "started",
+        None,
+    );
+    message["resource_id"] = json!(918273645546_u64);
+    message["resource"]["state"]["status"] = json!(["918273645547"]);
+    let body = message.to_string();
+    let response = webhook_from(&app, "127.0.0.1", &body, true).await;
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("field `resource"),
+        "the field is named: {detail}"
+    );
+    assert!(!problem.to_string().contains("91827364554"), "{problem}");
+    assert!(!logs::captured().contains("91827364554"), "nor logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_anywhere_in_a_url_is_refused_and_not_audited() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for path in [
+        format!("/v1/payments/{}", app.finance_key),
+        format!("/v1/payments/{}/events", &app.finance_key[..20]),
+        format!("/v1/payments?{}=1", app.finance_key),
+    ] {
+        let response = app.get(&path, &app.finance_key).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["code"],
+            "api_key_in_url"
+        );
+    }
+    let secret_part = &app.finance_key[16..];
+    assert!(app.columns_containing(secret_part).await.is_empty());
+    assert!(app
+        .columns_containing(&app.finance_key[..20])
+        .await
+        .is_empty());
+}
