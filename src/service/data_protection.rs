@@ -267,6 +267,10 @@ impl DataProtectionService {
             };
             payments.push(ExportedPayment {
                 payment: PaymentView::from(&payment),
+                held: HeldPersonalData {
+                    email: payment.email.clone(),
+                    return_url: payment.return_url.clone(),
+                },
                 events: self
                     .store
                     .payment_events(&id)
@@ -312,9 +316,18 @@ impl DataProtectionService {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportedPayment {
     pub payment: PaymentView,
+    /// What is held with the payment that its view does not show.
+    pub held: HeldPersonalData,
     pub events: Vec<PaymentEventView>,
     pub refunds: Vec<RefundView>,
     pub notifications: Vec<NotificationView>,
+}
+
+/// Personal fields kept with a payment beyond its API view (until pseudonymised).
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldPersonalData {
+    pub email: Option<String>,
+    pub return_url: String,
 }
 
 /// A subject export: everything held about one service request.
@@ -357,6 +370,9 @@ impl SubjectExport {
             let pid = p.payment.id.clone();
             for (field, value) in fields(serde_json::to_value(&p.payment).expect("views serialise"))
             {
+                line("payment", &pid, &pid, &field, &value);
+            }
+            for (field, value) in fields(serde_json::to_value(&p.held).expect("views serialise")) {
                 line("payment", &pid, &pid, &field, &value);
             }
             for (n, event) in p.events.iter().enumerate() {

@@ -1076,7 +1076,7 @@ macro_rules! impl_sql_store {
                     let mut tx = self.begin_write().await?;
                     // Hold the payment's row: refunds of one payment are decided one at a time.
                     let payment = statement::<$db>(&format!(
-                        "SELECT status, amount FROM payments WHERE id = $1{}",
+                        "SELECT status, amount, personal_erased_at FROM payments WHERE id = $1{}",
                         Self::FOR_UPDATE
                     ))
                     .bind(refund.payment_id.as_ref())
@@ -1108,6 +1108,10 @@ macro_rules! impl_sql_store {
                     if refund.amount > available {
                         return Ok(RefundClaim::Exceeds { available });
                     }
+                    // A payment whose personal data was erased takes none afterwards: its
+                    // request stays erased.
+                    let erased: Option<DateTime<Utc>> = payment.try_get("personal_erased_at")?;
+                    let reason = if erased.is_some() { ERASED } else { refund.reason.as_str() };
                     statement::<$db>(&format!(
                         "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES \
                          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -1119,7 +1123,7 @@ macro_rules! impl_sql_store {
                     .bind(create_outcome_text(refund.create_outcome))
                     .bind(&refund.provider_refund_id)
                     .bind(&refund.provider_status)
-                    .bind(&refund.reason)
+                    .bind(reason)
                     .bind(&refund.requested_by)
                     .bind(&refund.requested_by_label)
                     .bind(&refund.failure_code)
@@ -1164,6 +1168,19 @@ macro_rules! impl_sql_store {
                     }
                     if let Some((claim, settle)) = idempotency {
                         Self::settle_key_tx(&mut tx, claim, &settle).await?;
+                        // The answer names the reason: for an erased payment it is not kept, and
+                        // a replay reads the (pseudonymised) row instead.
+                        statement::<$db>(
+                            "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
+                             response_body = NULL WHERE principal = $1 AND idempotency_key = $2 \
+                             AND state = 'completed' AND EXISTS (SELECT 1 FROM payments \
+                             WHERE id = $3 AND personal_erased_at IS NOT NULL)",
+                        )
+                        .bind(&claim.principal)
+                        .bind(claim.key.as_ref())
+                        .bind(refund.payment_id.as_ref())
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     tx.commit().await?;
                     Ok(updated)
@@ -1507,24 +1524,23 @@ macro_rules! impl_sql_store {
                             .await?;
                         }
                         counts.payments = due.len() as u64;
-                        let erased: Vec<String> = due.into_iter().map(|(id, _)| id).collect();
-                        if !erased.is_empty() {
-                            let mut refunds = Builder::<$db>::new("UPDATE refunds SET reason = ");
-                            refunds.push_bind(ERASED).push(" WHERE reason <> ").push_bind(ERASED);
-                            refunds.push(" AND payment_id IN ");
-                            push_ids(&mut refunds, &erased);
-                            counts.refunds = refunds.build().execute(&mut *tx).await?.rows_affected();
-                            // Stored answers held the personal fields: replays now read the row.
-                            let mut keys = Builder::<$db>::new(
-                                "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
-                                 response_body = NULL WHERE state = 'completed' AND (payment_id IN ",
-                            );
-                            push_ids(&mut keys, &erased);
-                            keys.push(" OR refund_id IN (SELECT id FROM refunds WHERE payment_id IN ");
-                            push_ids(&mut keys, &erased);
-                            keys.push("))");
-                            keys.build().execute(&mut *tx).await?;
-                        }
+                        // Every payment of the request, erased now or before: a refund reason or
+                        // a stored answer that arrived after an earlier erasure is caught too.
+                        let mut refunds = Builder::<$db>::new("UPDATE refunds SET reason = ");
+                        refunds.push_bind(ERASED).push(" WHERE reason <> ").push_bind(ERASED);
+                        refunds.push(" AND payment_id IN ");
+                        push_ids(&mut refunds, payment_ids);
+                        counts.refunds = refunds.build().execute(&mut *tx).await?.rows_affected();
+                        // Stored answers held the personal fields: replays now read the row.
+                        let mut keys = Builder::<$db>::new(
+                            "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
+                             response_body = NULL WHERE state = 'completed' AND (payment_id IN ",
+                        );
+                        push_ids(&mut keys, payment_ids);
+                        keys.push(" OR refund_id IN (SELECT id FROM refunds WHERE payment_id IN ");
+                        push_ids(&mut keys, payment_ids);
+                        keys.push("))");
+                        keys.build().execute(&mut *tx).await?;
                     }
                     if let Some(audit) = audit {
                         Self::insert_audit_tx(&mut tx, audit).await?;

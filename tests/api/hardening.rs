@@ -195,3 +195,73 @@ async fn an_api_key_anywhere_in_a_url_is_refused_and_not_audited() {
         .await
         .is_empty());
 }
+
+async fn paid(app: &TestApp, request_ref: &str) -> Value {
+    let p = app.new_payment(request_ref).await;
+    app.press(p["next_url"].as_str().unwrap(), "pay").await;
+    app.wait_for_status(p["id"].as_str().unwrap(), "succeeded")
+        .await
+}
+
+both_stores! {
+    async fn an_erased_request_stays_erased_whatever_arrives_later(app) {
+        let p = paid(&app, "CRM-ERASE-LATER").await;
+        let id = p["id"].as_str().unwrap();
+        let erase = || async {
+            let response = app.client.post(app.url("/v1/data-protection/erasures"))
+                .bearer_auth(&app.admin_key)
+                .json(&json!({"request_ref": "CRM-ERASE-LATER"}))
+                .send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        };
+        erase().await;
+        // A refund asked for afterwards, its reason naming the citizen.
+        let refund = || app.client.post(app.url(&format!("/v1/payments/{id}/refunds")))
+            .bearer_auth(&app.finance_key)
+            .header("Idempotency-Key", "refund-after-erasure")
+            .json(&json!({"amount": 100, "reason": "Asked by Ottoline Quillfeather"}))
+            .send();
+        assert_eq!(refund().await.unwrap().status(), 201);
+        assert!(app.columns_containing("Quillfeather").await.is_empty(), "pseudonymised as it was written");
+        let replayed: Value = refund().await.unwrap().json().await.unwrap();
+        assert_eq!(replayed["reason"], "[erased]", "a replay reads the row");
+        // Repeating the erasure changes nothing and still holds.
+        erase().await;
+        assert!(app.columns_containing("Quillfeather").await.is_empty());
+    }
+
+    async fn a_refund_reason_written_before_erasure_but_kept_in_a_replay_is_caught_by_a_repeat(app) {
+        let p = paid(&app, "CRM-ERASE-AGAIN").await;
+        let id = p["id"].as_str().unwrap();
+        let response = app.client.post(app.url(&format!("/v1/payments/{id}/refunds")))
+            .bearer_auth(&app.finance_key)
+            .header("Idempotency-Key", "refund-before-erasure")
+            .json(&json!({"amount": 100, "reason": "Asked by Wilberforce Tumblesprout"}))
+            .send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        // An erasure that found nothing new to do (as if run before the refund arrived) still
+        // reaches every refund and stored answer of the request.
+        app.execute(&format!("UPDATE payments SET personal_erased_at = created_at WHERE id = '{id}'")).await;
+        let response = app.client.post(app.url("/v1/data-protection/erasures"))
+            .bearer_auth(&app.admin_key)
+            .json(&json!({"request_ref": "CRM-ERASE-AGAIN"}))
+            .send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let report: Value = response.json().await.unwrap();
+        assert_eq!(report["refunds_pseudonymised"], 1, "{report}");
+        assert!(app.columns_containing("Tumblesprout").await.is_empty());
+    }
+
+    async fn the_subject_export_holds_every_field_kept(app) {
+        let mut body = crate::helpers::payment_body("CRM-EXPORT-ALL");
+        body["email"] = json!("ottoline.export@quillfeather.example");
+        body["return_url"] = json!("https://myaccount.example.gov.uk/requests/quillfeather-export");
+        assert_eq!(app.create_payment("export-all", &body).await.status(), 201);
+        for format in ["json", "csv"] {
+            let exported = app.get(&format!("/v1/data-protection/exports?request_ref=CRM-EXPORT-ALL&format={format}"), &app.admin_key)
+                .await.text().await.unwrap();
+            assert!(exported.contains("ottoline.export@quillfeather.example"), "{format}: {exported}");
+            assert!(exported.contains("quillfeather-export"), "{format}: the return URL");
+        }
+    }
+}
