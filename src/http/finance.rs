@@ -226,13 +226,31 @@ pub async fn audit(
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(ADMIN)?;
+    let mut query = query.into_inner();
+    let cursor = query.remove("cursor");
+    let limit = match query.remove("limit").map(|v| v.parse::<u32>()) {
+        None => crate::service::audit::LIST_PAGE,
+        Some(Ok(n)) if (1..=crate::service::audit::LIST_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldIssue::new(
+                "limit",
+                FieldError::new("out_of_range", "must be a whole number from 1 to 1000"),
+            )]))
+        }
+    };
     let (from, to) = period(&query)?;
-    let entries = services
-        .store
-        .list_audit(from, to, 1000)
-        .await
-        .map_err(crate::service::ServiceError::from)?;
-    let items: Vec<_> = entries
+    let Some(page) = services
+        .audit
+        .list(from, to, cursor.as_deref(), limit)
+        .await?
+    else {
+        return Err(ApiError::validation(vec![FieldIssue::new(
+            "cursor",
+            FieldError::new("invalid_format", "is not a cursor this service gave"),
+        )]));
+    };
+    let items: Vec<_> = page
+        .items
         .iter()
         .map(|e| {
             serde_json::json!({
@@ -244,5 +262,6 @@ pub async fn audit(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
 }

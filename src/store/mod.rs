@@ -287,7 +287,11 @@ pub struct ColumnInfo {
 pub struct AuditHead {
     pub last_seq: i64,
     pub last_hash: String,
+    /// Entries outside the chain.
     pub unchained: i64,
+    /// Of those, the ones written after the chain began: none can be, unless its triggers were
+    /// removed.
+    pub unchained_since_start: i64,
 }
 
 /// What an erasure changed.
@@ -603,13 +607,26 @@ pub trait Store: Send + Sync + 'static {
     /// Where the chain ends (as recorded by its writers).
     async fn audit_head(&self) -> Result<AuditHead, StoreError>;
 
-    /// Audit entries in [from, to), oldest first.
+    /// Audit entries in [from, to), oldest first, each with its row id; only those after the
+    /// row id `after` when given (the next page).
+    async fn audit_page(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError>;
+
+    /// The first `limit` audit entries in [from, to), oldest first.
     async fn list_audit(
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let page = self.audit_page(from, to, None, limit).await?;
+        Ok(page.into_iter().map(|(_, entry)| entry).collect())
+    }
 
     /// Streams every non-null value of one column, as text, with a key naming its row.
     async fn scan_text_column(

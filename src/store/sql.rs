@@ -1814,23 +1814,35 @@ macro_rules! impl_sql_store {
                             .fetch_one(&self.pool)
                             .await?
                             .try_get(0)?;
+                    let unchained_since_start: i64 = statement::<$db>(
+                        "SELECT COUNT(*) FROM audit_log WHERE seq IS NULL \
+                         AND id > (SELECT MIN(id) FROM audit_log WHERE seq IS NOT NULL)",
+                    )
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
                     Ok(AuditHead {
                         last_seq: head.try_get("last_seq")?,
                         last_hash: head.try_get("last_hash")?,
                         unchained,
+                        unchained_since_start,
                     })
                 }
 
-                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "list_audit"), otel.kind = "client", db.system = $backend))]
-                async fn list_audit(
+                #[tracing::instrument(name = "store", skip_all, fields(otel.name = concat!("store ", "audit_page"), otel.kind = "client", db.system = $backend))]
+                async fn audit_page(
                     &self,
                     from: Option<DateTime<Utc>>,
                     to: Option<DateTime<Utc>>,
+                    after: Option<i64>,
                     limit: u32,
-                ) -> Result<Vec<AuditEntry>, StoreError> {
+                ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
                     let mut sql = Builder::<$db>::new(
-                        "SELECT at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
+                        "SELECT id, at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
                     );
+                    if let Some(after) = after {
+                        sql.push(" AND id > ").push_bind(after);
+                    }
                     if let Some(from) = from {
                         sql.push(" AND at >= ").push_bind(Self::ts(from));
                     }
@@ -1842,7 +1854,7 @@ macro_rules! impl_sql_store {
                         .fetch_all(&self.pool)
                         .await?
                         .iter()
-                        .map(audit_from_row)
+                        .map(|row| Ok((row.try_get("id")?, audit_from_row(row)?)))
                         .collect()
                 }
 

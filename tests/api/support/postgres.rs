@@ -2,7 +2,8 @@
 //!
 //! In order: `COUNTERFOIL_TEST_DATABASE_URL` or `DATABASE_URL` if set; the `counterfoil_test` role on
 //! a local server if it already works; as root, the Debian cluster (started with `pg_ctlcluster`
-//! when down, the role created through `runuser -u postgres psql`); otherwise a private cluster
+//! when down, the role created, with CREATEDB and CREATEROLE, through `runuser -u postgres
+//! psql`); otherwise a private cluster
 //! under `target/` made with `initdb` and started with `pg_ctl`. If none of those can work the
 //! suite stops and says exactly what is missing.
 
@@ -28,7 +29,7 @@ pub fn server_url() -> &'static str {
             panic!(
                 "\n\nThe PostgreSQL half of the test suite has no server to run on.\n{why}\n\
                  Fix one of these and run `cargo test` again:\n  \
-                 - set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/postgres (USER needs CREATEDB), or\n  \
+                 - set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/postgres (USER needs CREATEDB and CREATEROLE), or\n  \
                  - install PostgreSQL 15 (Debian/Ubuntu: apt-get install postgresql-15) so that\n    \
                  `pg_ctlcluster` (as root) or `initdb` and `pg_ctl` (as any other user) are available.\n\n"
             )
@@ -130,12 +131,11 @@ fn debian_cluster() -> Result<String, String> {
     if status != "online" {
         run(Command::new("pg_ctlcluster").args([version, name, "start"]))?;
     }
-    if can_connect(&url) {
-        return Ok(url);
-    }
+    // CREATEROLE: the production-roles test makes an application role of its own.
     let sql = format!(
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN \
-         CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{ROLE}'; END IF; END $$;"
+         CREATE ROLE {ROLE} LOGIN CREATEDB CREATEROLE PASSWORD '{ROLE}'; \
+         ELSE ALTER ROLE {ROLE} CREATEDB CREATEROLE; END IF; END $$;"
     );
     run(Command::new("runuser").args([
         "-u",
