@@ -201,6 +201,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Apply pending migrations at start-up (`counterfoil migrate` does it on demand).
     pub migrate_on_start: bool,
+    /// SQLite in production only when this says so: one file on one machine, with no replicas
+    /// and no separate migration role (see deploy/postgres/grants.sql).
+    pub allow_sqlite_in_production: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -209,6 +212,7 @@ impl Default for DatabaseSettings {
             url: "sqlite://data/counterfoil.db".into(),
             max_connections: 10,
             migrate_on_start: true,
+            allow_sqlite_in_production: false,
         }
     }
 }
@@ -833,6 +837,16 @@ impl Settings {
                 }
             }
         }
+        // Last, so that a more particular problem is named first.
+        if production
+            && self.database.url.starts_with("sqlite:")
+            && !self.database.allow_sqlite_in_production
+        {
+            return err(
+                "database.url".into(),
+                "production runs on PostgreSQL; SQLite needs database.allow_sqlite_in_production = true",
+            );
+        }
         Ok(self)
     }
 
@@ -938,6 +952,24 @@ mod tests {
                 "names the key: {message}"
             );
         }
+    }
+
+    #[test]
+    fn sqlite_in_production_needs_saying_so() {
+        let production = |allow: bool| {
+            format!(
+                "environment = \"production\"\n\
+                 [database]\nurl = \"sqlite://x.db\"\nallow_sqlite_in_production = {allow}\n\
+                 [accounts.main]\nkind = \"govuk_pay\"\n\
+                 base_url = \"https://publicapi.payments.service.gov.uk\"\n\
+                 api_key = {{ env = \"PATH\" }}\n\
+                 [services.demo]\nname = \"Demo\"\naccount = \"main\"\n\
+                 fund_code = \"F1\"\ncost_centre = \"C1\"\n"
+            )
+        };
+        let refused = from_toml(&production(false)).unwrap_err().0;
+        assert!(refused.contains("allow_sqlite_in_production"), "{refused}");
+        from_toml(&production(true)).expect("said so");
     }
 
     #[test]

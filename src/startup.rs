@@ -558,7 +558,13 @@ impl Application {
             ),
             None => None,
         };
-        let metrics_on_main = admin_listener.is_none();
+        // In production /metrics (which names routes, providers and volumes) is served only on
+        // the admin port, never on the public one.
+        let metrics_on_main = admin_listener.is_none()
+            && settings.environment != crate::config::Environment::Production;
+        if admin_listener.is_none() && !metrics_on_main {
+            tracing::warn!("no server.admin_bind: /metrics is not served (production keeps it off the public port)");
+        }
         let server = HttpServer::new(move || {
             let services = app_services.clone();
             let simulator = simulator.clone();

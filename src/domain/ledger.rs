@@ -22,6 +22,19 @@ pub fn london_days(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<U
     (midnight(from), midnight(to + Days::new(1)))
 }
 
+/// Whether a spreadsheet could take the cell for a formula: it starts with `= + - @`, a tab or a
+/// carriage return, or with their full-width forms (`＝ ＋ － ＠`), after any leading white space
+/// (spreadsheets trim it).
+pub fn reads_as_formula(value: &str) -> bool {
+    const STARTS: [char; 10] = [
+        '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+    ];
+    value.starts_with(STARTS)
+        || value
+            .trim_start_matches(|c: char| c.is_whitespace())
+            .starts_with(STARTS)
+}
+
 /// Pence as pounds with two decimals, e.g. `-1050` → `-10.50`.
 pub fn pounds(pence: i64) -> String {
     let sign = if pence < 0 { "-" } else { "" };
@@ -29,10 +42,10 @@ pub fn pounds(pence: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
-/// A text cell for RFC 4180 CSV: a leading `= + - @`, tab or carriage return gets a `'` so no
-/// spreadsheet runs it as a formula; then quoted if it holds a comma, quote or line break.
+/// A text cell for RFC 4180 CSV: a cell that a spreadsheet could read as a formula gets a `'` in
+/// front (see [`reads_as_formula`]); then quoted if it holds a comma, quote or line break.
 pub fn csv_text(value: &str) -> String {
-    let neutral = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let neutral = if reads_as_formula(value) {
         format!("'{value}")
     } else {
         value.to_owned()
@@ -46,6 +59,30 @@ pub fn csv_raw(value: &str) -> String {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
         value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod formula_tests {
+    use super::*;
+
+    #[test]
+    fn formulas_behind_white_space_or_in_full_width_are_neutralised() {
+        for cell in [
+            "=1+1",
+            " =1+1",
+            "\u{a0}\t+cmd",
+            "\n-2",
+            "\u{FF1D}HYPERLINK(x)",
+            "  \u{FF20}SUM(A1)",
+        ] {
+            assert!(
+                csv_text(cell).trim_start_matches('"').starts_with('\''),
+                "{cell:?}"
+            );
+        }
+        assert_eq!(csv_text("Parking permit"), "Parking permit");
+        assert_eq!(csv_text(" Parking"), " Parking");
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod card_guard;
+pub mod dates;
 pub mod event;
 pub mod idempotency;
 pub mod ledger;

@@ -192,13 +192,10 @@ fn period(query: &HashMap<String, String>) -> Result<Period, ApiError> {
     let mut parse = |name: &str| {
         query
             .get(name)
-            .and_then(|v| match DateTime::parse_from_rfc3339(v) {
-                Ok(t) => Some(t.with_timezone(&Utc)),
-                Err(_) => {
-                    issues.push(FieldIssue::new(
-                        name,
-                        FieldError::new("invalid_format", "must be an RFC 3339 date-time"),
-                    ));
+            .and_then(|v| match crate::domain::dates::parse_instant(v) {
+                Ok(t) => Some(t),
+                Err(error) => {
+                    issues.push(FieldIssue::new(name, error));
                     None
                 }
             })

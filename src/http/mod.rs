@@ -65,7 +65,7 @@ macro_rules! api_routes {
         pub const API_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
         fn api_scope() -> actix_web::Scope {
-            web::scope("/v1")$(.route($path, web::$method().to($handler)))*
+            web::scope("/v1")$(.route($path, web::$method().to(CatchPanics($handler))))*
         }
     };
 }
@@ -279,6 +279,9 @@ async fn audit_access(
     let status = response.status();
     let action = if status == StatusCode::FORBIDDEN {
         "access.denied"
+    } else if status.is_server_error() {
+        // Whoever asked: something failed on our side (a panic included) with their request.
+        "api.failed"
     } else if matches!(principal.role, Role::Finance | Role::Admin) {
         "api.access"
     } else {
@@ -320,6 +323,37 @@ async fn audit_access(
 
 /// The most digits a caller's `X-Request-Id` may have: fewer than any card number.
 const REQUEST_ID_MAX_DIGITS: usize = 12;
+
+/// Wraps a handler so that, if it panics, it answers problem+json 500 (`internal_error`)
+/// instead of dropping the connection; the access audit around it then records the failure with
+/// the caller's identity. The panic's message goes to the log through its card-number guard.
+#[derive(Clone)]
+pub struct CatchPanics<F>(pub F);
+
+impl<F, Args> actix_web::Handler<Args> for CatchPanics<F>
+where
+    F: actix_web::Handler<Args>,
+{
+    type Output = Result<F::Output, actix_web::Error>;
+    type Future = futures_util::future::Map<
+        futures_util::future::CatchUnwind<std::panic::AssertUnwindSafe<F::Future>>,
+        fn(std::thread::Result<F::Output>) -> Self::Output,
+    >;
+
+    fn call(&self, args: Args) -> Self::Future {
+        use futures_util::FutureExt;
+        std::panic::AssertUnwindSafe(self.0.call(args))
+            .catch_unwind()
+            .map(answer_panic::<F::Output>)
+    }
+}
+
+fn answer_panic<O>(result: std::thread::Result<O>) -> Result<O, actix_web::Error> {
+    result.map_err(|_| {
+        tracing::error!("a handler panicked; answered 500");
+        ApiError::internal().into()
+    })
+}
 
 /// A caller's `X-Request-Id`, if it is a sane one: at most 64 plain characters (letters, digits,
 /// `-_.:`) of which at most 12 are digits, so that no card number can hide in it, however it is
@@ -400,4 +434,40 @@ pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
             "max-age=31536000; includeSubDomains",
         ))
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{test, App};
+
+    #[actix_web::test]
+    async fn a_handler_that_panics_answers_problem_json_500() {
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/boom",
+                    web::get().to(CatchPanics(|| async {
+                        if true {
+                            panic!("a bug");
+                        }
+                        HttpResponse::Ok().finish()
+                    })),
+                )
+                .route("/fine", web::get().to(CatchPanics(HttpResponse::Ok))),
+        )
+        .await;
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["code"], "internal_error");
+        let fine =
+            test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(fine.status(), StatusCode::OK);
+    }
 }

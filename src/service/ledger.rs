@@ -116,29 +116,21 @@ impl LedgerService {
         with_format: bool,
     ) -> Result<LedgerQuery, ServiceError> {
         let mut issues = Vec::new();
-        let mut date = |name: &str| match params
-            .get(name)
-            .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d"))
-        {
-            Some(Ok(d)) => Some(d),
-            Some(Err(_)) => {
-                issues.push(FieldIssue::new(
-                    name,
-                    FieldError::new(
-                        "invalid_format",
-                        "must be a date, YYYY-MM-DD (a Europe/London day)",
-                    ),
-                ));
-                None
-            }
-            None => {
-                issues.push(FieldIssue::new(
-                    name,
-                    FieldError::new("required", "is required"),
-                ));
-                None
-            }
-        };
+        let mut date =
+            |name: &str| match params.get(name).map(|v| crate::domain::dates::parse_day(v)) {
+                Some(Ok(d)) => Some(d),
+                Some(Err(error)) => {
+                    issues.push(FieldIssue::new(name, error));
+                    None
+                }
+                None => {
+                    issues.push(FieldIssue::new(
+                        name,
+                        FieldError::new("required", "is required"),
+                    ));
+                    None
+                }
+            };
         let (from, to) = (date("from"), date("to"));
         if let (Some(from), Some(to)) = (from, to) {
             if to < from {

@@ -702,12 +702,10 @@ fn parse_list_query(params: &HashMap<String, String>) -> Result<PaymentQuery, Se
                 .parse::<PaymentStatus>()
                 .map(|s| query.status = Some(s))
                 .map_err(|_| FieldError::new("invalid_value", "must be one of created, in_progress, succeeded, failed, cancelled, expired, error")),
-            "created_from" | "created_to" => DateTime::parse_from_rfc3339(value)
+            "created_from" | "created_to" => crate::domain::dates::parse_instant(value)
                 .map(|t| {
-                    let t = t.with_timezone(&Utc);
                     if name == "created_from" { query.created_from = Some(t) } else { query.created_to = Some(t) }
-                })
-                .map_err(|_| FieldError::new("invalid_format", "must be an RFC 3339 date-time, e.g. 2026-11-23T09:00:00Z")),
+                }),
             "limit" => match value.parse::<u32>() {
                 Ok(n) if (1..=100).contains(&n) => {
                     query.limit = n;

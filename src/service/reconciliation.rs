@@ -183,9 +183,8 @@ impl ReconciliationService {
         });
         let time = |v: &serde_json::Value| {
             v.as_str()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc))
                 .ok_or_else(|| FieldError::new("invalid_format", "must be an RFC 3339 date-time"))
+                .and_then(crate::domain::dates::parse_instant)
         };
         let from = super::take(&fields, &mut issues, "from", true, time);
         let to = super::take(&fields, &mut issues, "to", true, time);

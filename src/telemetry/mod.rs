@@ -124,6 +124,20 @@ pub fn init(
         .with(logs.with_filter(default_filter()))
         .with(traces)
         .try_init();
+    // A panic's message goes to the log (through its card-number guard), not straight to stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(
+            location = %info.location().map(|l| l.to_string()).unwrap_or_default(),
+            message = %message,
+            "panic"
+        );
+    }));
     Ok(TelemetryGuard { provider })
 }
 

@@ -93,6 +93,7 @@ environment = "production"
 bind = "127.0.0.1:0"
 [database]
 url = "sqlite://{}"
+allow_sqlite_in_production = true
 [poller]
 enabled = false
 [accounts.main]

@@ -394,3 +394,217 @@ both_stores! {
         assert_eq!(bad.status(), 422);
     }
 }
+
+/// Values a careless or hostile caller might put in any query parameter.
+const NASTY: &[&str] = &[
+    "",
+    "0",
+    "-1",
+    "99999999999999999999999",
+    "262143-12-31",
+    "+262142-12-31",
+    "+262143-12-31T23:59:59Z",
+    "-262143-01-01T00:00:00Z",
+    "9999-12-31",
+    "9999-12-31T23:59:59.999999999+23:59",
+    "0000-01-01",
+    "2026-02-30",
+    "2026-13-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "NaN",
+    "%00",
+    "\u{feff}2026-01-01",
+    "csv",
+    "json",
+    "xml",
+    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+];
+
+/// Every query parameter of every route, with every nasty value: never a 5xx, never a dropped
+/// connection, always problem+json when refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_query_parameter_value_makes_any_route_fail() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let p = app.new_payment("CRM-FUZZ").await;
+    let id = p["id"].as_str().unwrap();
+    let mut tried = 0;
+    for (method, path) in counterfoil::http::API_ROUTES {
+        let path = path
+            .replace("{id}", id)
+            .replace("{provider}", "govuk-pay")
+            .replace("{account}", "sandbox");
+        for name in counterfoil::http::QUERY_PARAMETERS {
+            for value in NASTY {
+                let escaped: String =
+                    url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                let url = app.url(&format!("/v1{path}?{name}={escaped}"));
+                let request = match *method {
+                    "get" => app.client.get(url),
+                    _ => app
+                        .client
+                        .post(url)
+                        .header("Idempotency-Key", format!("fuzz-{tried}"))
+                        .json(&json!({})),
+                };
+                let response = request
+                    .bearer_auth(&app.admin_key)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{method} {path}?{name}={value:?}: no answer: {e}"));
+                let status = response.status().as_u16();
+                assert!(status < 500, "{method} {path}?{name}={value:?}: {status}");
+                if status >= 400 {
+                    let kind = response.headers()["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    assert_eq!(
+                        kind, "application/problem+json",
+                        "{method} {path}?{name}={value:?}"
+                    );
+                }
+                tried += 1;
+            }
+        }
+    }
+    // Pairs that bound a period, each end the same nasty value.
+    for (path, from, to) in [
+        ("/ledger", "from", "to"),
+        ("/ledger/summary", "from", "to"),
+        ("/audit", "from", "to"),
+        ("/payments", "created_from", "created_to"),
+    ] {
+        for value in NASTY {
+            let escaped: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            let response = app
+                .get(
+                    &format!("/v1{path}?{from}={escaped}&{to}={escaped}"),
+                    &app.admin_key,
+                )
+                .await;
+            assert!(
+                response.status().as_u16() < 500,
+                "{path} {value:?}: {}",
+                response.status()
+            );
+            tried += 1;
+        }
+        for (a, b) in [
+            ("2026-01-01", "262143-12-31"),
+            ("2026-01-01T00:00:00Z", "+262143-12-31T00:00:00Z"),
+            ("1000-01-01", "9999-12-31"),
+        ] {
+            let response = app
+                .get(&format!("/v1{path}?{from}={a}&{to}={b}"), &app.admin_key)
+                .await;
+            assert!(
+                response.status().as_u16() < 500,
+                "{path} {a}..{b}: {}",
+                response.status()
+            );
+        }
+    }
+    let body = json!({"account": "sandbox", "from": "2026-01-01T00:00:00Z", "to": "+262143-12-31T00:00:00Z"});
+    let response = app
+        .client
+        .post(app.url("/v1/reconciliations"))
+        .bearer_auth(&app.admin_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        422,
+        "a period beyond any date a council uses"
+    );
+    assert!(tried > 1000, "{tried}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_on_our_side_answers_problem_json_and_is_audited_with_its_caller() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let p = app.new_payment("CRM-FAILS").await;
+    let id = p["id"].as_str().unwrap();
+    app.execute(&format!(
+        "UPDATE payments SET metadata = 'not json' WHERE id = '{id}'"
+    ))
+    .await;
+    let response = app.get(&format!("/v1/payments/{id}"), &app.crm_key).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let failed: Vec<_> = app
+        .services
+        .store
+        .list_audit(None, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "api.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(app.crm_key.contains(&failed[0].actor_key_id));
+    assert_eq!(failed[0].detail["route"], "/v1/payments/{id}");
+    assert_eq!(failed[0].subject, id);
+}
+
+/// In production `/metrics` is served on the admin port only: without one, not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_production_metrics_are_never_on_the_public_port() {
+    for admin in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("counterfoil.toml");
+        let admin_bind = if admin {
+            "admin_bind = \"127.0.0.1:0\"\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &file,
+            format!(
+                "environment = \"production\"\n[server]\nbind = \"127.0.0.1:0\"\n{admin_bind}\
+                 [database]\nurl = \"sqlite://{}\"\nallow_sqlite_in_production = true\n\
+                 [poller]\nenabled = false\n\
+                 [accounts.main]\nkind = \"govuk_pay\"\nbase_url = \"https://127.0.0.1:9\"\n\
+                 api_key = {{ env = \"PATH\" }}\n\
+                 [services.demo]\nname = \"Demo\"\naccount = \"main\"\nfund_code = \"F1\"\ncost_centre = \"C1\"\n",
+                dir.path().join("p.db").display()
+            ),
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file)).unwrap().validate().unwrap();
+        let app = counterfoil::startup::Application::build(settings)
+            .await
+            .unwrap();
+        let public = format!("http://{}", app.address());
+        let admin_address = app.admin_address();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::new();
+        let on_public = client
+            .get(format!("{public}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(on_public.status(), 404, "admin port: {admin}");
+        assert_eq!(
+            client
+                .get(format!("{public}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        if let Some(address) = admin_address {
+            let on_admin = client
+                .get(format!("http://{address}/metrics"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(on_admin.status(), 200);
+        }
+    }
+}
