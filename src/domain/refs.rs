@@ -252,6 +252,14 @@ impl ReturnUrl {
                 "must not contain credentials",
             ));
         }
+        // Checked again in the form that is kept and sent: parsing turns a host's full-width
+        // or percent-escaped digits into plain ones.
+        if super::card_guard::contains_card_number(url.as_str()) {
+            return Err(FieldError::new(
+                "card_data_rejected",
+                "appears to contain a card number",
+            ));
+        }
         Ok(Self(url))
     }
 
@@ -340,6 +348,24 @@ impl IdempotencyKey {
             ));
         }
         Ok(Self(value.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod return_url_tests {
+    use super::*;
+
+    #[test]
+    fn a_card_number_that_parsing_reveals_is_refused() {
+        let v = crate::domain::card_guard::test_numbers::visa();
+        // Full-width digits in a host come out of parsing as plain ones.
+        let wide: String = v
+            .chars()
+            .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
+            .collect();
+        let error = ReturnUrl::parse(&format!("https://{wide}.example.org/"), false).unwrap_err();
+        assert_eq!(error.code, "card_data_rejected");
+        assert!(ReturnUrl::parse("https://council.example.gov.uk/paid", false).is_ok());
     }
 }
 

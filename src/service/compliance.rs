@@ -39,7 +39,7 @@ pub async fn pci_scan(store: &dyn Store) -> Result<ScanReport, StoreError> {
         let mut hits = Vec::new();
         report.values += store
             .scan_text_column(column, &mut |row, value| {
-                if card_guard::contains_card_number(value) {
+                if card_guard::text_or_json_contains_card_number(value) {
                     hits.push(row.to_owned());
                 }
             })

@@ -608,3 +608,45 @@ async fn in_production_metrics_are_never_on_the_public_port() {
         }
     }
 }
+
+/// The access audit records the route's pattern and the names of parameters a route reads; a
+/// path or a parameter name is free text a caller chose, and is never recorded as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_audit_records_patterns_not_what_a_caller_wrote() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app
+        .get(
+            "/v1/payments?Ottoline-Quillfeather=1&status=created",
+            &app.finance_key,
+        )
+        .await;
+    assert!(response.status().is_client_error() || response.status().is_success());
+    let response = app
+        .get("/v1/payments/Wilberforce.Tumblesprout", &app.finance_key)
+        .await;
+    assert_eq!(response.status(), 404);
+    assert!(
+        app.columns_containing("Quillfeather").await.is_empty(),
+        "a parameter name"
+    );
+    assert!(
+        app.columns_containing("Tumblesprout").await.is_empty(),
+        "a path segment"
+    );
+    let entries = app
+        .services
+        .store
+        .list_audit(None, None, 1000)
+        .await
+        .unwrap();
+    let listed = entries
+        .iter()
+        .find(|e| e.detail["route"] == "/v1/payments")
+        .expect("the listing was audited");
+    assert_eq!(listed.detail["query"], json!(["other", "status"]));
+    let read = entries
+        .iter()
+        .find(|e| e.detail["route"] == "/v1/payments/{id}")
+        .expect("the read was audited");
+    assert_eq!(read.subject, "-");
+}
