@@ -136,6 +136,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_redirect_is_answered_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = socket.read(&mut buffer).await;
+            // Followed, this would go to a port nothing listens on.
+            let _ = socket
+                .write_all(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        });
+        let c = client();
+        let answer = c
+            .send(c.request(Method::GET, format!("http://{address}/v1/payments")))
+            .await
+            .expect("an answer, not a connection error at the redirect's target");
+        assert_eq!(answer.status(), 302);
+    }
+
+    #[tokio::test]
     async fn a_request_holding_a_number_is_not_sent() {
         // Nothing listens on port 9; a request that was sent would fail to connect instead.
         let c = client();

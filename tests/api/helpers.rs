@@ -428,8 +428,9 @@ impl TestApp {
     }
 }
 
-/// `needle` in `haystack`; a needle of digits must not be part of a longer run of digits (so a
-/// card's last four cannot "match" inside a timestamp or a latency).
+/// `needle` in `haystack`; a needle of digits must stand alone, not glued to other letters or
+/// digits (so a card's last four cannot "match" inside a timestamp, a latency, or a provider's
+/// random id such as `ab5123cd…`, which once made the proof fail by chance).
 pub fn contains_standalone(haystack: &str, needle: &str) -> bool {
     if !needle.bytes().all(|b| b.is_ascii_digit()) {
         return haystack.contains(needle);
@@ -437,7 +438,8 @@ pub fn contains_standalone(haystack: &str, needle: &str) -> bool {
     haystack.match_indices(needle).any(|(at, _)| {
         let before = haystack[..at].bytes().next_back();
         let after = haystack[at + needle.len()..].bytes().next();
-        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+        !before.is_some_and(|b| b.is_ascii_alphanumeric())
+            && !after.is_some_and(|b| b.is_ascii_alphanumeric())
     })
 }
 
