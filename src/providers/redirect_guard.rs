@@ -177,74 +177,6 @@ impl PaymentProvider for RedirectGuard {
 mod tests {
     use super::*;
 
-    struct Nothing;
-
-    #[async_trait]
-    impl PaymentProvider for Nothing {
-        fn kind(&self) -> ProviderKind {
-            ProviderKind::Stripe
-        }
-        async fn create_payment(
-            &self,
-            _: &CreateSession<'_>,
-        ) -> Result<ProviderPayment, ProviderError> {
-            unimplemented!()
-        }
-        async fn get_payment(&self, _: &str) -> Result<ProviderPayment, ProviderError> {
-            unimplemented!()
-        }
-        async fn cancel_payment(&self, _: &str) -> Result<(), ProviderError> {
-            unimplemented!()
-        }
-        async fn refund(
-            &self,
-            _: &str,
-            _: i64,
-            _: i64,
-            _: &str,
-        ) -> Result<ProviderRefund, ProviderError> {
-            unimplemented!()
-        }
-        async fn get_refund(&self, _: &str, _: &str) -> Result<ProviderRefund, ProviderError> {
-            unimplemented!()
-        }
-        async fn search_payments(
-            &self,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-            _: Option<&str>,
-        ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
-            unimplemented!()
-        }
-        async fn search_refunds(
-            &self,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-            _: Option<&str>,
-        ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
-            unimplemented!()
-        }
-        fn verify_webhook(
-            &self,
-            _: HeaderLookup<'_>,
-            _: &[u8],
-            _: DateTime<Utc>,
-        ) -> Result<(), WebhookRejection> {
-            unimplemented!()
-        }
-        fn parse_webhook(&self, _: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
-            unimplemented!()
-        }
-        async fn find_payment(
-            &self,
-            _: &str,
-            _: &PaymentId,
-            _: DateTime<Utc>,
-        ) -> Result<Option<ProviderPayment>, ProviderError> {
-            unimplemented!()
-        }
-    }
-
     /// A provider whose every payment has its page at `next_url`.
     struct PagesAt(&'static str);
 
@@ -392,7 +324,7 @@ mod tests {
 
     fn guard(allow_http: bool) -> RedirectGuard {
         RedirectGuard {
-            inner: Arc::new(Nothing),
+            inner: Arc::new(PagesAt("https://checkout.stripe.com/")),
             account: "a".into(),
             hosts: vec!["checkout.stripe.com".into()],
             allow_http,

@@ -15,42 +15,11 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::helpers::{govuk_message, payment_body, Backend, TestApp, WEBHOOK_SECRET};
+use crate::helpers::{fresh_pan, govuk_message, payment_body, Backend, TestApp, WEBHOOK_SECRET};
 use crate::support::crm::Crm;
 use crate::support::logs;
 use counterfoil::config::Settings;
 use counterfoil::store::StoreError;
-
-/// A Luhn-valid number of `len` digits after `prefix`, the rest random.
-fn fresh_pan(rng: &mut impl Rng, prefix: &str, len: usize) -> String {
-    let mut digits: Vec<u32> = prefix
-        .chars()
-        .map(|c| c.to_digit(10).unwrap())
-        .chain((prefix.len()..len - 1).map(|_| rng.gen_range(0..10)))
-        .collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let doubled = d * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    digits.push((10 - sum % 10) % 10);
-    digits
-        .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap())
-        .collect()
-}
 
 /// Networks and lengths a council sees: Visa 16 and 13, Mastercard, its 2-series, Amex 15,
 /// Maestro UK 19, UnionPay 19.

@@ -509,32 +509,30 @@ pub fn payment_body(request_ref: &str) -> Value {
 
 /// A random Visa-prefixed, Luhn-valid 16-digit number: a card number no fixture or other test uses.
 pub fn fresh_test_pan() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    let mut digits: Vec<u32> = std::iter::once(4)
-        .chain((0..14).map(|_| rng.gen_range(0..10)))
+    fresh_pan(&mut rand::thread_rng(), "4", 16)
+}
+
+/// A Luhn-valid number of `len` digits: `prefix`, random digits, then the check digit.
+pub fn fresh_pan(rng: &mut impl rand::Rng, prefix: &str, len: usize) -> String {
+    let mut digits: Vec<u32> = prefix
+        .chars()
+        .map(|c| c.to_digit(10).expect("a digit"))
+        .chain((prefix.len()..len - 1).map(|_| rng.gen_range(0..10)))
         .collect();
     let sum: u32 = digits
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
+        .map(|(i, &d)| match (i % 2 == 0, d * 2) {
+            (true, doubled) if doubled > 9 => doubled - 9,
+            (true, doubled) => doubled,
+            (false, _) => d,
         })
         .sum();
     digits.push((10 - sum % 10) % 10);
     digits
         .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap())
+        .map(|d| char::from_digit(*d, 10).expect("a digit"))
         .collect()
 }
 
