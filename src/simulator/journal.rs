@@ -11,6 +11,8 @@ use actix_web::{web, HttpResponse};
 
 /// The most requests kept; older ones are forgotten first.
 const KEPT: usize = 5_000;
+/// The most of one request's body kept (a create is well under it).
+const BODY_KEPT: usize = 8 * 1024;
 
 #[derive(Clone, Default)]
 pub struct Journal(Arc<Mutex<VecDeque<String>>>);
@@ -50,7 +52,7 @@ pub async fn record(
             req.method(),
             req.uri(),
             headers.join("\n"),
-            String::from_utf8_lossy(&body)
+            String::from_utf8_lossy(&body[..body.len().min(BODY_KEPT)])
         ));
         req.set_payload(Payload::from(body));
     }
