@@ -4,6 +4,7 @@ mod support;
 #[macro_use]
 mod helpers;
 
+mod architecture;
 mod audit;
 mod auth;
 mod bad_input;
