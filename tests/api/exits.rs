@@ -246,15 +246,9 @@ impl Sinks {
             found.push(("span".to_owned(), text.join("\n")));
         }
         for provider in ["govuk-pay", "stripe"] {
-            let journal: Value = app
-                .client
-                .get(app.url(&format!("/sandbox/{provider}/_control/journal")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let journal = app
+                .control(&format!("/sandbox/{provider}/_control/journal"))
+                .await;
             for request in journal["requests"].as_array().unwrap() {
                 found.push((
                     format!("{provider} simulator"),

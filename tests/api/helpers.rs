@@ -265,17 +265,21 @@ impl TestApp {
         assert_eq!(response.status(), 204);
     }
 
-    /// Every payment the simulator holds.
-    pub async fn simulator_payments(&self) -> Vec<Value> {
-        let body: Value = self
-            .client
-            .get(self.url("/sandbox/govuk-pay/_control/payments"))
+    /// A simulator's control answer (`path` under the app, no key), as JSON.
+    pub async fn control(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Every payment the simulator holds.
+    pub async fn simulator_payments(&self) -> Vec<Value> {
+        let body = self.control("/sandbox/govuk-pay/_control/payments").await;
         body["payments"].as_array().unwrap().clone()
     }
 

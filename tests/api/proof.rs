@@ -87,15 +87,7 @@ impl Distinctive {
 
 async fn wait_for_deliveries(app: &TestApp, expected: usize) {
     for _ in 0..200 {
-        let deliveries: Value = app
-            .client
-            .get(app.url("/sandbox/govuk-pay/_control/webhooks"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let deliveries = app.control("/sandbox/govuk-pay/_control/webhooks").await;
         let delivered = deliveries["deliveries"]
             .as_array()
             .unwrap()
