@@ -558,30 +558,9 @@ each_backend! {
 // ---- Drills: each exit's guard reached directly, past the door. ----
 
 fn payment_with(description: &str) -> counterfoil::domain::Payment {
-    use counterfoil::domain::{CreateOutcome, Payment, PaymentId, PaymentStatus, ProviderKind};
-    let now = Utc::now();
-    Payment {
-        id: PaymentId::new(),
-        request_ref: "CRM-DRILL".into(),
-        service: "demo".into(),
-        account: "sandbox".into(),
-        provider: ProviderKind::GovukPay,
-        amount: 100,
-        description: description.into(),
-        email: None,
-        metadata: Default::default(),
-        return_url: "https://council.example.gov.uk/done".into(),
-        status: PaymentStatus::Created,
-        create_outcome: CreateOutcome::Pending,
-        provider_payment_id: None,
-        next_url: None,
-        failure_code: None,
-        created_at: now,
-        updated_at: now,
-        finished_at: None,
-        refreshed_at: None,
-        refunded_amount: 0,
-    }
+    let mut payment = crate::store_conformance::payment(Utc::now(), "CRM-DRILL");
+    payment.description = description.into();
+    payment
 }
 
 both_stores! {

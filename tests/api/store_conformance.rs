@@ -32,7 +32,8 @@ async fn postgres_store() -> Arc<dyn Store> {
     store
 }
 
-fn payment(at: chrono::DateTime<Utc>, request_ref: &str) -> Payment {
+/// A new payment row as the create path writes it (also the exit drills' fixture).
+pub(crate) fn payment(at: chrono::DateTime<Utc>, request_ref: &str) -> Payment {
     Payment {
         id: PaymentId::new(),
         request_ref: request_ref.into(),
