@@ -5,64 +5,10 @@
 
 use std::fmt::Display;
 
-use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use sqlx::query::Query;
-use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 
-use crate::domain::card_guard;
-
-/// What a bound value says when asked whether it holds a card number.
-pub trait Scanned {
-    fn holds_card_number(&self) -> bool;
-}
-
-impl Scanned for str {
-    fn holds_card_number(&self) -> bool {
-        card_guard::text_or_json_contains_card_number(self)
-    }
-}
-
-impl Scanned for String {
-    fn holds_card_number(&self) -> bool {
-        self.as_str().holds_card_number()
-    }
-}
-
-impl<T: Scanned + ?Sized> Scanned for &T {
-    fn holds_card_number(&self) -> bool {
-        (**self).holds_card_number()
-    }
-}
-
-impl<T: Scanned> Scanned for Option<T> {
-    fn holds_card_number(&self) -> bool {
-        self.as_ref().is_some_and(Scanned::holds_card_number)
-    }
-}
-
-macro_rules! scanned_as_text {
-    ($($number:ty),*) => {$(
-        impl Scanned for $number {
-            fn holds_card_number(&self) -> bool {
-                card_guard::contains_card_number(&self.to_string())
-            }
-        }
-    )*};
-}
-scanned_as_text!(i64, i32, u32);
-
-impl Scanned for bool {
-    fn holds_card_number(&self) -> bool {
-        false
-    }
-}
-
-impl Scanned for DateTime<Utc> {
-    fn holds_card_number(&self) -> bool {
-        false
-    }
-}
+use super::backend::{Backend, On, SqlValue};
 
 /// Why a statement was not sent to the database.
 #[derive(Debug, thiserror::Error)]
@@ -70,23 +16,35 @@ impl Scanned for DateTime<Utc> {
 pub struct CardDataRefused;
 
 /// A statement that has seen every value bound into it.
-pub struct Statement<'q, DB: Database, A> {
-    query: Query<'q, DB, A>,
+pub struct Statement<'q, 'a, B: Backend> {
+    query: Query<'q, B, B::Arguments<'a>>,
     refused: bool,
 }
 
 /// A statement of `sql`, bound through [`Statement::bind`].
-pub fn statement<DB: Database>(sql: &str) -> Statement<'_, DB, DB::Arguments<'_>> {
+pub fn statement<B: Backend>(sql: &str) -> Statement<'_, '_, B> {
     Statement {
         query: sqlx::query(sql),
         refused: false,
     }
 }
 
-impl<'q, DB: Database> Statement<'q, DB, DB::Arguments<'q>> {
-    pub fn bind<T: 'q + Encode<'q, DB> + Type<DB> + Scanned>(mut self, value: T) -> Self {
+/// What a statement that ran changed.
+pub struct Done {
+    rows_affected: u64,
+}
+
+impl Done {
+    pub fn rows_affected(&self) -> u64 {
+        self.rows_affected
+    }
+}
+
+impl<'q, B: Backend> Statement<'q, 'q, B> {
+    pub fn bind(mut self, value: impl Into<SqlValue>) -> Self {
+        let value = value.into();
         self.refused |= value.holds_card_number();
-        self.query = self.query.bind(value);
+        self.query = B::bind(self.query, value);
         self
     }
 }
@@ -95,8 +53,8 @@ fn refusal() -> sqlx::Error {
     sqlx::Error::Encode(Box::new(CardDataRefused))
 }
 
-impl<'q, DB: Database, A: 'q + IntoArguments<'q, DB>> Statement<'q, DB, A> {
-    fn checked(self) -> Result<Query<'q, DB, A>, sqlx::Error> {
+impl<'q, 'a: 'q, B: Backend> Statement<'q, 'a, B> {
+    fn checked(self) -> Result<Query<'q, B, B::Arguments<'a>>, sqlx::Error> {
         if self.refused {
             Err(refusal())
         } else {
@@ -104,53 +62,47 @@ impl<'q, DB: Database, A: 'q + IntoArguments<'q, DB>> Statement<'q, DB, A> {
         }
     }
 
-    pub async fn execute<'e, 'c: 'e, E>(self, executor: E) -> Result<DB::QueryResult, sqlx::Error>
+    pub async fn execute<'e>(self, on: impl Into<On<'e, B>>) -> Result<Done, sqlx::Error>
     where
         'q: 'e,
-        A: 'e,
-        E: Executor<'c, Database = DB>,
     {
-        self.checked()?.execute(executor).await
+        let rows_affected = B::execute(self.checked()?, on.into()).await?;
+        Ok(Done { rows_affected })
     }
 
-    pub async fn fetch_all<'e, 'c: 'e, E>(self, executor: E) -> Result<Vec<DB::Row>, sqlx::Error>
+    pub async fn fetch_all<'e>(self, on: impl Into<On<'e, B>>) -> Result<Vec<B::Row>, sqlx::Error>
     where
         'q: 'e,
-        A: 'e,
-        E: Executor<'c, Database = DB>,
     {
-        self.checked()?.fetch_all(executor).await
+        B::fetch_all(self.checked()?, on.into()).await
     }
 
-    pub async fn fetch_one<'e, 'c: 'e, E>(self, executor: E) -> Result<DB::Row, sqlx::Error>
+    pub async fn fetch_one<'e>(self, on: impl Into<On<'e, B>>) -> Result<B::Row, sqlx::Error>
     where
         'q: 'e,
-        A: 'e,
-        E: Executor<'c, Database = DB>,
     {
-        self.checked()?.fetch_one(executor).await
+        B::fetch_optional(self.checked()?, on.into())
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
     }
 
-    pub async fn fetch_optional<'e, 'c: 'e, E>(
+    pub async fn fetch_optional<'e>(
         self,
-        executor: E,
-    ) -> Result<Option<DB::Row>, sqlx::Error>
+        on: impl Into<On<'e, B>>,
+    ) -> Result<Option<B::Row>, sqlx::Error>
     where
         'q: 'e,
-        A: 'e,
-        E: Executor<'c, Database = DB>,
     {
-        self.checked()?.fetch_optional(executor).await
+        B::fetch_optional(self.checked()?, on.into()).await
     }
 
-    pub fn fetch<'e, 'c: 'e, E>(self, executor: E) -> BoxStream<'e, Result<DB::Row, sqlx::Error>>
+    /// Rows one at a time from a pooled connection, for reads of any size.
+    pub fn fetch<'e>(self, pool: &'e sqlx::Pool<B>) -> BoxStream<'e, Result<B::Row, sqlx::Error>>
     where
         'q: 'e,
-        A: 'e,
-        E: 'e + Executor<'c, Database = DB>,
     {
         match self.checked() {
-            Ok(query) => query.fetch(executor),
+            Ok(query) => B::fetch(query, pool),
             Err(refused) => stream::once(async move { Err(refused) }).boxed(),
         }
     }
@@ -158,15 +110,12 @@ impl<'q, DB: Database, A: 'q + IntoArguments<'q, DB>> Statement<'q, DB, A> {
 
 /// A statement built in pieces (optional filters, lists of ids), bound through
 /// [`Builder::push_bind`].
-pub struct Builder<'args, DB: Database> {
-    inner: sqlx::QueryBuilder<'args, DB>,
+pub struct Builder<B: Backend> {
+    inner: sqlx::QueryBuilder<'static, B>,
     refused: bool,
 }
 
-impl<'args, DB: Database> Builder<'args, DB>
-where
-    DB::Arguments<'args>: Default,
-{
+impl<B: Backend> Builder<B> {
     pub fn new(init: impl Into<String>) -> Self {
         Self {
             inner: sqlx::QueryBuilder::new(init),
@@ -179,16 +128,14 @@ where
         self
     }
 
-    pub fn push_bind<T: 'args + Encode<'args, DB> + Type<DB> + Scanned>(
-        &mut self,
-        value: T,
-    ) -> &mut Self {
+    pub fn push_bind(&mut self, value: impl Into<SqlValue>) -> &mut Self {
+        let value = value.into();
         self.refused |= value.holds_card_number();
-        self.inner.push_bind(value);
+        B::push_bind(&mut self.inner, value);
         self
     }
 
-    pub fn build(&mut self) -> Statement<'_, DB, DB::Arguments<'args>> {
+    pub fn build(&mut self) -> Statement<'_, 'static, B> {
         Statement {
             query: self.inner.build(),
             refused: self.refused,

@@ -14,10 +14,11 @@ use crate::domain::{
 };
 
 #[macro_use]
-mod sql;
+pub mod backend;
 pub mod guard;
 mod migrations;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 pub use postgres::PgStore;

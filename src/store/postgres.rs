@@ -4,23 +4,19 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Row};
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Transaction};
 
+use super::backend::Backend;
+use super::guard::statement;
+use super::sql::SqlStore;
 use super::{migrations, ColumnInfo, StoreError};
 
-pub struct PgStore {
-    pool: PgPool,
-}
+/// The store on PostgreSQL.
+pub type PgStore = SqlStore<Postgres>;
 
-impl PgStore {
-    /// Locks the payment row a webhook changes (SQLite's write transaction already excludes others).
-    const FOR_UPDATE: &'static str = " FOR UPDATE";
-    /// Lets several servers lease different rows at once.
-    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    /// Names a row of a table without an `id` column.
-    const ROW_LOCATOR: &'static str = "ctid::text";
-
+impl SqlStore<Postgres> {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?
@@ -30,45 +26,53 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
-    }
-
-    fn ts(at: DateTime<Utc>) -> DateTime<Utc> {
-        at
-    }
-
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-
-    fn embedded_versions() -> Vec<i64> {
-        migrations::postgres_versions()
-    }
-
-    async fn run_migrations(&self) -> Result<(), StoreError> {
-        migrations::postgres().await?.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn schema_columns(&self) -> Result<Vec<ColumnInfo>, StoreError> {
-        let rows = super::guard::statement::<Postgres>(
-            "SELECT table_name::text AS table_name, column_name::text AS column_name, \
-             data_type IN ('text', 'character varying', 'character') AS is_text \
-             FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ColumnInfo {
-                    table: row.try_get("table_name")?,
-                    column: row.try_get("column_name")?,
-                    is_text: row.try_get("is_text")?,
-                })
-            })
-            .collect()
+        Ok(Self::new(pool))
     }
 }
 
-impl_sql_store!(PgStore, sqlx::Postgres, "postgres");
+/// PostgreSQL stores times as `timestamptz`.
+fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    at
+}
+
+read_rows_with_sqlx!(PgRow);
+
+impl Backend for Postgres {
+    const SYSTEM: &'static str = "postgres";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const ROW_LOCATOR: &'static str = "ctid::text";
+
+    run_statements_with_sqlx!(stored_time = stored_time);
+
+    fn begin_write(
+        pool: &PgPool,
+    ) -> BoxFuture<'_, Result<Transaction<'static, Self>, sqlx::Error>> {
+        Box::pin(pool.begin())
+    }
+
+    fn embedded_migrations() -> Vec<i64> {
+        migrations::postgres_versions()
+    }
+
+    fn run_migrations(pool: &PgPool) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            migrations::postgres().await?.run(pool).await?;
+            Ok(())
+        })
+    }
+
+    fn schema_columns(pool: &PgPool) -> BoxFuture<'_, Result<Vec<ColumnInfo>, StoreError>> {
+        Box::pin(async move {
+            let rows = statement::<Postgres>(
+                "SELECT table_name::text AS table_name, column_name::text AS column_name, \
+                 data_type IN ('text', 'character varying', 'character') AS is_text \
+                 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(ColumnInfo::from_row).collect()
+        })
+    }
+}
