@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::PaymentStatus;
+use super::{decide_transition, PaymentStatus, TransitionDecision};
 
 /// One provider notification, provider-neutral. Built only from allow-listed fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,5 +48,92 @@ impl EventOutcome {
             Self::Duplicate => "duplicate",
             Self::Orphan => "orphan",
         }
+    }
+}
+
+/// When an event happened, for the payment's timeline and the finance day: the provider's own
+/// time (a retried webhook can arrive hours later), kept within sense: not before the payment
+/// existed, not after we heard of it; when we heard of it if the provider gave no time.
+pub fn happened_at(
+    occurred_at: Option<DateTime<Utc>>,
+    payment_created_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    occurred_at
+        .map(|t| t.max(payment_created_at).min(received_at))
+        .unwrap_or(received_at)
+}
+
+/// Events that arrived before the payment was known, replayed in the order they happened from
+/// the payment's `start` status: for each, the move it makes (`None` for old news), each move
+/// starting where the one before it ended.
+pub fn replay_in_order(
+    start: PaymentStatus,
+    reported: &[Option<PaymentStatus>],
+) -> Vec<Option<(PaymentStatus, PaymentStatus)>> {
+    let mut status = start;
+    reported
+        .iter()
+        .map(
+            |reported| match reported.map(|r| decide_transition(status, r)) {
+                Some(TransitionDecision::Apply { from, to }) => {
+                    status = to;
+                    Some((from, to))
+                }
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, hour, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn an_event_is_dated_by_the_provider_within_the_payments_life() {
+        assert_eq!(happened_at(Some(at(10)), at(9), at(12)), at(10));
+        assert_eq!(
+            happened_at(Some(at(8)), at(9), at(12)),
+            at(9),
+            "not before it existed"
+        );
+        assert_eq!(
+            happened_at(Some(at(13)), at(9), at(12)),
+            at(12),
+            "not after we heard"
+        );
+        assert_eq!(happened_at(None, at(9), at(12)), at(12));
+    }
+
+    #[test]
+    fn orphans_replay_forward_only_each_from_where_the_last_ended() {
+        use PaymentStatus::*;
+        let moves = replay_in_order(
+            Created,
+            &[
+                Some(InProgress),
+                None,
+                Some(Created),
+                Some(Succeeded),
+                Some(Failed),
+            ],
+        );
+        assert_eq!(
+            moves,
+            vec![
+                Some((Created, InProgress)),
+                None,
+                None,
+                Some((InProgress, Succeeded)),
+                None
+            ]
+        );
     }
 }

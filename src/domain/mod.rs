@@ -15,7 +15,7 @@ pub mod refund;
 pub mod retention;
 pub mod standard_webhooks;
 
-pub use event::{EventOutcome, ProviderEvent};
+pub use event::{happened_at, replay_in_order, EventOutcome, ProviderEvent};
 pub use money::AmountPence;
 pub use payment::{
     decide_transition, notification_type, CreateOutcome, NewPayment, Payment, PaymentEvent,

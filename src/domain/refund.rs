@@ -80,6 +80,22 @@ pub fn refund_notification_type(status: RefundStatus) -> Option<&'static str> {
     }
 }
 
+/// How a refund moving `from` → `to` changes its payment's refunded amount: it counts once it
+/// has succeeded, and stops counting if it ever leaves success.
+pub fn refunded_amount_change(amount: i64, from: RefundStatus, to: RefundStatus) -> i64 {
+    match (from, to) {
+        (RefundStatus::Succeeded, RefundStatus::Succeeded) => 0,
+        (_, RefundStatus::Succeeded) => amount,
+        (RefundStatus::Succeeded, _) => -amount,
+        _ => 0,
+    }
+}
+
+/// The CRM notification a refund's move `from` → `to` causes: one per final status reached.
+pub fn refund_notification_on(from: RefundStatus, to: RefundStatus) -> Option<&'static str> {
+    refund_notification_type(to).filter(|_| from != to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +123,22 @@ mod tests {
             }
             prop_assert!(granted <= captured);
         }
+    }
+
+    #[test]
+    fn a_refund_counts_towards_the_refunded_amount_only_while_succeeded() {
+        use RefundStatus::*;
+        assert_eq!(refunded_amount_change(500, Pending, Succeeded), 500);
+        assert_eq!(refunded_amount_change(500, Succeeded, Succeeded), 0);
+        assert_eq!(refunded_amount_change(500, Succeeded, Failed), -500);
+        assert_eq!(refunded_amount_change(500, Pending, Failed), 0);
+    }
+
+    #[test]
+    fn a_refund_notifies_once_per_final_status_reached() {
+        use RefundStatus::*;
+        assert!(refund_notification_on(Pending, Succeeded).is_some());
+        assert_eq!(refund_notification_on(Succeeded, Succeeded), None);
+        assert_eq!(refund_notification_on(Failed, Failed), None);
     }
 }

@@ -1,0 +1,173 @@
+//! The SQL of [`AuditStore`](crate::store::AuditStore).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Transaction;
+
+use super::*;
+use crate::store::backend::{Backend, ReadRow};
+use crate::store::guard::{statement, Builder};
+use crate::store::*;
+
+pub(super) fn audit_from_row(row: &impl ReadRow) -> Result<AuditEntry, StoreError> {
+    let detail: String = row.col("detail")?;
+    Ok(AuditEntry {
+        at: row.col("at")?,
+        actor_key_id: row.col("actor_key_id")?,
+        actor_label: row.col("actor_label")?,
+        action: row.col("action")?,
+        subject: row.col("subject")?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|_| StoreError::Corrupt("audit_log.detail".into()))?,
+    })
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(super) async fn insert_audit_tx(
+        tx: &mut Transaction<'static, B>,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        use crate::domain::audit::{chain_time, entry_hash, ChainedFields};
+        // The audit writer's own card-number guard: the entry is kept, the number not.
+        let entry = &entry.without_card_numbers();
+        // The chain's end, locked until this transaction ends: writers queue here,
+        // so two entries never claim the same place.
+        let head = statement::<B>(&format!(
+            "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
+            B::FOR_UPDATE
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        let last_seq: i64 = head.col("last_seq")?;
+        let prev_hash: String = head.col("last_hash")?;
+        let seq = last_seq + 1;
+        let at = chain_time(entry.at);
+        let detail = entry.detail.to_string();
+        let hash = entry_hash(&ChainedFields {
+            seq,
+            prev_hash: &prev_hash,
+            at,
+            actor_key_id: &entry.actor_key_id,
+            actor_label: &entry.actor_label,
+            action: &entry.action,
+            subject: &entry.subject,
+            detail: &detail,
+        });
+        statement::<B>(
+            "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(at)
+        .bind(&entry.actor_key_id)
+        .bind(&entry.actor_label)
+        .bind(&entry.action)
+        .bind(&entry.subject)
+        .bind(&detail)
+        .bind(seq)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        statement::<B>("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> AuditStore for SqlStore<B> {
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store append_audit", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        Self::insert_audit_tx(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store audit_chain_page", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn audit_chain_page(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::audit::StoredEntry>, StoreError> {
+        statement::<B>(
+            "SELECT seq, prev_hash, hash, at, actor_key_id, actor_label, action, subject, detail \
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(crate::domain::audit::StoredEntry {
+                seq: row.col("seq")?,
+                prev_hash: row.col::<Option<String>>("prev_hash")?.unwrap_or_default(),
+                hash: row.col::<Option<String>>("hash")?.unwrap_or_default(),
+                at: row.col("at")?,
+                actor_key_id: row.col("actor_key_id")?,
+                actor_label: row.col("actor_label")?,
+                action: row.col("action")?,
+                subject: row.col("subject")?,
+                detail: row.col("detail")?,
+            })
+        })
+        .collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store audit_head", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+        let head = statement::<B>("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let unchained: i64 = statement::<B>("SELECT COUNT(*) FROM audit_log WHERE seq IS NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .col_at(0)?;
+        let unchained_since_start: i64 = statement::<B>(
+            "SELECT COUNT(*) FROM audit_log WHERE seq IS NULL \
+             AND id > (SELECT MIN(id) FROM audit_log WHERE seq IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .col_at(0)?;
+        Ok(AuditHead {
+            last_seq: head.col("last_seq")?,
+            last_hash: head.col("last_hash")?,
+            unchained,
+            unchained_since_start,
+        })
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store audit_page", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn audit_page(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        let mut sql = Builder::<B>::new(
+            "SELECT id, at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(after) = after {
+            sql.push(" AND id > ").push_bind(after);
+        }
+        if let Some(from) = from {
+            sql.push(" AND at >= ").push_bind(from);
+        }
+        if let Some(to) = to {
+            sql.push(" AND at < ").push_bind(to);
+        }
+        sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.col("id")?, audit_from_row(row)?)))
+            .collect()
+    }
+}

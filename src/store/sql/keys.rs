@@ -1,0 +1,238 @@
+//! The SQL of [`KeyStore`](crate::store::KeyStore).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Transaction;
+
+use super::*;
+use crate::store::backend::{Backend, ReadRow};
+use crate::store::guard::statement;
+use crate::store::*;
+
+pub(super) fn api_key_from_row(row: &impl ReadRow) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: row.col("id")?,
+        role: parse_column(&row.col::<String>("role")?, "api_keys.role")?,
+        label: row.col("label")?,
+        token_sha256: row.col("token_sha256")?,
+        created_at: row.col("created_at")?,
+        revoked_at: row.col("revoked_at")?,
+        last_used_at: row.col("last_used_at")?,
+        expires_at: row.col("expires_at")?,
+    })
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Claims an idempotency key (forgetting an expired claim first); false when the
+    /// key is already held.
+    pub(super) async fn claim_key_tx(
+        tx: &mut Transaction<'static, B>,
+        claim: &IdempotencyClaim,
+    ) -> Result<bool, StoreError> {
+        statement::<B>(
+            "DELETE FROM idempotency_keys \
+             WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= $3",
+        )
+        .bind(&claim.principal)
+        .bind(claim.key.as_ref())
+        .bind(claim.now)
+        .execute(&mut *tx)
+        .await?;
+        Ok(statement::<B>(
+            "INSERT INTO idempotency_keys \
+             (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7) \
+             ON CONFLICT (principal, idempotency_key) DO NOTHING",
+        )
+        .bind(&claim.principal)
+        .bind(claim.key.as_ref())
+        .bind(&claim.route)
+        .bind(&claim.fingerprint)
+        .bind(claim.lease_until)
+        .bind(claim.now)
+        .bind(claim.expires_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Notes which resource (`payment_id` or `refund_id` column) a claim created.
+    pub(super) async fn link_key_tx(
+        tx: &mut Transaction<'static, B>,
+        claim: &IdempotencyClaim,
+        column: &'static str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        statement::<B>(&format!(
+            "UPDATE idempotency_keys SET {column} = $3 WHERE principal = $1 AND idempotency_key = $2"
+        ))
+        .bind(&claim.principal)
+        .bind(claim.key.as_ref())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// What a key that was already held means for this request.
+    pub(super) async fn existing_claim_tx(
+        tx: &mut Transaction<'static, B>,
+        claim: &IdempotencyClaim,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let row = statement::<B>(
+            "SELECT fingerprint, state, payment_id, refund_id, response_status, response_body, \
+             locked_until FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
+        )
+        .bind(&claim.principal)
+        .bind(claim.key.as_ref())
+        .fetch_one(&mut *tx)
+        .await?;
+        let fingerprint: String = row.col("fingerprint")?;
+        if fingerprint != claim.fingerprint {
+            return Ok(ClaimOutcome::KeyReused);
+        }
+        let state: String = row.col("state")?;
+        let payment_id: Option<String> = row.col("payment_id")?;
+        let refund_id: Option<String> = row.col("refund_id")?;
+        let (table, resource) = match (refund_id, payment_id) {
+            (Some(refund), _) => ("refunds", Some(refund)),
+            (None, payment) => ("payments", payment),
+        };
+        let locked_until: DateTime<Utc> = row.col("locked_until")?;
+        Ok(match (state.as_str(), resource) {
+            ("completed", _) => {
+                let status: Option<i32> = row.col("response_status")?;
+                let body: Option<String> = row.col("response_body")?;
+                match (status.and_then(|s| u16::try_from(s).ok()), body) {
+                    (Some(status), Some(body)) => ClaimOutcome::Replay { status, body },
+                    _ => return Err(StoreError::Corrupt("idempotency_keys.response".into())),
+                }
+            }
+            ("linked", Some(resource_id)) => ClaimOutcome::Linked { resource_id },
+            ("in_flight", _) if locked_until > claim.now => ClaimOutcome::InFlight,
+            ("in_flight", Some(resource_id)) => {
+                // Whoever claimed it stopped mid-call: the provider may or may not have
+                // acted, so the resource becomes unresolved rather than retried.
+                statement::<B>(&format!(
+                    "UPDATE {table} SET create_outcome = 'unknown', updated_at = $2 \
+                     WHERE id = $1 AND create_outcome = 'pending'"
+                ))
+                .bind(&resource_id)
+                .bind(claim.now)
+                .execute(&mut *tx)
+                .await?;
+                Self::settle_key_tx(tx, claim, &IdempotencySettle::Linked).await?;
+                ClaimOutcome::Linked { resource_id }
+            }
+            _ => return Err(StoreError::Corrupt("idempotency_keys.state".into())),
+        })
+    }
+
+    /// Leaves an idempotency key as the provider's answer decided.
+    pub(super) async fn settle_key_tx(
+        tx: &mut Transaction<'static, B>,
+        claim: &IdempotencyClaim,
+        settle: &IdempotencySettle,
+    ) -> Result<(), StoreError> {
+        let query = match settle {
+            IdempotencySettle::Completed { status, body } => statement::<B>(
+                "UPDATE idempotency_keys SET state = 'completed', response_status = $3, \
+                 response_body = $4 WHERE principal = $1 AND idempotency_key = $2",
+            )
+            .bind(&claim.principal)
+            .bind(claim.key.as_ref())
+            .bind(i32::from(*status))
+            .bind(body.clone()),
+            IdempotencySettle::Linked => statement::<B>(
+                "UPDATE idempotency_keys SET state = 'linked' \
+                 WHERE principal = $1 AND idempotency_key = $2",
+            )
+            .bind(&claim.principal)
+            .bind(claim.key.as_ref()),
+            IdempotencySettle::Release => statement::<B>(
+                "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2",
+            )
+            .bind(&claim.principal)
+            .bind(claim.key.as_ref()),
+        };
+        query.execute(&mut *tx).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> KeyStore for SqlStore<B> {
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store touch_api_key", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        statement::<B>("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store insert_api_key", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        statement::<B>(
+            "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&key.id)
+        .bind(key.role.as_str())
+        .bind(&key.label)
+        .bind(&key.token_sha256)
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .bind(key.last_used_at)
+        .bind(key.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store find_api_key", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        statement::<B>("SELECT * FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store list_api_keys", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        statement::<B>("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store revoke_api_key", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = statement::<B>(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store purge_expired_idempotency", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn purge_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = statement::<B>(
+            "DELETE FROM idempotency_keys WHERE expires_at < $1 AND state <> 'in_flight'",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,258 @@
+//! The SQL of [`PrivacyStore`](crate::store::PrivacyStore).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::store::backend::{Backend, ReadRow};
+use crate::store::guard::{statement, Builder};
+use crate::store::*;
+
+/// What pseudonymised personal fields read.
+pub(super) const ERASED: &str = "[erased]";
+
+#[async_trait]
+impl<B: Backend> PrivacyStore for SqlStore<B> {
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store erase_payments", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn erase_payments(
+        &self,
+        payment_ids: &[String],
+        at: DateTime<Utc>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<ErasureCounts, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let mut counts = ErasureCounts::default();
+        if !payment_ids.is_empty() {
+            let mut select = Builder::<B>::new(
+                "SELECT id, metadata FROM payments WHERE personal_erased_at IS NULL AND id IN ",
+            );
+            push_ids(&mut select, payment_ids);
+            let due: Vec<(String, String)> = select
+                .build()
+                .fetch_all(&mut tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.col("id")?, row.col("metadata")?)))
+                .collect::<Result<_, StoreError>>()?;
+            for (id, metadata) in &due {
+                // Keys are the CRM's field names; values may be personal.
+                let keys: BTreeMap<String, String> =
+                    serde_json::from_str::<BTreeMap<String, String>>(metadata)
+                        .unwrap_or_default()
+                        .into_keys()
+                        .map(|k| (k, ERASED.to_owned()))
+                        .collect();
+                statement::<B>(
+                    "UPDATE payments SET description = $2, email = NULL, metadata = $3, \
+                     return_url = $2, next_url = NULL, personal_erased_at = $4 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(ERASED)
+                .bind(serde_json::to_string(&keys).expect("a map of strings serialises"))
+                .bind(at)
+                .execute(&mut tx)
+                .await?;
+            }
+            counts.payments = due.len() as u64;
+            // Every payment of the request, erased now or before: a refund reason or
+            // a stored answer that arrived after an earlier erasure is caught too.
+            let mut refunds = Builder::<B>::new("UPDATE refunds SET reason = ");
+            refunds
+                .push_bind(ERASED)
+                .push(" WHERE reason <> ")
+                .push_bind(ERASED);
+            refunds.push(" AND payment_id IN ");
+            push_ids(&mut refunds, payment_ids);
+            counts.refunds = refunds.build().execute(&mut tx).await?.rows_affected();
+            // Stored answers held the personal fields: replays now read the row.
+            let mut keys = Builder::<B>::new(
+                "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
+                 response_body = NULL WHERE state = 'completed' AND (payment_id IN ",
+            );
+            push_ids(&mut keys, payment_ids);
+            keys.push(" OR refund_id IN (SELECT id FROM refunds WHERE payment_id IN ");
+            push_ids(&mut keys, payment_ids);
+            keys.push("))");
+            keys.build().execute(&mut tx).await?;
+        }
+        if let Some(audit) = audit {
+            Self::insert_audit_tx(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payments_due_for_erasure", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn payments_due_for_erasure(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        first_column(
+            statement::<B>(
+                "SELECT id FROM payments WHERE personal_erased_at IS NULL \
+             AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, id LIMIT $2",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store erase_refund_reasons", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn erase_refund_reasons(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = statement::<B>(
+            "UPDATE refunds SET reason = $1 WHERE reason <> $1 \
+             AND finished_at IS NOT NULL AND finished_at < $2",
+        )
+        .bind(ERASED)
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payments_due_for_removal", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn payments_due_for_removal(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        first_column(
+            statement::<B>(
+                "SELECT p.id FROM payments p WHERE p.created_at < $1 \
+             AND (p.finished_at IS NULL OR p.finished_at < $1) \
+             AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id \
+               AND (r.created_at >= $1 OR r.finished_at >= $1)) \
+             ORDER BY p.created_at, p.id LIMIT $2",
+            )
+            .bind(cutoff)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store money_movements", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn money_movements(
+        &self,
+        payment_ids: &[String],
+    ) -> Result<Vec<crate::domain::retention::Movement>, StoreError> {
+        if payment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Builder::<B>::new(
+            "SELECT finished_at AS at, service, amount FROM payments \
+             WHERE status = 'succeeded' AND finished_at IS NOT NULL AND id IN ",
+        );
+        push_ids(&mut sql, payment_ids);
+        sql.push(
+            " UNION ALL SELECT r.finished_at AS at, p.service, -r.amount AS amount \
+             FROM refunds r JOIN payments p ON p.id = r.payment_id \
+             WHERE r.status = 'succeeded' AND r.finished_at IS NOT NULL AND r.payment_id IN ",
+        );
+        push_ids(&mut sql, payment_ids);
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(crate::domain::retention::Movement {
+                    at: row.col("at")?,
+                    service: row.col("service")?,
+                    amount: row.col("amount")?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store archive_and_remove", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn archive_and_remove(
+        &self,
+        payment_ids: &[String],
+        totals: &[DailyTotal],
+        audit: &AuditEntry,
+    ) -> Result<u64, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        for total in totals {
+            statement::<B>(
+                "INSERT INTO ledger_daily_totals (day, service, payments, gross_pence, refunds, refunds_pence) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, service) DO UPDATE SET \
+                 payments = ledger_daily_totals.payments + excluded.payments, \
+                 gross_pence = ledger_daily_totals.gross_pence + excluded.gross_pence, \
+                 refunds = ledger_daily_totals.refunds + excluded.refunds, \
+                 refunds_pence = ledger_daily_totals.refunds_pence + excluded.refunds_pence",
+            )
+            .bind(&total.day)
+            .bind(&total.service)
+            .bind(total.payments)
+            .bind(total.gross_pence)
+            .bind(total.refunds)
+            .bind(total.refunds_pence)
+            .execute(&mut tx)
+            .await?;
+        }
+        let mut removed = 0;
+        if !payment_ids.is_empty() {
+            for (table, condition) in [
+                ("outbox", "payment_id IN "),
+                ("webhook_receipts", "payment_id IN "),
+                (
+                    "idempotency_keys",
+                    "refund_id IN (SELECT id FROM refunds WHERE payment_id IN ",
+                ),
+                ("idempotency_keys", "payment_id IN "),
+                ("payment_events", "payment_id IN "),
+                ("refunds", "payment_id IN "),
+                ("payments", "id IN "),
+            ] {
+                let mut sql = Builder::<B>::new(format!("DELETE FROM {table} WHERE {condition}"));
+                push_ids(&mut sql, payment_ids);
+                if condition.ends_with("payment_id IN ") && condition.contains("SELECT") {
+                    sql.push(")");
+                }
+                let done = sql.build().execute(&mut tx).await?;
+                if table == "payments" {
+                    removed = done.rows_affected();
+                }
+            }
+        }
+        Self::insert_audit_tx(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store archived_totals", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn archived_totals(
+        &self,
+        from: &str,
+        to: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<DailyTotal>, StoreError> {
+        statement::<B>(
+            "SELECT day, service, payments, gross_pence, refunds, refunds_pence \
+             FROM ledger_daily_totals WHERE day >= $1 AND day <= $2 \
+             AND ($3 IS NULL OR service = $3) ORDER BY day, service",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(service)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DailyTotal {
+                day: row.col("day")?,
+                service: row.col("service")?,
+                payments: row.col("payments")?,
+                gross_pence: row.col("gross_pence")?,
+                refunds: row.col("refunds")?,
+                refunds_pence: row.col("refunds_pence")?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,345 @@
+//! The SQL of [`WebhookStore`](crate::store::WebhookStore).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Transaction;
+
+use super::*;
+use crate::domain::{
+    decide_transition, happened_at, notification_type, replay_in_order, EventOutcome, Payment,
+    PaymentId, PaymentStatus, ProviderEvent, TransitionDecision, TransitionSource,
+};
+use crate::store::backend::{Backend, ReadRow};
+use crate::store::guard::statement;
+use crate::store::*;
+
+pub(super) const NOTIFICATION_COLUMNS: &str = "id, event_type, payment_id, refund_id, created_at, \
+    status, attempts, next_attempt_at, last_error, delivered_at";
+
+pub(super) fn notification_from_row(row: &impl ReadRow) -> Result<Notification, StoreError> {
+    let payment_id: String = row.col("payment_id")?;
+    Ok(Notification {
+        id: row.col("id")?,
+        event_type: row.col("event_type")?,
+        payment_id: PaymentId::parse(&payment_id)
+            .map_err(|_| StoreError::Corrupt("outbox.payment_id".into()))?,
+        refund_id: row.col("refund_id")?,
+        created_at: row.col("created_at")?,
+        status: row.col("status")?,
+        attempts: row.col("attempts")?,
+        next_attempt_at: row.col("next_attempt_at")?,
+        last_error: row.col("last_error")?,
+        delivered_at: row.col("delivered_at")?,
+    })
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(super) async fn insert_outbox(
+        tx: &mut Transaction<'static, B>,
+        payment_id: &PaymentId,
+        to: PaymentStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match notification_type(to) {
+            Some(event_type) => Self::insert_outbox_row(tx, event_type, payment_id, None, at).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn insert_outbox_row(
+        tx: &mut Transaction<'static, B>,
+        event_type: &str,
+        payment_id: &PaymentId,
+        refund_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        statement::<B>(
+            "INSERT INTO outbox (id, event_type, payment_id, refund_id, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(crate::domain::refs::new_id("evt_"))
+        .bind(event_type)
+        .bind(payment_id.as_ref())
+        .bind(refund_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies webhooks that arrived before we knew the provider's id for a payment.
+    pub(super) async fn match_orphans_tx(
+        tx: &mut Transaction<'static, B>,
+        payment: &Payment,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(provider_id) = payment.provider_payment_id.as_deref() else {
+            return Ok(());
+        };
+        let orphans = statement::<B>(
+            "SELECT message_id, reported_status, failure_code FROM webhook_receipts \
+             WHERE account = $1 AND provider_payment_id = $2 AND outcome = 'orphan' \
+             ORDER BY occurred_at, received_at",
+        )
+        .bind(&payment.account)
+        .bind(provider_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut reported = Vec::with_capacity(orphans.len());
+        for orphan in &orphans {
+            let status: Option<String> = orphan.col("reported_status")?;
+            reported.push(
+                status
+                    .as_deref()
+                    .map(|r| parse_column::<PaymentStatus>(r, "webhook_receipts.reported_status"))
+                    .transpose()?,
+            );
+        }
+        let moves = replay_in_order(payment.status, &reported);
+        for (orphan, change) in orphans.iter().zip(moves) {
+            if let Some((from, to)) = change {
+                let code: Option<String> = orphan.col("failure_code")?;
+                Self::apply_transition_tx(
+                    tx,
+                    &payment.id,
+                    from,
+                    to,
+                    at,
+                    TransitionSource::Webhook,
+                    code.as_deref(),
+                    true,
+                )
+                .await?;
+            }
+            let message_id: String = orphan.col("message_id")?;
+            statement::<B>(
+                "UPDATE webhook_receipts SET outcome = 'matched', payment_id = $3 \
+                 WHERE account = $1 AND message_id = $2",
+            )
+            .bind(&payment.account)
+            .bind(message_id)
+            .bind(payment.id.as_ref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> WebhookStore for SqlStore<B> {
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store apply_provider_event", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn apply_provider_event(
+        &self,
+        account: &str,
+        event: &ProviderEvent,
+        received_at: DateTime<Utc>,
+    ) -> Result<EventOutcome, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        // The receipt is the dedupe: a second copy of the message, even one arriving at
+        // the same moment on another server, waits here and then finds it taken.
+        let fresh = statement::<B>(
+            "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
+             reported_status, failure_code, occurred_at, received_at, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ignored') \
+             ON CONFLICT (account, message_id) DO NOTHING",
+        )
+        .bind(account)
+        .bind(&event.message_id)
+        .bind(&event.event_type)
+        .bind(&event.provider_payment_id)
+        .bind(event.reported.map(|s| s.as_str()))
+        .bind(&event.failure_code)
+        .bind(event.occurred_at)
+        .bind(received_at)
+        .execute(&mut tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(EventOutcome::Duplicate);
+        }
+        if event.provider_payment_id.is_empty() {
+            // It names no payment we could ever match (an event type we do not act
+            // on, or about a payment that is not ours): acknowledged and kept as ignored.
+            tx.commit().await?;
+            return Ok(EventOutcome::Ignored);
+        }
+        let row = statement::<B>(&format!(
+            "SELECT id, status, created_at FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
+            B::FOR_UPDATE
+        ))
+        .bind(account)
+        .bind(&event.provider_payment_id)
+        .fetch_optional(&mut tx)
+        .await?;
+        let set_outcome = |outcome: &'static str, payment_id: Option<String>| {
+            statement::<B>(
+                "UPDATE webhook_receipts SET outcome = $3, payment_id = $4 \
+                 WHERE account = $1 AND message_id = $2",
+            )
+            .bind(account.to_owned())
+            .bind(event.message_id.clone())
+            .bind(outcome)
+            .bind(payment_id)
+        };
+        let Some(row) = row else {
+            set_outcome("orphan", None).execute(&mut tx).await?;
+            tx.commit().await?;
+            return Ok(EventOutcome::Orphan);
+        };
+        let id: String = row.col("id")?;
+        let payment_id =
+            PaymentId::parse(&id).map_err(|_| StoreError::Corrupt("payments.id".into()))?;
+        let current: PaymentStatus =
+            parse_column(&row.col::<String>("status")?, "payments.status")?;
+        let created_at: DateTime<Utc> = row.col("created_at")?;
+        let happened_at = happened_at(event.occurred_at, created_at, received_at);
+        let decision = event
+            .reported
+            .map(|reported| decide_transition(current, reported));
+        let outcome = match decision {
+            Some(TransitionDecision::Apply { from, to }) => {
+                let applied = Self::apply_transition_tx(
+                    &mut tx,
+                    &payment_id,
+                    from,
+                    to,
+                    happened_at,
+                    TransitionSource::Webhook,
+                    event.failure_code.as_deref(),
+                    true,
+                )
+                .await?;
+                if applied {
+                    EventOutcome::Applied {
+                        payment_id: payment_id.clone(),
+                        from,
+                        to,
+                    }
+                } else {
+                    EventOutcome::Ignored
+                }
+            }
+            _ => EventOutcome::Ignored,
+        };
+        set_outcome(outcome.as_str(), Some(id))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store lease_due_notifications", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn lease_due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let rows = statement::<B>(&format!(
+            "UPDATE outbox SET leased_until = $2 WHERE id IN ( \
+               SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+                 AND (leased_until IS NULL OR leased_until < $1) \
+               ORDER BY next_attempt_at, id LIMIT $3{}) \
+             RETURNING {NOTIFICATION_COLUMNS}",
+            B::SKIP_LOCKED
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(i64::from(limit))
+        .fetch_all(&mut tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(notification_from_row).collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store record_delivery", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn record_delivery(&self, id: &str, result: &DeliveryResult) -> Result<(), StoreError> {
+        let query = match result {
+            DeliveryResult::Delivered { at } => statement::<B>(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $2, \
+                 leased_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(*at),
+            DeliveryResult::Retry { next_attempt_at, error } => statement::<B>(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
+                 leased_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(*next_attempt_at)
+            .bind(error.clone()),
+            DeliveryResult::Dead { error } => statement::<B>(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, leased_until = NULL, \
+                 last_error = $2 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(error.clone()),
+        };
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store release_notification_leases", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn release_notification_leases(&self, ids: &[String]) -> Result<(), StoreError> {
+        for id in ids {
+            statement::<B>(
+                "UPDATE outbox SET leased_until = NULL WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store list_notifications", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn list_notifications(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        statement::<B>(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE ($1 IS NULL OR status = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(notification_from_row)
+        .collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store retry_notification", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = statement::<B>(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+             leased_until = NULL WHERE id = $1 AND status <> 'delivered'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store notifications_for_payment", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn notifications_for_payment(
+        &self,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Notification>, StoreError> {
+        statement::<B>(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM outbox WHERE payment_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(payment_id.as_ref())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(notification_from_row)
+        .collect()
+    }
+}
