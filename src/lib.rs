@@ -3,6 +3,7 @@
 //! Dependencies point one way: `http` → `service` → {`providers`, `store`}, and all may use
 //! `domain`. `startup` alone chooses implementations; `simulator` is a stand-in provider server.
 
+pub mod background;
 pub mod config;
 pub mod domain;
 pub mod http;

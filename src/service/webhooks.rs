@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::Clock;
+use crate::background::Background;
 use crate::domain::{EventOutcome, PaymentId, ProviderKind};
 use crate::metrics::Metrics;
 use crate::providers::{HeaderLookup, ProviderRegistry, WebhookRejection};
@@ -34,6 +35,8 @@ pub struct WebhookService {
     clock: Arc<dyn Clock>,
     refunds: Arc<super::refunds::RefundService>,
     metrics: Arc<Metrics>,
+    /// Owns the refund refresh a webhook starts after its answer, so shutdown drains it.
+    background: Background,
 }
 
 impl WebhookService {
@@ -43,6 +46,7 @@ impl WebhookService {
         clock: Arc<dyn Clock>,
         refunds: Arc<super::refunds::RefundService>,
         metrics: Arc<Metrics>,
+        background: Background,
     ) -> Self {
         Self {
             store,
@@ -50,6 +54,7 @@ impl WebhookService {
             clock,
             refunds,
             metrics,
+            background,
         }
     }
 
@@ -155,7 +160,9 @@ impl WebhookService {
                 .await
             {
                 let refunds = self.refunds.clone();
-                tokio::spawn(async move { refunds.refresh_open(&payment).await });
+                self.background.spawn("refund refresh", async move {
+                    refunds.refresh_open(&payment).await;
+                });
             }
         }
         tracing::info!(

@@ -1,0 +1,160 @@
+//! The use-case services, each given the store, providers, clock and settings it needs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::background::Background;
+use crate::config::Settings;
+use crate::domain::standard_webhooks;
+use crate::metrics::Metrics;
+use crate::providers::ProviderRegistry;
+use crate::service::audit::AuditService;
+use crate::service::data_protection::DataProtectionService;
+use crate::service::ledger::{FinanceCodes, LedgerService};
+use crate::service::notifications::{DeliverySettings, NotificationService};
+use crate::service::payments::{PaymentSettings, ServiceEntry};
+use crate::service::reconciliation::ReconciliationService;
+use crate::service::refunds::{RefundService, RefundSettings};
+use crate::service::{AppServices, Clock, KeyService, PaymentService, WebhookService};
+use crate::store::Store;
+
+/// What every service is built from.
+pub(super) struct Parts {
+    pub store: Arc<dyn Store>,
+    pub providers: ProviderRegistry,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub background: Background,
+}
+
+pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServices> {
+    let Parts {
+        store,
+        providers,
+        clock,
+        metrics,
+        background,
+    } = parts;
+    let refunds = Arc::new(RefundService::new(
+        store.clone(),
+        providers.clone(),
+        clock.clone(),
+        RefundSettings {
+            create_lease: Duration::from_secs(120),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
+        },
+    ));
+    let payments = Arc::new(PaymentService::new(
+        store.clone(),
+        providers.clone(),
+        service_entries(settings),
+        clock.clone(),
+        payment_settings(settings),
+        metrics.clone(),
+    ));
+    Ok(AppServices {
+        webhooks: Arc::new(WebhookService::new(
+            store.clone(),
+            providers.clone(),
+            clock.clone(),
+            refunds.clone(),
+            metrics.clone(),
+            background,
+        )),
+        refunds,
+        ledger: Arc::new(LedgerService::new(store.clone(), finance_codes(settings))),
+        reconciliation: Arc::new(ReconciliationService::new(
+            store.clone(),
+            providers,
+            payments.clone(),
+            clock.clone(),
+        )),
+        payments,
+        notifications: Arc::new(NotificationService::new(
+            store.clone(),
+            clock.clone(),
+            delivery_settings(settings)?,
+            metrics.clone(),
+        )),
+        keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
+        audit: Arc::new(AuditService::new(store.clone(), clock.clone())),
+        data_protection: Arc::new(DataProtectionService::new(
+            store.clone(),
+            clock,
+            settings.retention.clone(),
+        )),
+        store,
+        metrics,
+    })
+}
+
+fn service_entries(settings: &Settings) -> BTreeMap<String, ServiceEntry> {
+    settings
+        .services
+        .iter()
+        .map(|(code, s)| {
+            let entry = ServiceEntry {
+                account: s.account.clone(),
+            };
+            (code.clone(), entry)
+        })
+        .collect()
+}
+
+fn payment_settings(settings: &Settings) -> PaymentSettings {
+    PaymentSettings {
+        allow_loopback_http: settings.environment != crate::config::Environment::Production,
+        refresh_on_read: settings.payments.refresh_on_read,
+        refresh_interval: Duration::from_secs(settings.payments.refresh_interval_seconds),
+        create_lease: Duration::from_secs(120),
+        idempotency_ttl: Duration::from_secs(24 * 3600),
+    }
+}
+
+fn finance_codes(settings: &Settings) -> BTreeMap<String, FinanceCodes> {
+    settings
+        .services
+        .iter()
+        .map(|(code, s)| {
+            let codes = FinanceCodes {
+                fund_code: s.fund_code.clone(),
+                cost_centre: s.cost_centre.clone(),
+            };
+            (code.clone(), codes)
+        })
+        .collect()
+}
+
+/// The delivery worker's settings, with secrets resolved into HMAC keys.
+fn delivery_settings(settings: &Settings) -> anyhow::Result<DeliverySettings> {
+    let n = &settings.notifications;
+    let keys = n
+        .secrets
+        .iter()
+        .map(|source| {
+            let secret = source.resolve().map_err(anyhow::Error::msg)?;
+            standard_webhooks::secret_key(secret.expose_secret()).map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(DeliverySettings {
+        default_url: n.default_url.clone(),
+        service_urls: settings
+            .services
+            .iter()
+            .filter_map(|(code, s)| s.crm_url.clone().map(|url| (code.clone(), url)))
+            .collect(),
+        keys,
+        timeout: Duration::from_secs(n.timeout_seconds),
+        retry_schedule: n
+            .retry_schedule_seconds
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        batch_size: n.batch_size,
+        lease: Duration::from_secs(n.lease_seconds),
+    })
+}
