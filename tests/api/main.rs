@@ -28,5 +28,6 @@ mod reconciliation;
 mod refunds;
 mod replicas;
 mod simulator;
+mod simulator_contract;
 mod store_conformance;
 mod webhooks;
