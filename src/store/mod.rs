@@ -39,16 +39,24 @@ pub use webhooks::*;
 pub enum StoreError {
     /// The database could not be reached or answered too slowly; worth retrying later.
     #[error("the database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] sqlx::Error),
     /// A uniqueness rule was broken by a concurrent writer.
     #[error("conflicting write")]
     Conflict,
     /// A row held a value this version of Counterfoil cannot read.
     #[error("unreadable row: {0}")]
     Corrupt(String),
+    /// The database driver could not decode a column.
+    #[error("unreadable row: {0}")]
+    Undecodable(#[source] sqlx::Error),
     /// A value to be written holds a card number: the statement was not sent, nothing was written.
     #[error("a value to be stored holds a card number; nothing was written")]
     CardData,
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("database error: migration failed: {0}")]
+    Migration(#[source] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -60,22 +68,22 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             sqlx::Error::Encode(inner) if inner.is::<guard::CardDataRefused>() => {
                 StoreError::CardData
             }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                StoreError::Corrupt(error.to_string())
+                StoreError::Undecodable(error)
             }
-            _ => StoreError::Other(error.to_string()),
+            _ => StoreError::Database(error),
         }
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Other(format!("migration failed: {error}"))
+        StoreError::Migration(error)
     }
 }
 
@@ -131,4 +139,26 @@ pub(crate) fn parse_column<T: std::str::FromStr>(
 
 pub(crate) fn create_outcome_text(outcome: CreateOutcome) -> &'static str {
     outcome.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::StoreError;
+
+    #[test]
+    fn a_database_error_keeps_its_cause() {
+        let unavailable = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(unavailable, StoreError::Unavailable(_)));
+        assert!(unavailable
+            .source()
+            .is_some_and(|cause| cause.to_string() == sqlx::Error::PoolTimedOut.to_string()));
+        let refused = StoreError::from(sqlx::Error::Protocol("bad frame".into()));
+        assert!(refused.source().is_some());
+        assert_eq!(
+            refused.to_string(),
+            "database error: encountered unexpected or invalid data: bad frame"
+        );
+    }
 }
