@@ -15,6 +15,27 @@ pub fn fingerprint(route: &str, principal: &str, body: &Value) -> String {
     crate::domain::refs::in_letters(&hasher.finalize())
 }
 
+/// A request that may be repeated: the caller's Idempotency-Key, the route it was sent to and the
+/// fingerprint of what it asked, so a repeat is answered as the first was and a different request
+/// under the same key is refused.
+#[derive(Debug, Clone)]
+pub struct Idempotent {
+    pub key: super::IdempotencyKey,
+    pub route: String,
+    pub fingerprint: String,
+}
+
+impl Idempotent {
+    pub fn new(key: super::IdempotencyKey, route: String, principal: &str, body: &Value) -> Self {
+        let fingerprint = fingerprint(&route, principal, body);
+        Self {
+            key,
+            route,
+            fingerprint,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

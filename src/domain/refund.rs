@@ -96,6 +96,13 @@ pub fn refund_notification_on(from: RefundStatus, to: RefundStatus) -> Option<&'
     refund_notification_type(to).filter(|_| from != to)
 }
 
+/// A refund as asked for, parsed: how much and why.
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    pub amount: super::AmountPence,
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

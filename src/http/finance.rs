@@ -10,7 +10,9 @@ use super::auth::Authenticated;
 use super::body::read_json;
 use super::payments::{idempotency_key, payment_id};
 use super::problem::ApiError;
+use super::requests;
 use crate::domain::api_key::Role;
+use crate::domain::idempotency::Idempotent;
 use crate::domain::FieldError;
 use crate::service::ledger::{csv_line, Format, CSV_HEADER};
 use crate::service::reconciliation::Actor;
@@ -31,9 +33,12 @@ pub async fn create_refund(
     let payment = payment_id(&id)?;
     let key = idempotency_key(&req)?;
     let body = read_json(&req, payload).await?;
+    let new = requests::new_refund(&body)?;
+    let route = format!("POST /v1/payments/{payment}/refunds");
+    let request = Idempotent::new(key, route, &principal.key_id, &body);
     match services
         .refunds
-        .request(principal, &payment, key, &body)
+        .request(principal, &payment, request, new)
         .await?
     {
         RefundResponse::Created(view) => Ok(HttpResponse::Created().json(&*view)),

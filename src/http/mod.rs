@@ -25,6 +25,7 @@ pub mod notifications;
 pub mod payments;
 pub mod probes;
 pub mod problem;
+pub mod requests;
 pub mod webhooks;
 
 use limits::RateLimits;

@@ -8,7 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::Authenticated;
 use super::body::read_json;
 use super::problem::ApiError;
+use super::requests;
 use crate::domain::api_key::Role;
+use crate::domain::idempotency::Idempotent;
 use crate::domain::{IdempotencyKey, PaymentId};
 use crate::service::payments::CreateResponse;
 use crate::service::views::PaymentView;
@@ -42,6 +44,9 @@ fn json(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
+/// The route a payment is created on, part of its idempotency fingerprint.
+const CREATE_ROUTE: &str = "POST /v1/payments";
+
 pub async fn create(
     auth: Authenticated,
     services: web::Data<AppServices>,
@@ -51,7 +56,14 @@ pub async fn create(
     let principal = auth.require(CRM)?;
     let key = idempotency_key(&req)?;
     let body = read_json(&req, payload).await?;
-    match services.payments.create(principal, key, &body).await? {
+    let payments = &services.payments;
+    let new = requests::new_payment(
+        &body,
+        |service| payments.offers(service),
+        payments.allows_loopback_return(),
+    )?;
+    let request = Idempotent::new(key, CREATE_ROUTE.to_owned(), &principal.key_id, &body);
+    match payments.create(principal, request, new).await? {
         CreateResponse::Created(view) => Ok(json(StatusCode::CREATED, &*view)),
         CreateResponse::Replayed { status, body } => Ok(HttpResponse::build(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),

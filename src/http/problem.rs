@@ -221,21 +221,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::ProviderUnavailable {
                 payment_id,
                 certain_nothing_happened,
-            } => {
-                let (status, detail) = if certain_nothing_happened {
-                    (S::SERVICE_UNAVAILABLE, "The payment provider could not be reached; nothing was created. Retry with the same Idempotency-Key.")
-                } else {
-                    (S::BAD_GATEWAY, "The payment provider did not answer in time. The payment may exist at the provider: Counterfoil will resolve it, never create it twice. Read the payment by payment_id, or retry with the same Idempotency-Key later.")
-                };
-                let mut e = ApiError::new(
-                    status,
-                    "provider_unavailable",
-                    "The payment provider is unavailable",
-                )
-                .detail(detail);
-                e.problem.payment_id = payment_id;
-                e
-            }
+            } => provider_unavailable(payment_id, certain_nothing_happened),
             ServiceError::ProviderRejected { payment_id, code } => {
                 let mut e = ApiError::new(S::BAD_GATEWAY, "provider_rejected", "The payment provider refused the request")
                     .detail("The provider made no payment. See provider_code; this usually needs a configuration fix.");
@@ -244,22 +230,45 @@ impl From<ServiceError> for ApiError {
                 e
             }
             ServiceError::CardData => ApiError::card_data(),
-            ServiceError::Store(crate::store::StoreError::CardData) => {
-                tracing::warn!("refused by the store: a value to be written holds a card number");
-                ApiError::card_data()
-            }
-            ServiceError::Store(store) => {
-                tracing::error!(error = %store, "storage failure");
-                match store {
-                    crate::store::StoreError::Unavailable(_) => ApiError::new(
-                        S::SERVICE_UNAVAILABLE,
-                        "storage_unavailable",
-                        "The database is unavailable",
-                    )
-                    .detail("Nothing was changed. Retry later with the same Idempotency-Key."),
-                    _ => ApiError::internal(),
-                }
-            }
+            ServiceError::Store(store) => storage_failure(store),
+        }
+    }
+}
+
+fn provider_unavailable(payment_id: Option<String>, certain_nothing_happened: bool) -> ApiError {
+    let (status, detail) = if certain_nothing_happened {
+        (StatusCode::SERVICE_UNAVAILABLE, "The payment provider could not be reached; nothing was created. Retry with the same Idempotency-Key.")
+    } else {
+        (StatusCode::BAD_GATEWAY, "The payment provider did not answer in time. The payment may exist at the provider: Counterfoil will resolve it, never create it twice. Read the payment by payment_id, or retry with the same Idempotency-Key later.")
+    };
+    let mut e = ApiError::new(
+        status,
+        "provider_unavailable",
+        "The payment provider is unavailable",
+    )
+    .detail(detail);
+    e.problem.payment_id = payment_id;
+    e
+}
+
+fn storage_failure(store: crate::store::StoreError) -> ApiError {
+    match store {
+        crate::store::StoreError::CardData => {
+            tracing::warn!("refused by the store: a value to be written holds a card number");
+            ApiError::card_data()
+        }
+        crate::store::StoreError::Unavailable(_) => {
+            tracing::error!(error = %store, "storage failure");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "The database is unavailable",
+            )
+            .detail("Nothing was changed. Retry later with the same Idempotency-Key.")
+        }
+        _ => {
+            tracing::error!(error = %store, "storage failure");
+            ApiError::internal()
         }
     }
 }

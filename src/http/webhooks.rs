@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::body::read_limited;
 use super::limits::RateLimits;
 use super::problem::ApiError;
-use crate::domain::ProviderKind;
+use crate::domain::{EventOutcome, ProviderKind};
 use crate::providers::WebhookRejection;
 use crate::service::webhooks::WebhookError;
 use crate::service::AppServices;
@@ -52,26 +52,13 @@ pub async fn receive(
     };
     let body = {
         let _slot = limits.webhook_body_slot(&services.metrics)?;
-        match tokio::time::timeout(limits.webhook_body_deadline, read_limited(&req, payload)).await
-        {
-            Ok(Ok(body)) => body,
-            Ok(Err(refused)) => {
-                charge_failure();
-                return Err(refused);
-            }
-            Err(_) => {
-                charge_failure();
-                tracing::warn!(account = %account, "webhook refused: its body did not arrive in time");
-                return Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    "The request body did not arrive in time",
-                )
-                .detail(format!(
-                    "Webhook bodies must arrive within {} s.",
-                    limits.webhook_body_deadline.as_secs()
-                )));
-            }
+        read_in_time(&limits, &req, payload, &account).await
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(refused) => {
+            charge_failure();
+            return Err(refused);
         }
     };
     let headers = req.headers().clone();
@@ -91,6 +78,11 @@ pub async fn receive(
     if matches!(result, Err(WebhookError::Rejected(_))) {
         charge_failure();
     }
+    answer(result)
+}
+
+/// The provider's answer: 200 only once the effect is committed.
+fn answer(result: Result<EventOutcome, WebhookError>) -> Result<HttpResponse, ApiError> {
     match result {
         Ok(outcome) => {
             Ok(HttpResponse::Ok().json(serde_json::json!({ "outcome": outcome.as_str() })))
@@ -120,6 +112,30 @@ pub async fn receive(
                 "storage_unavailable",
                 "The webhook could not be recorded; please retry",
             ))
+        }
+    }
+}
+
+/// Reads the body within the deadline.
+async fn read_in_time(
+    limits: &RateLimits,
+    req: &HttpRequest,
+    payload: web::Payload,
+    account: &str,
+) -> Result<web::Bytes, ApiError> {
+    match tokio::time::timeout(limits.webhook_body_deadline, read_limited(req, payload)).await {
+        Ok(read) => read,
+        Err(_) => {
+            tracing::warn!(account = %account, "webhook refused: its body did not arrive in time");
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "The request body did not arrive in time",
+            )
+            .detail(format!(
+                "Webhook bodies must arrive within {} s.",
+                limits.webhook_body_deadline.as_secs()
+            )))
         }
     }
 }

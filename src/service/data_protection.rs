@@ -2,6 +2,7 @@
 //! while, remove whole records after the finance retention period, keeping daily totals), erasure
 //! on request, and the subject export. Every change is audited with counts, never the data.
 
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,7 +101,6 @@ impl DataProtectionService {
         let now = self.clock.now();
         let personal_before = personal_data_cutoff(now, self.settings.personal_data_days);
         let records_before = removal_cutoff(now, self.settings.keep_years_after_financial_year);
-        let batch = self.settings.batch_size;
         let mut report = SweepReport {
             dry_run,
             personal_data_before: ts(personal_before),
@@ -115,7 +115,6 @@ impl DataProtectionService {
             subject: "retention".into(),
             detail,
         };
-
         if dry_run {
             report.payments_pseudonymised = self
                 .store
@@ -129,11 +128,25 @@ impl DataProtectionService {
                 .len() as u64;
             return Ok(report);
         }
+        self.pseudonymise_due(personal_before, now, &mut report, &audit)
+            .await?;
+        self.remove_due(records_before, &mut report, &audit).await?;
+        report.idempotency_keys_removed = self.store.purge_expired_idempotency(now).await?;
+        Ok(report)
+    }
 
+    /// Pseudonymises the personal fields of payments finished before `before`, batch by batch.
+    async fn pseudonymise_due(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+        audit: &impl Fn(&str, Value) -> AuditEntry,
+    ) -> Result<(), ServiceError> {
         loop {
             let due = self
                 .store
-                .payments_due_for_erasure(personal_before, batch)
+                .payments_due_for_erasure(before, self.settings.batch_size)
                 .await?;
             if due.is_empty() {
                 break;
@@ -149,13 +162,21 @@ impl DataProtectionService {
                 break;
             }
         }
-        report.refund_reasons_pseudonymised +=
-            self.store.erase_refund_reasons(personal_before).await?;
+        report.refund_reasons_pseudonymised += self.store.erase_refund_reasons(before).await?;
+        Ok(())
+    }
 
+    /// Removes payments dated before `before`, batch by batch, keeping their days' totals.
+    async fn remove_due(
+        &self,
+        before: DateTime<Utc>,
+        report: &mut SweepReport,
+        audit: &impl Fn(&str, Value) -> AuditEntry,
+    ) -> Result<(), ServiceError> {
         loop {
             let due = self
                 .store
-                .payments_due_for_removal(records_before, batch)
+                .payments_due_for_removal(before, self.settings.batch_size)
                 .await?;
             if due.is_empty() {
                 break;
@@ -183,8 +204,7 @@ impl DataProtectionService {
                 break;
             }
         }
-        report.idempotency_keys_removed = self.store.purge_expired_idempotency(now).await?;
-        Ok(report)
+        Ok(())
     }
 
     /// Reads `{request_ref}`.

@@ -8,14 +8,13 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::views::{PaymentEventView, PaymentPage, PaymentView};
-use super::{create_failure, take, Clock, FieldIssue, Principal, ServiceError};
+use super::{create_failure, Clock, FieldIssue, Principal, ServiceError};
+use crate::domain::idempotency::Idempotent;
 use crate::domain::{
-    decide_transition, idempotency, AmountPence, CreateOutcome, Description, Email, FieldError,
-    IdempotencyKey, Metadata, NewPayment, Payment, PaymentId, PaymentStatus, RequestRef, ReturnUrl,
-    ServiceCode, TransitionDecision, TransitionSource,
+    decide_transition, CreateOutcome, Email, FieldError, NewPayment, Payment, PaymentId,
+    PaymentStatus, RequestRef, ServiceCode, TransitionDecision, TransitionSource,
 };
 use crate::metrics::Metrics;
 use crate::providers::{CreateSession, ProviderError, ProviderPayment, ProviderRegistry};
@@ -75,8 +74,6 @@ pub struct PaymentService {
     metrics: Arc<Metrics>,
 }
 
-const CREATE_ROUTE: &str = "POST /v1/payments";
-
 impl PaymentService {
     pub fn new(
         store: Arc<dyn Store>,
@@ -96,89 +93,14 @@ impl PaymentService {
         }
     }
 
-    /// Parses a create body into a [`NewPayment`], naming every refused field at once.
-    pub fn parse_create(&self, body: &Value) -> Result<NewPayment, ServiceError> {
-        let Some(fields) = body.as_object() else {
-            return Err(ServiceError::Validation(vec![FieldIssue::new(
-                "body",
-                FieldError::new("invalid_type", "must be a JSON object"),
-            )]));
-        };
-        const KNOWN: &[&str] = &[
-            "request_ref",
-            "service",
-            "amount",
-            "description",
-            "return_url",
-            "email",
-            "metadata",
-        ];
-        let mut issues: Vec<FieldIssue> = fields
-            .keys()
-            .filter(|k| !KNOWN.contains(&k.as_str()))
-            .map(|k| {
-                FieldIssue::new(
-                    k.clone(),
-                    FieldError::new("unknown_field", "is not a field of this request"),
-                )
-            })
-            .collect();
-        let text = |value: &Value| -> Result<String, FieldError> {
-            value
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))
-        };
-        let request_ref = take(fields, &mut issues, "request_ref", true, |v| {
-            RequestRef::parse(&text(v)?)
-        });
-        let service = take(fields, &mut issues, "service", true, |v| {
-            let code = ServiceCode::parse(&text(v)?)?;
-            if self.services.contains_key(code.as_ref()) {
-                Ok(code)
-            } else {
-                Err(FieldError::new(
-                    "unknown_service",
-                    "is not a service configured in Counterfoil",
-                ))
-            }
-        });
-        let amount = take(fields, &mut issues, "amount", true, |v| {
-            let pence = v.as_i64().ok_or_else(|| {
-                FieldError::new("invalid_type", "must be a whole number of pence")
-            })?;
-            AmountPence::parse(pence).map_err(|e| FieldError::new("out_of_range", e.to_string()))
-        });
-        let description = take(fields, &mut issues, "description", true, |v| {
-            Description::parse(&text(v)?)
-        });
-        let return_url = take(fields, &mut issues, "return_url", true, |v| {
-            ReturnUrl::parse(&text(v)?, self.settings.allow_loopback_http)
-        });
-        let email = take(fields, &mut issues, "email", false, |v| {
-            Email::parse(&text(v)?)
-        });
-        let metadata = take(fields, &mut issues, "metadata", false, |v| {
-            Metadata::parse(metadata_pairs(v)?)
-        });
-        match (request_ref, service, amount, description, return_url) {
-            (
-                Some(request_ref),
-                Some(service),
-                Some(amount),
-                Some(description),
-                Some(return_url),
-            ) if issues.is_empty() => Ok(NewPayment {
-                request_ref,
-                service,
-                amount,
-                description,
-                return_url,
-                email,
-                metadata: metadata.unwrap_or_default(),
-            }),
-            _ => Err(ServiceError::Validation(issues)),
-        }
+    /// Whether `service` is one this Counterfoil is configured for.
+    pub fn offers(&self, service: &ServiceCode) -> bool {
+        self.services.contains_key(service.as_ref())
+    }
+
+    /// Whether a return URL may be plain http on loopback (outside production).
+    pub fn allows_loopback_return(&self) -> bool {
+        self.settings.allow_loopback_http
     }
 
     /// Creates a hosted payment, at most once per (caller, Idempotency-Key).
@@ -189,16 +111,15 @@ impl PaymentService {
     pub async fn create(
         &self,
         principal: &Principal,
-        key: IdempotencyKey,
-        body: &Value,
+        request: Idempotent,
+        new: NewPayment,
     ) -> Result<CreateResponse, ServiceError> {
-        let new = self.parse_create(body)?;
         let now = self.clock.now();
         let claim = IdempotencyClaim {
             principal: principal.key_id.clone(),
-            key,
-            route: CREATE_ROUTE.into(),
-            fingerprint: idempotency::fingerprint(CREATE_ROUTE, &principal.key_id, body),
+            key: request.key,
+            route: request.route,
+            fingerprint: request.fingerprint,
             now,
             lease_until: now + self.settings.create_lease,
             expires_at: now + self.settings.idempotency_ttl,
@@ -647,16 +568,6 @@ impl PaymentService {
 }
 
 /// A metadata object's string pairs (any other value is refused).
-fn metadata_pairs(value: &Value) -> Result<BTreeMap<String, String>, FieldError> {
-    let not_strings = || FieldError::new("invalid_type", "must be an object of string pairs");
-    value
-        .as_object()
-        .ok_or_else(not_strings)?
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(not_strings)?.to_owned())))
-        .collect()
-}
-
 /// Copies what the provider said about a payment it created onto our row. This does not count as
 /// a refresh: the first read afterwards always asks the provider (the citizen may be back already).
 fn confirm_from_provider(payment: &mut Payment, found: ProviderPayment, at: DateTime<Utc>) {

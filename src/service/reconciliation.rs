@@ -13,9 +13,9 @@ use super::payments::PaymentService;
 use super::{Clock, FieldIssue, ServiceError};
 use crate::domain::refund::RefundStatus;
 use crate::domain::{
-    decide_transition, CreateOutcome, FieldError, TransitionDecision, TransitionSource,
+    decide_transition, CreateOutcome, FieldError, Payment, TransitionDecision, TransitionSource,
 };
-use crate::providers::{ProviderPayment, ProviderRefundRecord, ProviderRegistry};
+use crate::providers::{PaymentProvider, ProviderPayment, ProviderRefundRecord, ProviderRegistry};
 use crate::store::{AuditEntry, Discrepancy, ReconciliationRun, Store};
 
 /// Our record and the provider's can be stamped a little apart; each side is checked against the
@@ -285,35 +285,7 @@ impl ReconciliationService {
             .get(&run.account)
             .ok_or(ServiceError::PaymentNotFound)?;
         let (from, to) = (run.period_from, run.period_to);
-        let provider_error =
-            |e: crate::providers::ProviderError| ServiceError::from_provider(&e, None);
-
-        let mut theirs: Vec<ProviderPayment> = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let found = provider
-                .search_payments(from - MARGIN, to + MARGIN, cursor.as_deref())
-                .await
-                .map_err(provider_error)?;
-            theirs.extend(found.items);
-            match found.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        let mut their_refunds: Vec<ProviderRefundRecord> = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let found = provider
-                .search_refunds(from - MARGIN, to + MARGIN, cursor.as_deref())
-                .await
-                .map_err(provider_error)?;
-            their_refunds.extend(found.items);
-            match found.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let (theirs, their_refunds) = fetch_theirs(provider.as_ref(), from, to).await?;
         let ours = self
             .store
             .payments_created_between(&run.account, from - MARGIN, to + MARGIN)
@@ -325,138 +297,127 @@ impl ReconciliationService {
         run.provider_payments = theirs.len() as i32;
         run.provider_refunds = their_refunds.len() as i32;
 
-        let ours_by_provider: HashMap<&str, &crate::domain::Payment> = ours
+        let ours_by_provider: HashMap<&str, &Payment> = ours
             .iter()
             .filter_map(|p| p.provider_payment_id.as_deref().map(|id| (id, p)))
             .collect();
-        let ours_by_id: HashMap<String, &crate::domain::Payment> =
+        let ours_by_id: HashMap<String, &Payment> =
             ours.iter().map(|p| (p.id.to_string(), p)).collect();
-        let theirs_by_id: HashMap<&str, &ProviderPayment> = theirs
-            .iter()
-            .map(|p| (p.provider_payment_id.as_str(), p))
-            .collect();
         let mut found = Vec::new();
-
         let in_period = |at: Option<DateTime<Utc>>| at.is_none_or(|at| at >= from && at < to);
         for their in &theirs {
             let provider_id = their.provider_payment_id.as_str();
             if let Some(&ours) = ours_by_provider.get(provider_id) {
-                if ours.amount != their.amount {
-                    let mut d = discrepancy("amount_mismatch", Some(ours), Some(provider_id));
-                    d.ours = Some(ours.amount.to_string());
-                    d.theirs = Some(their.amount.to_string());
-                    found.push(d);
-                }
-                if ours.status != their.status {
-                    let mut d = discrepancy("status_mismatch", Some(ours), Some(provider_id));
-                    d.ours = Some(ours.status.to_string());
-                    d.theirs = Some(their.status.to_string());
-                    if let TransitionDecision::Apply { .. } =
-                        decide_transition(ours.status, their.status)
-                    {
-                        let healed = self
-                            .payments
-                            .apply_reported(
-                                ours.clone(),
-                                their.status,
-                                their.failure_code.clone(),
-                                TransitionSource::Reconciliation,
-                            )
-                            .await
-                            .map_err(|(_, e)| e)?;
-                        d.healed = healed.status == their.status;
-                        d.note = "the provider's status was applied".into();
-                    } else {
-                        d.note = "our status is final or ahead; not changed".into();
-                    }
-                    found.push(d);
-                }
-                continue;
+                found.extend(self.compare_known(ours, their).await?);
+            } else if in_period(their.created_at) {
+                // Not known by its provider id: one of ours whose create answer was lost?
+                // (Those made just outside the period are the neighbouring runs' business.)
+                found.push(self.missing_locally(their, &ours_by_id).await);
             }
-            // Not known by its provider id: one of ours whose create answer was lost? (Those made
-            // just outside the period are the neighbouring runs' business.)
-            if !in_period(their.created_at) {
-                continue;
-            }
-            let lost = their
-                .counterfoil_id
-                .as_deref()
-                .and_then(|id| ours_by_id.get(id))
-                .filter(|p| p.create_outcome != CreateOutcome::Confirmed);
-            let mut d = discrepancy("missing_locally", lost.copied(), Some(provider_id));
+        }
+        found.extend(missing_at_provider(&ours, &theirs, from, to));
+        found.extend(
+            self.compare_refunds(&their_refunds, &ours_by_provider)
+                .await?,
+        );
+        Ok(found)
+    }
+
+    /// A payment both sides know: amounts and statuses compared, the provider's status applied
+    /// where it is ahead.
+    async fn compare_known(
+        &self,
+        ours: &Payment,
+        their: &ProviderPayment,
+    ) -> Result<Vec<Discrepancy>, ServiceError> {
+        let provider_id = their.provider_payment_id.as_str();
+        let mut found = Vec::new();
+        if ours.amount != their.amount {
+            let mut d = discrepancy("amount_mismatch", Some(ours), Some(provider_id));
+            d.ours = Some(ours.amount.to_string());
+            d.theirs = Some(their.amount.to_string());
+            found.push(d);
+        }
+        if ours.status != their.status {
+            let mut d = discrepancy("status_mismatch", Some(ours), Some(provider_id));
+            d.ours = Some(ours.status.to_string());
             d.theirs = Some(their.status.to_string());
-            if let Some(&lost) = lost {
-                let resolved = self
+            if let TransitionDecision::Apply { .. } = decide_transition(ours.status, their.status) {
+                let healed = self
                     .payments
-                    .resolve_unknown_create(
-                        lost.clone(),
-                        their.clone(),
+                    .apply_reported(
+                        ours.clone(),
+                        their.status,
+                        their.failure_code.clone(),
                         TransitionSource::Reconciliation,
                     )
-                    .await;
-                d.healed = resolved.create_outcome == CreateOutcome::Confirmed;
-                d.ours = Some(lost.status.to_string());
-                d.note = "a create whose answer was lost, now recorded".into();
+                    .await
+                    .map_err(|(_, e)| e)?;
+                d.healed = healed.status == their.status;
+                d.note = "the provider's status was applied".into();
             } else {
-                d.note = "not made through Counterfoil".into();
+                d.note = "our status is final or ahead; not changed".into();
             }
             found.push(d);
         }
+        Ok(found)
+    }
 
-        for ours in ours
-            .iter()
-            .filter(|p| p.created_at >= from && p.created_at < to)
-        {
-            if let (CreateOutcome::Confirmed, Some(provider_id)) =
-                (ours.create_outcome, ours.provider_payment_id.as_deref())
-            {
-                if !theirs_by_id.contains_key(provider_id) {
-                    let mut d = discrepancy("missing_at_provider", Some(ours), Some(provider_id));
-                    d.ours = Some(ours.status.to_string());
-                    d.note =
-                        "the provider's search does not list it (search lags: re-run later)".into();
-                    found.push(d);
-                }
-            }
+    /// A payment the provider has and we do not know by its id: a create whose answer was lost
+    /// (recorded now), or one not made through Counterfoil.
+    async fn missing_locally(
+        &self,
+        their: &ProviderPayment,
+        ours_by_id: &HashMap<String, &Payment>,
+    ) -> Discrepancy {
+        let lost = their
+            .counterfoil_id
+            .as_deref()
+            .and_then(|id| ours_by_id.get(id))
+            .filter(|p| p.create_outcome != CreateOutcome::Confirmed);
+        let mut d = discrepancy(
+            "missing_locally",
+            lost.copied(),
+            Some(their.provider_payment_id.as_str()),
+        );
+        d.theirs = Some(their.status.to_string());
+        if let Some(&lost) = lost {
+            let resolved = self
+                .payments
+                .resolve_unknown_create(
+                    lost.clone(),
+                    their.clone(),
+                    TransitionSource::Reconciliation,
+                )
+                .await;
+            d.healed = resolved.create_outcome == CreateOutcome::Confirmed;
+            d.ours = Some(lost.status.to_string());
+            d.note = "a create whose answer was lost, now recorded".into();
+        } else {
+            d.note = "not made through Counterfoil".into();
         }
+        d
+    }
 
-        // Refunds: heal our refunds' statuses where the provider is ahead, then compare totals.
+    /// Refunds: heal our refunds' statuses where the provider is ahead, then compare totals.
+    async fn compare_refunds(
+        &self,
+        their_refunds: &[ProviderRefundRecord],
+        ours_by_provider: &HashMap<&str, &Payment>,
+    ) -> Result<Vec<Discrepancy>, ServiceError> {
         let mut theirs_by_payment: HashMap<&str, Vec<&ProviderRefundRecord>> = HashMap::new();
-        for record in &their_refunds {
+        for record in their_refunds {
             theirs_by_payment
                 .entry(record.provider_payment_id.as_str())
                 .or_default()
                 .push(record);
         }
+        let mut found = Vec::new();
         for (provider_id, records) in &theirs_by_payment {
             let Some(&ours) = ours_by_provider.get(provider_id) else {
                 continue;
             };
-            let our_refunds = self.store.list_refunds(&ours.id).await?;
-            let mut healed_any = false;
-            for record in records {
-                let mine = our_refunds.iter().find(|r| {
-                    r.provider_refund_id.as_deref()
-                        == Some(record.refund.provider_refund_id.as_str())
-                });
-                if let Some(mine) = mine {
-                    let ahead = mine.status != record.refund.status
-                        && (mine.status == RefundStatus::Pending
-                            || record.refund.status == RefundStatus::Succeeded);
-                    if ahead {
-                        healed_any |= self
-                            .store
-                            .record_refund_status(
-                                &mine.id,
-                                mine.status,
-                                record.refund.status,
-                                &record.refund.provider_status,
-                                self.clock.now(),
-                            )
-                            .await?;
-                    }
-                }
-            }
+            let healed_any = self.heal_refund_statuses(ours, records).await?;
             let their_total: i64 = records
                 .iter()
                 .filter(|r| r.refund.status == RefundStatus::Succeeded)
@@ -483,4 +444,105 @@ impl ReconciliationService {
         }
         Ok(found)
     }
+
+    /// Moves our refunds of `ours` to the provider's status where the provider is ahead;
+    /// whether any moved.
+    async fn heal_refund_statuses(
+        &self,
+        ours: &Payment,
+        records: &[&ProviderRefundRecord],
+    ) -> Result<bool, ServiceError> {
+        let our_refunds = self.store.list_refunds(&ours.id).await?;
+        let mut healed_any = false;
+        for record in records {
+            let mine = our_refunds.iter().find(|r| {
+                r.provider_refund_id.as_deref() == Some(record.refund.provider_refund_id.as_str())
+            });
+            let Some(mine) = mine else {
+                continue;
+            };
+            let ahead = mine.status != record.refund.status
+                && (mine.status == RefundStatus::Pending
+                    || record.refund.status == RefundStatus::Succeeded);
+            if ahead {
+                healed_any |= self
+                    .store
+                    .record_refund_status(
+                        &mine.id,
+                        mine.status,
+                        record.refund.status,
+                        &record.refund.provider_status,
+                        self.clock.now(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(healed_any)
+    }
+}
+
+/// Every payment and refund the provider lists for the period (and a margin either side).
+async fn fetch_theirs(
+    provider: &dyn PaymentProvider,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(Vec<ProviderPayment>, Vec<ProviderRefundRecord>), ServiceError> {
+    let provider_error = |e: crate::providers::ProviderError| ServiceError::from_provider(&e, None);
+    let mut theirs: Vec<ProviderPayment> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let found = provider
+            .search_payments(from - MARGIN, to + MARGIN, cursor.as_deref())
+            .await
+            .map_err(provider_error)?;
+        theirs.extend(found.items);
+        match found.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut their_refunds: Vec<ProviderRefundRecord> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let found = provider
+            .search_refunds(from - MARGIN, to + MARGIN, cursor.as_deref())
+            .await
+            .map_err(provider_error)?;
+        their_refunds.extend(found.items);
+        match found.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok((theirs, their_refunds))
+}
+
+/// Our confirmed payments of the period that the provider's search does not list.
+fn missing_at_provider(
+    ours: &[Payment],
+    theirs: &[ProviderPayment],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Discrepancy> {
+    let theirs_by_id: std::collections::HashSet<&str> = theirs
+        .iter()
+        .map(|p| p.provider_payment_id.as_str())
+        .collect();
+    ours.iter()
+        .filter(|p| p.created_at >= from && p.created_at < to)
+        .filter_map(
+            |ours| match (ours.create_outcome, ours.provider_payment_id.as_deref()) {
+                (CreateOutcome::Confirmed, Some(provider_id))
+                    if !theirs_by_id.contains(provider_id) =>
+                {
+                    let mut d = discrepancy("missing_at_provider", Some(ours), Some(provider_id));
+                    d.ours = Some(ours.status.to_string());
+                    d.note =
+                        "the provider's search does not list it (search lags: re-run later)".into();
+                    Some(d)
+                }
+                _ => None,
+            },
+        )
+        .collect()
 }

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{create_failure, take, Clock, FieldIssue, Principal, ServiceError};
-use crate::domain::refund::{parse_reason, Refund, RefundStatus};
-use crate::domain::{
-    idempotency, AmountPence, CreateOutcome, FieldError, IdempotencyKey, Payment, PaymentId,
-};
+use super::{create_failure, Clock, Principal, ServiceError};
+use crate::domain::idempotency::Idempotent;
+use crate::domain::refund::NewRefund;
+use crate::domain::refund::{Refund, RefundStatus};
+use crate::domain::{CreateOutcome, Payment, PaymentId};
 use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
 use crate::store::{
     AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, RefundClaim, Store,
@@ -93,62 +93,28 @@ impl RefundService {
         }
     }
 
-    fn parse(body: &Value) -> Result<(AmountPence, String), ServiceError> {
-        let Some(fields) = body.as_object() else {
-            return Err(ServiceError::Validation(vec![FieldIssue::new(
-                "body",
-                FieldError::new("invalid_type", "must be a JSON object"),
-            )]));
-        };
-        let mut issues: Vec<FieldIssue> = fields
-            .keys()
-            .filter(|k| !["amount", "reason"].contains(&k.as_str()))
-            .map(|k| {
-                FieldIssue::new(
-                    k.clone(),
-                    FieldError::new("unknown_field", "is not a field of this request"),
-                )
-            })
-            .collect();
-        let amount = take(fields, &mut issues, "amount", true, |v| {
-            let pence = v.as_i64().ok_or_else(|| {
-                FieldError::new("invalid_type", "must be a whole number of pence")
-            })?;
-            AmountPence::parse(pence).map_err(|e| FieldError::new("out_of_range", e.to_string()))
-        });
-        let reason = take(fields, &mut issues, "reason", true, |v| {
-            parse_reason(
-                v.as_str()
-                    .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?,
-            )
-        });
-        match (amount, reason) {
-            (Some(amount), Some(reason)) if issues.is_empty() => Ok((amount, reason)),
-            _ => Err(ServiceError::Validation(issues)),
-        }
-    }
-
-    /// Asks for a refund of a succeeded payment, at most once per (caller, Idempotency-Key).
+    /// Asks for a refund of a succeeded payment, at most once per (caller, Idempotency-Key):
+    /// the refund is recorded (reserving its amount) before the provider is asked, and the
+    /// provider's answer settles it.
     pub async fn request(
         &self,
         principal: &Principal,
         payment_id: &PaymentId,
-        key: IdempotencyKey,
-        body: &Value,
+        request: Idempotent,
+        new: NewRefund,
     ) -> Result<RefundResponse, ServiceError> {
-        let (amount, reason) = Self::parse(body)?;
+        let NewRefund { amount, reason } = new;
         let payment = self
             .store
             .get_payment(payment_id)
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
-        let route = format!("POST /v1/payments/{payment_id}/refunds");
         let now = self.clock.now();
         let claim = IdempotencyClaim {
             principal: principal.key_id.clone(),
-            key,
-            fingerprint: idempotency::fingerprint(&route, &principal.key_id, body),
-            route,
+            key: request.key,
+            fingerprint: request.fingerprint,
+            route: request.route,
             now,
             lease_until: now + self.settings.create_lease,
             expires_at: now + self.settings.idempotency_ttl,
@@ -169,74 +135,11 @@ impl RefundService {
             updated_at: now,
             finished_at: None,
         };
-        let audit = AuditEntry {
-            at: now,
-            actor_key_id: principal.key_id.clone(),
-            actor_label: principal.label.clone(),
-            action: "refund.requested".into(),
-            subject: refund.id.clone(),
-            detail: json!({"payment_id": payment_id.as_ref(), "amount": refund.amount}),
+        let available = match self.reserve(principal, &claim, &refund).await? {
+            Reserved::Available(available) => available,
+            Reserved::Answered(answer) => return Ok(answer),
         };
-        let available = match self
-            .store
-            .claim_and_insert_refund(&claim, &refund, &audit)
-            .await?
-        {
-            RefundClaim::Claimed { available } => available,
-            RefundClaim::NotRefundable => return Err(ServiceError::NotRefundable),
-            RefundClaim::Exceeds { available } => {
-                return Err(ServiceError::RefundExceedsCaptured { available })
-            }
-            RefundClaim::Existing(ClaimOutcome::Replay { status, body }) => {
-                return Ok(RefundResponse::Replayed { status, body })
-            }
-            RefundClaim::Existing(ClaimOutcome::InFlight) => {
-                return Err(ServiceError::IdempotencyConflict)
-            }
-            RefundClaim::Existing(ClaimOutcome::KeyReused) => {
-                return Err(ServiceError::IdempotencyKeyReused)
-            }
-            RefundClaim::Existing(ClaimOutcome::Linked { resource_id }) => {
-                return self.answer_from_row(&resource_id).await
-            }
-            RefundClaim::Existing(ClaimOutcome::Claimed) => {
-                unreachable!("a fresh claim is RefundClaim::Claimed")
-            }
-        };
-
-        let provider = self
-            .providers
-            .get(&payment.account)
-            .expect("startup registers every account");
-        let provider_id = payment.provider_payment_id.clone().unwrap_or_default();
-        // Our claim reserved the amount; GOV.UK Pay also checks what it believes is available. Two
-        // refunds decided one after the other here can reach it in the other order and get 412
-        // P0604, which certainly made nothing: read what it now has available and ask again.
-        let mut available = available;
-        let mut answer = provider
-            .refund(&provider_id, refund.amount, available, &refund.id)
-            .await;
-        for _ in 0..3 {
-            let stale = matches!(&answer, Err(ProviderError::Rejected { status: 412, .. }));
-            let now_available = match stale {
-                true => provider
-                    .get_payment(&provider_id)
-                    .await
-                    .ok()
-                    .and_then(|p| p.refund_available),
-                false => None,
-            };
-            match now_available {
-                // Even the same figure: it may have become right since the refusal.
-                Some(now) if now >= refund.amount => {
-                    available = now;
-                    answer = provider
-                        .refund(&provider_id, refund.amount, available, &refund.id)
-                        .await;
-                }
-                _ => break,
-            }
-        }
+        let answer = self.send_to_provider(&payment, &refund, available).await;
         let at = self.clock.now();
         refund.updated_at = at;
         let (settle, result) = match answer {
@@ -266,6 +169,91 @@ impl RefundService {
             .settle_refund(&refund, RefundStatus::Pending, Some((&claim, settle)))
             .await?;
         result
+    }
+
+    /// Records the refund under its idempotency claim, reserving its amount; or answers a
+    /// repeated request, or refuses one that is not refundable.
+    async fn reserve(
+        &self,
+        principal: &Principal,
+        claim: &IdempotencyClaim,
+        refund: &Refund,
+    ) -> Result<Reserved, ServiceError> {
+        let audit = AuditEntry {
+            at: claim.now,
+            actor_key_id: principal.key_id.clone(),
+            actor_label: principal.label.clone(),
+            action: "refund.requested".into(),
+            subject: refund.id.clone(),
+            detail: json!({"payment_id": refund.payment_id.as_ref(), "amount": refund.amount}),
+        };
+        let answered = |answer| Ok(Reserved::Answered(answer));
+        match self
+            .store
+            .claim_and_insert_refund(claim, refund, &audit)
+            .await?
+        {
+            RefundClaim::Claimed { available } => Ok(Reserved::Available(available)),
+            RefundClaim::NotRefundable => Err(ServiceError::NotRefundable),
+            RefundClaim::Exceeds { available } => {
+                Err(ServiceError::RefundExceedsCaptured { available })
+            }
+            RefundClaim::Existing(ClaimOutcome::Replay { status, body }) => {
+                answered(RefundResponse::Replayed { status, body })
+            }
+            RefundClaim::Existing(ClaimOutcome::InFlight) => Err(ServiceError::IdempotencyConflict),
+            RefundClaim::Existing(ClaimOutcome::KeyReused) => {
+                Err(ServiceError::IdempotencyKeyReused)
+            }
+            RefundClaim::Existing(ClaimOutcome::Linked { resource_id }) => {
+                answered(self.answer_from_row(&resource_id).await?)
+            }
+            RefundClaim::Existing(ClaimOutcome::Claimed) => {
+                unreachable!("a fresh claim is RefundClaim::Claimed")
+            }
+        }
+    }
+
+    /// Asks the provider for the refund. Our claim reserved the amount; GOV.UK Pay also checks
+    /// what it believes is available. Two refunds decided one after the other here can reach it
+    /// in the other order and get 412 P0604, which certainly made nothing: read what it now has
+    /// available and ask again.
+    async fn send_to_provider(
+        &self,
+        payment: &crate::domain::Payment,
+        refund: &Refund,
+        mut available: i64,
+    ) -> Result<crate::providers::ProviderRefund, ProviderError> {
+        let provider = self
+            .providers
+            .get(&payment.account)
+            .expect("startup registers every account");
+        let provider_id = payment.provider_payment_id.clone().unwrap_or_default();
+        let mut answer = provider
+            .refund(&provider_id, refund.amount, available, &refund.id)
+            .await;
+        for _ in 0..3 {
+            let stale = matches!(&answer, Err(ProviderError::Rejected { status: 412, .. }));
+            let now_available = match stale {
+                true => provider
+                    .get_payment(&provider_id)
+                    .await
+                    .ok()
+                    .and_then(|p| p.refund_available),
+                false => None,
+            };
+            match now_available {
+                // Even the same figure: it may have become right since the refusal.
+                Some(now) if now >= refund.amount => {
+                    available = now;
+                    answer = provider
+                        .refund(&provider_id, refund.amount, available, &refund.id)
+                        .await;
+                }
+                _ => break,
+            }
+        }
+        answer
     }
 
     async fn answer_from_row(&self, refund_id: &str) -> Result<RefundResponse, ServiceError> {
@@ -375,4 +363,12 @@ fn apply_provider_refund(refund: &mut Refund, confirmed: ProviderRefund, at: Dat
     if confirmed.status != RefundStatus::Pending {
         refund.finished_at = Some(at);
     }
+}
+
+/// What recording a refund request came to.
+enum Reserved {
+    /// Recorded; this much was available to refund before it.
+    Available(i64),
+    /// A repeat of an earlier request, answered without asking the provider again.
+    Answered(RefundResponse),
 }

@@ -1,0 +1,146 @@
+//! Request bodies parsed into domain types at the edge, every refused field named at once: the
+//! services below take only what these return.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::domain::refund::{parse_reason, NewRefund};
+use crate::domain::{
+    AmountPence, Description, Email, FieldError, Metadata, NewPayment, RequestRef, ReturnUrl,
+    ServiceCode,
+};
+use crate::service::{take, FieldIssue, ServiceError};
+
+/// Parses a create body into a [`NewPayment`], naming every refused field at once.
+pub fn new_payment(
+    body: &Value,
+    offers: impl Fn(&ServiceCode) -> bool,
+    allow_loopback_http: bool,
+) -> Result<NewPayment, ServiceError> {
+    let Some(fields) = body.as_object() else {
+        return Err(ServiceError::Validation(vec![FieldIssue::new(
+            "body",
+            FieldError::new("invalid_type", "must be a JSON object"),
+        )]));
+    };
+    const KNOWN: &[&str] = &[
+        "request_ref",
+        "service",
+        "amount",
+        "description",
+        "return_url",
+        "email",
+        "metadata",
+    ];
+    let mut issues: Vec<FieldIssue> = fields
+        .keys()
+        .filter(|k| !KNOWN.contains(&k.as_str()))
+        .map(|k| {
+            FieldIssue::new(
+                k.clone(),
+                FieldError::new("unknown_field", "is not a field of this request"),
+            )
+        })
+        .collect();
+    let text = |value: &Value| -> Result<String, FieldError> {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))
+    };
+    let request_ref = take(fields, &mut issues, "request_ref", true, |v| {
+        RequestRef::parse(&text(v)?)
+    });
+    let service = take(fields, &mut issues, "service", true, |v| {
+        let code = ServiceCode::parse(&text(v)?)?;
+        if offers(&code) {
+            Ok(code)
+        } else {
+            Err(FieldError::new(
+                "unknown_service",
+                "is not a service configured in Counterfoil",
+            ))
+        }
+    });
+    let amount = take(fields, &mut issues, "amount", true, |v| {
+        let pence = v
+            .as_i64()
+            .ok_or_else(|| FieldError::new("invalid_type", "must be a whole number of pence"))?;
+        AmountPence::parse(pence).map_err(|e| FieldError::new("out_of_range", e.to_string()))
+    });
+    let description = take(fields, &mut issues, "description", true, |v| {
+        Description::parse(&text(v)?)
+    });
+    let return_url = take(fields, &mut issues, "return_url", true, |v| {
+        ReturnUrl::parse(&text(v)?, allow_loopback_http)
+    });
+    let email = take(fields, &mut issues, "email", false, |v| {
+        Email::parse(&text(v)?)
+    });
+    let metadata = take(fields, &mut issues, "metadata", false, |v| {
+        Metadata::parse(metadata_pairs(v)?)
+    });
+    match (request_ref, service, amount, description, return_url) {
+        (Some(request_ref), Some(service), Some(amount), Some(description), Some(return_url))
+            if issues.is_empty() =>
+        {
+            Ok(NewPayment {
+                request_ref,
+                service,
+                amount,
+                description,
+                return_url,
+                email,
+                metadata: metadata.unwrap_or_default(),
+            })
+        }
+        _ => Err(ServiceError::Validation(issues)),
+    }
+}
+
+/// Parses a refund request, naming every refused field at once.
+pub fn new_refund(body: &Value) -> Result<NewRefund, ServiceError> {
+    let Some(fields) = body.as_object() else {
+        return Err(ServiceError::Validation(vec![FieldIssue::new(
+            "body",
+            FieldError::new("invalid_type", "must be a JSON object"),
+        )]));
+    };
+    let mut issues: Vec<FieldIssue> = fields
+        .keys()
+        .filter(|k| !["amount", "reason"].contains(&k.as_str()))
+        .map(|k| {
+            FieldIssue::new(
+                k.clone(),
+                FieldError::new("unknown_field", "is not a field of this request"),
+            )
+        })
+        .collect();
+    let amount = take(fields, &mut issues, "amount", true, |v| {
+        let pence = v
+            .as_i64()
+            .ok_or_else(|| FieldError::new("invalid_type", "must be a whole number of pence"))?;
+        AmountPence::parse(pence).map_err(|e| FieldError::new("out_of_range", e.to_string()))
+    });
+    let reason = take(fields, &mut issues, "reason", true, |v| {
+        parse_reason(
+            v.as_str()
+                .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?,
+        )
+    });
+    match (amount, reason) {
+        (Some(amount), Some(reason)) if issues.is_empty() => Ok(NewRefund { amount, reason }),
+        _ => Err(ServiceError::Validation(issues)),
+    }
+}
+
+fn metadata_pairs(value: &Value) -> Result<BTreeMap<String, String>, FieldError> {
+    let not_strings = || FieldError::new("invalid_type", "must be an object of string pairs");
+    value
+        .as_object()
+        .ok_or_else(not_strings)?
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(not_strings)?.to_owned())))
+        .collect()
+}
