@@ -162,171 +162,199 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             let app = Application::build(settings).await?;
             tracing::info!(address = %app.address(), public_url = app.public_url(), "counterfoil is listening");
             app.run_until_signalled().await?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Healthcheck => return Ok(healthcheck(&settings).await),
+        Command::Healthcheck => Ok(healthcheck(&settings).await),
         Command::Migrate => {
             settings.database.migrate_on_start = true;
             open_store(&settings).await?;
             println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Reconcile { account, from, to } => {
-            let app = Application::build({
-                // A one-off run needs the services, not a listening server of its own.
-                settings.server.bind = "127.0.0.1:0".into();
-                settings.poller.enabled = false;
-                settings.notifications.worker = false;
-                settings
-            })
-            .await?;
-            let services = app.services();
-            let body = serde_json::json!({"account": account, "from": from, "to": to});
-            let (account, from, to) = services
-                .reconciliation
-                .parse(&body)
-                .map_err(|e| anyhow::anyhow!("{e}: check --account, --from and --to"))?;
-            let actor = counterfoil::service::reconciliation::Actor {
-                key_id: "cli".into(),
-                label: "counterfoil command line".into(),
-            };
-            // The simulator (in development) answers on this process's own server.
-            tokio::spawn(app.run_until_stopped());
-            let run = services
-                .reconciliation
-                .run(&actor, &account, from, to)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            println!("{}", serde_json::to_string_pretty(&run)?);
-            if run.status != "completed" {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        Command::Purge { dry_run } => {
-            settings.database.migrate_on_start = false;
-            let store = open_store(&settings).await?;
-            let privacy = counterfoil::service::data_protection::DataProtectionService::new(
-                store,
-                Arc::new(SystemClock),
-                settings.retention.clone(),
-            );
-            let report = privacy
-                .sweep(
-                    &counterfoil::service::data_protection::COMMAND_LINE,
-                    dry_run,
-                )
-                .await
-                .map_err(anyhow::Error::msg)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        Command::Reconcile { account, from, to } => reconcile(settings, account, from, to).await,
+        Command::Purge { dry_run } => purge(settings, dry_run).await,
         Command::Audit {
             command: AuditCommand::Verify,
+        } => audit_verify(settings).await,
+        Command::PciScan => pci_scan(settings).await,
+        Command::Keys { command } => keys(settings, command).await,
+    }
+}
+
+/// `counterfoil reconcile`: one run, printed as JSON.
+async fn reconcile(
+    mut settings: Settings,
+    account: String,
+    from: String,
+    to: String,
+) -> anyhow::Result<ExitCode> {
+    let app = Application::build({
+        // A one-off run needs the services, not a listening server of its own.
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.poller.enabled = false;
+        settings.notifications.worker = false;
+        settings
+    })
+    .await?;
+    let services = app.services();
+    let body = serde_json::json!({"account": account, "from": from, "to": to});
+    let (account, from, to) = services
+        .reconciliation
+        .parse(&body)
+        .map_err(|e| anyhow::anyhow!("{e}: check --account, --from and --to"))?;
+    let actor = counterfoil::service::reconciliation::Actor {
+        key_id: "cli".into(),
+        label: "counterfoil command line".into(),
+    };
+    // The simulator (in development) answers on this process's own server.
+    tokio::spawn(app.run_until_stopped());
+    let run = services
+        .reconciliation
+        .run(&actor, &account, from, to)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&run)?);
+    if run.status != "completed" {
+        return Ok(ExitCode::FAILURE);
+    }
+
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `counterfoil purge`: the retention sweep, now.
+async fn purge(mut settings: Settings, dry_run: bool) -> anyhow::Result<ExitCode> {
+    settings.database.migrate_on_start = false;
+    let store = open_store(&settings).await?;
+    let privacy = counterfoil::service::data_protection::DataProtectionService::new(
+        store,
+        Arc::new(SystemClock),
+        settings.retention.clone(),
+    );
+    let report = privacy
+        .sweep(
+            &counterfoil::service::data_protection::COMMAND_LINE,
+            dry_run,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `counterfoil audit verify`: walks the audit chain.
+async fn audit_verify(mut settings: Settings) -> anyhow::Result<ExitCode> {
+    settings.database.migrate_on_start = false;
+    let store = open_store(&settings).await?;
+    let audit = counterfoil::service::audit::AuditService::new(store, Arc::new(SystemClock));
+    let report = audit.verify().await.map_err(anyhow::Error::msg)?;
+    println!(
+        "audit verify: {} chained entries checked; {} written before the chain existed",
+        report.entries, report.unchained
+    );
+    println!(
+        "audit verify: head is entry {} with hash {} (keep a copy elsewhere)",
+        report.head_seq, report.head_hash
+    );
+    Ok(match &report.broken {
+        None => {
+            println!("audit verify: the chain is intact");
+            ExitCode::SUCCESS
+        }
+        Some(broken) => {
+            println!("audit verify: BROKEN: {broken}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// `counterfoil pci-scan`: reads every text column for card numbers.
+async fn pci_scan(mut settings: Settings) -> anyhow::Result<ExitCode> {
+    settings.database.migrate_on_start = false;
+    let store = open_store(&settings).await?;
+    let report = counterfoil::service::compliance::pci_scan(store.as_ref()).await?;
+    if report.tables == 0 {
+        // Clean-looking evidence from the wrong database would be worse than none.
+        anyhow::bail!("no Counterfoil tables at database.url: is this the right database?");
+    }
+    println!(
+        "pci-scan: {} values in {} text columns of {} tables ({} database)",
+        report.values,
+        report.columns,
+        report.tables,
+        store.backend()
+    );
+    if report.findings.is_empty() {
+        println!("pci-scan: no card numbers found");
+    } else {
+        for finding in &report.findings {
+            println!(
+                "FOUND table={} column={} row={}",
+                finding.table, finding.column, finding.row
+            );
+        }
+        println!(
+            "pci-scan: {} value(s) look like card numbers; the values are not shown",
+            report.findings.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `counterfoil keys`: create, list and revoke API keys.
+async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let keys = KeyService::new(open_store(&settings).await?, Arc::new(SystemClock));
+    match command {
+        KeysCommand::Create {
+            role,
+            label,
+            expires_in_days,
         } => {
-            settings.database.migrate_on_start = false;
-            let store = open_store(&settings).await?;
-            let audit =
-                counterfoil::service::audit::AuditService::new(store, Arc::new(SystemClock));
-            let report = audit.verify().await.map_err(anyhow::Error::msg)?;
-            println!(
-                "audit verify: {} chained entries checked; {} written before the chain existed",
-                report.entries, report.unchained
+            let expires_at = expires_in_days
+                .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
+            let (record, token) = keys
+                .create_expiring(role, &label, expires_at)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "Created {} key {} ({}). Store it now: it is shown only once.",
+                record.role, record.id, record.label
             );
-            println!(
-                "audit verify: head is entry {} with hash {} (keep a copy elsewhere)",
-                report.head_seq, report.head_hash
-            );
-            return Ok(match &report.broken {
-                None => {
-                    println!("audit verify: the chain is intact");
-                    ExitCode::SUCCESS
-                }
-                Some(broken) => {
-                    println!("audit verify: BROKEN: {broken}");
-                    ExitCode::FAILURE
-                }
-            });
+            println!("{token}");
         }
-        Command::PciScan => {
-            settings.database.migrate_on_start = false;
-            let store = open_store(&settings).await?;
-            let report = counterfoil::service::compliance::pci_scan(store.as_ref()).await?;
-            if report.tables == 0 {
-                // Clean-looking evidence from the wrong database would be worse than none.
-                anyhow::bail!("no Counterfoil tables at database.url: is this the right database?");
-            }
+        KeysCommand::List => {
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| "-".into())
+            };
             println!(
-                "pci-scan: {} values in {} text columns of {} tables ({} database)",
-                report.values,
-                report.columns,
-                report.tables,
-                store.backend()
+                "{:<14} {:<8} {:<21} {:<21} {:<21} {:<21} label",
+                "id", "role", "created", "last used", "expires", "revoked"
             );
-            if report.findings.is_empty() {
-                println!("pci-scan: no card numbers found");
-            } else {
-                for finding in &report.findings {
-                    println!(
-                        "FOUND table={} column={} row={}",
-                        finding.table, finding.column, finding.row
-                    );
-                }
+            for k in keys.list().await.map_err(anyhow::Error::msg)? {
                 println!(
-                    "pci-scan: {} value(s) look like card numbers; the values are not shown",
-                    report.findings.len()
+                    "{:<14} {:<8} {:<21} {:<21} {:<21} {:<21} {}",
+                    k.id,
+                    k.role.as_str(),
+                    when(Some(k.created_at)),
+                    when(k.last_used_at),
+                    when(k.expires_at),
+                    when(k.revoked_at),
+                    k.label
                 );
-                return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Keys { command } => {
-            let keys = KeyService::new(open_store(&settings).await?, Arc::new(SystemClock));
-            match command {
-                KeysCommand::Create {
-                    role,
-                    label,
-                    expires_in_days,
-                } => {
-                    let expires_at = expires_in_days
-                        .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
-                    let (record, token) = keys
-                        .create_expiring(role, &label, expires_at)
-                        .await
-                        .map_err(anyhow::Error::msg)?;
-                    eprintln!(
-                        "Created {} key {} ({}). Store it now: it is shown only once.",
-                        record.role, record.id, record.label
-                    );
-                    println!("{token}");
-                }
-                KeysCommand::List => {
-                    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                            .unwrap_or_else(|| "-".into())
-                    };
-                    println!(
-                        "{:<14} {:<8} {:<21} {:<21} {:<21} {:<21} label",
-                        "id", "role", "created", "last used", "expires", "revoked"
-                    );
-                    for k in keys.list().await.map_err(anyhow::Error::msg)? {
-                        println!(
-                            "{:<14} {:<8} {:<21} {:<21} {:<21} {:<21} {}",
-                            k.id,
-                            k.role.as_str(),
-                            when(Some(k.created_at)),
-                            when(k.last_used_at),
-                            when(k.expires_at),
-                            when(k.revoked_at),
-                            k.label
-                        );
-                    }
-                }
-                KeysCommand::Revoke { id } => {
-                    if keys.revoke(&id).await.map_err(anyhow::Error::msg)? {
-                        println!("revoked {id}");
-                    } else {
-                        eprintln!("no active key with id {id}");
-                        return Ok(ExitCode::FAILURE);
-                    }
-                }
+        KeysCommand::Revoke { id } => {
+            if keys.revoke(&id).await.map_err(anyhow::Error::msg)? {
+                println!("revoked {id}");
+            } else {
+                eprintln!("no active key with id {id}");
+                return Ok(ExitCode::FAILURE);
             }
         }
     }
+
     Ok(ExitCode::SUCCESS)
 }

@@ -69,84 +69,95 @@ impl Metrics {
             ready: Gauge::default(),
         };
         // Each metric is registered as a handle onto the same cells the methods below update.
-        let registry = &mut metrics.registry;
+        let mut registry = std::mem::take(&mut metrics.registry);
+        metrics.register_flows(&mut registry);
+        metrics.register_gauges(&mut registry);
+        metrics.registry = registry;
+        metrics
+    }
+
+    /// Counters and histograms: what happened, and how long it took.
+    fn register_flows(&self, registry: &mut Registry) {
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route pattern and status",
-            metrics.http_requests.clone(),
+            self.http_requests.clone(),
         );
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by method and route pattern",
-            metrics.http_duration.clone(),
+            self.http_duration.clone(),
         );
         registry.register(
             "payments_created",
             "Payments created at a provider, by service and provider",
-            metrics.payments_created.clone(),
+            self.payments_created.clone(),
         );
         registry.register(
             "webhooks",
             "Provider webhooks received, by provider, account and outcome \
              (accepted, duplicate, ignored, orphan, bad_signature, malformed, failed)",
-            metrics.webhooks.clone(),
+            self.webhooks.clone(),
         );
         registry.register(
             "provider_call_duration_seconds",
             "Time taken by calls to a payment provider, by provider and operation",
-            metrics.provider_duration.clone(),
+            self.provider_duration.clone(),
         );
         registry.register(
             "provider_call_errors",
             "Failed calls to a payment provider, by provider, operation and kind",
-            metrics.provider_errors.clone(),
+            self.provider_errors.clone(),
         );
         registry.register(
             "notification_attempts",
             "CRM notification delivery attempts, by result (delivered, retry, dead)",
-            metrics.notification_attempts.clone(),
+            self.notification_attempts.clone(),
         );
         registry.register(
             "rate_limited",
             "Requests refused with 429, by limit (key, ip, webhook_account)",
-            metrics.rate_limited.clone(),
+            self.rate_limited.clone(),
         );
+    }
+
+    /// Gauges: how things stand now.
+    fn register_gauges(&self, registry: &mut Registry) {
         registry.register(
             "notification_backlog",
             "CRM notifications not yet delivered (pending, including retries)",
-            metrics.notification_backlog.clone(),
+            self.notification_backlog.clone(),
         );
         registry.register(
             "notification_retrying",
             "CRM notifications pending after at least one failed attempt",
-            metrics.notification_retrying.clone(),
+            self.notification_retrying.clone(),
         );
         registry.register(
             "notification_dead",
             "CRM notifications that exhausted their retries (need an operator)",
-            metrics.notification_dead.clone(),
+            self.notification_dead.clone(),
         );
         registry.register(
             "db_pool_connections",
             "Database connections open in this process's pool",
-            metrics.pool_connections.clone(),
+            self.pool_connections.clone(),
         );
         registry.register(
             "db_pool_idle",
             "Open database connections not in use",
-            metrics.pool_idle.clone(),
+            self.pool_idle.clone(),
         );
         registry.register(
             "db_pool_max",
             "The pool's configured maximum (database.max_connections)",
-            metrics.pool_max.clone(),
+            self.pool_max.clone(),
         );
         registry.register(
             "ready",
             "1 when the database is reachable and its migrations are current",
-            metrics.ready.clone(),
+            self.ready.clone(),
         );
-        metrics
     }
 
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

@@ -18,12 +18,6 @@ pub fn new_payment(
     offers: impl Fn(&ServiceCode) -> bool,
     allow_loopback_http: bool,
 ) -> Result<NewPayment, ServiceError> {
-    let Some(fields) = body.as_object() else {
-        return Err(ServiceError::Validation(vec![FieldIssue::new(
-            "body",
-            FieldError::new("invalid_type", "must be a JSON object"),
-        )]));
-    };
     const KNOWN: &[&str] = &[
         "request_ref",
         "service",
@@ -33,16 +27,7 @@ pub fn new_payment(
         "email",
         "metadata",
     ];
-    let mut issues: Vec<FieldIssue> = fields
-        .keys()
-        .filter(|k| !KNOWN.contains(&k.as_str()))
-        .map(|k| {
-            FieldIssue::new(
-                k.clone(),
-                FieldError::new("unknown_field", "is not a field of this request"),
-            )
-        })
-        .collect();
+    let (fields, mut issues) = object_of(body, KNOWN)?;
     let text = |value: &Value| -> Result<String, FieldError> {
         value
             .as_str()
@@ -101,22 +86,7 @@ pub fn new_payment(
 
 /// Parses a refund request, naming every refused field at once.
 pub fn new_refund(body: &Value) -> Result<NewRefund, ServiceError> {
-    let Some(fields) = body.as_object() else {
-        return Err(ServiceError::Validation(vec![FieldIssue::new(
-            "body",
-            FieldError::new("invalid_type", "must be a JSON object"),
-        )]));
-    };
-    let mut issues: Vec<FieldIssue> = fields
-        .keys()
-        .filter(|k| !["amount", "reason"].contains(&k.as_str()))
-        .map(|k| {
-            FieldIssue::new(
-                k.clone(),
-                FieldError::new("unknown_field", "is not a field of this request"),
-            )
-        })
-        .collect();
+    let (fields, mut issues) = object_of(body, &["amount", "reason"])?;
     let amount = take(fields, &mut issues, "amount", true, |v| {
         let pence = v
             .as_i64()
@@ -143,4 +113,28 @@ fn metadata_pairs(value: &Value) -> Result<BTreeMap<String, String>, FieldError>
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or_else(not_strings)?.to_owned())))
         .collect()
+}
+
+/// The body as a JSON object, with an issue for each field it has that `known` does not name.
+fn object_of<'a>(
+    body: &'a Value,
+    known: &[&str],
+) -> Result<(&'a serde_json::Map<String, Value>, Vec<FieldIssue>), ServiceError> {
+    let Some(fields) = body.as_object() else {
+        return Err(ServiceError::Validation(vec![FieldIssue::new(
+            "body",
+            FieldError::new("invalid_type", "must be a JSON object"),
+        )]));
+    };
+    let issues = fields
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| {
+            FieldIssue::new(
+                k.clone(),
+                FieldError::new("unknown_field", "is not a field of this request"),
+            )
+        })
+        .collect();
+    Ok((fields, issues))
 }

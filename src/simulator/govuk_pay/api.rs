@@ -62,6 +62,12 @@ pub(super) fn refuse_create(body: &Map<String, Value>) -> Option<HttpResponse> {
             Some(unknown),
         ));
     }
+    refuse_values(body).or_else(|| refuse_metadata(body))
+}
+
+/// GOV.UK Pay's limits on the amount and the text fields.
+fn refuse_values(body: &Map<String, Value>) -> Option<HttpResponse> {
+    use actix_web::http::StatusCode as S;
     let invalid = |field: &str, why: &str| {
         error(
             S::UNPROCESSABLE_ENTITY,
@@ -98,6 +104,12 @@ pub(super) fn refuse_create(body: &Map<String, Value>) -> Option<HttpResponse> {
             }
         }
     }
+    None
+}
+
+/// GOV.UK Pay's limits on metadata: 1 to 15 keys of up to 30 characters, short plain values.
+fn refuse_metadata(body: &Map<String, Value>) -> Option<HttpResponse> {
+    use actix_web::http::StatusCode as S;
     if let Some(metadata) = body.get("metadata") {
         let valid = metadata.as_object().is_some_and(|m| {
             (1..=15).contains(&m.len())
@@ -149,21 +161,7 @@ pub(super) async fn create(
     if let Some(refused) = refuse_create(&fields) {
         return refused;
     }
-    let (fail, delay) = {
-        let mut state = sim.lock();
-        if state.faults.create_errors > 0 {
-            state.faults.create_errors -= 1;
-            (true, None)
-        } else if state.faults.create_delays > 0 {
-            state.faults.create_delays -= 1;
-            (
-                false,
-                Some(Duration::from_millis(state.faults.create_delay_ms)),
-            )
-        } else {
-            (false, None)
-        }
-    };
+    let (fail, delay) = next_create_fault(&sim);
     if fail {
         return error(
             actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,28 +170,7 @@ pub(super) async fn create(
             None,
         );
     }
-    let text_field = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
-    let now = Utc::now();
-    let payment = SimPayment {
-        id: new_payment_id(),
-        owner,
-        amount: fields["amount"].as_i64().unwrap_or_default(),
-        reference: text_field("reference").unwrap_or_default(),
-        description: text_field("description").unwrap_or_default(),
-        return_url: text_field("return_url").unwrap_or_default(),
-        email: text_field("email"),
-        metadata: fields
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
-        status: "created",
-        code: None,
-        created: now,
-        refunds: Vec::new(),
-        history: vec![("created", None, now)],
-        card_details: None,
-    };
+    let payment = new_payment(owner, &fields);
     let mut representation = sim.representation(&payment);
     // The create answer is the published CreatePaymentResult, which has no authorisation mode.
     if let Some(fields) = representation.as_object_mut() {
@@ -386,4 +363,47 @@ pub(super) async fn events(
         "events": events,
         "_links": {"self": {"href": format!("{payment_url}/events"), "method": "GET"}},
     }))
+}
+
+/// Whether this create is to fail, or be answered late, as a test asked (`_control/faults`).
+fn next_create_fault(sim: &Simulator) -> (bool, Option<Duration>) {
+    let mut state = sim.lock();
+    if state.faults.create_errors > 0 {
+        state.faults.create_errors -= 1;
+        (true, None)
+    } else if state.faults.create_delays > 0 {
+        state.faults.create_delays -= 1;
+        (
+            false,
+            Some(Duration::from_millis(state.faults.create_delay_ms)),
+        )
+    } else {
+        (false, None)
+    }
+}
+
+/// A payment as GOV.UK Pay records a create: `created`, its first event now.
+fn new_payment(owner: String, fields: &Map<String, Value>) -> SimPayment {
+    let text_field = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    let now = Utc::now();
+    SimPayment {
+        id: new_payment_id(),
+        owner,
+        amount: fields["amount"].as_i64().unwrap_or_default(),
+        reference: text_field("reference").unwrap_or_default(),
+        description: text_field("description").unwrap_or_default(),
+        return_url: text_field("return_url").unwrap_or_default(),
+        email: text_field("email"),
+        metadata: fields
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        status: "created",
+        code: None,
+        created: now,
+        refunds: Vec::new(),
+        history: vec![("created", None, now)],
+        card_details: None,
+    }
 }

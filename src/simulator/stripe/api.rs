@@ -72,62 +72,14 @@ pub(super) async fn create_session(
     };
     let form = form_map(&body);
     let now = Utc::now().timestamp();
-    if form.get("mode").map(String::as_str) != Some("payment") {
-        return invalid(
-            "parameter_invalid",
-            "This simulator supports mode=payment.",
-            "mode",
-        );
-    }
-    if form
-        .get("line_items[0][price_data][currency]")
-        .map(String::as_str)
-        != Some("gbp")
-    {
-        return invalid(
-            "parameter_invalid",
-            "Currency must be gbp.",
-            "line_items[0][price_data][currency]",
-        );
-    }
-    let amount: i64 = match form
-        .get("line_items[0][price_data][unit_amount]")
-        .and_then(|a| a.parse().ok())
-    {
-        Some(a) if a >= 30 => a,
-        _ => {
-            return invalid(
-                "amount_too_small",
-                "Amount must be at least £0.30 gbp.",
-                "line_items[0][price_data][unit_amount]",
-            )
-        }
-    };
-    let Some(name) = form
-        .get("line_items[0][price_data][product_data][name]")
-        .cloned()
-    else {
-        return invalid(
-            "parameter_missing",
-            "Missing required param: line_items[0][price_data][product_data][name].",
-            "line_items[0][price_data][product_data][name]",
-        );
-    };
-    let Some(success_url) = form.get("success_url").cloned() else {
-        return invalid(
-            "parameter_missing",
-            "Missing required param: success_url.",
-            "success_url",
-        );
-    };
-    let expires_at = match form.get("expires_at").map(|e| e.parse::<i64>()) {
-        None => now + 24 * 3600,
-        Some(Ok(e)) if e >= now + 30 * 60 - 60 && e <= now + 24 * 3600 => e,
-        _ => return invalid(
-            "parameter_invalid",
-            "The Checkout Session's expires_at must be between 30 minutes and 24 hours from now.",
-            "expires_at",
-        ),
+    let SessionRequest {
+        amount,
+        name,
+        success_url,
+        expires_at,
+    } = match session_request(&form, now) {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
     let sim2 = sim.clone();
     let key_owner = owner.clone();
@@ -433,4 +385,83 @@ pub(super) async fn list_refunds(sim: web::Data<Simulator>, req: HttpRequest) ->
     let data: Vec<Value> = data.iter().map(Simulator::refund_json).collect();
     HttpResponse::Ok()
         .json(json!({"object": "list", "url": "/v1/refunds", "data": data, "has_more": has_more}))
+}
+
+/// What a Checkout Session create asks for, once Stripe's checks pass.
+struct SessionRequest {
+    amount: i64,
+    name: String,
+    success_url: String,
+    expires_at: i64,
+}
+
+/// Checks a create the way Stripe does (the subset Counterfoil can trip over).
+#[allow(clippy::result_large_err)]
+fn session_request(
+    form: &BTreeMap<String, String>,
+    now: i64,
+) -> Result<SessionRequest, HttpResponse> {
+    if form.get("mode").map(String::as_str) != Some("payment") {
+        return Err(invalid(
+            "parameter_invalid",
+            "This simulator supports mode=payment.",
+            "mode",
+        ));
+    }
+    if form
+        .get("line_items[0][price_data][currency]")
+        .map(String::as_str)
+        != Some("gbp")
+    {
+        return Err(invalid(
+            "parameter_invalid",
+            "Currency must be gbp.",
+            "line_items[0][price_data][currency]",
+        ));
+    }
+    let amount: i64 = match form
+        .get("line_items[0][price_data][unit_amount]")
+        .and_then(|a| a.parse().ok())
+    {
+        Some(a) if a >= 30 => a,
+        _ => {
+            return Err(invalid(
+                "amount_too_small",
+                "Amount must be at least £0.30 gbp.",
+                "line_items[0][price_data][unit_amount]",
+            ))
+        }
+    };
+    let Some(name) = form
+        .get("line_items[0][price_data][product_data][name]")
+        .cloned()
+    else {
+        return Err(invalid(
+            "parameter_missing",
+            "Missing required param: line_items[0][price_data][product_data][name].",
+            "line_items[0][price_data][product_data][name]",
+        ));
+    };
+    let Some(success_url) = form.get("success_url").cloned() else {
+        return Err(invalid(
+            "parameter_missing",
+            "Missing required param: success_url.",
+            "success_url",
+        ));
+    };
+    let expires_at = match form.get("expires_at").map(|e| e.parse::<i64>()) {
+        None => now + 24 * 3600,
+        Some(Ok(e)) if e >= now + 30 * 60 - 60 && e <= now + 24 * 3600 => e,
+        _ => return Err(invalid(
+            "parameter_invalid",
+            "The Checkout Session's expires_at must be between 30 minutes and 24 hours from now.",
+            "expires_at",
+        )),
+    };
+    Ok(SessionRequest {
+        amount,
+        name,
+        success_url,
+        expires_at,
+    })
 }

@@ -67,6 +67,56 @@ impl<B: Backend> SqlStore<B> {
         Ok(())
     }
 
+    /// Records the message's receipt; false when it was received before. The receipt is the
+    /// dedupe: a second copy of the message, even one arriving at the same moment on another
+    /// server, waits here and then finds it taken.
+    async fn insert_receipt_tx(
+        tx: &mut Transaction<'static, B>,
+        account: &str,
+        event: &ProviderEvent,
+        received_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(statement::<B>(
+            "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
+             reported_status, failure_code, occurred_at, received_at, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ignored') \
+             ON CONFLICT (account, message_id) DO NOTHING",
+        )
+        .bind(account)
+        .bind(&event.message_id)
+        .bind(&event.event_type)
+        .bind(&event.provider_payment_id)
+        .bind(event.reported.map(|s| s.as_str()))
+        .bind(&event.failure_code)
+        .bind(event.occurred_at)
+        .bind(received_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// What became of a received message: applied, ignored, orphan (and for which payment).
+    async fn set_receipt_outcome_tx(
+        tx: &mut Transaction<'static, B>,
+        account: &str,
+        message_id: &str,
+        outcome: &str,
+        payment_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        statement::<B>(
+            "UPDATE webhook_receipts SET outcome = $3, payment_id = $4 \
+             WHERE account = $1 AND message_id = $2",
+        )
+        .bind(account)
+        .bind(message_id)
+        .bind(outcome)
+        .bind(payment_id)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
     /// Applies webhooks that arrived before we knew the provider's id for a payment.
     pub(super) async fn match_orphans_tx(
         tx: &mut Transaction<'static, B>,
@@ -138,24 +188,7 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         let mut tx = B::begin_write(&self.pool).await?;
         // The receipt is the dedupe: a second copy of the message, even one arriving at
         // the same moment on another server, waits here and then finds it taken.
-        let fresh = statement::<B>(
-            "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
-             reported_status, failure_code, occurred_at, received_at, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ignored') \
-             ON CONFLICT (account, message_id) DO NOTHING",
-        )
-        .bind(account)
-        .bind(&event.message_id)
-        .bind(&event.event_type)
-        .bind(&event.provider_payment_id)
-        .bind(event.reported.map(|s| s.as_str()))
-        .bind(&event.failure_code)
-        .bind(event.occurred_at)
-        .bind(received_at)
-        .execute(&mut tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let fresh = Self::insert_receipt_tx(&mut tx, account, event, received_at).await?;
         if !fresh {
             return Ok(EventOutcome::Duplicate);
         }
@@ -173,18 +206,9 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         .bind(&event.provider_payment_id)
         .fetch_optional(&mut tx)
         .await?;
-        let set_outcome = |outcome: &'static str, payment_id: Option<String>| {
-            statement::<B>(
-                "UPDATE webhook_receipts SET outcome = $3, payment_id = $4 \
-                 WHERE account = $1 AND message_id = $2",
-            )
-            .bind(account.to_owned())
-            .bind(event.message_id.clone())
-            .bind(outcome)
-            .bind(payment_id)
-        };
         let Some(row) = row else {
-            set_outcome("orphan", None).execute(&mut tx).await?;
+            Self::set_receipt_outcome_tx(&mut tx, account, &event.message_id, "orphan", None)
+                .await?;
             tx.commit().await?;
             return Ok(EventOutcome::Orphan);
         };
@@ -223,9 +247,14 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
             }
             _ => EventOutcome::Ignored,
         };
-        set_outcome(outcome.as_str(), Some(id))
-            .execute(&mut tx)
-            .await?;
+        Self::set_receipt_outcome_tx(
+            &mut tx,
+            account,
+            &event.message_id,
+            outcome.as_str(),
+            Some(id),
+        )
+        .await?;
         tx.commit().await?;
         Ok(outcome)
     }
