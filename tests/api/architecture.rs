@@ -104,7 +104,6 @@ fn functions(source: &str) -> Vec<(String, usize, usize)> {
 }
 
 #[test]
-#[ignore = "renovation in progress: the rooms still too big are being split"]
 fn no_room_is_too_big_to_find_your_way_in() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();

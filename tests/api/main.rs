@@ -14,6 +14,7 @@ mod data_protection;
 mod deploy;
 mod exits;
 mod hardening;
+mod hardening_storage;
 mod idempotency;
 mod ledger;
 mod notifications;

@@ -1,6 +1,8 @@
 //! Test support: PostgreSQL discovery and log capture.
 
 pub mod crm;
+pub mod disguises;
 pub mod logs;
+pub mod openapi_contract;
 pub mod postgres;
 pub mod process;
