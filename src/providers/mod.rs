@@ -12,6 +12,7 @@ use crate::domain::{PaymentId, PaymentStatus, ProviderEvent, ProviderKind};
 
 pub mod govuk_pay;
 pub mod instrumented;
+pub mod layered;
 pub mod redirect_guard;
 pub mod stripe;
 

@@ -4,17 +4,10 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-
-use super::{
-    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
-    ProviderRefundRecord, SearchPage, WebhookRejection,
-};
-use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
+use super::layered::{Layer, Layered};
+use super::{PaymentProvider, ProviderError, ProviderPayment};
 
 pub struct RedirectGuard {
-    inner: Arc<dyn PaymentProvider>,
     account: String,
     hosts: Vec<String>,
     /// Plain http allowed (the built-in simulators, outside production).
@@ -28,12 +21,14 @@ impl RedirectGuard {
         hosts: Vec<String>,
         allow_http: bool,
     ) -> Arc<dyn PaymentProvider> {
-        Arc::new(Self {
+        Layered::wrap(
             inner,
-            account: account.to_owned(),
-            hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-            allow_http,
-        })
+            Self {
+                account: account.to_owned(),
+                hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                allow_http,
+            },
+        )
     }
 
     /// Whether `next_url` is on an allowed host, over an allowed scheme.
@@ -70,112 +65,32 @@ impl RedirectGuard {
     }
 }
 
-#[async_trait]
-impl PaymentProvider for RedirectGuard {
-    fn kind(&self) -> ProviderKind {
-        self.inner.kind()
+impl Layer for RedirectGuard {
+    fn payment(&self, payment: ProviderPayment) -> Result<ProviderPayment, ProviderError> {
+        self.check(payment)
     }
 
-    async fn create_payment(
-        &self,
-        request: &CreateSession<'_>,
-    ) -> Result<ProviderPayment, ProviderError> {
-        self.check(self.inner.create_payment(request).await?)
-    }
-
-    async fn get_payment(
-        &self,
-        provider_payment_id: &str,
-    ) -> Result<ProviderPayment, ProviderError> {
-        self.check(self.inner.get_payment(provider_payment_id).await?)
-    }
-
-    async fn cancel_payment(&self, provider_payment_id: &str) -> Result<(), ProviderError> {
-        self.inner.cancel_payment(provider_payment_id).await
-    }
-
-    async fn refund(
-        &self,
-        provider_payment_id: &str,
-        amount: i64,
-        amount_available: i64,
-        refund_id: &str,
-    ) -> Result<ProviderRefund, ProviderError> {
-        self.inner
-            .refund(provider_payment_id, amount, amount_available, refund_id)
-            .await
-    }
-
-    async fn get_refund(
-        &self,
-        provider_payment_id: &str,
-        provider_refund_id: &str,
-    ) -> Result<ProviderRefund, ProviderError> {
-        self.inner
-            .get_refund(provider_payment_id, provider_refund_id)
-            .await
-    }
-
-    async fn search_payments(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        cursor: Option<&str>,
-    ) -> Result<SearchPage<ProviderPayment>, ProviderError> {
-        // Searches feed reconciliation, which heals lost creates from them: a payment on a host
-        // not allowed keeps its status but loses its page, so no citizen is sent there.
-        let mut page = self.inner.search_payments(from, to, cursor).await?;
-        for payment in &mut page.items {
-            if let Err(refused) = self.check(payment.clone()) {
-                tracing::warn!(error = %refused, "payment page dropped from a search result");
-                payment.next_url = None;
-            }
-        }
-        Ok(page)
-    }
-
-    async fn search_refunds(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        cursor: Option<&str>,
-    ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
-        self.inner.search_refunds(from, to, cursor).await
-    }
-
-    fn verify_webhook(
-        &self,
-        header: HeaderLookup<'_>,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), WebhookRejection> {
-        self.inner.verify_webhook(header, body, now)
-    }
-
-    fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection> {
-        self.inner.parse_webhook(body)
-    }
-
-    async fn find_payment(
-        &self,
-        reference: &str,
-        payment_id: &PaymentId,
-        created_from: DateTime<Utc>,
-    ) -> Result<Option<ProviderPayment>, ProviderError> {
-        match self
-            .inner
-            .find_payment(reference, payment_id, created_from)
-            .await?
-        {
-            Some(found) => self.check(found).map(Some),
-            None => Ok(None),
+    /// Searches feed reconciliation, which heals lost creates from them: a payment on a host
+    /// not allowed keeps its status but loses its page, so no citizen is sent there.
+    fn searched(&self, payment: &mut ProviderPayment) {
+        if let Err(refused) = self.check(payment.clone()) {
+            tracing::warn!(error = %refused, "payment page dropped from a search result");
+            payment.next_url = None;
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
     use super::*;
+    use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
+    use crate::providers::{
+        CreateSession, HeaderLookup, ProviderRefund, ProviderRefundRecord, SearchPage,
+        WebhookRejection,
+    };
 
     /// A provider whose every payment has its page at `next_url`.
     struct PagesAt(&'static str);
@@ -324,7 +239,6 @@ mod tests {
 
     fn guard(allow_http: bool) -> RedirectGuard {
         RedirectGuard {
-            inner: Arc::new(PagesAt("https://checkout.stripe.com/")),
             account: "a".into(),
             hosts: vec!["checkout.stripe.com".into()],
             allow_http,
