@@ -105,8 +105,16 @@ impl WebhookService {
         })
     }
 
-    /// Reads a verified webhook through the provider's allow-list and applies it in one
-    /// transaction. Returns only once its effect is committed.
+    /// Applies a verified webhook. Returns only once its effect is committed. In order:
+    /// 1. read it through the provider's allow-list (`parse_webhook`), nothing else of it kept;
+    /// 2. name the provider's payment id when the event names ours instead;
+    /// 3. in one transaction (`WebhookStore::apply_provider_event`): its receipt (a duplicate
+    ///    stops here), the payment locked, the event dated (`domain::happened_at`), the move
+    ///    decided (`domain::decide_transition`: forward only, final is for ever), the status,
+    ///    timeline event and CRM notification written together;
+    /// 4. counted by outcome;
+    /// 5. after the answer, when the event says a refund moved, the payment's open refunds are
+    ///    asked about (a background task, drained at shutdown).
     pub async fn apply(&self, verified: Verified<'_>) -> Result<EventOutcome, WebhookError> {
         let Verified {
             kind,
