@@ -100,48 +100,57 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use futures_util::FutureExt;
+    use tokio::sync::{oneshot, Notify};
 
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_periodic_job_runs_on_its_schedule_and_stops_at_shutdown() {
+    #[tokio::test]
+    async fn a_periodic_job_runs_again_until_shutdown_and_never_after() {
         let runs = Arc::new(AtomicUsize::new(0));
+        let third_run = Arc::new(Notify::new());
         let background = Background::new();
-        let counted = runs.clone();
+        let (counted, told) = (runs.clone(), third_run.clone());
         background.every("count", Duration::ZERO, move || {
-            let counted = counted.clone();
+            let (counted, told) = (counted.clone(), told.clone());
             async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-                Duration::from_secs(10)
+                if counted.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                    told.notify_one();
+                }
+                Duration::from_millis(1)
             }
             .boxed()
         });
-        tokio::time::sleep(Duration::from_secs(25)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "at 0, 10 and 20 seconds");
-        assert_eq!(background.shut_down(Duration::from_secs(1)).await, 0);
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "not after shutdown");
+        third_run.notified().await;
+        assert_eq!(background.shut_down(Duration::from_secs(5)).await, 0);
+        let at_shutdown = runs.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            at_shutdown,
+            "no run after shutdown"
+        );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn shutdown_waits_for_a_task_within_the_deadline_and_aborts_the_rest() {
+    #[tokio::test]
+    async fn shutdown_lets_running_work_finish_and_aborts_what_outlives_the_deadline() {
         let background = Background::new();
         let finished = Arc::new(AtomicUsize::new(0));
-        for seconds in [1, 100] {
-            let finished = finished.clone();
-            background.spawn("sleeper", async move {
-                tokio::time::sleep(Duration::from_secs(seconds)).await;
-                finished.fetch_add(1, Ordering::SeqCst);
-            });
-        }
-        assert_eq!(background.shut_down(Duration::from_secs(5)).await, 1);
+        let (release, released) = oneshot::channel::<()>();
+        let done = finished.clone();
+        background.spawn("finishes", async move {
+            let _ = released.await;
+            done.fetch_add(1, Ordering::SeqCst);
+        });
+        background.spawn("never finishes", std::future::pending());
+        release.send(()).unwrap();
+        assert_eq!(background.shut_down(Duration::from_secs(1)).await, 1);
         assert_eq!(finished.load(Ordering::SeqCst), 1);
         // Nothing new starts once shutdown has begun.
         let late = finished.clone();
         background.spawn("late", async move {
             late.fetch_add(1, Ordering::SeqCst);
         });
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::task::yield_now().await;
         assert_eq!(finished.load(Ordering::SeqCst), 1);
     }
 }

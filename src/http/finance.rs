@@ -18,6 +18,7 @@ use crate::service::ledger::{csv_line, Format, CSV_HEADER};
 use crate::service::reconciliation::Actor;
 use crate::service::refunds::RefundResponse;
 use crate::service::{AppServices, FieldIssue};
+use crate::views::RefundView;
 
 const FINANCE: &[Role] = &[Role::Finance];
 const ADMIN: &[Role] = &[Role::Admin];
@@ -41,7 +42,9 @@ pub async fn create_refund(
         .request(principal, &payment, request, new)
         .await?
     {
-        RefundResponse::Created(view) => Ok(HttpResponse::Created().json(&*view)),
+        RefundResponse::Created(refund) => {
+            Ok(HttpResponse::Created().json(RefundView::from(&*refund)))
+        }
         RefundResponse::Replayed { status, body } => Ok(HttpResponse::build(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         )
@@ -57,7 +60,8 @@ pub async fn list_refunds(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(FINANCE)?;
-    let items = services.refunds.list(&payment_id(&id)?).await?;
+    let refunds = services.refunds.list(&payment_id(&id)?).await?;
+    let items: Vec<RefundView> = refunds.iter().map(RefundView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 

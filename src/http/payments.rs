@@ -13,8 +13,8 @@ use crate::domain::api_key::Role;
 use crate::domain::idempotency::Idempotent;
 use crate::domain::{IdempotencyKey, PaymentId};
 use crate::service::payments::CreateResponse;
-use crate::service::views::PaymentView;
 use crate::service::{AppServices, FieldIssue};
+use crate::views::{PaymentEventView, PaymentPage, PaymentView};
 
 const CRM: &[Role] = &[Role::Crm];
 const READERS: &[Role] = &[Role::Crm, Role::Finance];
@@ -64,7 +64,9 @@ pub async fn create(
     )?;
     let request = Idempotent::new(key, CREATE_ROUTE.to_owned(), &principal.key_id, &body);
     match payments.create(principal, request, new).await? {
-        CreateResponse::Created(view) => Ok(json(StatusCode::CREATED, &*view)),
+        CreateResponse::Created(payment) => {
+            Ok(json(StatusCode::CREATED, &PaymentView::from(&*payment)))
+        }
         CreateResponse::Replayed { status, body } => Ok(HttpResponse::build(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         )
@@ -91,6 +93,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(READERS)?;
     let page = services.payments.list(&query).await?;
+    let page = PaymentPage {
+        items: page.items.iter().map(PaymentView::from).collect(),
+        next_cursor: page.next_cursor,
+    };
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -111,8 +117,6 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(READERS)?;
     let events = services.payments.events(&payment_id(&id)?).await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "items": events }),
-    ))
+    let items: Vec<PaymentEventView> = events.iter().map(PaymentEventView::from).collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "items": items })))
 }

@@ -10,13 +10,13 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::notifications::NotificationView;
-use super::refunds::RefundView;
-use super::views::{PaymentEventView, PaymentView};
 use super::{take, Clock, FieldIssue, Principal, ServiceError};
 use crate::config::RetentionSettings;
 use crate::domain::retention::{daily_totals, personal_data_cutoff, removal_cutoff};
 use crate::domain::{FieldError, PaymentId, RequestRef};
 use crate::store::{AuditEntry, DailyTotal, Store};
+use crate::views::RefundView;
+use crate::views::{PaymentEventView, PaymentView};
 
 /// What a sweep did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct ErasureReport {
     pub erased_at: String,
 }
 
-use super::views::ts;
+use crate::views::ts;
 
 /// The actor for work nobody asked for at the time.
 pub struct SystemActor {

@@ -19,7 +19,6 @@ pub mod notifications;
 pub mod payments;
 pub mod reconciliation;
 pub mod refunds;
-pub mod views;
 pub mod webhooks;
 
 pub use keys::KeyService;

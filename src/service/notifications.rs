@@ -10,13 +10,13 @@ use rand::Rng;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::refunds::RefundView;
-use super::views::PaymentView;
 use super::{Clock, ServiceError};
 use crate::domain::standard_webhooks;
 use crate::metrics::Metrics;
 use crate::outbound::{OutboundClient, OutboundError};
 use crate::store::{DeliveryResult, Notification, Store};
+use crate::views::PaymentView;
+use crate::views::RefundView;
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -64,7 +64,7 @@ pub struct NotificationView {
     pub last_error: Option<String>,
 }
 
-use super::views::ts;
+use crate::views::ts;
 
 impl From<&Notification> for NotificationView {
     fn from(n: &Notification) -> Self {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
 use super::{create_failure, Clock, Principal, ServiceError};
@@ -17,49 +16,11 @@ use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
 use crate::store::{
     AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, RefundClaim, Store,
 };
-
-/// The Refund object of the API.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RefundView {
-    pub id: String,
-    pub payment_id: String,
-    pub amount: i64,
-    pub status: &'static str,
-    pub provider_refund_id: Option<String>,
-    pub reason: String,
-    /// The label of the API key that asked for it.
-    pub requested_by: String,
-    pub requested_by_key: String,
-    pub failure_code: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
-}
-
-use super::views::ts;
-
-impl From<&Refund> for RefundView {
-    fn from(r: &Refund) -> Self {
-        Self {
-            id: r.id.clone(),
-            payment_id: r.payment_id.to_string(),
-            amount: r.amount,
-            status: r.status.as_str(),
-            provider_refund_id: r.provider_refund_id.clone(),
-            reason: r.reason.clone(),
-            requested_by: r.requested_by_label.clone(),
-            requested_by_key: r.requested_by.clone(),
-            failure_code: r.failure_code.clone(),
-            created_at: ts(r.created_at),
-            updated_at: ts(r.updated_at),
-            finished_at: r.finished_at.map(ts),
-        }
-    }
-}
+use crate::views::RefundView;
 
 #[derive(Debug, Clone)]
 pub enum RefundResponse {
-    Created(Box<RefundView>),
+    Created(Box<Refund>),
     Replayed { status: u16, body: String },
 }
 
@@ -145,11 +106,12 @@ impl RefundService {
         let (settle, result) = match answer {
             Ok(confirmed) => {
                 apply_provider_refund(&mut refund, confirmed, at);
-                let view = RefundView::from(&refund);
-                let body = serde_json::to_string(&view).expect("views serialise");
+                // A repeat of this request is answered with exactly this body.
+                let body =
+                    serde_json::to_string(&RefundView::from(&refund)).expect("views serialise");
                 (
                     IdempotencySettle::Completed { status: 201, body },
-                    Ok(RefundResponse::Created(Box::new(view))),
+                    Ok(RefundResponse::Created(Box::new(refund.clone()))),
                 )
             }
             Err(error) => {
@@ -263,9 +225,7 @@ impl RefundService {
             .await?
             .ok_or(ServiceError::RefundNotFound)?;
         match refund.create_outcome {
-            CreateOutcome::Confirmed => {
-                Ok(RefundResponse::Created(Box::new(RefundView::from(&refund))))
-            }
+            CreateOutcome::Confirmed => Ok(RefundResponse::Created(Box::new(refund))),
             CreateOutcome::NotCreated => Err(ServiceError::ProviderRejected {
                 payment_id: Some(refund.payment_id.to_string()),
                 code: refund.failure_code.clone(),
@@ -280,20 +240,14 @@ impl RefundService {
     }
 
     /// A payment's refunds, after asking the provider about any still open.
-    pub async fn list(&self, payment_id: &PaymentId) -> Result<Vec<RefundView>, ServiceError> {
+    pub async fn list(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, ServiceError> {
         let payment = self
             .store
             .get_payment(payment_id)
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
         self.refresh_open(&payment).await;
-        Ok(self
-            .store
-            .list_refunds(payment_id)
-            .await?
-            .iter()
-            .map(RefundView::from)
-            .collect())
+        Ok(self.store.list_refunds(payment_id).await?)
     }
 
     /// Asks the provider about this payment's refunds that are pending or failed recently.

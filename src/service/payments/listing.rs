@@ -7,7 +7,6 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{FieldError, PaymentId, PaymentStatus, RequestRef, ServiceCode};
-use crate::service::views::{PaymentPage, PaymentView};
 use crate::service::{FieldIssue, ServiceError};
 use crate::store::PaymentQuery;
 
@@ -18,7 +17,7 @@ impl PaymentService {
     pub async fn list(
         &self,
         params: &HashMap<String, String>,
-    ) -> Result<PaymentPage, ServiceError> {
+    ) -> Result<Page<Payment>, ServiceError> {
         let query = parse_list_query(params)?;
         let limit = query.limit as usize;
         let mut rows = self
@@ -33,8 +32,8 @@ impl PaymentService {
             let last = rows.last().expect("limit is at least 1");
             encode_cursor(last.created_at, &last.id)
         });
-        Ok(PaymentPage {
-            items: rows.iter().map(PaymentView::from).collect(),
+        Ok(Page {
+            items: rows,
             next_cursor,
         })
     }

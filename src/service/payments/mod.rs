@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::views::{PaymentEventView, PaymentView};
 use super::{create_failure, Clock, Principal, ServiceError};
 use crate::domain::idempotency::Idempotent;
 use crate::domain::{
@@ -20,6 +19,7 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::providers::{CreateSession, ProviderError, ProviderPayment, ProviderRegistry};
 use crate::store::{AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, Store};
+use crate::views::PaymentView;
 
 /// A configured council service, as payments need it.
 #[derive(Debug, Clone)]
@@ -57,9 +57,16 @@ pub struct PollSummary {
 }
 
 /// What a create call answers: a payment made now, or an earlier answer replayed verbatim.
+/// One page of a listing, and where the next begins.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub enum CreateResponse {
-    Created(Box<PaymentView>),
+    Created(Box<Payment>),
     Replayed { status: u16, body: String },
 }
 
@@ -150,11 +157,12 @@ impl PaymentService {
                 self.metrics
                     .payment_created(payment.service.as_ref(), provider.kind().as_str());
                 confirm_from_provider(&mut payment, created, at);
-                let view = PaymentView::from(&payment);
-                let body = serde_json::to_string(&view).expect("views serialise");
+                // A repeat of this request is answered with exactly this body.
+                let body =
+                    serde_json::to_string(&PaymentView::from(&payment)).expect("views serialise");
                 (
                     IdempotencySettle::Completed { status: 201, body },
-                    Ok(CreateResponse::Created(Box::new(view))),
+                    Ok(CreateResponse::Created(Box::new(payment.clone()))),
                 )
             }
             Err(error) => {
@@ -227,9 +235,7 @@ impl PaymentService {
     async fn answer_from_row(&self, id: &PaymentId) -> Result<CreateResponse, ServiceError> {
         let payment = self.get(id).await?;
         match payment.create_outcome {
-            CreateOutcome::Confirmed => Ok(CreateResponse::Created(Box::new(PaymentView::from(
-                &payment,
-            )))),
+            CreateOutcome::Confirmed => Ok(CreateResponse::Created(Box::new(payment))),
             CreateOutcome::NotCreated => Err(ServiceError::ProviderRejected {
                 payment_id: Some(payment.id.to_string()),
                 code: payment.failure_code.clone(),
@@ -318,17 +324,14 @@ impl PaymentService {
         }
     }
 
-    pub async fn events(&self, id: &PaymentId) -> Result<Vec<PaymentEventView>, ServiceError> {
+    pub async fn events(
+        &self,
+        id: &PaymentId,
+    ) -> Result<Vec<crate::domain::PaymentEvent>, ServiceError> {
         if self.store.get_payment(id).await?.is_none() {
             return Err(ServiceError::PaymentNotFound);
         }
-        Ok(self
-            .store
-            .payment_events(id)
-            .await?
-            .iter()
-            .map(PaymentEventView::from)
-            .collect())
+        Ok(self.store.payment_events(id).await?)
     }
 }
 

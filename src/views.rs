@@ -1,8 +1,11 @@
-//! The public shapes of Counterfoil's resources, as the CRM sees them in JSON.
+//! The public JSON shapes of Counterfoil's resources, from the domain alone: what the API
+//! answers (and replays for a repeated Idempotency-Key), what CRM notifications carry and what a
+//! data-protection export holds. One shape per resource, whichever way it leaves.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::domain::refund::Refund;
 use crate::domain::{Payment, PaymentEvent};
 
 /// How the API writes every time: UTC, RFC 3339, to the microsecond.
@@ -83,6 +86,43 @@ impl From<&PaymentEvent> for PaymentEventView {
             from: e.from.map(|s| s.as_str()),
             to: e.to.as_str(),
             source: e.source.as_str(),
+        }
+    }
+}
+
+/// The Refund object of the API.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefundView {
+    pub id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub status: &'static str,
+    pub provider_refund_id: Option<String>,
+    pub reason: String,
+    /// The label of the API key that asked for it.
+    pub requested_by: String,
+    pub requested_by_key: String,
+    pub failure_code: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<&Refund> for RefundView {
+    fn from(r: &Refund) -> Self {
+        Self {
+            id: r.id.clone(),
+            payment_id: r.payment_id.to_string(),
+            amount: r.amount,
+            status: r.status.as_str(),
+            provider_refund_id: r.provider_refund_id.clone(),
+            reason: r.reason.clone(),
+            requested_by: r.requested_by_label.clone(),
+            requested_by_key: r.requested_by.clone(),
+            failure_code: r.failure_code.clone(),
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
+            finished_at: r.finished_at.map(ts),
         }
     }
 }
