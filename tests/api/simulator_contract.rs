@@ -1,6 +1,6 @@
 //! Every answer the GOV.UK Pay simulator gives is valid against GOV.UK Pay's published document
-//! (`../shared/specs/`), read strictly: a field the document does not declare is a failure too.
-//! Every link it advertises is served. A paid payment carries the card details the real API
+//! (`tests/fixtures/govuk-pay-publicapi-openapi.json`), read strictly: a field the document does
+//! not declare is a failure too. Every link it advertises is served. A paid payment carries the card details the real API
 //! returns, and none of them reaches Counterfoil's store or logs.
 
 use std::collections::BTreeSet;
@@ -11,7 +11,7 @@ use crate::helpers::{Backend, TestApp};
 use crate::support::logs;
 
 const SIM_KEY: &str = "api_test_counterfoil_simulator_key";
-const SPEC: &str = include_str!("../../../shared/specs/govuk-pay-publicapi-openapi.json");
+const SPEC: &str = include_str!("../fixtures/govuk-pay-publicapi-openapi.json");
 
 /// The document's schemas, made strict: no undeclared properties, OpenAPI 3.0's `nullable`
 /// read as JSON Schema's `null` type.
