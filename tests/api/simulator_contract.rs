@@ -1,7 +1,7 @@
 //! Every answer the GOV.UK Pay simulator gives is valid against GOV.UK Pay's published document
 //! (`tests/fixtures/govuk-pay-publicapi-openapi.json`), read strictly: a field the document does
-//! not declare is a failure too. Every link it advertises is served. A paid payment carries the card details the real API
-//! returns, and none of them reaches Counterfoil's store or logs.
+//! not declare is a failure too. Every link it advertises is served. A paid payment carries the
+//! card details the real API returns, and none of them reaches Counterfoil's store or logs.
 
 use std::collections::BTreeSet;
 
