@@ -198,10 +198,10 @@ async fn reconcile(
     .await?;
     let services = app.services();
     let body = serde_json::json!({"account": account, "from": from, "to": to});
-    let (account, from, to) = services
-        .reconciliation
-        .parse(&body)
-        .map_err(|e| anyhow::anyhow!("{e}: check --account, --from and --to"))?;
+    let reconciliation = &services.reconciliation;
+    let (account, from, to) =
+        counterfoil::http::requests::reconciliation_run(&body, |a| reconciliation.knows_account(a))
+            .map_err(|e| anyhow::anyhow!("{e}: check --account, --from and --to"))?;
     let actor = counterfoil::service::reconciliation::Actor {
         key_id: "cli".into(),
         label: "counterfoil command line".into(),

@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::auth::Authenticated;
 use super::body::read_json;
 use super::problem::ApiError;
+use super::requests;
 use crate::domain::api_key::Role;
 use crate::domain::{FieldError, RequestRef};
 use crate::service::{AppServices, FieldIssue, ServiceError};
@@ -22,7 +23,7 @@ pub async fn erase(
 ) -> Result<HttpResponse, ApiError> {
     let principal = auth.require(ADMIN)?;
     let body = read_json(&req, payload).await?;
-    let request_ref = services.data_protection.parse_erasure(&body)?;
+    let request_ref = requests::erasure(&body)?;
     let report = services
         .data_protection
         .erase(principal, &request_ref)

@@ -149,7 +149,9 @@ pub async fn reconcile(
 ) -> Result<HttpResponse, ApiError> {
     let principal = auth.require(FINANCE)?;
     let body = read_json(&req, payload).await?;
-    let (account, from, to) = services.reconciliation.parse(&body)?;
+    let reconciliation = &services.reconciliation;
+    let (account, from, to) =
+        requests::reconciliation_run(&body, |account| reconciliation.knows_account(account))?;
     let actor = Actor {
         key_id: principal.key_id.clone(),
         label: principal.label.clone(),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::refund::{parse_reason, NewRefund};
@@ -10,7 +11,7 @@ use crate::domain::{
     AmountPence, Description, Email, FieldError, Metadata, NewPayment, RequestRef, ReturnUrl,
     ServiceCode,
 };
-use crate::service::{take, FieldIssue, ServiceError};
+use crate::service::{FieldIssue, ServiceError};
 
 /// Parses a create body into a [`NewPayment`], naming every refused field at once.
 pub fn new_payment(
@@ -137,4 +138,91 @@ fn object_of<'a>(
         })
         .collect();
     Ok((fields, issues))
+}
+
+/// Parses a reconciliation run's `{account, from, to}` (RFC 3339 times); `knows_account` says
+/// which accounts exist.
+pub fn reconciliation_run(
+    body: &Value,
+    knows_account: impl Fn(&str) -> bool,
+) -> Result<(String, DateTime<Utc>, DateTime<Utc>), ServiceError> {
+    let mut issues = Vec::new();
+    let fields = body.as_object().cloned().unwrap_or_default();
+    for key in fields
+        .keys()
+        .filter(|k| !["account", "from", "to"].contains(&k.as_str()))
+    {
+        issues.push(FieldIssue::new(
+            key.clone(),
+            FieldError::new("unknown_field", "is not a field of this request"),
+        ));
+    }
+    let account = take(&fields, &mut issues, "account", true, |v| {
+        let name = v
+            .as_str()
+            .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?;
+        if knows_account(name) {
+            Ok(name.to_owned())
+        } else {
+            Err(FieldError::new(
+                "unknown_account",
+                "is not a provider account configured in Counterfoil",
+            ))
+        }
+    });
+    let time = |v: &Value| {
+        v.as_str()
+            .ok_or_else(|| FieldError::new("invalid_format", "must be an RFC 3339 date-time"))
+            .and_then(crate::domain::dates::parse_instant)
+    };
+    let from = take(&fields, &mut issues, "from", true, time);
+    let to = take(&fields, &mut issues, "to", true, time);
+    if let (Some(from), Some(to)) = (from, to) {
+        if to <= from {
+            issues.push(FieldIssue::new(
+                "to",
+                FieldError::new("out_of_range", "must be after from"),
+            ));
+        }
+    }
+    match (account, from, to) {
+        (Some(account), Some(from), Some(to)) if issues.is_empty() => Ok((account, from, to)),
+        _ => Err(ServiceError::Validation(issues)),
+    }
+}
+
+/// Parses an erasure request's `{request_ref}`.
+pub fn erasure(body: &Value) -> Result<RequestRef, ServiceError> {
+    let (fields, mut issues) = object_of(body, &["request_ref"])?;
+    let request_ref = take(fields, &mut issues, "request_ref", true, |v| {
+        RequestRef::parse(
+            v.as_str()
+                .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?,
+        )
+    });
+    match request_ref {
+        Some(r) if issues.is_empty() => Ok(r),
+        _ => Err(ServiceError::Validation(issues)),
+    }
+}
+
+/// Parses one field of a request body: its value when present and valid, `None` when absent (or
+/// refused, in which case why is added to `issues`).
+fn take<T>(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    issues: &mut Vec<FieldIssue>,
+    name: &str,
+    required: bool,
+    parse: impl FnOnce(&serde_json::Value) -> Result<T, FieldError>,
+) -> Option<T> {
+    let result = match fields.get(name) {
+        None | Some(serde_json::Value::Null) if required => {
+            Err(FieldError::new("required", "is required"))
+        }
+        None | Some(serde_json::Value::Null) => return None,
+        Some(value) => parse(value),
+    };
+    result
+        .map_err(|e| issues.push(FieldIssue::new(name, e)))
+        .ok()
 }

@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::notifications::NotificationView;
-use super::{take, Clock, FieldIssue, Principal, ServiceError};
+use super::{Clock, Principal, ServiceError};
 use crate::config::RetentionSettings;
 use crate::domain::retention::{daily_totals, personal_data_cutoff, removal_cutoff};
-use crate::domain::{FieldError, PaymentId, RequestRef};
+use crate::domain::{PaymentId, RequestRef};
 use crate::store::{AuditEntry, DailyTotal, Store};
 use crate::views::RefundView;
 use crate::views::{PaymentEventView, PaymentView};
@@ -205,33 +205,6 @@ impl DataProtectionService {
             }
         }
         Ok(())
-    }
-
-    /// Reads `{request_ref}`.
-    pub fn parse_erasure(&self, body: &Value) -> Result<RequestRef, ServiceError> {
-        let Some(fields) = body.as_object() else {
-            return Err(ServiceError::Validation(vec![FieldIssue::new(
-                "body",
-                FieldError::new("invalid_type", "must be a JSON object"),
-            )]));
-        };
-        let mut issues = Vec::new();
-        for name in fields.keys().filter(|k| k.as_str() != "request_ref") {
-            issues.push(FieldIssue::new(
-                name.clone(),
-                FieldError::new("unknown_field", "is not a field of this request"),
-            ));
-        }
-        let request_ref = take(fields, &mut issues, "request_ref", true, |v| {
-            RequestRef::parse(
-                v.as_str()
-                    .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?,
-            )
-        });
-        match request_ref {
-            Some(r) if issues.is_empty() => Ok(r),
-            _ => Err(ServiceError::Validation(issues)),
-        }
     }
 
     /// Pseudonymises every personal field held for one service request's payments and refunds.

@@ -105,27 +105,6 @@ pub(crate) fn create_failure(error: &ProviderError) -> CreateFailure {
     }
 }
 
-/// Parses one field of a request body: its value when present and valid, `None` when absent (or
-/// refused, in which case why is added to `issues`).
-pub(crate) fn take<T>(
-    fields: &serde_json::Map<String, serde_json::Value>,
-    issues: &mut Vec<FieldIssue>,
-    name: &str,
-    required: bool,
-    parse: impl FnOnce(&serde_json::Value) -> Result<T, FieldError>,
-) -> Option<T> {
-    let result = match fields.get(name) {
-        None | Some(serde_json::Value::Null) if required => {
-            Err(FieldError::new("required", "is required"))
-        }
-        None | Some(serde_json::Value::Null) => return None,
-        Some(value) => parse(value),
-    };
-    result
-        .map_err(|e| issues.push(FieldIssue::new(name, e)))
-        .ok()
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("the request is not valid")]

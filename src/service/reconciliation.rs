@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::payments::PaymentService;
-use super::{Clock, FieldIssue, ServiceError};
+use super::{Clock, ServiceError};
 use crate::domain::refund::RefundStatus;
 use crate::domain::{
-    decide_transition, CreateOutcome, FieldError, Payment, TransitionDecision, TransitionSource,
+    decide_transition, CreateOutcome, Payment, TransitionDecision, TransitionSource,
 };
 use crate::providers::{PaymentProvider, ProviderPayment, ProviderRefundRecord, ProviderRegistry};
 use crate::store::{AuditEntry, Discrepancy, ReconciliationRun, Store};
@@ -152,54 +152,9 @@ impl ReconciliationService {
         }
     }
 
-    /// Parses `{account, from, to}` (RFC 3339 times).
-    pub fn parse(
-        &self,
-        body: &serde_json::Value,
-    ) -> Result<(String, DateTime<Utc>, DateTime<Utc>), ServiceError> {
-        let mut issues = Vec::new();
-        let fields = body.as_object().cloned().unwrap_or_default();
-        for key in fields
-            .keys()
-            .filter(|k| !["account", "from", "to"].contains(&k.as_str()))
-        {
-            issues.push(FieldIssue::new(
-                key.clone(),
-                FieldError::new("unknown_field", "is not a field of this request"),
-            ));
-        }
-        let account = super::take(&fields, &mut issues, "account", true, |v| {
-            let name = v
-                .as_str()
-                .ok_or_else(|| FieldError::new("invalid_type", "must be a string"))?;
-            if self.providers.get(name).is_some() {
-                Ok(name.to_owned())
-            } else {
-                Err(FieldError::new(
-                    "unknown_account",
-                    "is not a provider account configured in Counterfoil",
-                ))
-            }
-        });
-        let time = |v: &serde_json::Value| {
-            v.as_str()
-                .ok_or_else(|| FieldError::new("invalid_format", "must be an RFC 3339 date-time"))
-                .and_then(crate::domain::dates::parse_instant)
-        };
-        let from = super::take(&fields, &mut issues, "from", true, time);
-        let to = super::take(&fields, &mut issues, "to", true, time);
-        if let (Some(from), Some(to)) = (from, to) {
-            if to <= from {
-                issues.push(FieldIssue::new(
-                    "to",
-                    FieldError::new("out_of_range", "must be after from"),
-                ));
-            }
-        }
-        match (account, from, to) {
-            (Some(account), Some(from), Some(to)) if issues.is_empty() => Ok((account, from, to)),
-            _ => Err(ServiceError::Validation(issues)),
-        }
+    /// Whether `account` is a provider account configured in Counterfoil.
+    pub fn knows_account(&self, account: &str) -> bool {
+        self.providers.get(account).is_some()
     }
 
     /// Runs a reconciliation of `account` for [from, to) and returns what it found.
