@@ -71,6 +71,16 @@ pub struct SearchPage<T> {
     pub next: Option<String>,
 }
 
+impl<T> Default for SearchPage<T> {
+    /// Nothing found, and no page after.
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            next: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProviderError {
     /// The provider refused the request: it certainly did nothing.

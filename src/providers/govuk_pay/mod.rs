@@ -260,14 +260,10 @@ impl PaymentProvider for GovukPayClient {
             .search::<wire::SearchResults>("/v1/payments", from, to, page)
             .await?
         else {
-            return Ok(SearchPage {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(SearchPage::default());
         };
         Ok(SearchPage {
-            next: (u64::from(page) * u64::from(SEARCH_PAGE) < results.total)
-                .then(|| (page + 1).to_string()),
+            next: next_page(page, results.total),
             items: results
                 .results
                 .into_iter()
@@ -287,14 +283,10 @@ impl PaymentProvider for GovukPayClient {
             .search::<wire::RefundSearchResults>("/v1/refunds", from, to, page)
             .await?
         else {
-            return Ok(SearchPage {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(SearchPage::default());
         };
         Ok(SearchPage {
-            next: (u64::from(page) * u64::from(SEARCH_PAGE) < results.total)
-                .then(|| (page + 1).to_string()),
+            next: next_page(page, results.total),
             items: results
                 .results
                 .into_iter()
@@ -440,4 +432,8 @@ impl PaymentProvider for GovukPayClient {
             .filter_map(wire::PaymentResource::into_provider_payment)
             .find(|p| p.counterfoil_id.as_deref() == Some(payment_id.as_ref())))
     }
+}
+/// The cursor of the page after `page` (GOV.UK Pay numbers them from 1), if there is one.
+fn next_page(page: u32, total: u64) -> Option<String> {
+    (u64::from(page) * u64::from(SEARCH_PAGE) < total).then(|| (page + 1).to_string())
 }
