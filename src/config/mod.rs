@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn a_value_that_cannot_be_read_is_named_by_its_key_never_shown() {
         for toml in [
-            "[accounts.sandbox]\napi_key = 918273645546372819\n",
+            "[accounts.sandbox]\napi_key = 918273645546372818\n",
             "[server]\nworkers = \"s3cret-not-a-number\"\n",
             "environment = \"s3cret-not-an-environment\"\n",
             "[accounts.sandbox]\nredirect_hosts = [\"s3cret/x\"]\n",
