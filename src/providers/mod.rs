@@ -42,6 +42,9 @@ pub struct ProviderPayment {
     pub counterfoil_id: Option<String>,
     /// When the provider created it.
     pub created_at: Option<DateTime<Utc>>,
+    /// When the provider took the money, for a succeeded payment, when it says (GOV.UK Pay:
+    /// `settlement_summary.capture_submit_time`): the finance day of a payment learnt late.
+    pub finished_at: Option<DateTime<Utc>>,
     /// What the provider would still refund (GOV.UK Pay: `refund_summary.amount_available`).
     pub refund_available: Option<i64>,
 }

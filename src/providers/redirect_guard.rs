@@ -106,6 +106,7 @@ mod tests {
                 reference: "CRM-1".into(),
                 counterfoil_id: None,
                 created_at: None,
+                finished_at: None,
                 refund_available: None,
             }
         }

@@ -304,6 +304,7 @@ impl ReconciliationService {
                         ours.clone(),
                         their.status,
                         their.failure_code.clone(),
+                        their.finished_at,
                         TransitionSource::Reconciliation,
                     )
                     .await

@@ -90,6 +90,56 @@ late_webhook!(
     crate::helpers::Backend::Postgres
 );
 
+/// A payment whose webhook was lost and whose outcome the poller learns two days later counts
+/// for the day the provider took the money (its capture time), not the day Counterfoil heard.
+macro_rules! late_poll {
+    ($name:ident, $backend:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            use crate::helpers::ManualClock;
+            use counterfoil::service::payments::PollSettings;
+            let clock = ManualClock::new();
+            let app = TestApp::spawn_with_clock(
+                $backend,
+                |s| s.payments.refresh_on_read = false,
+                clock.clone(),
+            )
+            .await;
+            app.simulator_webhooks(json!({"mode": "drop"})).await;
+            let p = app.new_payment("LATE-POLL-1").await;
+            let id = p["id"].as_str().unwrap();
+            app.press(p["next_url"].as_str().unwrap(), "pay").await;
+            let paid = chrono::Utc::now();
+            clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
+            let every_payment = PollSettings {
+                min_age: std::time::Duration::ZERO,
+                lease: std::time::Duration::from_secs(60),
+                batch_size: 10,
+            };
+            app.services.payments.poll_once(&every_payment).await.unwrap();
+            let read = app.get_payment(id).await;
+            assert_eq!(read["status"], "succeeded");
+            let finished: chrono::DateTime<chrono::Utc> =
+                read["finished_at"].as_str().unwrap().parse().unwrap();
+            assert!(
+                (paid - finished).num_seconds().abs() < 60,
+                "dated by the provider's capture ({finished}), not two days later"
+            );
+            let day = counterfoil::domain::ledger::london_day(finished);
+            let entries = ledger(&app, &format!("from={day}&to={day}")).await;
+            assert_eq!(ids(&entries), vec![id.to_owned()]);
+        }
+    };
+}
+late_poll!(
+    a_payment_learnt_late_by_the_poller_keeps_the_day_it_was_paid_on_sqlite,
+    crate::helpers::Backend::Sqlite
+);
+late_poll!(
+    a_payment_learnt_late_by_the_poller_keeps_the_day_it_was_paid_on_postgres,
+    crate::helpers::Backend::Postgres
+);
+
 both_stores! {
     async fn payments_land_on_their_london_day_in_summer_and_winter(app) {
         let summer_evening = paid_at(&app, "L-1", "Summer evening", "2026-07-01T22:30:00.000000Z").await;

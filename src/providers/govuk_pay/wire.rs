@@ -38,6 +38,15 @@ pub struct PaymentResource {
     pub created_date: Option<String>,
     #[serde(default)]
     pub refund_summary: Option<RefundSummary>,
+    #[serde(default)]
+    pub settlement_summary: Option<SettlementSummary>,
+}
+
+/// When the payment was captured: the provider's own time for when the money was taken.
+#[derive(Debug, Deserialize)]
+pub struct SettlementSummary {
+    #[serde(default)]
+    pub capture_submit_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +220,13 @@ pub fn map_status(status: &str, code: Option<&str>) -> Option<PaymentStatus> {
     })
 }
 
+/// An RFC 3339 time as GOV.UK Pay writes them.
+fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
 impl PaymentResource {
     /// Maps to the provider-neutral model; `None` when the status is one we do not know.
     pub fn into_provider_payment(self) -> Option<ProviderPayment> {
@@ -231,11 +247,13 @@ impl PaymentResource {
             amount: self.amount,
             reference: self.reference,
             counterfoil_id,
-            created_at: self
-                .created_date
+            created_at: self.created_date.as_deref().and_then(instant),
+            finished_at: self
+                .settlement_summary
+                .and_then(|s| s.capture_submit_time)
+                .filter(|_| status == PaymentStatus::Succeeded)
                 .as_deref()
-                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
-                .map(|d| d.with_timezone(&chrono::Utc)),
+                .and_then(instant),
             refund_available: self.refund_summary.and_then(|r| r.amount_available),
         })
     }
@@ -350,5 +368,30 @@ mod tests {
         }
         assert_eq!(mapped.status, Succeeded);
         assert_eq!(mapped.counterfoil_id.as_deref(), Some("pay_1"));
+    }
+
+    #[test]
+    fn a_succeeded_payment_is_dated_by_its_capture_and_no_other_is() {
+        let payment = |status: &str| -> PaymentResource {
+            serde_json::from_str(&format!(
+                r#"{{"payment_id": "p1", "amount": 100, "reference": "R1",
+                    "state": {{"status": "{status}", "finished": true}},
+                    "settlement_summary": {{"capture_submit_time": "2026-03-01T09:30:00.000Z",
+                                            "captured_date": "2026-03-01"}}}}"#
+            ))
+            .unwrap()
+        };
+        let captured = payment("success").into_provider_payment().unwrap();
+        assert_eq!(
+            captured.finished_at.map(|t| t.to_rfc3339()),
+            Some("2026-03-01T09:30:00+00:00".to_owned())
+        );
+        assert_eq!(
+            payment("cancelled")
+                .into_provider_payment()
+                .unwrap()
+                .finished_at,
+            None
+        );
     }
 }

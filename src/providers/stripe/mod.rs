@@ -205,6 +205,8 @@ fn provider_payment(session: wire::Session) -> Result<ProviderPayment, ProviderE
             .clone()
             .or(session.metadata.counterfoil_payment_id.clone()),
         created_at: from_unix(session.created),
+        // A session says when it was created, not when it was paid.
+        finished_at: None,
         refund_available: None,
         provider_payment_id: session.id,
     })

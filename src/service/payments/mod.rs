@@ -302,6 +302,7 @@ impl PaymentService {
                     payment,
                     PaymentStatus::Cancelled,
                     Some("P0040".into()),
+                    None,
                     TransitionSource::Api,
                 )
                 .await
@@ -345,7 +346,13 @@ fn confirm_from_provider(payment: &mut Payment, found: ProviderPayment, at: Date
         payment.status = to;
         payment.failure_code = found.failure_code;
         if to.is_final() {
-            payment.finished_at = Some(at);
+            // Dated by the provider when it says (a create whose answer was lost may be found
+            // days later), within the payment's life.
+            payment.finished_at = Some(crate::domain::happened_at(
+                found.finished_at,
+                payment.created_at,
+                at,
+            ));
         }
     }
 }

@@ -40,7 +40,13 @@ impl PaymentService {
                 self.resolve_unknown_create(payment, reported, source).await
             }
             Ok(Some(reported)) => self
-                .apply_reported(payment, reported.status, reported.failure_code, source)
+                .apply_reported(
+                    payment,
+                    reported.status,
+                    reported.failure_code,
+                    reported.finished_at,
+                    source,
+                )
                 .await
                 .unwrap_or_else(|(payment, e)| {
                     tracing::warn!(payment_id = %payment.id, error = %e, "could not record provider status");
@@ -93,6 +99,7 @@ impl PaymentService {
         mut payment: Payment,
         reported: PaymentStatus,
         failure_code: Option<String>,
+        provider_at: Option<DateTime<Utc>>,
         source: TransitionSource,
     ) -> Result<Payment, (Payment, ServiceError)> {
         for _ in 0..5 {
@@ -105,7 +112,9 @@ impl PaymentService {
                 payment_id: payment.id.clone(),
                 from,
                 to,
-                at: self.clock.now(),
+                // Dated by the provider when it says (a payment learnt late counts for the day
+                // the money was taken), within the payment's life.
+                at: crate::domain::happened_at(provider_at, payment.created_at, self.clock.now()),
                 source,
                 failure_code: failure_code.clone(),
             };
