@@ -193,11 +193,7 @@ pub(super) async fn get(
     };
     let (response, messages) = {
         let mut state = sim.lock();
-        if state
-            .payments
-            .get(id.as_str())
-            .is_none_or(|p| p.owner != owner)
-        {
+        if state.owned(&id, &owner).is_none() {
             return error(
                 actix_web::http::StatusCode::NOT_FOUND,
                 "P0200",
@@ -224,11 +220,7 @@ pub(super) async fn cancel(
     };
     let (cancelled, messages) = {
         let mut state = sim.lock();
-        if state
-            .payments
-            .get(id.as_str())
-            .is_none_or(|p| p.owner != owner)
-        {
+        if state.owned(&id, &owner).is_none() {
             return error(S::NOT_FOUND, "P0500", "Not found", None);
         }
         let mut messages = sim.expire_if_due(&mut state, &id, Utc::now());
@@ -337,7 +329,7 @@ pub(super) async fn events(
         return unauthorised();
     };
     let state = sim.lock();
-    let Some(payment) = state.payments.get(id.as_str()).filter(|p| p.owner == owner) else {
+    let Some(payment) = state.owned(&id, &owner) else {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,
             "P0200",

@@ -163,6 +163,17 @@ struct State {
     webhooks: WebhookControl,
 }
 
+impl State {
+    /// The payment `id`, if `owner`'s API key made it (another account's is "not found").
+    fn owned(&self, id: &str, owner: &str) -> Option<&SimPayment> {
+        self.payments.get(id).filter(|p| p.owner == owner)
+    }
+
+    fn owned_mut(&mut self, id: &str, owner: &str) -> Option<&mut SimPayment> {
+        self.payments.get_mut(id).filter(|p| p.owner == owner)
+    }
+}
+
 /// The simulator's shared state: which API keys it accepts, its public base URL, its payments.
 #[derive(Clone)]
 pub struct Simulator {

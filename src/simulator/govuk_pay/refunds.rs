@@ -44,11 +44,7 @@ pub(super) async fn create_refund(
             .refund_status
             .clone()
             .unwrap_or_else(|| "success".into());
-        let Some(payment) = state
-            .payments
-            .get_mut(id.as_str())
-            .filter(|p| p.owner == owner)
-        else {
+        let Some(payment) = state.owned_mut(&id, &owner) else {
             return error(S::NOT_FOUND, "P0600", "Not found", None);
         };
         let Some(amount) = body.amount else {
@@ -112,9 +108,7 @@ pub(super) async fn get_refund(
     let (id, refund_id) = path.into_inner();
     let state = sim.lock();
     let found = state
-        .payments
-        .get(&id)
-        .filter(|p| p.owner == owner)
+        .owned(&id, &owner)
         .and_then(|p| p.refunds.iter().find(|r| r.id == refund_id).map(|r| (p, r)));
     match found {
         Some((payment, refund)) => HttpResponse::Ok().json(refund_view(&sim, payment, refund)),
@@ -136,7 +130,7 @@ pub(super) async fn list_refunds(
         return unauthorised();
     };
     let state = sim.lock();
-    let Some(payment) = state.payments.get(id.as_str()).filter(|p| p.owner == owner) else {
+    let Some(payment) = state.owned(&id, &owner) else {
         return error(
             actix_web::http::StatusCode::NOT_FOUND,
             "P0800",
