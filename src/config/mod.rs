@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const SIMULATOR_BASE_URL: &str = "simulator";
 
 mod accounts;
+mod console;
 mod database;
 mod jobs;
 mod notifications;
@@ -22,6 +23,7 @@ mod services;
 mod telemetry;
 
 pub use accounts::*;
+pub use console::*;
 pub use database::*;
 pub use jobs::*;
 pub use notifications::*;
@@ -62,6 +64,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub rate_limits: RateLimitSettings,
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
@@ -118,6 +122,7 @@ impl Settings {
             retention: RetentionSettings::default(),
             telemetry: TelemetrySettings::default(),
             rate_limits: RateLimitSettings::default(),
+            console: ConsoleSettings::default(),
             accounts: BTreeMap::new(),
             services: BTreeMap::new(),
         }
@@ -168,6 +173,7 @@ impl Settings {
                     fund_code: "DEMO".into(),
                     cost_centre: "CC000".into(),
                     crm_url: None,
+                    two_person_threshold_pence: None,
                 },
             );
             self.services.insert(
@@ -178,6 +184,7 @@ impl Settings {
                     fund_code: "DEMO".into(),
                     cost_centre: "CC001".into(),
                     crm_url: None,
+                    two_person_threshold_pence: None,
                 },
             );
         }
@@ -213,6 +220,7 @@ impl Settings {
         for (code, service) in &self.services {
             service.validate(code, &self.accounts)?;
         }
+        self.console.validate(production)?;
         // Last, so that a more particular problem is named first.
         if production {
             self.database.validate_for_production()?;

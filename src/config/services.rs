@@ -35,6 +35,10 @@ pub struct ServiceSettings {
     /// Where this service's CRM notifications go (else `notifications.default_url`).
     #[serde(default)]
     pub crm_url: Option<String>,
+    /// Console refunds above this many pence wait for a second person (else
+    /// `console.two_person_threshold_pence`).
+    #[serde(default)]
+    pub two_person_threshold_pence: Option<i64>,
 }
 
 impl ServiceSettings {
@@ -58,6 +62,12 @@ impl ServiceSettings {
                     "no provider account of that name (configured: {})",
                     known.join(", ")
                 ),
+            ));
+        }
+        if self.two_person_threshold_pence.is_some_and(|t| t < 0) {
+            return Err(problem(
+                format!("{key}.two_person_threshold_pence"),
+                "must not be negative",
             ));
         }
         for (field, value) in [

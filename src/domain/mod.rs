@@ -13,6 +13,7 @@ pub mod payment;
 pub mod refs;
 pub mod refund;
 pub mod retention;
+pub mod staff;
 pub mod standard_webhooks;
 
 pub use event::{happened_at, replay_in_order, EventOutcome, ProviderEvent};

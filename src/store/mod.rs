@@ -7,6 +7,7 @@ use crate::domain::CreateOutcome;
 
 #[macro_use]
 pub mod backend;
+mod approvals;
 mod audit;
 mod finance;
 pub mod guard;
@@ -22,6 +23,7 @@ mod sql;
 pub mod sqlite;
 mod webhooks;
 
+pub use approvals::*;
 pub use audit::*;
 pub use finance::*;
 pub use keys::*;
@@ -99,6 +101,7 @@ pub trait Store:
     + AuditStore
     + PrivacyStore
     + LeaseStore
+    + ApprovalStore
 {
 }
 
@@ -112,6 +115,7 @@ impl<T> Store for T where
         + AuditStore
         + PrivacyStore
         + LeaseStore
+        + ApprovalStore
 {
 }
 

@@ -21,6 +21,12 @@ pub struct StatusChange {
 #[derive(Debug, Clone, Default)]
 pub struct PaymentQuery {
     pub request_ref: Option<String>,
+    /// Our own id.
+    pub id: Option<String>,
+    /// The provider's id for the payment.
+    pub provider_payment_id: Option<String>,
+    /// Pence.
+    pub amount: Option<i64>,
     pub status: Option<PaymentStatus>,
     pub service: Option<String>,
     pub created_from: Option<DateTime<Utc>>,

@@ -120,6 +120,7 @@ pub fn test_settings(db_url: &str) -> Settings {
             fund_code: "F0".into(),
             cost_centre: "C0".into(),
             crm_url: None,
+            two_person_threshold_pence: None,
         },
     );
     settings

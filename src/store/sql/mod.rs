@@ -1,6 +1,7 @@
 //! The one store implementation, over any [`Backend`]: the SQL both databases share (SQLite and
 //! PostgreSQL both accept `$N` placeholders, `ON CONFLICT` and row-value comparisons).
 
+mod approvals;
 mod audit;
 mod finance;
 mod keys;

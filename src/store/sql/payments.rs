@@ -268,6 +268,16 @@ impl<B: Backend> PaymentStore for SqlStore<B> {
             sql.push(" AND request_ref = ")
                 .push_bind(request_ref.clone());
         }
+        if let Some(id) = &query.id {
+            sql.push(" AND id = ").push_bind(id.clone());
+        }
+        if let Some(provider_id) = &query.provider_payment_id {
+            sql.push(" AND provider_payment_id = ")
+                .push_bind(provider_id.clone());
+        }
+        if let Some(amount) = query.amount {
+            sql.push(" AND amount = ").push_bind(amount);
+        }
         if let Some(status) = query.status {
             sql.push(" AND status = ").push_bind(status.as_str());
         }

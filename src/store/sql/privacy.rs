@@ -66,6 +66,13 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
             refunds.push(" AND payment_id IN ");
             push_ids(&mut refunds, payment_ids);
             counts.refunds = refunds.build().execute(&mut tx).await?.rows_affected();
+            // A refund asked for in the console keeps its reason in its approval too.
+            let mut approvals = Builder::<B>::new("UPDATE refund_approvals SET reason = ");
+            approvals
+                .push_bind(ERASED)
+                .push(" WHERE payment_id IN ");
+            push_ids(&mut approvals, payment_ids);
+            approvals.build().execute(&mut tx).await?;
             // Stored answers held the personal fields: replays now read the row.
             let mut keys = Builder::<B>::new(
                 "UPDATE idempotency_keys SET state = 'linked', response_status = NULL, \
@@ -107,6 +114,15 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
         let done = statement::<B>(
             "UPDATE refunds SET reason = $1 WHERE reason <> $1 \
              AND finished_at IS NOT NULL AND finished_at < $2",
+        )
+        .bind(ERASED)
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        // The reasons of refunds decided in the console by two people.
+        statement::<B>(
+            "UPDATE refund_approvals SET reason = $1 WHERE reason <> $1 \
+             AND decided_at IS NOT NULL AND decided_at < $2",
         )
         .bind(ERASED)
         .bind(before)
@@ -206,6 +222,7 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
                 ),
                 ("idempotency_keys", "payment_id IN "),
                 ("payment_events", "payment_id IN "),
+                ("refund_approvals", "payment_id IN "),
                 ("refunds", "payment_id IN "),
                 ("payments", "id IN "),
             ] {

@@ -1,0 +1,277 @@
+//! The `[console]` section: the staff console's own listener, branding, session, sign-in by
+//! OpenID Connect (or the built-in test identity provider in development) and the two-person rule.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::domain::staff::{StaffRole, ALL_ROLES};
+
+/// The issuer that means "the built-in test identity provider" (development only).
+pub const BUILTIN_ISSUER: &str = "builtin";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Serve the console at all (`/console`).
+    pub enabled: bool,
+    /// Serve the console on a listener of its own (e.g. staff network only) instead of the
+    /// public one.
+    pub bind: Option<String>,
+    /// The council's name, shown in every page's header.
+    pub council_name: String,
+    /// An image file (SVG or PNG) shown beside the name.
+    pub logo_file: Option<PathBuf>,
+    /// The header's colour, `#rrggbb`; white text on it must meet WCAG AA contrast (4.5:1).
+    pub brand_colour: String,
+    /// Signs and encrypts the session cookie: at least 64 bytes. Required in production (every
+    /// replica needs the same one); in development a random key is made at start.
+    pub session_key: Option<SecretSource>,
+    /// A session with no request for this long is signed out.
+    pub idle_timeout_minutes: u64,
+    /// A session is signed out this long after sign-in, however busy.
+    pub absolute_timeout_hours: u64,
+    /// Sign-in attempts (starts and returns from the identity provider) per client per minute.
+    pub sign_in_attempts_per_minute: u32,
+    /// Refunds above this many pence wait for a second person (services may set their own).
+    pub two_person_threshold_pence: i64,
+    pub oidc: OidcSettings,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: None,
+            council_name: "Counterfoil (development)".into(),
+            logo_file: None,
+            brand_colour: "#1d4f91".into(),
+            session_key: None,
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 10,
+            sign_in_attempts_per_minute: 10,
+            two_person_threshold_pence: 50_000,
+            oidc: OidcSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// The identity provider's issuer URL (Entra ID: `https://login.microsoftonline.com/{tenant}/v2.0`),
+    /// or `builtin` for the test identity provider (development only).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    /// The ID-token claim that carries the person's roles (Entra ID app roles: `roles`).
+    pub roles_claim: String,
+    /// Claim value → console roles (viewer, refunder, refund_approver, dpo, admin).
+    pub roles: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            issuer: BUILTIN_ISSUER.into(),
+            client_id: "counterfoil-console".into(),
+            client_secret: SecretSource::Value("builtin-test-identity-provider-secret".into()),
+            roles_claim: "roles".into(),
+            roles: ALL_ROLES
+                .iter()
+                .map(|r| (r.as_str().to_owned(), vec![r.as_str().to_owned()]))
+                .collect(),
+        }
+    }
+}
+
+impl OidcSettings {
+    pub fn is_builtin(&self) -> bool {
+        self.issuer == BUILTIN_ISSUER
+    }
+
+    /// The role mapping, read (validation has refused unknown role names).
+    pub fn role_mapping(&self) -> BTreeMap<String, Vec<StaffRole>> {
+        self.roles
+            .iter()
+            .map(|(claim, roles)| {
+                let roles = roles.iter().filter_map(|r| r.parse().ok()).collect();
+                (claim.clone(), roles)
+            })
+            .collect()
+    }
+}
+
+impl ConsoleSettings {
+    pub(super) fn validate(&self, production: bool) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(bind) = &self.bind {
+            if bind.parse::<std::net::SocketAddr>().is_err() {
+                return Err(problem("console.bind", "must be an address like 0.0.0.0:8443"));
+            }
+        }
+        if self.council_name.trim().is_empty() {
+            return Err(problem("console.council_name", "must not be empty"));
+        }
+        match contrast_with_white(&self.brand_colour) {
+            None => return Err(problem("console.brand_colour", "must be a colour like #1d4f91")),
+            Some(ratio) if ratio < 4.5 => {
+                return Err(problem(
+                    "console.brand_colour",
+                    &format!("white text on it has a contrast of {ratio:.1}:1; WCAG AA needs 4.5:1, choose a darker colour"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(logo) = &self.logo_file {
+            if std::fs::metadata(logo).is_err() {
+                return Err(problem(
+                    "console.logo_file",
+                    &format!("cannot read {}", logo.display()),
+                ));
+            }
+        }
+        match &self.session_key {
+            Some(key) => {
+                let secret = key.validate("console.session_key", production)?;
+                if secrecy::ExposeSecret::expose_secret(&secret).len() < 64 {
+                    return Err(problem("console.session_key", "must be at least 64 bytes"));
+                }
+            }
+            None if production => {
+                return Err(problem(
+                    "console.session_key",
+                    "is required in production (every replica must share it)",
+                ))
+            }
+            None => {}
+        }
+        if self.idle_timeout_minutes == 0 || self.absolute_timeout_hours == 0 {
+            return Err(problem(
+                "console.idle_timeout_minutes",
+                "timeouts must be at least 1",
+            ));
+        }
+        if self.sign_in_attempts_per_minute == 0 {
+            return Err(problem("console.sign_in_attempts_per_minute", "must be at least 1"));
+        }
+        if self.two_person_threshold_pence < 0 {
+            return Err(problem("console.two_person_threshold_pence", "must not be negative"));
+        }
+        self.oidc.validate(production)
+    }
+}
+
+impl OidcSettings {
+    fn validate(&self, production: bool) -> Result<(), ConfigError> {
+        if self.is_builtin() {
+            if production {
+                return Err(problem(
+                    "console.oidc.issuer",
+                    "the built-in test identity provider may not run when environment = \"production\"; set the council's issuer",
+                ));
+            }
+        } else if !is_web_url(&self.issuer, production) {
+            return Err(problem(
+                "console.oidc.issuer",
+                "must be an https URL (the tenant-specific issuer for Entra ID), or \"builtin\" outside production",
+            ));
+        } else if self.issuer.contains("{tenantid}") || self.issuer.contains("/common/") {
+            return Err(problem(
+                "console.oidc.issuer",
+                "use the tenant-specific issuer (https://login.microsoftonline.com/<tenant id>/v2.0), not common",
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(problem("console.oidc.client_id", "must not be empty"));
+        }
+        self.client_secret
+            .validate("console.oidc.client_secret", production)?;
+        if self.roles_claim.trim().is_empty() {
+            return Err(problem("console.oidc.roles_claim", "must not be empty"));
+        }
+        for (claim, roles) in &self.roles {
+            for role in roles {
+                if role.parse::<StaffRole>().is_err() {
+                    return Err(problem(
+                        format!("console.oidc.roles.{claim}"),
+                        "console roles are viewer, refunder, refund_approver, dpo and admin",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The contrast ratio of white text on `#rrggbb` (WCAG 2 relative luminance), or None if the
+/// text is not such a colour.
+pub fn contrast_with_white(colour: &str) -> Option<f64> {
+    let hex = colour.strip_prefix('#')?;
+    if hex.len() != 6 {
+        return None;
+    }
+    let channel = |i: usize| -> Option<f64> {
+        let v = f64::from(u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?) / 255.0;
+        Some(if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        })
+    };
+    let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (luminance + 0.05))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brand_colours_must_carry_white_text() {
+        assert!(contrast_with_white("#1d4f91").unwrap() > 4.5);
+        assert!(contrast_with_white("#ffdd00").unwrap() < 4.5);
+        assert!((contrast_with_white("#000000").unwrap() - 21.0).abs() < 0.01);
+        assert!(contrast_with_white("blue").is_none());
+        assert!(contrast_with_white("#12345").is_none());
+    }
+
+    #[test]
+    fn production_refuses_the_test_identity_provider_and_a_missing_session_key() {
+        let console = ConsoleSettings::default();
+        let message = console.validate(true).unwrap_err().0;
+        assert!(message.starts_with("console.session_key"), "{message}");
+        let console = ConsoleSettings {
+            session_key: Some(SecretSource::Env("COUNTERFOIL_TEST_SESSION_KEY_UNSET".into())),
+            ..ConsoleSettings::default()
+        };
+        assert!(console.validate(true).is_err());
+        assert!(OidcSettings::default()
+            .validate(true)
+            .unwrap_err()
+            .0
+            .contains("built-in test identity provider"));
+        assert!(OidcSettings::default().validate(false).is_ok());
+    }
+
+    #[test]
+    fn role_mappings_name_console_roles_and_issuers_are_tenant_specific() {
+        let mut oidc = OidcSettings {
+            issuer: "https://login.microsoftonline.com/common/v2.0".into(),
+            ..OidcSettings::default()
+        };
+        assert!(oidc.validate(false).unwrap_err().0.contains("tenant-specific"));
+        oidc.issuer = "https://login.microsoftonline.com/1f2e3d4c/v2.0".into();
+        assert!(oidc.validate(false).is_ok());
+        oidc.roles.insert("Finance.Boss".into(), vec!["superuser".into()]);
+        assert!(oidc
+            .validate(false)
+            .unwrap_err()
+            .0
+            .starts_with("console.oidc.roles.Finance.Boss"));
+    }
+}
