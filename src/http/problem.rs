@@ -212,6 +212,21 @@ impl From<ServiceError> for ApiError {
             ServiceError::RefundNotFound => {
                 ApiError::new(S::NOT_FOUND, "refund_not_found", "No such refund")
             }
+            ServiceError::ApprovalNotFound => ApiError::new(
+                S::NOT_FOUND,
+                "approval_not_found",
+                "No such refund waiting for approval",
+            ),
+            ServiceError::SecondPersonRequired => ApiError::new(
+                S::FORBIDDEN,
+                "second_person_required",
+                "A second person must approve this refund",
+            ),
+            ServiceError::AlreadyDecided => ApiError::new(
+                S::CONFLICT,
+                "already_decided",
+                "This refund has already been approved or declined",
+            ),
             ServiceError::NotCancellable { reason } => ApiError::new(
                 S::CONFLICT,
                 "payment_not_cancellable",

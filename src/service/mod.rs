@@ -19,6 +19,7 @@ pub mod notifications;
 pub mod payments;
 pub mod reconciliation;
 pub mod refunds;
+pub mod staff_refunds;
 pub mod webhooks;
 
 pub use keys::KeyService;
@@ -123,6 +124,13 @@ pub enum ServiceError {
     RefundExceedsCaptured { available: i64 },
     #[error("no such refund")]
     RefundNotFound,
+    #[error("no such refund waiting for approval")]
+    ApprovalNotFound,
+    /// The two-person rule: the requester of a refund cannot approve it.
+    #[error("a second person must approve this refund")]
+    SecondPersonRequired,
+    #[error("this refund has already been approved or declined")]
+    AlreadyDecided,
     #[error("the payment can no longer be cancelled")]
     NotCancellable { reason: &'static str },
     /// The provider could not be reached or did not answer in time. `certain_nothing_happened`
@@ -175,6 +183,7 @@ pub struct AppServices {
     pub reconciliation: Arc<reconciliation::ReconciliationService>,
     pub ledger: Arc<ledger::LedgerService>,
     pub refunds: Arc<refunds::RefundService>,
+    pub staff_refunds: Arc<staff_refunds::StaffRefundService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,

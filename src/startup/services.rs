@@ -18,6 +18,7 @@ use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, ServiceEntry};
 use crate::service::reconciliation::ReconciliationService;
 use crate::service::refunds::{RefundService, RefundSettings};
+use crate::service::staff_refunds::StaffRefundService;
 use crate::service::{AppServices, Clock, KeyService, PaymentService, WebhookService};
 use crate::store::Store;
 
@@ -64,6 +65,17 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             refunds.clone(),
             metrics.clone(),
             background,
+        )),
+        staff_refunds: Arc::new(StaffRefundService::new(
+            store.clone(),
+            refunds.clone(),
+            clock.clone(),
+            settings
+                .services
+                .iter()
+                .filter_map(|(code, s)| Some((code.clone(), s.two_person_threshold_pence?)))
+                .collect(),
+            settings.console.two_person_threshold_pence,
         )),
         refunds,
         ledger: Arc::new(LedgerService::new(store.clone(), finance_codes(settings))),
