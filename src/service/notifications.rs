@@ -285,6 +285,14 @@ impl NotificationService {
         Ok(rows.iter().map(NotificationView::from).collect())
     }
 
+    /// The CRM notifications about one payment (delivery metadata only), oldest first.
+    pub async fn for_payment(
+        &self,
+        payment_id: &crate::domain::PaymentId,
+    ) -> Result<Vec<crate::store::Notification>, ServiceError> {
+        Ok(self.store.notifications_for_payment(payment_id).await?)
+    }
+
     /// An admin's retry: pending again, due now, with the whole schedule ahead of it.
     pub async fn retry(&self, id: &str) -> Result<bool, ServiceError> {
         Ok(self.store.retry_notification(id, self.clock.now()).await?)

@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod govuk_pay;
+pub mod identity;
 pub mod journal;
 pub mod stripe;
 

@@ -39,6 +39,14 @@ impl PaymentService {
     }
 }
 
+impl PaymentService {
+    /// Up to `query.limit` payments matching a query already parsed (the console's search and its
+    /// CSV, which pages through every match by `before`), newest first.
+    pub async fn search(&self, query: &PaymentQuery) -> Result<Vec<Payment>, ServiceError> {
+        Ok(self.store.list_payments(query).await?)
+    }
+}
+
 fn encode_cursor(at: DateTime<Utc>, id: &PaymentId) -> String {
     URL_SAFE_NO_PAD.encode(format!(
         "{}|{id}",
