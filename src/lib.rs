@@ -5,6 +5,7 @@
 
 pub mod background;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod http;
 pub mod metrics;

@@ -20,6 +20,9 @@ pub struct ConsoleSettings {
     /// Serve the console on a listener of its own (e.g. staff network only) instead of the
     /// public one.
     pub bind: Option<String>,
+    /// Where staff browsers reach the console's own listener (default: `http(s)://<bind>`);
+    /// only with `bind`.
+    pub public_url: Option<String>,
     /// The council's name, shown in every page's header.
     pub council_name: String,
     /// An image file (SVG or PNG) shown beside the name.
@@ -29,10 +32,10 @@ pub struct ConsoleSettings {
     /// Signs and encrypts the session cookie: at least 64 bytes. Required in production (every
     /// replica needs the same one); in development a random key is made at start.
     pub session_key: Option<SecretSource>,
-    /// A session with no request for this long is signed out.
-    pub idle_timeout_minutes: u64,
-    /// A session is signed out this long after sign-in, however busy.
-    pub absolute_timeout_hours: u64,
+    /// A session with no request for this many seconds is signed out.
+    pub idle_timeout_seconds: u64,
+    /// A session is signed out this many seconds after sign-in, however busy.
+    pub absolute_timeout_seconds: u64,
     /// Sign-in attempts (starts and returns from the identity provider) per client per minute.
     pub sign_in_attempts_per_minute: u32,
     /// Refunds above this many pence wait for a second person (services may set their own).
@@ -45,12 +48,13 @@ impl Default for ConsoleSettings {
         Self {
             enabled: true,
             bind: None,
+            public_url: None,
             council_name: "Counterfoil (development)".into(),
             logo_file: None,
             brand_colour: "#1d4f91".into(),
             session_key: None,
-            idle_timeout_minutes: 30,
-            absolute_timeout_hours: 10,
+            idle_timeout_seconds: 30 * 60,
+            absolute_timeout_seconds: 10 * 3600,
             sign_in_attempts_per_minute: 10,
             two_person_threshold_pence: 50_000,
             oidc: OidcSettings::default(),
@@ -111,7 +115,10 @@ impl ConsoleSettings {
         }
         if let Some(bind) = &self.bind {
             if bind.parse::<std::net::SocketAddr>().is_err() {
-                return Err(problem("console.bind", "must be an address like 0.0.0.0:8443"));
+                return Err(problem(
+                    "console.bind",
+                    "must be an address like 0.0.0.0:8443",
+                ));
             }
         }
         if self.council_name.trim().is_empty() {
@@ -150,17 +157,25 @@ impl ConsoleSettings {
             }
             None => {}
         }
-        if self.idle_timeout_minutes == 0 || self.absolute_timeout_hours == 0 {
+        if self.idle_timeout_seconds == 0
+            || self.absolute_timeout_seconds < self.idle_timeout_seconds
+        {
             return Err(problem(
-                "console.idle_timeout_minutes",
-                "timeouts must be at least 1",
+                "console.idle_timeout_seconds",
+                "must be at least 1, and no more than console.absolute_timeout_seconds",
             ));
         }
         if self.sign_in_attempts_per_minute == 0 {
-            return Err(problem("console.sign_in_attempts_per_minute", "must be at least 1"));
+            return Err(problem(
+                "console.sign_in_attempts_per_minute",
+                "must be at least 1",
+            ));
         }
         if self.two_person_threshold_pence < 0 {
-            return Err(problem("console.two_person_threshold_pence", "must not be negative"));
+            return Err(problem(
+                "console.two_person_threshold_pence",
+                "must not be negative",
+            ));
         }
         self.oidc.validate(production)
     }
@@ -246,7 +261,9 @@ mod tests {
         let message = console.validate(true).unwrap_err().0;
         assert!(message.starts_with("console.session_key"), "{message}");
         let console = ConsoleSettings {
-            session_key: Some(SecretSource::Env("COUNTERFOIL_TEST_SESSION_KEY_UNSET".into())),
+            session_key: Some(SecretSource::Env(
+                "COUNTERFOIL_TEST_SESSION_KEY_UNSET".into(),
+            )),
             ..ConsoleSettings::default()
         };
         assert!(console.validate(true).is_err());
@@ -264,10 +281,15 @@ mod tests {
             issuer: "https://login.microsoftonline.com/common/v2.0".into(),
             ..OidcSettings::default()
         };
-        assert!(oidc.validate(false).unwrap_err().0.contains("tenant-specific"));
+        assert!(oidc
+            .validate(false)
+            .unwrap_err()
+            .0
+            .contains("tenant-specific"));
         oidc.issuer = "https://login.microsoftonline.com/1f2e3d4c/v2.0".into();
         assert!(oidc.validate(false).is_ok());
-        oidc.roles.insert("Finance.Boss".into(), vec!["superuser".into()]);
+        oidc.roles
+            .insert("Finance.Boss".into(), vec!["superuser".into()]);
         assert!(oidc
             .validate(false)
             .unwrap_err()

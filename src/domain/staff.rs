@@ -267,10 +267,7 @@ mod tests {
             ),
         ]
         .into();
-        let roles = roles_from_claim(
-            &["Finance.Lead".into(), "Something.Else".into()],
-            &mapping,
-        );
+        let roles = roles_from_claim(&["Finance.Lead".into(), "Something.Else".into()], &mapping);
         assert_eq!(
             roles,
             [StaffRole::Refunder, StaffRole::RefundApprover].into()
@@ -311,7 +308,17 @@ mod tests {
             assert_eq!(parse_pounds(typed), Ok(pence), "{typed}");
         }
         for typed in [
-            "", "£", "12.505", "-5", "1e3", "twelve", "0", "0.00", "100000.01", "12..5", "1 2",
+            "",
+            "£",
+            "12.505",
+            "-5",
+            "1e3",
+            "twelve",
+            "0",
+            "0.00",
+            "100000.01",
+            "12..5",
+            "1 2",
         ] {
             assert!(parse_pounds(typed).is_err(), "{typed}");
         }

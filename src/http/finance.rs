@@ -71,14 +71,23 @@ pub async fn ledger(
     services: web::Data<AppServices>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    use futures_util::StreamExt;
     let principal = auth.require(FINANCE)?;
     let query = services.ledger.parse_query(&query, true)?;
     services
         .ledger
         .record_export(principal, &query, chrono::Utc::now())
         .await?;
-    let pages = services.ledger.pages(&query);
+    Ok(ledger_download(&services, &query))
+}
+
+/// The ledger for `query` as a streamed CSV or JSON download (any size, a page at a time): the
+/// API's and the console's downloads alike.
+pub fn ledger_download(
+    services: &AppServices,
+    query: &crate::service::ledger::LedgerQuery,
+) -> HttpResponse {
+    use futures_util::StreamExt;
+    let pages = services.ledger.pages(query);
     let chunk = |text: String| Ok::<_, ApiError>(web::Bytes::from(text));
     match query.format {
         Format::Csv => {
@@ -90,13 +99,13 @@ pub async fn ledger(
                     .map_err(ApiError::from)
                 }));
             let filename = format!("ledger-{}-to-{}.csv", query.from, query.to);
-            Ok(HttpResponse::Ok()
+            HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header((
                     "Content-Disposition",
                     format!("attachment; filename=\"{filename}\""),
                 ))
-                .streaming(body))
+                .streaming(body)
         }
         Format::Json => {
             let head = format!(
@@ -120,9 +129,9 @@ pub async fn ledger(
                 .chain(futures_util::stream::once(
                     async move { chunk("]}".to_owned()) },
                 ));
-            Ok(HttpResponse::Ok()
+            HttpResponse::Ok()
                 .content_type("application/json")
-                .streaming(body))
+                .streaming(body)
         }
     }
 }

@@ -12,7 +12,9 @@ use super::{Clock, Principal, ServiceError};
 use crate::domain::api_key::Role;
 use crate::domain::idempotency::Idempotent;
 use crate::domain::refund::{refundable_remaining, NewRefund, Refund, RefundStatus};
-use crate::domain::staff::{may_approve, needs_second_person, ApprovalRefused, Permission, StaffMember};
+use crate::domain::staff::{
+    may_approve, needs_second_person, ApprovalRefused, Permission, StaffMember,
+};
 use crate::domain::{AmountPence, IdempotencyKey, PaymentId, PaymentStatus};
 use crate::store::{ApprovalDecision, ApprovalStatus, AuditEntry, RefundApproval, Store};
 
@@ -226,8 +228,11 @@ impl StaffRefundService {
         who: &StaffMember,
         approval_id: &str,
     ) -> Result<StaffRefundOutcome, ServiceError> {
-        let approval = self.decide(who, approval_id, ApprovalStatus::Approved).await?;
-        let amount = AmountPence::parse(approval.amount).map_err(|_| ServiceError::NotRefundable)?;
+        let approval = self
+            .decide(who, approval_id, ApprovalStatus::Approved)
+            .await?;
+        let amount =
+            AmountPence::parse(approval.amount).map_err(|_| ServiceError::NotRefundable)?;
         let key = IdempotencyKey::parse(&approval.id).map_err(|_| ServiceError::NotRefundable)?;
         let new = NewRefund {
             amount,

@@ -142,7 +142,8 @@ impl AuthoriseQuery {
             Some("redirect_uri is not the one registered for this client")
         } else if self.response_type != "code" {
             Some("only response_type=code is supported")
-        } else if self.code_challenge.is_none() || self.code_challenge_method.as_deref() != Some("S256")
+        } else if self.code_challenge.is_none()
+            || self.code_challenge_method.as_deref() != Some("S256")
         {
             Some("PKCE with code_challenge_method=S256 is required")
         } else {
@@ -189,7 +190,10 @@ async fn choose_person(
         hidden("response_type", &query.response_type),
         hidden("state", &query.state),
         hidden("nonce", query.nonce.as_deref().unwrap_or("")),
-        hidden("code_challenge", query.code_challenge.as_deref().unwrap_or("")),
+        hidden(
+            "code_challenge",
+            query.code_challenge.as_deref().unwrap_or(""),
+        ),
         hidden("code_challenge_method", "S256"),
     ]
     .concat();
@@ -303,10 +307,7 @@ async fn token(
     let Some((client_id, secret)) = client_credentials(&req, &form) else {
         return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
     };
-    let secret_ok: bool = secret
-        .as_bytes()
-        .ct_eq(sim.client_secret.as_bytes())
-        .into();
+    let secret_ok: bool = secret.as_bytes().ct_eq(sim.client_secret.as_bytes()).into();
     if client_id != sim.client_id || !secret_ok {
         return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
     }
@@ -337,7 +338,11 @@ async fn token(
     }
 }
 
-fn id_token(sim: &IdentitySimulator, grant: &Grant, code: &str) -> Result<(String, String), String> {
+fn id_token(
+    sim: &IdentitySimulator,
+    grant: &Grant,
+    code: &str,
+) -> Result<(String, String), String> {
     let (subject, name, roles) = TEST_PEOPLE
         .iter()
         .find(|(s, _, _)| *s == grant.subject)

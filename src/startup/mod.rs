@@ -16,6 +16,7 @@ use anyhow::Context;
 
 use crate::background::Background;
 use crate::config::Settings;
+use crate::console::ConsoleMount;
 use crate::metrics::Metrics;
 use crate::service::{AppServices, Clock, SystemClock};
 use crate::store::{self, Store};
@@ -24,6 +25,8 @@ pub struct Application {
     address: SocketAddr,
     /// The admin port's address and server, when `server.admin_bind` is set.
     admin: Option<(SocketAddr, Server)>,
+    /// The console's own address and server, when `console.bind` is set.
+    console: Option<(SocketAddr, Server)>,
     public_url: String,
     server: Server,
     services: AppServices,
@@ -91,7 +94,15 @@ impl Application {
         if admin_listener.is_none() && !metrics_on_main {
             tracing::warn!("no server.admin_bind: /metrics is not served (production keeps it off the public port)");
         }
-        let server = server::public(&settings, listener, &services, simulators, metrics_on_main)?;
+        let (console_mount, console) = console(&settings, &public_url, &services, &clock)?;
+        let server = server::public(
+            &settings,
+            listener,
+            &services,
+            simulators,
+            metrics_on_main,
+            console_mount,
+        )?;
         let admin = admin_listener
             .map(|listener| server::admin(listener, &services))
             .transpose()?;
@@ -100,10 +111,16 @@ impl Application {
             public_url,
             server,
             admin,
+            console,
             services,
             background,
             shutdown_deadline: Duration::from_secs(settings.server.shutdown_deadline_seconds),
         })
+    }
+
+    /// The console's own listener's address, when `console.bind` is set.
+    pub fn console_address(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(|(address, _)| *address)
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -124,12 +141,13 @@ impl Application {
 
     /// Serves until the process is asked to stop (SIGTERM/SIGINT), finishing in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.admin {
-            Some((_, admin)) => futures_util::future::try_join(self.server, admin)
-                .await
-                .map(|_| ()),
-            None => self.server.await,
-        }
+        let side = [self.admin, self.console]
+            .into_iter()
+            .flatten()
+            .map(|(_, s)| s);
+        futures_util::future::try_join(self.server, futures_util::future::try_join_all(side))
+            .await
+            .map(|_| ())
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully within the deadline: stop
@@ -139,17 +157,22 @@ impl Application {
         let Self {
             server,
             admin,
+            console,
             services,
             background,
             shutdown_deadline,
             ..
         } = self;
         let handle = server.handle();
-        let admin_handle = admin.map(|(_, admin)| {
-            let handle = admin.handle();
-            tokio::spawn(admin);
-            handle
-        });
+        let side_handles: Vec<_> = [admin, console]
+            .into_iter()
+            .flatten()
+            .map(|(_, side)| {
+                let handle = side.handle();
+                tokio::spawn(side);
+                handle
+            })
+            .collect();
         let mut serving = tokio::spawn(server);
         tokio::select! {
             result = &mut serving => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
@@ -158,8 +181,8 @@ impl Application {
         let stop_http = async {
             handle.stop(true).await;
             let _ = serving.await;
-            if let Some(admin) = admin_handle {
-                admin.stop(true).await;
+            for side in side_handles {
+                side.stop(true).await;
             }
         };
         let stop_background = async {
@@ -180,4 +203,41 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The staff console: mounted on the public server, or on its own listener when `console.bind`
+/// is set (then its own address is where browsers reach it).
+type ConsoleParts = (Option<ConsoleMount>, Option<(SocketAddr, Server)>);
+
+fn console(
+    settings: &Settings,
+    public_url: &str,
+    services: &AppServices,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<ConsoleParts> {
+    if !settings.console.enabled {
+        return Ok((None, None));
+    }
+    let Some(bind) = &settings.console.bind else {
+        let mount = ConsoleMount::new(settings, public_url, services.clone(), clock.clone())?;
+        return Ok((Some(mount), None));
+    };
+    let listener = TcpListener::bind(bind)
+        .with_context(|| format!("cannot listen on {bind} (console.bind)"))?;
+    let address = listener.local_addr()?;
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = settings
+        .console
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{address}"));
+    let mount = ConsoleMount::new(settings, &url, services.clone(), clock.clone())?;
+    Ok((
+        None,
+        Some((address, server::console(settings, listener, mount)?)),
+    ))
 }

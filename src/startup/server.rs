@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use super::providers::Simulators;
 use crate::config::Settings;
+use crate::console::ConsoleMount;
 use crate::http;
 use crate::http::limits::RateLimits;
 use crate::service::AppServices;
@@ -22,6 +23,7 @@ pub(super) fn public(
     services: &AppServices,
     simulators: Simulators,
     serve_metrics: bool,
+    console: Option<ConsoleMount>,
 ) -> anyhow::Result<Server> {
     let services = services.clone();
     let limits = web::Data::new(RateLimits::new(&settings.rate_limits, &settings.server));
@@ -29,12 +31,16 @@ pub(super) fn public(
         let services = services.clone();
         let simulators = simulators.clone();
         let limits = limits.clone();
+        let console = console.clone();
         App::new()
             .wrap(http::security_headers())
             .wrap(from_fn(http::observe))
             .configure(move |cfg| {
                 http::configure(cfg, services, limits, serve_metrics);
                 simulators.configure(cfg);
+                if let Some(console) = &console {
+                    console.configure(cfg);
+                }
             })
             .default_service(web::to(http::not_found))
     });
@@ -50,6 +56,31 @@ pub(super) fn public(
         server = server.workers(workers);
     }
     Ok(server.run())
+}
+
+/// The console on a listener of its own (`console.bind`), e.g. on the staff network only.
+pub(super) fn console(
+    settings: &Settings,
+    listener: TcpListener,
+    console: ConsoleMount,
+) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        let console = console.clone();
+        App::new()
+            .wrap(http::security_headers())
+            .wrap(from_fn(http::observe))
+            .configure(move |cfg| console.configure(cfg))
+            .default_service(web::to(http::not_found))
+    });
+    let server = match &settings.server.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls_config(tls)?)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_deadline_seconds)
+        .workers(2)
+        .run())
 }
 
 /// The admin server: probes and `/metrics`, for operators' networks only.

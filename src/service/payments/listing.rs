@@ -47,14 +47,14 @@ impl PaymentService {
     }
 }
 
-fn encode_cursor(at: DateTime<Utc>, id: &PaymentId) -> String {
+pub(crate) fn encode_cursor(at: DateTime<Utc>, id: &PaymentId) -> String {
     URL_SAFE_NO_PAD.encode(format!(
         "{}|{id}",
         at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     ))
 }
 
-fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, PaymentId)> {
+pub(crate) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, PaymentId)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let (at, id) = text.split_once('|')?;
     Some((

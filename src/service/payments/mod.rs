@@ -1,7 +1,7 @@
 //! Payments: create a hosted payment exactly once per Idempotency-Key, read it (refreshing from the
 //! provider while it is not final), list, cancel, and show its status timeline.
 
-mod listing;
+pub mod listing;
 mod refresh;
 
 use std::collections::BTreeMap;

@@ -68,9 +68,7 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
             counts.refunds = refunds.build().execute(&mut tx).await?.rows_affected();
             // A refund asked for in the console keeps its reason in its approval too.
             let mut approvals = Builder::<B>::new("UPDATE refund_approvals SET reason = ");
-            approvals
-                .push_bind(ERASED)
-                .push(" WHERE payment_id IN ");
+            approvals.push_bind(ERASED).push(" WHERE payment_id IN ");
             push_ids(&mut approvals, payment_ids);
             approvals.build().execute(&mut tx).await?;
             // Stored answers held the personal fields: replays now read the row.

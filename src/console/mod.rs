@@ -1,0 +1,371 @@
+//! The staff console: server-rendered pages under `/console` for finance staff, the DPO and
+//! administrators, signed in with the council's identity provider. Pages are plain HTML forms and
+//! links (no JavaScript); handlers stay thin and call the same services as the API.
+
+mod pages;
+mod refunds;
+mod render;
+mod session;
+mod sign_in;
+mod takings;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpResponse, ResponseError};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use secrecy::ExposeSecret;
+
+use crate::config::{Environment, Settings};
+use crate::service::{AppServices, Clock, ServiceError};
+
+pub use render::Templates;
+pub use session::Staff;
+
+/// How the council's console looks: its name, logo and colour.
+pub struct Brand {
+    pub council_name: String,
+    pub logo: Option<(Vec<u8>, &'static str)>,
+    pub colour: String,
+}
+
+/// A council service as the console names it.
+#[derive(Clone)]
+pub struct ServiceName {
+    pub name: String,
+    pub fund_code: String,
+}
+
+/// Everything the console's handlers share, built once at start.
+pub struct Console {
+    pub(crate) templates: Templates,
+    pub(crate) brand: Brand,
+    pub(crate) sign_in: sign_in::SignIn,
+    pub(crate) services: AppServices,
+    pub(crate) service_names: BTreeMap<String, ServiceName>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) idle_timeout: chrono::Duration,
+    pub(crate) absolute_timeout: chrono::Duration,
+    sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    trusted_proxies: usize,
+}
+
+/// The console ready to mount on a server: its shared state and the session cookie's key.
+#[derive(Clone)]
+pub struct ConsoleMount {
+    console: web::Data<Console>,
+    key: Key,
+    secure_cookie: bool,
+    /// The built-in test identity provider, when configured (one for all workers).
+    identity: Option<crate::simulator::identity::IdentitySimulator>,
+}
+
+impl ConsoleMount {
+    /// Builds the console from settings; `public_url` is where browsers reach the console.
+    pub fn new(
+        settings: &Settings,
+        public_url: &str,
+        services: AppServices,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let console = &settings.console;
+        let key = match &console.session_key {
+            Some(source) => Key::derive_from(
+                source
+                    .resolve()
+                    .map_err(anyhow::Error::msg)?
+                    .expose_secret()
+                    .as_bytes(),
+            ),
+            None => Key::generate(),
+        };
+        let logo = match &console.logo_file {
+            Some(path) => Some((std::fs::read(path)?, image_type(path))),
+            None => None,
+        };
+        let per_minute =
+            NonZeroU32::new(console.sign_in_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
+        let state = Console {
+            templates: Templates::new(),
+            brand: Brand {
+                council_name: console.council_name.clone(),
+                logo,
+                colour: console.brand_colour.clone(),
+            },
+            sign_in: sign_in::SignIn::new(&console.oidc, public_url)?,
+            services,
+            service_names: settings
+                .services
+                .iter()
+                .map(|(code, s)| {
+                    let name = ServiceName {
+                        name: s.name.clone(),
+                        fund_code: s.fund_code.clone(),
+                    };
+                    (code.clone(), name)
+                })
+                .collect(),
+            clock,
+            idle_timeout: chrono::Duration::seconds(console.idle_timeout_seconds as i64),
+            absolute_timeout: chrono::Duration::seconds(console.absolute_timeout_seconds as i64),
+            sign_in_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            trusted_proxies: settings.server.trusted_proxy_count(),
+        };
+        Ok(Self {
+            identity: state.sign_in.builtin_provider(),
+            console: web::Data::new(state),
+            key,
+            secure_cookie: settings.environment == Environment::Production
+                || settings.server.tls.is_some(),
+        })
+    }
+
+    /// Mounts `/console` on `cfg` (and, in development, the test identity provider).
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        if let Some(provider) = &self.identity {
+            provider.configure(cfg);
+        }
+        let cookie_name = if self.secure_cookie {
+            "__Secure-counterfoil-console"
+        } else {
+            "counterfoil-console"
+        };
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), self.key.clone())
+            .cookie_name(cookie_name.into())
+            .cookie_path("/console".into())
+            .cookie_secure(self.secure_cookie)
+            .cookie_http_only(true)
+            // Lax, not Strict: the identity provider's redirect back to us is a cross-site
+            // navigation that must carry the sign-in's state. Forms carry a CSRF token.
+            .cookie_same_site(SameSite::Lax)
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(BrowserSession::default())
+            .build();
+        cfg.service(
+            web::scope("/console")
+                .app_data(self.console.clone())
+                .app_data(web::FormConfig::default().limit(16 * 1024))
+                .wrap(from_fn(render_error_pages))
+                .wrap(sessions)
+                .wrap(from_fn(console_headers))
+                .configure(routes),
+        );
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("", web::get().to(pages::dashboard))
+        .route("/", web::get().to(pages::dashboard))
+        .route("/assets/console.css", web::get().to(pages::stylesheet))
+        .route("/assets/brand.css", web::get().to(pages::brand_stylesheet))
+        .route("/assets/logo", web::get().to(pages::logo))
+        .route("/accessibility", web::get().to(pages::accessibility))
+        .route("/sign-in", web::get().to(sign_in::page))
+        .route("/sign-in/start", web::get().to(sign_in::start))
+        .route("/sign-in/callback", web::get().to(sign_in::callback))
+        .route("/sign-out", web::post().to(sign_in::sign_out))
+        .route("/payments", web::get().to(pages::payments))
+        .route("/payments.csv", web::get().to(pages::payments_csv))
+        .route("/payments/{id}", web::get().to(pages::payment))
+        .route("/payments/{id}/refunds", web::post().to(refunds::create))
+        .route("/approvals", web::get().to(refunds::approvals))
+        .route("/approvals/{id}/approve", web::post().to(refunds::approve))
+        .route("/approvals/{id}/decline", web::post().to(refunds::decline))
+        .route("/takings", web::get().to(takings::summary))
+        .route("/takings/ledger.csv", web::get().to(takings::ledger_csv))
+        .route("/takings/ledger.json", web::get().to(takings::ledger_json))
+        .route("/takings/{day}", web::get().to(takings::day));
+}
+
+fn image_type(path: &std::path::Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+impl Console {
+    /// Takes one sign-in attempt from the client's allowance.
+    pub(crate) fn allow_sign_in(&self, req: &actix_web::HttpRequest) -> Result<(), ConsoleError> {
+        let ip = crate::http::limits::client_address(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .map(|v| v.as_bytes()),
+            self.trusted_proxies,
+        );
+        match ip {
+            Some(ip) if self.sign_in_limiter.check_key(&ip).is_err() => {
+                tracing::info!("console sign-in refused: too many attempts");
+                Err(ConsoleError::TooManyAttempts)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn service_name(&self, code: &str) -> String {
+        self.service_names
+            .get(code)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| code.to_owned())
+    }
+
+    pub(crate) fn fund_code(&self, code: &str) -> String {
+        self.service_names
+            .get(code)
+            .map(|s| s.fund_code.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The console's own headers: a strict CSP (nothing inline, nothing from elsewhere), no framing,
+/// no caching, no referrer.
+async fn console_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    Ok(res)
+}
+
+/// What went wrong, as a page a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("not signed in")]
+    NotSignedIn { timed_out: bool },
+    #[error("forbidden")]
+    Forbidden,
+    #[error("the form's token did not match")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    #[error("too many sign-in attempts")]
+    TooManyAttempts,
+    #[error("sign-in failed: {0}")]
+    SignInFailed(String),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+}
+
+/// The page an error renders as (the middleware adds the layout).
+#[derive(Debug, Clone)]
+struct ErrorPage {
+    heading: &'static str,
+    message: &'static str,
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotSignedIn { .. } => StatusCode::SEE_OTHER,
+            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
+            Self::Service(e) => crate::http::problem::ApiError::from(clone_kind(e)).status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        if let Self::NotSignedIn { timed_out } = self {
+            let to = if *timed_out {
+                "/console/sign-in?reason=timeout"
+            } else {
+                "/console/sign-in"
+            };
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to))
+                .finish();
+        }
+        let page = match self {
+            Self::Forbidden => ErrorPage { heading: "You cannot do that", message: "Your roles do not allow this. If you need to, ask your council's IT service desk for the role." },
+            Self::Csrf => ErrorPage { heading: "This form has expired", message: "Go back, reload the page and try again. Nothing was changed." },
+            Self::NotFound => ErrorPage { heading: "Page not found", message: "If you typed the address, check it is correct." },
+            Self::TooManyAttempts => ErrorPage { heading: "Too many attempts to sign in", message: "Wait a minute, then try again." },
+            Self::SignInFailed(why) => {
+                tracing::warn!(reason = %why, "console sign-in failed");
+                ErrorPage { heading: "Sign-in did not work", message: "Try signing in again. If it keeps happening, tell your council's IT service desk." }
+            }
+            Self::Service(ServiceError::PaymentNotFound | ServiceError::ApprovalNotFound) => ErrorPage { heading: "Not found", message: "There is no such payment or refund." },
+            Self::Service(e) => {
+                tracing::warn!(error = %e, "console request failed");
+                ErrorPage { heading: "Sorry, there is a problem", message: "Try again later. Nothing you did was lost: check the payment before trying again." }
+            }
+            Self::NotSignedIn { .. } => unreachable!("handled above"),
+        };
+        let mut response = HttpResponse::build(self.status_code()).finish();
+        response.extensions_mut().insert(page);
+        response
+    }
+}
+
+/// The service error's kind for its status (the error itself is not Clone).
+fn clone_kind(error: &ServiceError) -> ServiceError {
+    match error {
+        ServiceError::PaymentNotFound => ServiceError::PaymentNotFound,
+        ServiceError::ApprovalNotFound => ServiceError::ApprovalNotFound,
+        ServiceError::Forbidden => ServiceError::Forbidden,
+        ServiceError::AlreadyDecided => ServiceError::AlreadyDecided,
+        ServiceError::SecondPersonRequired => ServiceError::SecondPersonRequired,
+        _ => ServiceError::ProviderUnavailable {
+            payment_id: None,
+            certain_nothing_happened: false,
+        },
+    }
+}
+
+/// Gives an error's bare response its page, in the console's layout.
+async fn render_error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let console = req.app_data::<web::Data<Console>>().cloned();
+    let res = next.call(req).await?.map_into_boxed_body();
+    let page = res.response().extensions().get::<ErrorPage>().cloned();
+    match (page, console) {
+        (Some(page), Some(console)) => {
+            let status = res.status();
+            let html = console
+                .templates
+                .render_error(&console.brand, page.heading, page.message);
+            Ok(res.into_response(
+                HttpResponse::build(status)
+                    .content_type("text/html; charset=utf-8")
+                    .body(html),
+            ))
+        }
+        _ => Ok(res),
+    }
+}

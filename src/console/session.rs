@@ -1,0 +1,141 @@
+//! Who is signed in: the session kept in the encrypted cookie, its idle and absolute timeouts,
+//! the `Staff` extractor every console page asks for, and the CSRF token every form carries.
+//! API keys are never looked at here: the console knows only its own session.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::{web, FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Console, ConsoleError};
+use crate::domain::staff::{Permission, StaffMember, StaffRole};
+
+const STAFF_KEY: &str = "staff";
+
+/// What the session cookie holds about the person (no tokens from the identity provider).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct SignedIn {
+    pub subject: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub csrf: String,
+    pub signed_in_at: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A signed-in person, with their session's form token.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub member: StaffMember,
+    pub csrf: String,
+}
+
+impl Staff {
+    /// Refuses (403) unless the person's roles allow `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ConsoleError> {
+        if self.member.may(permission) {
+            Ok(())
+        } else {
+            Err(ConsoleError::Forbidden)
+        }
+    }
+
+    /// Refuses a form whose token is not this session's (constant-time comparison).
+    pub fn check_csrf(&self, presented: &str) -> Result<(), ConsoleError> {
+        use subtle::ConstantTimeEq;
+        if self.csrf.as_bytes().ct_eq(presented.as_bytes()).into() {
+            Ok(())
+        } else {
+            tracing::info!("console form refused: CSRF token did not match");
+            Err(ConsoleError::Csrf)
+        }
+    }
+}
+
+/// Starts a session for `member` (a new session id, so nothing from before sign-in carries over).
+pub(super) fn begin(
+    session: &Session,
+    member: &StaffMember,
+    now: DateTime<Utc>,
+) -> Result<(), ConsoleError> {
+    session.renew();
+    let signed_in = SignedIn {
+        subject: member.subject.clone(),
+        name: member.name.clone(),
+        roles: member.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        csrf: random_token(),
+        signed_in_at: now,
+        last_seen: now,
+    };
+    session
+        .insert(STAFF_KEY, signed_in)
+        .map_err(|e| ConsoleError::SignInFailed(e.to_string()))
+}
+
+/// 32 random bytes in URL-safe base64.
+pub(super) fn random_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Why a session is no longer valid.
+fn expired(s: &SignedIn, console: &Console, now: DateTime<Utc>) -> bool {
+    now - s.last_seen > console.idle_timeout || now - s.signed_in_at > console.absolute_timeout
+}
+
+/// The signed-in person, if any, without moving their idle clock.
+pub(super) fn current(req: &HttpRequest) -> Option<Staff> {
+    let console = req.app_data::<web::Data<Console>>()?;
+    let signed_in = req.get_session().get::<SignedIn>(STAFF_KEY).ok()??;
+    (!expired(&signed_in, console, console.clock.now())).then(|| staff_of(signed_in))
+}
+
+fn staff_of(s: SignedIn) -> Staff {
+    let roles: BTreeSet<StaffRole> = s.roles.iter().filter_map(|r| r.parse().ok()).collect();
+    Staff {
+        member: StaffMember {
+            subject: s.subject,
+            name: s.name,
+            roles,
+        },
+        csrf: s.csrf,
+    }
+}
+
+impl FromRequest for Staff {
+    type Error = ConsoleError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ConsoleError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let console = req.app_data::<web::Data<Console>>().cloned();
+        let session = req.get_session();
+        Box::pin(async move {
+            let console = console.ok_or(ConsoleError::NotSignedIn { timed_out: false })?;
+            let signed_in = session
+                .get::<SignedIn>(STAFF_KEY)
+                .ok()
+                .flatten()
+                .ok_or(ConsoleError::NotSignedIn { timed_out: false })?;
+            let now = console.clock.now();
+            if expired(&signed_in, &console, now) {
+                session.purge();
+                return Err(ConsoleError::NotSignedIn { timed_out: true });
+            }
+            let refreshed = SignedIn {
+                last_seen: now,
+                ..signed_in
+            };
+            session
+                .insert(STAFF_KEY, &refreshed)
+                .map_err(|e| ConsoleError::SignInFailed(e.to_string()))?;
+            Ok(staff_of(refreshed))
+        })
+    }
+}

@@ -1,0 +1,362 @@
+//! Sign-in with the council's identity provider by OpenID Connect (authorisation code + PKCE,
+//! state and nonce), role mapping from the configured claim, and sign-out. Every sign-in and
+//! sign-out is in the audit trail under the person's own name.
+
+use std::collections::BTreeMap;
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::render::{layout, with};
+use super::session::{self, Staff};
+use super::{Console, ConsoleError};
+use crate::config::OidcSettings;
+use crate::domain::staff::{roles_from_claim, StaffMember, StaffRole};
+use crate::simulator::identity;
+
+const PENDING_KEY: &str = "sign_in";
+
+/// The relying party: who we are to the identity provider, and how its answers are read.
+pub struct SignIn {
+    issuer: String,
+    client_id: String,
+    client_secret: SecretString,
+    redirect_uri: String,
+    roles_claim: String,
+    mapping: BTreeMap<String, Vec<StaffRole>>,
+    builtin: bool,
+    http: reqwest::Client,
+    metadata: tokio::sync::Mutex<Option<CoreProviderMetadata>>,
+}
+
+/// What the session keeps between sending the person to the identity provider and their return.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+impl SignIn {
+    pub fn new(oidc: &OidcSettings, public_url: &str) -> anyhow::Result<Self> {
+        let public_url = public_url.trim_end_matches('/');
+        let issuer = if oidc.is_builtin() {
+            format!("{public_url}{}", identity::MOUNT)
+        } else {
+            oidc.issuer.clone()
+        };
+        Ok(Self {
+            issuer,
+            client_id: oidc.client_id.clone(),
+            client_secret: oidc.client_secret.resolve().map_err(anyhow::Error::msg)?,
+            redirect_uri: format!("{public_url}/console/sign-in/callback"),
+            roles_claim: oidc.roles_claim.clone(),
+            mapping: oidc.role_mapping(),
+            builtin: oidc.is_builtin(),
+            // Never follow redirects: an identity provider's endpoints answer directly.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?,
+            metadata: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The built-in test identity provider for this console, when configured to use it.
+    pub fn builtin_provider(&self) -> Option<identity::IdentitySimulator> {
+        self.builtin.then(|| {
+            identity::IdentitySimulator::new(
+                self.issuer.trim_end_matches(identity::MOUNT),
+                &self.client_id,
+                self.client_secret.expose_secret(),
+                &self.redirect_uri,
+            )
+        })
+    }
+
+    /// The provider's discovery document, fetched on first use (the provider may be down when
+    /// Counterfoil starts) and kept.
+    async fn client(
+        &self,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        ConsoleError,
+    > {
+        let failed = |e: &dyn std::fmt::Display| ConsoleError::SignInFailed(e.to_string());
+        let mut cached = self.metadata.lock().await;
+        let metadata = match cached.as_ref() {
+            Some(metadata) => metadata.clone(),
+            None => {
+                let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| failed(&e))?;
+                let found = CoreProviderMetadata::discover_async(issuer, &self.http)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                *cached = Some(found.clone());
+                found
+            }
+        };
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.client_id.clone()),
+            Some(ClientSecret::new(
+                self.client_secret.expose_secret().to_owned(),
+            )),
+        )
+        .set_redirect_uri(RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| failed(&e))?))
+    }
+
+    /// The person named by a verified ID token, with the console roles its role claim maps to.
+    fn member_of(&self, token: &CoreIdToken, subject: String, name: Option<String>) -> StaffMember {
+        let values = claim_values(&token.to_string(), &self.roles_claim);
+        StaffMember {
+            name: name.unwrap_or_else(|| subject.clone()),
+            subject,
+            roles: roles_from_claim(&values, &self.mapping),
+        }
+    }
+}
+
+/// The string values of `claim` in a JWT's payload (already verified): an array of strings or a
+/// single string.
+fn claim_values(jwt: &str, claim: &str) -> Vec<String> {
+    let payload = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+    match payload.as_ref().and_then(|p| p.get(claim)) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    reason: Option<String>,
+}
+
+/// The sign-in page (or the dashboard, for someone already signed in).
+pub async fn page(
+    console: web::Data<Console>,
+    req: HttpRequest,
+    query: web::Query<SignInQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    if session::current(&req).is_some() {
+        return Ok(see_other("/console"));
+    }
+    let banner = match query.reason.as_deref() {
+        Some("timeout") => Some(
+            json!({"title": "You have been signed out", "text": "You were signed out because you had not done anything for a while. Sign in again to carry on."}),
+        ),
+        Some("signed_out") => Some(
+            json!({"title": "You have signed out", "text": "You have signed out of the payments console.", "success": true}),
+        ),
+        Some("no_roles") => Some(
+            json!({"title": "You do not have access", "text": "You signed in, but your account has no role in the payments console. Ask your council's IT service desk for one."}),
+        ),
+        _ => None,
+    };
+    let context = with(
+        with(
+            layout(&console.brand, None, "sign-in", "Sign in"),
+            "banner",
+            banner,
+        ),
+        "builtin",
+        console.sign_in.builtin,
+    );
+    super::pages::html(&console, "sign_in.html", context)
+}
+
+/// Sends the person to the identity provider.
+pub async fn start(
+    console: web::Data<Console>,
+    req: HttpRequest,
+    session: Session,
+) -> Result<HttpResponse, ConsoleError> {
+    console.allow_sign_in(&req)?;
+    let client = console.sign_in.client().await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = Pending {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+    };
+    session
+        .insert(PENDING_KEY, pending)
+        .map_err(|e| ConsoleError::SignInFailed(e.to_string()))?;
+    Ok(see_other(url.as_str()))
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The identity provider sends the person back: exchange the code, verify the ID token, map the
+/// roles and start the session.
+pub async fn callback(
+    console: web::Data<Console>,
+    req: HttpRequest,
+    session: Session,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    use subtle::ConstantTimeEq;
+    console.allow_sign_in(&req)?;
+    let failed = |why: &str| ConsoleError::SignInFailed(why.to_owned());
+    let pending: Pending = session
+        .remove_as(PENDING_KEY)
+        .and_then(Result::ok)
+        .ok_or_else(|| failed("no sign-in was started in this browser"))?;
+    if let Some(error) = &query.error {
+        return Err(failed(&format!("the identity provider answered {error}")));
+    }
+    let (Some(code), Some(state)) = (&query.code, &query.state) else {
+        return Err(failed("the identity provider's answer had no code"));
+    };
+    if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
+        return Err(failed("the state did not match"));
+    }
+    let member = verified_member(&console, code, pending).await?;
+    if member.roles.is_empty() {
+        tracing::info!("console sign-in refused: no console role");
+        return Ok(see_other("/console/sign-in?reason=no_roles"));
+    }
+    let now = console.clock.now();
+    session::begin(&session, &member, now)?;
+    console
+        .services
+        .audit
+        .record(
+            &crate::service::staff_refunds::principal_of(&member),
+            "console.signed_in",
+            &member.actor_id(),
+            json!({}),
+        )
+        .await?;
+    Ok(see_other("/console"))
+}
+
+async fn verified_member(
+    console: &Console,
+    code: &str,
+    pending: Pending,
+) -> Result<StaffMember, ConsoleError> {
+    let failed = |e: &dyn std::fmt::Display| ConsoleError::SignInFailed(e.to_string());
+    let sign_in = &console.sign_in;
+    let client = sign_in.client().await?;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .map_err(|e| failed(&e))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
+        .request_async(&sign_in.http)
+        .await
+        .map_err(|e| failed(&e))?;
+    let token = tokens
+        .id_token()
+        .ok_or_else(|| failed(&"the token answer had no ID token"))?;
+    let mut verifier = client.id_token_verifier();
+    if sign_in.builtin {
+        // The test identity provider signs with the client secret; real ones with their keys.
+        verifier = verifier.set_allowed_algs([CoreJwsSigningAlgorithm::HmacSha256]);
+    }
+    let claims = token
+        .claims(&verifier, &Nonce::new(pending.nonce))
+        .map_err(|e| failed(&e))?;
+    let name = claims
+        .name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned())
+        .or_else(|| claims.preferred_username().map(|u| u.as_str().to_owned()));
+    Ok(sign_in.member_of(token, claims.subject().as_str().to_owned(), name))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf_token: String,
+}
+
+/// Signs out: the session is emptied and its cookie removed.
+pub async fn sign_out(
+    console: web::Data<Console>,
+    staff: Staff,
+    session: Session,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.check_csrf(&form.csrf_token)?;
+    session.purge();
+    console
+        .services
+        .audit
+        .record(
+            &crate::service::staff_refunds::principal_of(&staff.member),
+            "console.signed_out",
+            &staff.member.actor_id(),
+            json!({}),
+        )
+        .await?;
+    Ok(see_other("/console/sign-in?reason=signed_out"))
+}
+
+pub(super) fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_claims_are_read_as_a_list_or_a_single_value() {
+        let jwt = |payload: Value| {
+            format!(
+                "e30.{}.sig",
+                URL_SAFE_NO_PAD.encode(payload.to_string().as_bytes())
+            )
+        };
+        assert_eq!(
+            claim_values(&jwt(json!({"roles": ["a", "b", 3]})), "roles"),
+            ["a", "b"]
+        );
+        assert_eq!(claim_values(&jwt(json!({"groups": "g"})), "groups"), ["g"]);
+        assert!(claim_values(&jwt(json!({})), "roles").is_empty());
+        assert!(claim_values("garbage", "roles").is_empty());
+    }
+}
