@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod card_data;
 mod cli;
+mod console;
 mod data_protection;
 mod deploy;
 mod exits;
