@@ -69,7 +69,8 @@ pub struct OidcSettings {
     /// or `builtin` for the test identity provider (development only).
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: SecretSource,
+    /// Required unless the issuer is `builtin` (whose test secret is fixed).
+    pub client_secret: Option<SecretSource>,
     /// The ID-token claim that carries the person's roles (Entra ID app roles: `roles`).
     pub roles_claim: String,
     /// Claim value → console roles (viewer, refunder, refund_approver, dpo, admin).
@@ -81,7 +82,7 @@ impl Default for OidcSettings {
         Self {
             issuer: BUILTIN_ISSUER.into(),
             client_id: "counterfoil-console".into(),
-            client_secret: SecretSource::Value("builtin-test-identity-provider-secret".into()),
+            client_secret: None,
             roles_claim: "roles".into(),
             roles: ALL_ROLES
                 .iter()
@@ -94,6 +95,15 @@ impl Default for OidcSettings {
 impl OidcSettings {
     pub fn is_builtin(&self) -> bool {
         self.issuer == BUILTIN_ISSUER
+    }
+
+    /// The client secret: the configured one, or the test identity provider's fixed one.
+    pub fn client_secret(&self) -> Result<secrecy::SecretString, String> {
+        match &self.client_secret {
+            Some(source) => source.resolve(),
+            None if self.is_builtin() => Ok("builtin-test-identity-provider-secret".into()),
+            None => Err("console.oidc.client_secret is required".into()),
+        }
     }
 
     /// The role mapping, read (validation has refused unknown role names).
@@ -204,8 +214,13 @@ impl OidcSettings {
         if self.client_id.trim().is_empty() {
             return Err(problem("console.oidc.client_id", "must not be empty"));
         }
-        self.client_secret
-            .validate("console.oidc.client_secret", production)?;
+        match &self.client_secret {
+            Some(secret) => {
+                secret.validate("console.oidc.client_secret", production)?;
+            }
+            None if self.is_builtin() => {}
+            None => return Err(problem("console.oidc.client_secret", "is required")),
+        }
         if self.roles_claim.trim().is_empty() {
             return Err(problem("console.oidc.roles_claim", "must not be empty"));
         }
@@ -279,6 +294,7 @@ mod tests {
     fn role_mappings_name_console_roles_and_issuers_are_tenant_specific() {
         let mut oidc = OidcSettings {
             issuer: "https://login.microsoftonline.com/common/v2.0".into(),
+            client_secret: Some(SecretSource::Value("s".into())),
             ..OidcSettings::default()
         };
         assert!(oidc

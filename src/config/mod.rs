@@ -352,7 +352,8 @@ mod tests {
                  base_url = \"https://publicapi.payments.service.gov.uk\"\n\
                  api_key = {{ env = \"PATH\" }}\n\
                  [services.demo]\nname = \"Demo\"\naccount = \"main\"\n\
-                 fund_code = \"F1\"\ncost_centre = \"C1\"\n"
+                 fund_code = \"F1\"\ncost_centre = \"C1\"\n\
+                 [console]\nenabled = false\n"
             )
         };
         let refused = from_toml(&production(false)).unwrap_err().0;

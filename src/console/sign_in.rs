@@ -61,7 +61,7 @@ impl SignIn {
         Ok(Self {
             issuer,
             client_id: oidc.client_id.clone(),
-            client_secret: oidc.client_secret.resolve().map_err(anyhow::Error::msg)?,
+            client_secret: oidc.client_secret().map_err(anyhow::Error::msg)?,
             redirect_uri: format!("{public_url}/console/sign-in/callback"),
             roles_claim: oidc.roles_claim.clone(),
             mapping: oidc.role_mapping(),

@@ -216,7 +216,8 @@ fn the_kubernetes_configuration_is_accepted() {
             .env("COUNTERFOIL_SERVER__ADMIN_BIND", &admin)
             .env_remove("COUNTERFOIL_CONFIG")
             .env_remove("DATABASE_URL")
-            .env_remove("GOVUK_PAY_API_KEY");
+            .env_remove("GOVUK_PAY_API_KEY")
+            .env_remove("CONSOLE_SESSION_KEY");
         if with_secrets {
             command
                 .env(
@@ -228,7 +229,9 @@ fn the_kubernetes_configuration_is_accepted() {
                 .env(
                     "CRM_WEBHOOK_SECRET",
                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                );
+                )
+                .env("CONSOLE_SESSION_KEY", "k".repeat(64))
+                .env("CONSOLE_OIDC_CLIENT_SECRET", "console-client-secret");
         }
         command.output().unwrap()
     };

@@ -105,6 +105,8 @@ name = "Demo"
 account = "main"
 fund_code = "F1"
 cost_centre = "C1"
+[console]
+enabled = false
 "#,
             dir.path().join("p.db").display()
         ),

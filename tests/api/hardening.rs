@@ -371,7 +371,8 @@ async fn in_production_metrics_are_never_on_the_public_port() {
                  [poller]\nenabled = false\n\
                  [accounts.main]\nkind = \"govuk_pay\"\nbase_url = \"https://127.0.0.1:9\"\n\
                  api_key = {{ env = \"PATH\" }}\n\
-                 [services.demo]\nname = \"Demo\"\naccount = \"main\"\nfund_code = \"F1\"\ncost_centre = \"C1\"\n",
+                 [services.demo]\nname = \"Demo\"\naccount = \"main\"\nfund_code = \"F1\"\ncost_centre = \"C1\"\n\
+                 [console]\nenabled = false\n",
                 dir.path().join("p.db").display()
             ),
         )
