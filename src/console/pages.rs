@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::render::{day_text, layout, money, status_text, uk_time, with};
 use super::session::{self, random_token, Staff};
 use super::{Console, ConsoleError};
+use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days};
 use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::{Payment, PaymentId, PaymentStatus, RequestRef};
@@ -159,6 +160,10 @@ pub(super) fn summary_row(console: &Console, r: &crate::service::ledger::Summary
     })
 }
 
+/// What a person is told when they type a card number: it is refused and never repeated.
+pub(super) const CARD_NUMBER_REFUSED: &str =
+    "Do not enter card numbers: the council never keeps card details. Remove the card number";
+
 /// The payment search form, as typed (every field optional).
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -176,6 +181,32 @@ pub struct SearchForm {
 }
 
 impl SearchForm {
+    /// The form with any field that holds a card number emptied (so the page, its links and the
+    /// audit trail never repeat it), and a problem for each such field.
+    pub(super) fn without_card_numbers(mut self) -> (Self, Vec<FieldProblem>) {
+        let mut problems = Vec::new();
+        for (field, value) in [
+            ("reference", &mut self.reference),
+            ("payment_id", &mut self.payment_id),
+            ("provider_reference", &mut self.provider_reference),
+            ("amount", &mut self.amount),
+            ("status", &mut self.status),
+            ("service", &mut self.service),
+            ("from", &mut self.from),
+            ("to", &mut self.to),
+            ("cursor", &mut self.cursor),
+        ] {
+            if contains_card_number(value) {
+                value.clear();
+                problems.push(FieldProblem {
+                    field,
+                    message: CARD_NUMBER_REFUSED.to_owned(),
+                });
+            }
+        }
+        (self, problems)
+    }
+
     /// The search as a query, or each field that cannot be read.
     fn parse(&self, console: &Console) -> Result<PaymentQuery, Vec<FieldProblem>> {
         let mut problems = Vec::new();
@@ -296,8 +327,14 @@ pub async fn payments(
     form: web::Query<SearchForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Permission::ViewPayments)?;
+    let (form, card_numbers) = form.into_inner().without_card_numbers();
     let context = search_context(&console, &staff, &form);
-    let query = match form.parse(&console) {
+    let parsed = if card_numbers.is_empty() {
+        form.parse(&console)
+    } else {
+        Err(card_numbers)
+    };
+    let query = match parsed {
         Ok(query) => query,
         Err(problems) => {
             let context = with(with(context, "errors", problems), "title", "Payments");
@@ -372,6 +409,10 @@ pub async fn payments_csv(
 ) -> Result<HttpResponse, ConsoleError> {
     use futures_util::StreamExt;
     staff.require(Permission::ViewPayments)?;
+    let (form, card_numbers) = form.into_inner().without_card_numbers();
+    if !card_numbers.is_empty() {
+        return Err(ConsoleError::NotFound);
+    }
     let query = form.parse(&console).map_err(|_| ConsoleError::NotFound)?;
     let filters: Vec<&str> = [
         ("reference", &form.reference),

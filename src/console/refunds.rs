@@ -6,10 +6,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::pages::{html_with_status, payment_context, FieldProblem, RefundFormState};
+use super::pages::{
+    html_with_status, payment_context, FieldProblem, RefundFormState, CARD_NUMBER_REFUSED,
+};
 use super::render::{layout, money, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
+use crate::domain::card_guard::contains_card_number;
 use crate::domain::refund::{parse_reason, NewRefund};
 use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::{AmountPence, IdempotencyKey, PaymentId};
@@ -55,6 +58,13 @@ fn read(form: &RefundForm) -> Result<NewRefund, Vec<FieldProblem>> {
         }
     };
     let reason = match form.reason.trim() {
+        text if contains_card_number(text) => {
+            problems.push(FieldProblem {
+                field: "reason",
+                message: CARD_NUMBER_REFUSED.to_owned(),
+            });
+            None
+        }
         "" => {
             problems.push(FieldProblem {
                 field: "reason",
@@ -91,9 +101,17 @@ pub async fn create(
     let payment_id = PaymentId::parse(&id).map_err(|_| ConsoleError::NotFound)?;
     let token = IdempotencyKey::parse(&form.form_token).map_err(|_| ConsoleError::Csrf)?;
     let refused = |problems: Vec<FieldProblem>| async {
+        // What was typed goes back into the form, but never a card number.
+        let typed = |text: &String| {
+            if contains_card_number(text) {
+                String::new()
+            } else {
+                text.clone()
+            }
+        };
         let state = RefundFormState {
-            amount: form.amount.clone(),
-            reason: form.reason.clone(),
+            amount: typed(&form.amount),
+            reason: typed(&form.reason),
             problems,
         };
         let context = payment_context(&console, &staff, &payment_id, state).await?;

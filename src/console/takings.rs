@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::pages::{html, html_with_status, summary_row, FieldProblem};
 use super::render::{day_text, layout, money, uk_time, with};
 use super::{Console, ConsoleError, Staff};
+use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::london_day;
 use crate::domain::staff::Permission;
 use crate::service::ledger::{Format, LedgerQuery};
@@ -94,7 +95,16 @@ pub async fn summary(
     let query = match form.parse(&console, Format::Json) {
         Ok(query) => query,
         Err(problems) => {
-            let context = with(with(context, "errors", problems), "q", &*form);
+            // What was typed goes back into the form, but never a card number.
+            fn typed(text: &str) -> &str {
+                if contains_card_number(text) {
+                    ""
+                } else {
+                    text
+                }
+            }
+            let q = json!({"from": typed(&form.from), "to": typed(&form.to), "service": typed(&form.service)});
+            let context = with(with(context, "errors", problems), "q", q);
             return html_with_status(
                 &console,
                 "takings.html",

@@ -194,6 +194,45 @@ both_stores! {
         assert_eq!(&rows[0][0], payment.as_str());
         assert_eq!(&rows[0][4], "25.00");
     }
+
+    async fn a_card_number_typed_into_the_console_is_refused_kept_nowhere_and_never_repeated(app) {
+        let payment = paid(&app, "CRM-CARD-1").await;
+        let pan = crate::helpers::fresh_test_pan();
+        let spaced: String = pan.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ");
+        let browser = signed_in(&app, "test-refunder").await;
+
+        // In the refund reason: refused with the field named, the reason not put back.
+        let (_, html) = page(&browser, &app, &format!("/console/payments/{payment}")).await;
+        let form = [
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("form_token", hidden(&html, "form_token")),
+            ("amount", "5.00".to_owned()),
+            ("reason", format!("Card {spaced} charged twice")),
+        ];
+        let response = browser
+            .post(app.url(&format!("/console/payments/{payment}/refunds")))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Do not enter card numbers") && html.contains("href=\"#reason\""), "{html}");
+        assert!(!html.contains(&spaced) && !html.contains(&pan), "the page repeats the card number");
+        assert!(refunds_of(&app, &payment).await.is_empty(), "nothing was refunded");
+
+        // In a search: refused, and neither the page nor its links repeat it.
+        let (status, html) = page(&browser, &app, &format!("/console/payments?reference={pan}")).await;
+        assert_eq!(status, 422);
+        assert!(html.contains("Do not enter card numbers"), "{html}");
+        assert!(!html.contains(&pan), "the page repeats the card number");
+        let csv = browser.get(app.url(&format!("/console/payments.csv?provider_reference={pan}"))).send().await.unwrap();
+        assert_eq!(csv.status(), 404, "no download of a search by card number");
+
+        for needle in [pan.clone(), spaced.clone(), pan[3..13].to_owned()] {
+            assert!(app.columns_containing(&needle).await.is_empty(), "stored: {needle}");
+        }
+    }
 }
 
 each_backend! {

@@ -8,6 +8,7 @@ mod architecture;
 mod audit;
 mod auth;
 mod bad_input;
+mod browser;
 mod card_data;
 mod cli;
 mod console;

@@ -1,0 +1,285 @@
+"""The staff console in real Chromium, by keyboard, signed in through a real OpenID Connect
+provider that is not ours (oidc-provider-mock, on loopback), with axe-core checking every page
+and a screenshot of each saved under target/console-screenshots/.
+
+Run by tests/api/browser.rs (cargo test), which builds the binary and this virtualenv first.
+Arguments: the counterfoil binary, the screenshot directory.
+"""
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import httpx
+import oidc_provider_mock
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import sync_playwright, expect
+
+BINARY, SHOTS = sys.argv[1], sys.argv[2]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PEOPLE = {
+    "fiona": {"name": "Fiona Finance", "roles": ["refunder"]},
+    "arun": {"name": "Arun Approver", "roles": ["refund_approver"]},
+    "vera": {"name": "Vera Viewer", "roles": ["viewer"]},
+    "sam": {"name": "Sam Supervisor", "roles": ["refunder", "refund_approver"]},
+}
+axe = Axe()
+checked_pages = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_counterfoil(issuer, workdir, extra_env):
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "COUNTERFOIL_SERVER__BIND": f"127.0.0.1:{port}",
+        "DATABASE_URL": f"sqlite://{workdir}/counterfoil.db?mode=rwc",
+        "COUNTERFOIL_CONSOLE__OIDC__ISSUER": issuer,
+        "COUNTERFOIL_CONSOLE__OIDC__CLIENT_ID": "counterfoil-console",
+        "COUNTERFOIL_CONSOLE__OIDC__CLIENT_SECRET__VALUE": "browser-test-secret",
+        "COUNTERFOIL_CONSOLE__COUNCIL_NAME": "Browser Test Borough Council",
+        "COUNTERFOIL_CONSOLE__TWO_PERSON_THRESHOLD_PENCE": "1000",
+        "RUST_LOG": "warn",
+    })
+    env.update(extra_env)
+    env.pop("COUNTERFOIL_CONFIG", None)
+    process = subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/readyz", timeout=1)
+            return process, base, env
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit("counterfoil did not start")
+
+
+def paid_payment(base, env, request_ref):
+    key = subprocess.run([BINARY, "keys", "create", "--role", "crm", "--label", "browser test"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    created = httpx.post(base + "/v1/payments", headers={"Authorization": f"Bearer {key}",
+                         "Idempotency-Key": request_ref}, json={
+        "request_ref": request_ref, "service": "demo", "amount": 2500,
+        "description": "Resident parking permit", "return_url": "https://example.org/done"}).json()
+    page = httpx.get(created["next_url"]).text
+    action = [a.split('"')[0] for a in page.split('action="')[1:] if a.split('"')[0].endswith("/pay")][0]
+    httpx.post(action)
+    for _ in range(100):
+        got = httpx.get(base + f"/v1/payments/{created['id']}", headers={"Authorization": f"Bearer {key}"}).json()
+        if got["status"] == "succeeded":
+            return created["id"]
+        time.sleep(0.1)
+    raise SystemExit("the payment did not succeed")
+
+
+def check(page, name):
+    """axe-core on the page as it is now, and a screenshot for a reviewer."""
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    results = axe.run(page)
+    violations = results.response["violations"]
+    assert not violations, f"{name}: " + json.dumps(
+        [{"id": v["id"], "nodes": [n["html"] for n in v["nodes"]]} for v in violations], indent=1)
+    checked_pages.append(name)
+
+
+def tab_to(page, selector, limit=60):
+    """Presses Tab until the element matching `selector` has focus (keyboard only)."""
+    target = page.locator(selector).first
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"could not reach {selector} by keyboard")
+
+
+def sign_in(page, base, subject):
+    page.goto(base + "/console")
+    check(page, f"sign-in-{subject}") if subject == "fiona" else None
+    tab_to(page, "a.button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("input[name=sub]")
+    page.keyboard.type(subject)
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + "/console")
+
+
+def sign_out(page):
+    tab_to(page, "button.link-button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/sign-in?reason=signed_out")
+
+
+def finance_officer(browser, base, payment):
+    page = browser.new_page(accept_downloads=True)
+    sign_in(page, base, "fiona")
+    expect(page.locator("header")).to_contain_text("Fiona Finance")
+    check(page, "dashboard")
+    tab_to(page, "nav a[href='/console/payments']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + "/console/payments")
+    check(page, "payments")
+    tab_to(page, "#reference")
+    page.keyboard.type("CRM-BROWSER-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**reference=CRM-BROWSER-1**")
+    tab_to(page, f"a[href='/console/payments/{payment}']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/payments/{payment}")
+    check(page, "payment")
+    # A mistake first: the error summary links to the field.
+    tab_to(page, "#amount")
+    page.keyboard.type("12.345")
+    tab_to(page, "button.button-warning")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".error-summary")
+    check(page, "payment-refund-error")
+    tab_to(page, "#amount")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("7.50")
+    tab_to(page, "#reason")
+    page.keyboard.type("Permit cancelled early")
+    tab_to(page, "button.button-warning")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=sent**")
+    expect(page.locator(".banner")).to_contain_text("Refund sent")
+    check(page, "payment-refunded")
+    tab_to(page, "nav a[href='/console/takings']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + "/console/takings")
+    expect(page.locator("tfoot")).to_contain_text("£7.50")
+    check(page, "takings")
+    tab_to(page, "table a")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("h1")
+    expect(page.locator("main table")).to_contain_text("CRM-BROWSER-1")
+    check(page, "takings-day")
+    page.goto(base + "/console/payments?reference=CRM-BROWSER-1")
+    tab_to(page, "a[href^='/console/payments.csv']")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    assert [r["crm_reference"] for r in rows] == ["CRM-BROWSER-1"], rows
+    assert rows[0]["refunded_pence"] == "750", rows
+    assert "created_uk_time (Europe/London)" in rows[0], rows[0].keys()
+    page.goto(base + "/console/accessibility")
+    check(page, "accessibility")
+    reflow(page, base, payment)
+    return page
+
+
+def reflow(narrow, base, payment):
+    """WCAG 1.4.10: at 320 CSS pixels wide (1280 at 400% zoom) nothing scrolls sideways."""
+    narrow.set_viewport_size({"width": 320, "height": 640})
+    for path, name in [(f"/console/payments/{payment}", "payment-400-percent"),
+                       ("/console/takings", "takings-400-percent")]:
+        narrow.goto(base + path)
+        wide = narrow.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+        assert not wide, f"{path} scrolls sideways at 320px"
+        check(narrow, name)
+    narrow.set_viewport_size({"width": 1280, "height": 720})
+
+
+def two_people(browser, base, payment):
+    sam = browser.new_page()
+    sign_in(sam, base, "sam")
+    sam.goto(base + f"/console/payments/{payment}")
+    tab_to(sam, "#amount")
+    sam.keyboard.type("15")
+    tab_to(sam, "#reason")
+    sam.keyboard.type("Overcharged")
+    tab_to(sam, "button.button-warning")
+    sam.keyboard.press("Enter")
+    sam.wait_for_url("**done=waiting**")
+    check(sam, "payment-refund-waiting")
+    sam.goto(base + "/console/approvals")
+    expect(sam.locator("main table")).to_contain_text("£15.00")
+    check(sam, "approvals-requester")
+    # Sam may approve refunds, but not their own.
+    tab_to(sam, "button:has-text('Approve')")
+    sam.keyboard.press("Enter")
+    expect(sam.locator(".banner")).to_contain_text("You cannot approve your own refund")
+    check(sam, "approvals-own-refused")
+    fiona = browser.new_page()
+    sign_in(fiona, base, "fiona")
+    fiona.goto(base + "/console/approvals")
+    assert fiona.locator("button:has-text('Approve')").count() == 0, "a refunder cannot approve"
+    arun = browser.new_page()
+    sign_in(arun, base, "arun")
+    arun.goto(base + "/console/approvals")
+    check(arun, "approvals")
+    tab_to(arun, "button:has-text('Approve')")
+    arun.keyboard.press("Enter")
+    expect(arun.locator(".banner")).to_contain_text("Refund approved")
+    check(arun, "approvals-approved")
+    arun.goto(base + f"/console/payments/{payment}")
+    expect(arun.locator("main")).to_contain_text("Arun Approver")
+    sign_out(arun)
+    check(arun, "signed-out")
+
+
+def viewer(browser, base, payment):
+    page = browser.new_page()
+    sign_in(page, base, "vera")
+    page.goto(base + f"/console/payments/{payment}")
+    assert page.locator("#amount").count() == 0, "no refund form for a viewer"
+    response = page.request.post(base + f"/console/payments/{payment}/refunds",
+                                 form={"csrf_token": page.locator("input[name=csrf_token]").first.input_value(),
+                                       "form_token": "viewer-try", "amount": "1", "reason": "x"},
+                                 max_redirects=0)
+    assert response.status == 403, response.status
+    page.goto(base + "/console/approvals")
+    check(page, "forbidden")
+
+
+def timeout(browser, issuer):
+    with tempfile.TemporaryDirectory() as workdir:
+        process, base, _ = start_counterfoil(issuer, workdir, {
+            "COUNTERFOIL_CONSOLE__IDLE_TIMEOUT_SECONDS": "3"})
+        try:
+            page = browser.new_page()
+            sign_in(page, base, "vera")
+            time.sleep(4)
+            page.goto(base + "/console/payments")
+            page.wait_for_url("**/console/sign-in?reason=timeout")
+            expect(page.locator(".banner")).to_contain_text("signed out")
+            check(page, "timed-out")
+        finally:
+            process.terminate()
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    with oidc_provider_mock.run_server_in_thread() as server:
+        issuer = f"http://localhost:{server.server_port}"
+        for sub, claims in PEOPLE.items():
+            assert httpx.put(f"{issuer}/users/{sub}", json=claims).status_code == 204
+        with tempfile.TemporaryDirectory() as workdir, sync_playwright() as p:
+            process, base, env = start_counterfoil(issuer, workdir, {})
+            try:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+                payment = paid_payment(base, env, "CRM-BROWSER-1")
+                finance_officer(browser, base, payment)
+                two_people(browser, base, payment)
+                viewer(browser, base, payment)
+                timeout(browser, issuer)
+                browser.close()
+            finally:
+                process.terminate()
+    print(f"checked {len(checked_pages)} pages with axe-core: {', '.join(checked_pages)}")
+
+
+if __name__ == "__main__":
+    main()
