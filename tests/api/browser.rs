@@ -122,6 +122,9 @@ fn console_journeys_in_real_chromium_by_keyboard_with_axe_on_every_page() {
         "takings-day",
         "approvals",
         "forbidden",
+        "no-access",
+        "payments-found",
+        "payments-error",
         "timed-out",
         "accessibility",
     ] {

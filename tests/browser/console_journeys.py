@@ -30,6 +30,7 @@ PEOPLE = {
     "arun": {"name": "Arun Approver", "roles": ["refund_approver"]},
     "vera": {"name": "Vera Viewer", "roles": ["viewer"]},
     "sam": {"name": "Sam Supervisor", "roles": ["refunder", "refund_approver"]},
+    "nora": {"name": "Nora Noaccess", "roles": []},
 }
 axe = Axe()
 checked_pages = []
@@ -123,7 +124,7 @@ def sign_out(page):
 
 
 def finance_officer(browser, base, payment):
-    page = browser.new_page(accept_downloads=True)
+    page = browser.new_page(accept_downloads=True, locale="en-GB")
     sign_in(page, base, "fiona")
     expect(page.locator("header")).to_contain_text("Fiona Finance")
     check(page, "dashboard")
@@ -135,6 +136,7 @@ def finance_officer(browser, base, payment):
     page.keyboard.type("CRM-BROWSER-1")
     page.keyboard.press("Enter")
     page.wait_for_url("**reference=CRM-BROWSER-1**")
+    check(page, "payments-found")
     tab_to(page, f"a[href='/console/payments/{payment}']")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/console/payments/{payment}")
@@ -174,6 +176,11 @@ def finance_officer(browser, base, payment):
     assert [r["crm_reference"] for r in rows] == ["CRM-BROWSER-1"], rows
     assert rows[0]["refunded_pence"] == "750", rows
     assert "created_uk_time (Europe/London)" in rows[0], rows[0].keys()
+    page.goto(base + "/console/payments?amount=twelve&from=2026-02-30")
+    expect(page.locator(".error-summary")).to_contain_text("amount")
+    check(page, "payments-error")
+    page.goto(base + "/console/takings?from=yesterday")
+    check(page, "takings-error")
     page.goto(base + "/console/accessibility")
     check(page, "accessibility")
     reflow(page, base, payment)
@@ -193,7 +200,7 @@ def reflow(narrow, base, payment):
 
 
 def two_people(browser, base, payment):
-    sam = browser.new_page()
+    sam = browser.new_page(locale="en-GB")
     sign_in(sam, base, "sam")
     sam.goto(base + f"/console/payments/{payment}")
     tab_to(sam, "#amount")
@@ -212,11 +219,11 @@ def two_people(browser, base, payment):
     sam.keyboard.press("Enter")
     expect(sam.locator(".banner")).to_contain_text("You cannot approve your own refund")
     check(sam, "approvals-own-refused")
-    fiona = browser.new_page()
+    fiona = browser.new_page(locale="en-GB")
     sign_in(fiona, base, "fiona")
     fiona.goto(base + "/console/approvals")
     assert fiona.locator("button:has-text('Approve')").count() == 0, "a refunder cannot approve"
-    arun = browser.new_page()
+    arun = browser.new_page(locale="en-GB")
     sign_in(arun, base, "arun")
     arun.goto(base + "/console/approvals")
     check(arun, "approvals")
@@ -231,7 +238,7 @@ def two_people(browser, base, payment):
 
 
 def viewer(browser, base, payment):
-    page = browser.new_page()
+    page = browser.new_page(locale="en-GB")
     sign_in(page, base, "vera")
     page.goto(base + f"/console/payments/{payment}")
     assert page.locator("#amount").count() == 0, "no refund form for a viewer"
@@ -244,12 +251,25 @@ def viewer(browser, base, payment):
     check(page, "forbidden")
 
 
+def no_role(browser, base):
+    """Someone the council's identity provider knows, with no console role: told so, let in nowhere."""
+    page = browser.new_page(locale="en-GB")
+    page.goto(base + "/console/sign-in/start")
+    page.wait_for_selector("input[name=sub]")
+    page.keyboard.type("nora")
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_contain_text("no role in the payments console")
+    check(page, "no-access")
+    page.goto(base + "/console/payments")
+    page.wait_for_url("**/console/sign-in**")
+
+
 def timeout(browser, issuer):
     with tempfile.TemporaryDirectory() as workdir:
         process, base, _ = start_counterfoil(issuer, workdir, {
             "COUNTERFOIL_CONSOLE__IDLE_TIMEOUT_SECONDS": "3"})
         try:
-            page = browser.new_page()
+            page = browser.new_page(locale="en-GB")
             sign_in(page, base, "vera")
             time.sleep(4)
             page.goto(base + "/console/payments")
@@ -274,6 +294,7 @@ def main():
                 finance_officer(browser, base, payment)
                 two_people(browser, base, payment)
                 viewer(browser, base, payment)
+                no_role(browser, base)
                 timeout(browser, issuer)
                 browser.close()
             finally:
