@@ -2,20 +2,27 @@
 //!
 //!     cargo run --release --example webhook_bench -- [events] [concurrency]
 //!
-//! On PostgreSQL (found or started like the test suite's), it seeds payments, then measures in the
-//! same run and on the same database:
-//! - baseline: the exact unit of work a webhook causes (`Store::apply_provider_event`: receipt,
-//!   row lock, state machine, timeline, outbox, one transaction), called directly, at the same
-//!   concurrency and pool size;
-//! - counterfoil: distinct signed GOV.UK Pay webhooks over HTTP to the running service
-//!   (signature check, allow-listed parsing, the same unit of work, the response).
+//! On PostgreSQL (found or started like the test suite's), it seeds payments, starts the service as
+//! a process of its own (this binary again, so its memory is its own), then measures in the same
+//! run, on the same database, at the same concurrency, twice each and interleaved:
+//! - **pgbench**: PostgreSQL's own load generator running the obvious SQL of one webhook (insert a
+//!   receipt keyed on the message id, update the payment, insert a status event, insert an outbox
+//!   row; one transaction, prepared statements), the database's own figure for this work;
+//! - **store**: the store's unit of work for one webhook (`Store::apply_provider_event`), called
+//!   directly, one transaction per event;
+//! - **webhooks**: distinct signed GOV.UK Pay webhooks over HTTP to the running service
+//!   (signature check, allow-listed parsing, the unit of work, the answer).
 //!
-//! It prints throughput and p50/p99 latency for each, and the ratio of the two.
+//! It prints throughput, p50 and p99 for each, the webhooks' ratios to pgbench and to the store
+//! call, and the service's peak resident memory.
 
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +36,8 @@ use counterfoil::store::{self, Store};
 
 const SECRET: &str = "webhook_test_counterfoil_simulator_secret";
 const POOL: u32 = 16;
+/// Set in the child process: the database it serves.
+const SERVE: &str = "WEBHOOK_BENCH_SERVE";
 
 struct Figures {
     events: usize,
@@ -126,14 +135,26 @@ async fn seed(database_url: &str, n: usize) {
     pool.close().await;
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let events = args.first().copied().unwrap_or(4000);
-    let concurrency = args.get(1).copied().unwrap_or(32);
+fn settings(database_url: &str) -> Settings {
+    let mut settings = Settings::development_default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.database.url = database_url.to_owned();
+    settings.database.max_connections = POOL;
+    settings.payments.refresh_on_read = false;
+    settings.poller.enabled = false;
+    settings.console.enabled = false;
+    // Measure the service, not its rate limits.
+    settings.rate_limits = counterfoil::config::RateLimitSettings {
+        per_key_per_minute: 0,
+        per_ip_per_minute: 0,
+        per_webhook_account_per_minute: 0,
+    };
+    assert_eq!(settings.accounts["sandbox"].base_url, SIMULATOR_BASE_URL);
+    settings
+}
+
+/// The child process: the service on `database_url`, its address on the first line of stdout.
+async fn serve(database_url: &str) {
     // BENCH_LOGS=1: the production log pipeline (JSON lines on stderr, one per request and per
     // webhook, with their spans) is on, as in a deployment; run with 2>/dev/null.
     let _telemetry = std::env::var_os("BENCH_LOGS").map(|_| {
@@ -143,35 +164,155 @@ async fn main() {
         )
         .expect("logs")
     });
+    let app = Application::build(settings(database_url).validate().unwrap())
+        .await
+        .unwrap();
+    println!("listening {}", app.address());
+    app.run_until_stopped().await.unwrap();
+}
+
+/// The service as a process of its own, and where it listens.
+fn start_service(database_url: &str) -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(SERVE, database_url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the service");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("the service's address")
+        .to_owned();
+    (child, address)
+}
+
+/// Peak resident memory of a process, from /proc (Linux), in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn pgbench_binary() -> PathBuf {
+    let on_path = Command::new("pgbench").arg("--version").output().is_ok();
+    if on_path {
+        return "pgbench".into();
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("bin/pgbench"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().expect(
+        "pgbench (PostgreSQL's server packages: apt-get install postgresql) is not installed",
+    )
+}
+
+/// The obvious SQL of one webhook, as pgbench runs it: one transaction, four statements.
+const PGBENCH_SCRIPT: &str = "\
+\\set p random(0, :payments - 1)
+\\set m random(1, 9000000000000000)
+BEGIN;
+INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, reported_status, received_at, outcome, payment_id) VALUES ('sandbox', 'pgbench-' || :m, 'card_payment_succeeded', 'bench-' || :p, 'succeeded', now(), 'applied', NULL) ON CONFLICT (account, message_id) DO NOTHING;
+UPDATE payments SET status = 'succeeded', updated_at = now(), finished_at = now() WHERE account = 'sandbox' AND provider_payment_id = 'bench-' || :p RETURNING id AS payment_id \\gset
+INSERT INTO payment_events (payment_id, at, from_status, to_status, source) VALUES (:payment_id, now(), 'created', 'succeeded', 'webhook');
+INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) VALUES ('evt_pgbench' || :m, 'payment.succeeded', :payment_id, now(), now());
+END;
+";
+
+/// pgbench running [`PGBENCH_SCRIPT`] for `events` transactions at `concurrency`.
+fn pgbench(database_url: &str, events: usize, concurrency: usize, payments: usize) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("webhook.sql");
+    std::fs::write(&script, PGBENCH_SCRIPT).unwrap();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(concurrency);
+    let started = Instant::now();
+    let output = Command::new(pgbench_binary())
+        .args(["--no-vacuum", "--protocol=prepared", "--log"])
+        .arg(format!("--log-prefix={}", dir.path().join("log").display()))
+        .arg(format!("--client={concurrency}"))
+        .arg(format!("--jobs={threads}"))
+        .arg(format!("--transactions={}", events / concurrency))
+        .arg(format!("--define=payments={payments}"))
+        .arg(format!("--file={}", script.display()))
+        .arg(database_url)
+        .output()
+        .expect("run pgbench");
+    let wall = started.elapsed();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench failed:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|t| t.parse().ok())
+        .expect("pgbench's tps");
+    let latencies = pgbench_latencies(dir.path());
+    let events = latencies.len();
+    // pgbench's own figure excludes its connection set-up, as the others' do.
+    let elapsed = Duration::from_secs_f64(events as f64 / tps).min(wall);
+    Figures {
+        events,
+        elapsed,
+        latencies,
+    }
+}
+
+/// Per-transaction latencies from pgbench's logs (third column, microseconds).
+fn pgbench_latencies(dir: &Path) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("log") {
+            continue;
+        }
+        for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+            if let Some(us) = line.split_whitespace().nth(2).and_then(|t| t.parse().ok()) {
+                latencies.push(Duration::from_micros(us));
+            }
+        }
+    }
+    latencies
+}
+
+#[tokio::main]
+async fn main() {
+    if let Ok(database_url) = std::env::var(SERVE) {
+        return serve(&database_url).await;
+    }
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let events = args.first().copied().unwrap_or(4000);
+    let concurrency = args.get(1).copied().unwrap_or(32);
     let database_url = postgres::fresh_database().await;
     let store: Arc<dyn Store> = store::connect(&database_url, POOL).await.unwrap();
     store.migrate().await.unwrap();
-    // Two rounds each, interleaved, so drift on the machine hits both alike.
+    // Two rounds of the store and of webhooks, each on payments of its own.
     seed(&database_url, events * 4).await;
-
-    let mut settings = Settings::development_default();
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.database.url = database_url.clone();
-    settings.database.max_connections = POOL;
-    settings.payments.refresh_on_read = false;
-    settings.poller.enabled = false;
-    // Measure the service, not its rate limits.
-    settings.rate_limits = counterfoil::config::RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
-    assert_eq!(settings.accounts["sandbox"].base_url, SIMULATOR_BASE_URL);
-    let settings = settings.validate().unwrap();
-    let app = Application::build(settings).await.unwrap();
-    let url = format!("http://{}/v1/webhooks/govuk-pay/sandbox", app.address());
-    tokio::spawn(app.run_until_stopped());
+    let (mut service, address) = start_service(&database_url);
+    let url = format!("http://{address}/v1/webhooks/govuk-pay/sandbox");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .unwrap();
 
-    let baseline = |store: Arc<dyn Store>| {
+    let direct = |store: Arc<dyn Store>| {
         move |i: usize| {
             let store = store.clone();
             async move {
@@ -214,32 +355,40 @@ async fn main() {
         "webhook_bench: {events} events per run, concurrency {concurrency}, pool {POOL}, {} cores, PostgreSQL",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
-    let b1 = drive(0..events, concurrency, baseline(store.clone())).await;
-    let h1 = drive(
-        events..2 * events,
-        concurrency,
-        http(client.clone(), url.clone()),
-    )
-    .await;
-    let b2 = drive(2 * events..3 * events, concurrency, baseline(store.clone())).await;
-    let h2 = drive(
-        3 * events..4 * events,
-        concurrency,
-        http(client.clone(), url.clone()),
-    )
-    .await;
-    for (name, figures) in [
-        ("baseline #1", &b1),
-        ("webhooks #1", &h1),
-        ("baseline #2", &b2),
-        ("webhooks #2", &h2),
-    ] {
-        println!("{}", figures.line(name));
+    let mut rounds = Vec::new();
+    for round in 0..2 {
+        let first = round * 2 * events;
+        let database = pgbench(&database_url, events, concurrency, events * 4);
+        let store_call = drive(first..first + events, concurrency, direct(store.clone())).await;
+        let webhooks = drive(
+            first + events..first + 2 * events,
+            concurrency,
+            http(client.clone(), url.clone()),
+        )
+        .await;
+        for (name, figures) in [
+            ("pgbench", &database),
+            ("store", &store_call),
+            ("webhooks", &webhooks),
+        ] {
+            println!("{}", figures.line(&format!("{name} #{}", round + 1)));
+        }
+        rounds.push((database, store_call, webhooks));
     }
-    let baseline_rate = (b1.throughput() + b2.throughput()) / 2.0;
-    let http_rate = (h1.throughput() + h2.throughput()) / 2.0;
+    let peak = peak_rss_mib(service.id());
+    let _ = service.kill();
+    let _ = service.wait();
+    let mean = |pick: fn(&(Figures, Figures, Figures)) -> &Figures| {
+        rounds.iter().map(|r| pick(r).throughput()).sum::<f64>() / rounds.len() as f64
+    };
+    let (database, store_call, webhooks) = (mean(|r| &r.0), mean(|r| &r.1), mean(|r| &r.2));
     println!(
-        "ratio: webhooks over HTTP run at {:.0}% of the baseline's throughput",
-        100.0 * http_rate / baseline_rate
+        "ratios: webhooks over HTTP run at {:.2}x pgbench's throughput and {:.2}x the direct store call's",
+        webhooks / database,
+        webhooks / store_call
     );
+    match peak {
+        Some(mib) => println!("service peak resident memory: {mib:.1} MiB"),
+        None => println!("service peak resident memory: not available (no /proc)"),
+    }
 }

@@ -13,6 +13,7 @@ use crate::store::StoreError;
 pub mod audit;
 pub mod compliance;
 pub mod data_protection;
+pub mod group_commit;
 pub mod keys;
 pub mod ledger;
 pub mod notifications;

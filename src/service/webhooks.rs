@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::group_commit::{GroupCommit, GroupCommitSettings};
 use super::Clock;
 use crate::background::Background;
 use crate::domain::{EventOutcome, PaymentId, ProviderKind};
@@ -37,6 +38,8 @@ pub struct WebhookService {
     metrics: Arc<Metrics>,
     /// Owns the refund refresh a webhook starts after its answer, so shutdown drains it.
     background: Background,
+    /// Where events are applied: concurrent ones share a transaction.
+    group_commit: GroupCommit,
 }
 
 impl WebhookService {
@@ -47,8 +50,10 @@ impl WebhookService {
         refunds: Arc<super::refunds::RefundService>,
         metrics: Arc<Metrics>,
         background: Background,
+        group_commit: GroupCommitSettings,
     ) -> Self {
         Self {
+            group_commit: GroupCommit::start(store.clone(), group_commit),
             store,
             providers,
             clock,
@@ -56,6 +61,11 @@ impl WebhookService {
             metrics,
             background,
         }
+    }
+
+    /// What grouping webhooks into shared transactions has done so far.
+    pub fn group_commit_counts(&self) -> super::group_commit::GroupCommitCounts {
+        self.group_commit.counts()
     }
 
     /// Whether `account` exists and is of `kind` (checked before the body is read).
@@ -108,10 +118,11 @@ impl WebhookService {
     /// Applies a verified webhook. Returns only once its effect is committed. In order:
     /// 1. read it through the provider's allow-list (`parse_webhook`), nothing else of it kept;
     /// 2. name the provider's payment id when the event names ours instead;
-    /// 3. in one transaction (`WebhookStore::apply_provider_event`): its receipt (a duplicate
-    ///    stops here), the payment locked, the event dated (`domain::happened_at`), the move
-    ///    decided (`domain::decide_transition`: forward only, final is for ever), the status,
-    ///    timeline event and CRM notification written together;
+    /// 3. in one transaction (`WebhookStore::apply_provider_events`, shared with concurrent
+    ///    webhooks by `group_commit.rs`): the payment locked, the event dated
+    ///    (`domain::happened_at`), the move decided (`domain::decide_transition`: forward only,
+    ///    final is for ever), its receipt (a duplicate stops here), the status, timeline event and
+    ///    CRM notification written together;
     /// 4. counted by outcome;
     /// 5. after the answer, when the event says a refund moved, the payment's open refunds are
     ///    asked about (a background task, drained at shutdown).
@@ -142,8 +153,8 @@ impl WebhookService {
             }
         }
         let outcome = match self
-            .store
-            .apply_provider_event(account, &event, self.clock.now())
+            .group_commit
+            .apply(account, &event, self.clock.now())
             .await
         {
             Ok(outcome) => outcome,

@@ -65,6 +65,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             refunds.clone(),
             metrics.clone(),
             background,
+            settings.database.group_commit(),
         )),
         staff_refunds: Arc::new(StaffRefundService::new(
             store.clone(),

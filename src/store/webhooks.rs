@@ -24,6 +24,14 @@ pub struct Notification {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// A verified provider event for an account, as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    pub account: String,
+    pub event: ProviderEvent,
+    pub received_at: DateTime<Utc>,
+}
+
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryResult {
@@ -58,6 +66,14 @@ pub trait WebhookStore: Send + Sync + 'static {
         event: &ProviderEvent,
         received_at: DateTime<Utc>,
     ) -> Result<EventOutcome, StoreError>;
+
+    /// Applies several provider events in one transaction, each exactly as
+    /// [`apply_provider_event`](Self::apply_provider_event) would (a duplicate within the batch is
+    /// a duplicate), answering in the batch's order. All or none: on an error nothing is written.
+    async fn apply_provider_events(
+        &self,
+        batch: &[ReceivedEvent],
+    ) -> Result<Vec<EventOutcome>, StoreError>;
 
     /// Leases up to `limit` pending notifications that are due, skipping those another server holds;
     /// the lease is committed before this returns, so no transaction spans the HTTP calls.

@@ -258,3 +258,79 @@ async fn both_secrets_work_during_a_rotation() {
         );
     }
 }
+
+each_backend! {
+    async fn concurrent_webhooks_share_transactions_and_each_still_applies_once(backend) {
+        // One worker waiting up to a second for company: concurrent webhooks group.
+        let app = TestApp::spawn_with(backend, |s| {
+            s.payments.refresh_on_read = false;
+            s.database.webhook_group_commit_workers = 1;
+            s.database.webhook_group_commit_window_micros = 1_000_000;
+        })
+        .await;
+        let mut payments = Vec::new();
+        for i in 0..12 {
+            payments.push(payment(&app, &format!("CRM-GC-{i}")).await);
+        }
+        // Each payment's success, each sent twice at once, and a progress report for half of them.
+        let mut messages = Vec::new();
+        for (i, (_, provider_id)) in payments.iter().enumerate() {
+            let success = govuk_message(&format!("gc-{i}"), provider_id, "card_payment_succeeded", "success", None);
+            messages.push(success.clone());
+            messages.push(success);
+            if i % 2 == 0 {
+                messages.push(govuk_message(&format!("gc-started-{i}"), provider_id, "card_payment_started", "started", None));
+            }
+        }
+        let answers = futures_util::future::join_all(messages.iter().map(|m| send(&app, m))).await;
+        assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+        for (id, _) in &payments {
+            assert_eq!(app.get_payment(id).await["status"], "succeeded");
+            assert_eq!(app.outbox_for(id).await, vec!["payment.succeeded".to_owned()], "one notification each");
+        }
+        assert_eq!(app.count_rows("webhook_receipts").await, 18, "one receipt per message");
+        let counts = app.services.webhooks.group_commit_counts();
+        assert!(counts.shared_transactions >= 1 && counts.shared_events >= 2, "{counts:?}");
+        assert_eq!(counts.retried_alone, 0);
+    }
+
+    async fn a_failing_event_fails_alone_and_the_rest_of_its_transaction_commits(backend) {
+        use counterfoil::domain::{EventOutcome, PaymentStatus, ProviderEvent};
+        use counterfoil::service::group_commit::{GroupCommit, GroupCommitSettings};
+        let app = without_refresh(backend).await;
+        let store = counterfoil::store::connect(&app.db_url, 4).await.unwrap();
+        // A batch of exactly these three (it commits as soon as it is full).
+        let group = GroupCommit::start(store, GroupCommitSettings {
+            max_events: 3,
+            workers: 1,
+            window: std::time::Duration::from_secs(10),
+        });
+        let (first, first_provider) = payment(&app, "CRM-GC-A").await;
+        let (second, second_provider) = payment(&app, "CRM-GC-B").await;
+        let event = |message: &str, provider_id: &str, failure_code: Option<String>| ProviderEvent {
+            message_id: message.into(),
+            event_type: "card_payment_succeeded".into(),
+            provider_payment_id: provider_id.into(),
+            reported: Some(PaymentStatus::Succeeded),
+            failure_code,
+            occurred_at: None,
+            counterfoil_id: None,
+            refund_activity: false,
+        };
+        // The store refuses to write a card number: that event's write fails, in any batch.
+        let events = [
+            event("iso-1", &first_provider, None),
+            event("iso-2", &second_provider, Some(crate::helpers::fresh_test_pan())),
+            event("iso-3", &second_provider, None),
+        ];
+        let now = chrono::Utc::now();
+        let outcomes = futures_util::future::join_all(events.iter().map(|e| group.apply("sandbox", e, now))).await;
+        assert!(matches!(outcomes[0], Ok(EventOutcome::Applied { .. })), "{outcomes:?}");
+        assert!(matches!(outcomes[1], Err(counterfoil::store::StoreError::CardData)), "{outcomes:?}");
+        assert!(matches!(outcomes[2], Ok(EventOutcome::Applied { .. })), "{outcomes:?}");
+        assert_eq!(app.get_payment(&first).await["status"], "succeeded");
+        assert_eq!(app.get_payment(&second).await["status"], "succeeded");
+        assert_eq!(app.count_rows("webhook_receipts").await, 2, "the refused event left nothing");
+        assert_eq!(group.counts().retried_alone, 3, "the shared transaction failed, each was tried alone");
+    }
+}

@@ -81,6 +81,7 @@ async fn story(store: Arc<dyn Store>) {
     let (p1, p2) = payments::chapter(store.as_ref(), t0).await;
     webhooks::chapter(store.as_ref(), t0).await;
     leases::chapter(store.as_ref(), t0, &p1, &p2).await;
+    webhooks::batches(store.as_ref(), t0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
