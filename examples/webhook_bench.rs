@@ -149,6 +149,17 @@ fn settings(database_url: &str) -> Settings {
         per_ip_per_minute: 0,
         per_webhook_account_per_minute: 0,
     };
+    // Group commit as configured, or as these say (to compare settings in one run).
+    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    if let Some(n) = number("BENCH_GROUP_MAX") {
+        settings.database.webhook_group_commit_max_events = n as usize;
+    }
+    if let Some(n) = number("BENCH_GROUP_WORKERS") {
+        settings.database.webhook_group_commit_workers = n as usize;
+    }
+    if let Some(n) = number("BENCH_GROUP_WINDOW_MICROS") {
+        settings.database.webhook_group_commit_window_micros = n;
+    }
     assert_eq!(settings.accounts["sandbox"].base_url, SIMULATOR_BASE_URL);
     settings
 }

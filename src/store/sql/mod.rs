@@ -10,6 +10,7 @@ mod operations;
 mod payments;
 mod privacy;
 mod refunds;
+mod webhook_batch;
 mod webhooks;
 
 use sqlx::Pool;

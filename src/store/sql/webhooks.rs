@@ -6,8 +6,8 @@ use sqlx::Transaction;
 
 use super::*;
 use crate::domain::{
-    decide_transition, happened_at, notification_type, replay_in_order, EventOutcome, Payment,
-    PaymentId, PaymentStatus, ProviderEvent, TransitionDecision, TransitionSource,
+    notification_type, replay_in_order, EventOutcome, Payment, PaymentId, PaymentStatus,
+    ProviderEvent, TransitionSource,
 };
 use crate::store::backend::{Backend, ReadRow};
 use crate::store::guard::statement;
@@ -65,119 +65,6 @@ impl<B: Backend> SqlStore<B> {
         .execute(&mut *tx)
         .await?;
         Ok(())
-    }
-
-    /// Records the message's receipt with what became of it; false when it was received before
-    /// (then nothing else is written). The receipt is the dedupe: a second copy of the message,
-    /// even one arriving at the same moment on another server, waits here and finds it taken.
-    async fn insert_receipt_tx(
-        tx: &mut Transaction<'static, B>,
-        account: &str,
-        event: &ProviderEvent,
-        received_at: DateTime<Utc>,
-        outcome: &str,
-        payment_id: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        Ok(statement::<B>(
-            "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
-             reported_status, failure_code, occurred_at, received_at, outcome, payment_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (account, message_id) DO NOTHING",
-        )
-        .bind(account)
-        .bind(&event.message_id)
-        .bind(&event.event_type)
-        .bind(&event.provider_payment_id)
-        .bind(event.reported.map(|s| s.as_str()))
-        .bind(&event.failure_code)
-        .bind(event.occurred_at)
-        .bind(received_at)
-        .bind(outcome)
-        .bind(payment_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1)
-    }
-
-    /// One provider event's whole effect, inside `tx`. The payment is locked first (so a second
-    /// copy of the message waits for the first), the move decided, then the receipt written with
-    /// its outcome: a duplicate stops there having written nothing; otherwise the status,
-    /// timeline event and CRM notification follow. Three to five statements, nothing read twice.
-    async fn apply_event_tx(
-        tx: &mut Transaction<'static, B>,
-        account: &str,
-        event: &ProviderEvent,
-        received_at: DateTime<Utc>,
-    ) -> Result<EventOutcome, StoreError> {
-        let receipt = |fresh: bool, outcome: EventOutcome| {
-            if fresh {
-                outcome
-            } else {
-                EventOutcome::Duplicate
-            }
-        };
-        if event.provider_payment_id.is_empty() {
-            // It names no payment we could ever match (an event type we do not act
-            // on, or about a payment that is not ours): acknowledged and kept as ignored.
-            let fresh =
-                Self::insert_receipt_tx(tx, account, event, received_at, "ignored", None).await?;
-            return Ok(receipt(fresh, EventOutcome::Ignored));
-        }
-        let row = statement::<B>(&format!(
-            "SELECT id, status, created_at FROM payments WHERE account = $1 AND provider_payment_id = $2{}",
-            B::FOR_UPDATE
-        ))
-        .bind(account)
-        .bind(&event.provider_payment_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            let fresh =
-                Self::insert_receipt_tx(tx, account, event, received_at, "orphan", None).await?;
-            return Ok(receipt(fresh, EventOutcome::Orphan));
-        };
-        let id: String = row.col("id")?;
-        let payment_id =
-            PaymentId::parse(&id).map_err(|_| StoreError::Corrupt("payments.id".into()))?;
-        let current: PaymentStatus =
-            parse_column(&row.col::<String>("status")?, "payments.status")?;
-        let created_at: DateTime<Utc> = row.col("created_at")?;
-        let happened_at = happened_at(event.occurred_at, created_at, received_at);
-        let Some(TransitionDecision::Apply { from, to }) = event
-            .reported
-            .map(|reported| decide_transition(current, reported))
-        else {
-            let fresh =
-                Self::insert_receipt_tx(tx, account, event, received_at, "ignored", Some(&id))
-                    .await?;
-            return Ok(receipt(fresh, EventOutcome::Ignored));
-        };
-        if !Self::insert_receipt_tx(tx, account, event, received_at, "applied", Some(&id)).await? {
-            return Ok(EventOutcome::Duplicate);
-        }
-        // The row is locked (or, on SQLite, the database is), so the move applies.
-        let applied = Self::apply_transition_tx(
-            tx,
-            &payment_id,
-            from,
-            to,
-            happened_at,
-            TransitionSource::Webhook,
-            event.failure_code.as_deref(),
-            true,
-        )
-        .await?;
-        if !applied {
-            return Err(StoreError::Other(
-                "a locked payment changed under its webhook".into(),
-            ));
-        }
-        Ok(EventOutcome::Applied {
-            payment_id,
-            from,
-            to,
-        })
     }
 
     /// Applies webhooks that arrived before we knew the provider's id for a payment.
@@ -248,10 +135,15 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         event: &ProviderEvent,
         received_at: DateTime<Utc>,
     ) -> Result<EventOutcome, StoreError> {
+        let one = [ReceivedEvent {
+            account: account.to_owned(),
+            event: event.clone(),
+            received_at,
+        }];
         let mut tx = B::begin_write(&self.pool).await?;
-        let outcome = Self::apply_event_tx(&mut tx, account, event, received_at).await?;
+        let mut outcomes = Self::apply_events_tx(&mut tx, &one).await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes.remove(0))
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store apply_provider_events", otel.kind = "client", db.system = B::SYSTEM, events = batch.len()))]
@@ -259,17 +151,8 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         &self,
         batch: &[ReceivedEvent],
     ) -> Result<Vec<EventOutcome>, StoreError> {
-        // Payments are locked in one order (account, provider's id; arrival order within a
-        // payment), so two batches committing at once cannot deadlock on each other.
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| (&batch[i].account, &batch[i].event.provider_payment_id));
-        let mut outcomes = vec![EventOutcome::Duplicate; batch.len()];
         let mut tx = B::begin_write(&self.pool).await?;
-        for i in order {
-            let r = &batch[i];
-            outcomes[i] =
-                Self::apply_event_tx(&mut tx, &r.account, &r.event, r.received_at).await?;
-        }
+        let outcomes = Self::apply_events_tx(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
