@@ -31,7 +31,7 @@ impl Default for DatabaseSettings {
             migrate_on_start: true,
             allow_sqlite_in_production: false,
             webhook_group_commit_max_events: 64,
-            webhook_group_commit_workers: 2,
+            webhook_group_commit_workers: 4,
             webhook_group_commit_window_micros: 0,
         }
     }

@@ -28,7 +28,7 @@ impl Default for GroupCommitSettings {
     fn default() -> Self {
         Self {
             max_events: 64,
-            workers: 2,
+            workers: 4,
             window: Duration::ZERO,
         }
     }

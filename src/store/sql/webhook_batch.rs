@@ -291,6 +291,15 @@ impl<B: Backend> SqlStore<B> {
                 "a locked payment changed under its webhook".into(),
             ));
         }
+        Self::insert_timeline_tx(tx, moves).await?;
+        Self::insert_notifications_tx(tx, moves).await
+    }
+
+    /// A timeline event per move, in one statement.
+    async fn insert_timeline_tx(
+        tx: &mut Transaction<'static, B>,
+        moves: &[Move],
+    ) -> Result<(), StoreError> {
         let mut timeline = Builder::<B>::new(
             "INSERT INTO payment_events (payment_id, at, from_status, to_status, source) VALUES ",
         );
@@ -309,6 +318,14 @@ impl<B: Backend> SqlStore<B> {
                 .push(")");
         }
         timeline.build().execute(&mut *tx).await?;
+        Ok(())
+    }
+
+    /// A CRM notification per move to a status the CRM is told of, in one statement.
+    async fn insert_notifications_tx(
+        tx: &mut Transaction<'static, B>,
+        moves: &[Move],
+    ) -> Result<(), StoreError> {
         let notified: Vec<(&Move, &str)> = moves
             .iter()
             .filter_map(|m| notification_type(m.to).map(|t| (m, t)))
