@@ -1,0 +1,187 @@
+//! What Counterfoil adds to a payment create, beyond the provider's own latency. Run by hand:
+//!
+//!     cargo run --release --example create_bench -- [creates] [delay_ms]
+//!
+//! On PostgreSQL (found or started like the test suite's), with the built-in GOV.UK Pay simulator
+//! answering every create after a fixed delay, it measures in the same run, interleaved, at
+//! concurrency 1 and 16:
+//! - **provider**: creates sent straight to the simulator's API (the provider's own latency: its
+//!   delay and an HTTP round trip);
+//! - **counterfoil**: `POST /v1/payments` to the service (API key, idempotency claim, the guarded
+//!   body, the payment stored, the provider's create through the outbound client, the answer).
+//!
+//! Counterfoil's own share is the difference, printed at p50 and p99.
+
+#[path = "../tests/api/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use counterfoil::config::Settings;
+use counterfoil::domain::api_key::Role;
+use counterfoil::startup::Application;
+use serde_json::json;
+
+const SIMULATOR_KEY: &str = "api_test_counterfoil_simulator_key";
+
+fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
+    latencies.sort();
+    latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
+}
+
+/// Runs `work(i)` for i in `range` on `concurrency` workers; every call's latency.
+async fn drive<F, Fut>(range: std::ops::Range<usize>, concurrency: usize, work: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (work, next, end) = (work.clone(), next.clone(), range.end);
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    return latencies;
+                }
+                let t = Instant::now();
+                work(i).await;
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.unwrap());
+    }
+    latencies
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let creates = args.first().copied().unwrap_or(800);
+    let delay_ms = args.get(1).copied().unwrap_or(20) as u64;
+    let database_url = postgres::fresh_database().await;
+    let mut settings = Settings::development_default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.database.url = database_url;
+    settings.poller.enabled = false;
+    settings.console.enabled = false;
+    settings.rate_limits = counterfoil::config::RateLimitSettings {
+        per_key_per_minute: 0,
+        per_ip_per_minute: 0,
+        per_webhook_account_per_minute: 0,
+    };
+    // No webhooks: the simulator's answers are what is measured, not its deliveries.
+    let app = Application::build(settings.validate().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.address());
+    let services = app.services();
+    tokio::spawn(app.run_until_stopped());
+    let crm_key = services
+        .keys
+        .create(Role::Crm, "create bench")
+        .await
+        .unwrap()
+        .1;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let faults = client
+        .post(format!("{base}/sandbox/govuk-pay/_control/faults"))
+        .json(&json!({"create_delay_ms": delay_ms, "create_delays": u32::MAX}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(faults.status(), 204);
+
+    let provider = |client: reqwest::Client, base: String| {
+        move |i: usize| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let response = client
+                    .post(format!("{base}/sandbox/govuk-pay/v1/payments"))
+                    .bearer_auth(SIMULATOR_KEY)
+                    .json(&json!({"amount": 2500, "reference": format!("DIRECT-{i}"),
+                                  "description": "Resident parking permit",
+                                  "return_url": "https://myaccount.example.gov.uk/done"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+            }
+        }
+    };
+    let counterfoil = |client: reqwest::Client, base: String, key: String| {
+        move |i: usize| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move {
+                let response = client
+                    .post(format!("{base}/v1/payments"))
+                    .bearer_auth(&key)
+                    .header("Idempotency-Key", format!("create-bench-{i}"))
+                    .json(
+                        &json!({"request_ref": format!("BENCH-{i}"), "service": "demo",
+                                  "amount": 2500, "description": "Resident parking permit",
+                                  "return_url": "https://myaccount.example.gov.uk/done"}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+            }
+        }
+    };
+
+    println!(
+        "create_bench: {creates} creates per run, provider delay {delay_ms} ms, PostgreSQL, {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    let mut next = 0;
+    for concurrency in [1, 16] {
+        let mut theirs = Vec::new();
+        let mut ours = Vec::new();
+        for _ in 0..2 {
+            theirs.extend(
+                drive(
+                    next..next + creates / 2,
+                    concurrency,
+                    provider(client.clone(), base.clone()),
+                )
+                .await,
+            );
+            next += creates;
+            ours.extend(
+                drive(
+                    next..next + creates / 2,
+                    concurrency,
+                    counterfoil(client.clone(), base.clone(), crm_key.clone()),
+                )
+                .await,
+            );
+            next += creates;
+        }
+        let (p50, p99) = (percentile(&mut theirs, 0.50), percentile(&mut theirs, 0.99));
+        let (o50, o99) = (percentile(&mut ours, 0.50), percentile(&mut ours, 0.99));
+        println!(
+            "concurrency {concurrency:>2}: provider p50 {:>6.2} ms p99 {:>6.2} ms | counterfoil p50 {:>6.2} ms p99 {:>6.2} ms | Counterfoil's own share p50 {:>5.2} ms p99 {:>5.2} ms",
+            ms(p50), ms(p99), ms(o50), ms(o99), ms(o50) - ms(p50), ms(o99) - ms(p99)
+        );
+    }
+}
