@@ -33,6 +33,8 @@ pub struct Metrics {
     provider_errors: Family<Labels<3>, Counter>,
     notification_attempts: Family<Labels<1>, Counter>,
     rate_limited: Family<Labels<1>, Counter>,
+    webhook_transaction_events: Histogram,
+    webhook_batch_retries: Counter,
     notification_backlog: Gauge,
     notification_retrying: Gauge,
     notification_dead: Gauge,
@@ -60,6 +62,10 @@ impl Metrics {
             provider_errors: Family::default(),
             notification_attempts: Family::default(),
             rate_limited: Family::default(),
+            webhook_transaction_events: Histogram::new([
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0,
+            ]),
+            webhook_batch_retries: Counter::default(),
             notification_backlog: Gauge::default(),
             notification_retrying: Gauge::default(),
             notification_dead: Gauge::default(),
@@ -118,6 +124,16 @@ impl Metrics {
             "rate_limited",
             "Requests refused with 429, by limit (key, ip, webhook_account)",
             self.rate_limited.clone(),
+        );
+        registry.register(
+            "webhook_transaction_events",
+            "Webhooks per committed webhook transaction (group commit)",
+            self.webhook_transaction_events.clone(),
+        );
+        registry.register(
+            "webhook_batch_retries",
+            "Webhooks tried again alone after the transaction they shared failed",
+            self.webhook_batch_retries.clone(),
         );
     }
 
@@ -180,6 +196,16 @@ impl Metrics {
                 ("provider", provider.to_owned()),
             ])
             .inc();
+    }
+
+    /// A webhook transaction committed with `events` webhooks in it.
+    pub fn webhook_transaction(&self, events: usize) {
+        self.webhook_transaction_events.observe(events as f64);
+    }
+
+    /// `events` webhooks tried again alone after their shared transaction failed.
+    pub fn webhook_batch_retried(&self, events: usize) {
+        self.webhook_batch_retries.inc_by(events as u64);
     }
 
     pub fn webhook(&self, provider: &str, account: &str, outcome: &str) {

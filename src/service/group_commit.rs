@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::domain::{EventOutcome, ProviderEvent};
+use crate::metrics::Metrics;
 use crate::store::{ReceivedEvent, Store, StoreError};
 
 /// How events are grouped.
@@ -50,11 +51,29 @@ pub struct GroupCommitCounts {
     pub retried_alone: u64,
 }
 
-#[derive(Default)]
+/// The counts, and the metrics operators see them as.
 struct Counters {
     shared_transactions: AtomicU64,
     shared_events: AtomicU64,
     retried_alone: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+impl Counters {
+    fn committed(&self, events: usize) {
+        if events > 1 {
+            self.shared_transactions.fetch_add(1, Ordering::Relaxed);
+            self.shared_events
+                .fetch_add(events as u64, Ordering::Relaxed);
+        }
+        self.metrics.webhook_transaction(events);
+    }
+
+    fn retried(&self, events: usize) {
+        self.retried_alone
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.metrics.webhook_batch_retried(events);
+    }
 }
 
 /// Applies provider events, grouping concurrent ones into shared transactions.
@@ -66,8 +85,17 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the workers (on the current Tokio runtime); they stop when this is dropped.
-    pub fn start(store: Arc<dyn Store>, settings: GroupCommitSettings) -> Self {
-        let counters = Arc::new(Counters::default());
+    pub fn start(
+        store: Arc<dyn Store>,
+        settings: GroupCommitSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let counters = Arc::new(Counters {
+            shared_transactions: AtomicU64::new(0),
+            shared_events: AtomicU64::new(0),
+            retried_alone: AtomicU64::new(0),
+            metrics,
+        });
         if settings.max_events <= 1 {
             return Self {
                 store,
@@ -109,10 +137,14 @@ impl GroupCommit {
         received_at: DateTime<Utc>,
     ) -> Result<EventOutcome, StoreError> {
         let Some(queue) = &self.queue else {
-            return self
+            let outcome = self
                 .store
                 .apply_provider_event(account, event, received_at)
                 .await;
+            if outcome.is_ok() {
+                self.counters.committed(1);
+            }
+            return outcome;
         };
         let (reply, answer) = oneshot::channel();
         let waiting = Waiting {
@@ -169,10 +201,7 @@ async fn commit(store: &dyn Store, batch: Vec<Waiting>, counters: &Counters) {
         let events: Vec<ReceivedEvent> = batch.iter().map(|w| w.event.clone()).collect();
         match store.apply_provider_events(&events).await {
             Ok(outcomes) => {
-                counters.shared_transactions.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .shared_events
-                    .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                counters.committed(outcomes.len());
                 for (waiting, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = waiting.reply.send(Ok(outcome));
                 }
@@ -180,13 +209,11 @@ async fn commit(store: &dyn Store, batch: Vec<Waiting>, counters: &Counters) {
             }
             Err(error) => {
                 tracing::warn!(events = events.len(), %error, "webhook batch failed; applying its events one by one");
+                counters.retried(events.len());
             }
         }
     }
     for waiting in batch {
-        if !alone {
-            counters.retried_alone.fetch_add(1, Ordering::Relaxed);
-        }
         let ReceivedEvent {
             account,
             event,
@@ -195,6 +222,9 @@ async fn commit(store: &dyn Store, batch: Vec<Waiting>, counters: &Counters) {
         let outcome = store
             .apply_provider_event(account, event, *received_at)
             .await;
+        if outcome.is_ok() {
+            counters.committed(1);
+        }
         let _ = waiting.reply.send(outcome);
     }
 }

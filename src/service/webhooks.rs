@@ -53,7 +53,7 @@ impl WebhookService {
         group_commit: GroupCommitSettings,
     ) -> Self {
         Self {
-            group_commit: GroupCommit::start(store.clone(), group_commit),
+            group_commit: GroupCommit::start(store.clone(), group_commit, metrics.clone()),
             store,
             providers,
             clock,

@@ -292,6 +292,8 @@ each_backend! {
         let counts = app.services.webhooks.group_commit_counts();
         assert!(counts.shared_transactions >= 1 && counts.shared_events >= 2, "{counts:?}");
         assert_eq!(counts.retried_alone, 0);
+        let buckets = app.metric("counterfoil_webhook_transaction_events_count").await;
+        assert!(buckets >= 1.0 && buckets < 30.0, "fewer transactions than webhooks: {buckets}");
     }
 
     async fn a_failing_event_fails_alone_and_the_rest_of_its_transaction_commits(backend) {
@@ -300,11 +302,12 @@ each_backend! {
         let app = without_refresh(backend).await;
         let store = counterfoil::store::connect(&app.db_url, 4).await.unwrap();
         // A batch of exactly these three (it commits as soon as it is full).
-        let group = GroupCommit::start(store, GroupCommitSettings {
+        let metrics = std::sync::Arc::new(counterfoil::metrics::Metrics::new());
+        let group = GroupCommit::start(store.clone(), GroupCommitSettings {
             max_events: 3,
             workers: 1,
             window: std::time::Duration::from_secs(10),
-        });
+        }, metrics.clone());
         let (first, first_provider) = payment(&app, "CRM-GC-A").await;
         let (second, second_provider) = payment(&app, "CRM-GC-B").await;
         let event = |message: &str, provider_id: &str, failure_code: Option<String>| ProviderEvent {
@@ -332,5 +335,7 @@ each_backend! {
         assert_eq!(app.get_payment(&second).await["status"], "succeeded");
         assert_eq!(app.count_rows("webhook_receipts").await, 2, "the refused event left nothing");
         assert_eq!(group.counts().retried_alone, 3, "the shared transaction failed, each was tried alone");
+        let exported = metrics.render(store.as_ref()).await;
+        assert!(exported.contains("counterfoil_webhook_batch_retries_total 3"), "{exported}");
     }
 }
