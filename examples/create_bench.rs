@@ -184,4 +184,23 @@ async fn main() {
             ms(p50), ms(p99), ms(o50), ms(o99), ms(o50) - ms(p50), ms(o99) - ms(p99)
         );
     }
+    if std::env::var_os("BENCH_METRICS").is_some() {
+        // Where the service's own figures put the time (sums and counts of its histograms).
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in text.lines().filter(|l| {
+            (l.contains("_sum") || l.contains("_count"))
+                && (l.contains("operation=\"create")
+                    || l.contains("route=\"/v1/payments\"")
+                    || l.contains("/sandbox"))
+        }) {
+            println!("{line}");
+        }
+    }
 }
