@@ -12,13 +12,15 @@
 //!
 //! Counterfoil's own share is the difference, printed at p50 and p99.
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use load::{drive, Figures};
 
 use counterfoil::config::Settings;
 use counterfoil::domain::api_key::Role;
@@ -26,42 +28,6 @@ use counterfoil::startup::Application;
 use serde_json::json;
 
 const SIMULATOR_KEY: &str = "api_test_counterfoil_simulator_key";
-
-fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
-    latencies.sort();
-    latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
-}
-
-/// Runs `work(i)` for i in `range` on `concurrency` workers; every call's latency.
-async fn drive<F, Fut>(range: std::ops::Range<usize>, concurrency: usize, work: F) -> Vec<Duration>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let work = Arc::new(work);
-    let next = Arc::new(AtomicUsize::new(range.start));
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (work, next, end) = (work.clone(), next.clone(), range.end);
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
-                    return latencies;
-                }
-                let t = Instant::now();
-                work(i).await;
-                latencies.push(t.elapsed());
-            }
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    latencies
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -155,30 +121,32 @@ async fn main() {
     );
     let mut next = 0;
     for concurrency in [1, 16] {
-        let mut theirs = Vec::new();
-        let mut ours = Vec::new();
+        let mut theirs = Figures::default();
+        let mut ours = Figures::default();
         for _ in 0..2 {
-            theirs.extend(
+            theirs.latencies.extend(
                 drive(
                     next..next + creates / 2,
                     concurrency,
                     provider(client.clone(), base.clone()),
                 )
-                .await,
+                .await
+                .latencies,
             );
             next += creates;
-            ours.extend(
+            ours.latencies.extend(
                 drive(
                     next..next + creates / 2,
                     concurrency,
                     counterfoil(client.clone(), base.clone(), crm_key.clone()),
                 )
-                .await,
+                .await
+                .latencies,
             );
             next += creates;
         }
-        let (p50, p99) = (percentile(&mut theirs, 0.50), percentile(&mut theirs, 0.99));
-        let (o50, o99) = (percentile(&mut ours, 0.50), percentile(&mut ours, 0.99));
+        let (p50, p99) = (theirs.percentile(0.50), theirs.percentile(0.99));
+        let (o50, o99) = (ours.percentile(0.50), ours.percentile(0.99));
         println!(
             "concurrency {concurrency:>2}: provider p50 {:>6.2} ms p99 {:>6.2} ms | counterfoil p50 {:>6.2} ms p99 {:>6.2} ms | Counterfoil's own share p50 {:>5.2} ms p99 {:>5.2} ms",
             ms(p50), ms(p99), ms(o50), ms(o99), ms(o50) - ms(p50), ms(o99) - ms(p99)

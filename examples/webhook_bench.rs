@@ -16,6 +16,8 @@
 //! It prints throughput, p50 and p99 for each, the webhooks' ratios to pgbench and to the store
 //! call, and the service's peak resident memory.
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
@@ -23,9 +25,10 @@ mod postgres;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use load::{drive, Figures};
 
 use chrono::Utc;
 use counterfoil::config::{Settings, SIMULATOR_BASE_URL};
@@ -38,67 +41,6 @@ const SECRET: &str = "webhook_test_counterfoil_simulator_secret";
 const POOL: u32 = 16;
 /// Set in the child process: the database it serves.
 const SERVE: &str = "WEBHOOK_BENCH_SERVE";
-
-struct Figures {
-    events: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Figures {
-    fn throughput(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64()
-    }
-    fn percentile(&self, p: f64) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-    }
-    fn line(&self, name: &str) -> String {
-        format!(
-            "{name:<12} {:>8.0} events/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
-            self.throughput(),
-            self.percentile(0.50).as_secs_f64() * 1000.0,
-            self.percentile(0.99).as_secs_f64() * 1000.0
-        )
-    }
-}
-
-/// Runs `work(i)` for every i in `range` with `concurrency` workers, timing each call.
-async fn drive<F, Fut>(range: std::ops::Range<usize>, concurrency: usize, work: F) -> Figures
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let work = Arc::new(work);
-    let next = Arc::new(AtomicUsize::new(range.start));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (work, next, end) = (work.clone(), next.clone(), range.end);
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
-                    return latencies;
-                }
-                let t = Instant::now();
-                work(i).await;
-                latencies.push(t.elapsed());
-            }
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    Figures {
-        events: range.len(),
-        elapsed: started.elapsed(),
-        latencies,
-    }
-}
 
 fn message(i: usize) -> String {
     serde_json::json!({

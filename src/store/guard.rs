@@ -135,6 +135,24 @@ impl<B: Backend> Builder<B> {
         self
     }
 
+    /// Rows of bound values, `(a, b), (c, d)`: the body of a multi-row `VALUES`.
+    pub fn push_rows<const N: usize>(
+        &mut self,
+        rows: impl IntoIterator<Item = [SqlValue; N]>,
+    ) -> &mut Self {
+        for (r, row) in rows.into_iter().enumerate() {
+            self.push(if r == 0 { "(" } else { ", (" });
+            for (c, value) in row.into_iter().enumerate() {
+                if c > 0 {
+                    self.push(", ");
+                }
+                self.push_bind(value);
+            }
+            self.push(")");
+        }
+        self
+    }
+
     pub fn build(&mut self) -> Statement<'_, 'static, B> {
         Statement {
             query: self.inner.build(),

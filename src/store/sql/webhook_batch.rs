@@ -127,30 +127,24 @@ impl<B: Backend> SqlStore<B> {
             "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
              reported_status, failure_code, occurred_at, received_at, outcome) VALUES ",
         );
-        for (n, &i) in firsts.iter().enumerate() {
+        sql.push_rows(firsts.iter().map(|&i| {
             let ReceivedEvent {
                 account,
                 event,
                 received_at,
             } = &batch[i];
-            sql.push(if n == 0 { "(" } else { ", (" });
-            sql.push_bind(account.as_str())
-                .push(", ")
-                .push_bind(event.message_id.as_str())
-                .push(", ")
-                .push_bind(event.event_type.as_str())
-                .push(", ")
-                .push_bind(event.provider_payment_id.as_str())
-                .push(", ")
-                .push_bind(event.reported.map(|s| s.as_str()))
-                .push(", ")
-                .push_bind(event.failure_code.as_deref())
-                .push(", ")
-                .push_bind(event.occurred_at)
-                .push(", ")
-                .push_bind(*received_at)
-                .push(", 'ignored')");
-        }
+            [
+                account.as_str().into(),
+                event.message_id.as_str().into(),
+                event.event_type.as_str().into(),
+                event.provider_payment_id.as_str().into(),
+                event.reported.map(|s| s.as_str()).into(),
+                event.failure_code.as_deref().into(),
+                event.occurred_at.into(),
+                (*received_at).into(),
+                "ignored".into(),
+            ]
+        }));
         sql.push(" ON CONFLICT (account, message_id) DO NOTHING RETURNING account, message_id");
         let mut inserted = HashSet::new();
         for row in sql.build().fetch_all(&mut *tx).await? {
@@ -222,17 +216,14 @@ impl<B: Backend> SqlStore<B> {
         let mut sql = Builder::<B>::new(
             "UPDATE webhook_receipts SET outcome = v.column3, payment_id = v.column4 FROM (VALUES ",
         );
-        for (n, r) in receipts.iter().enumerate() {
-            sql.push(if n == 0 { "(" } else { ", (" });
-            sql.push_bind(r.account)
-                .push(", ")
-                .push_bind(r.message_id)
-                .push(", ")
-                .push_bind(r.outcome)
-                .push(", ")
-                .push_bind(r.payment_id.as_deref())
-                .push(")");
-        }
+        sql.push_rows(receipts.iter().map(|r| {
+            [
+                r.account.into(),
+                r.message_id.into(),
+                r.outcome.into(),
+                r.payment_id.as_deref().into(),
+            ]
+        }));
         sql.push(
             ") AS v WHERE webhook_receipts.account = v.column1 \
              AND webhook_receipts.message_id = v.column2",
@@ -268,22 +259,16 @@ impl<B: Backend> SqlStore<B> {
             "UPDATE payments SET status = v.column3, failure_code = COALESCE(v.column4, payments.failure_code), \
              updated_at = v.column5, finished_at = COALESCE(v.column6, payments.finished_at) FROM (VALUES ",
         );
-        for (n, (first, last, code)) in ends.iter().enumerate() {
-            payments.push(if n == 0 { "(" } else { ", (" });
-            payments
-                .push_bind(first.payment_id.as_ref())
-                .push(", ")
-                .push_bind(first.from.as_str())
-                .push(", ")
-                .push_bind(last.to.as_str())
-                .push(", ")
-                .push_bind(*code)
-                .push(", ")
-                .push_bind(last.at)
-                .push(", ")
-                .push_bind(last.to.is_final().then_some(last.at))
-                .push(")");
-        }
+        payments.push_rows(ends.iter().map(|(first, last, code)| {
+            [
+                first.payment_id.as_ref().into(),
+                first.from.as_str().into(),
+                last.to.as_str().into(),
+                (*code).into(),
+                last.at.into(),
+                last.to.is_final().then_some(last.at).into(),
+            ]
+        }));
         payments.push(") AS v WHERE payments.id = v.column1 AND payments.status = v.column2");
         let moved = payments.build().execute(&mut *tx).await?.rows_affected();
         if moved != ends.len() as u64 {
@@ -303,20 +288,15 @@ impl<B: Backend> SqlStore<B> {
         let mut timeline = Builder::<B>::new(
             "INSERT INTO payment_events (payment_id, at, from_status, to_status, source) VALUES ",
         );
-        for (n, m) in moves.iter().enumerate() {
-            timeline.push(if n == 0 { "(" } else { ", (" });
-            timeline
-                .push_bind(m.payment_id.as_ref())
-                .push(", ")
-                .push_bind(m.at)
-                .push(", ")
-                .push_bind(m.from.as_str())
-                .push(", ")
-                .push_bind(m.to.as_str())
-                .push(", ")
-                .push_bind(TransitionSource::Webhook.as_str())
-                .push(")");
-        }
+        timeline.push_rows(moves.iter().map(|m| {
+            [
+                m.payment_id.as_ref().into(),
+                m.at.into(),
+                m.from.as_str().into(),
+                m.to.as_str().into(),
+                TransitionSource::Webhook.as_str().into(),
+            ]
+        }));
         timeline.build().execute(&mut *tx).await?;
         Ok(())
     }
@@ -336,20 +316,15 @@ impl<B: Backend> SqlStore<B> {
         let mut outbox = Builder::<B>::new(
             "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) VALUES ",
         );
-        for (n, (m, event_type)) in notified.iter().enumerate() {
-            outbox.push(if n == 0 { "(" } else { ", (" });
-            outbox
-                .push_bind(crate::domain::refs::new_id("evt_"))
-                .push(", ")
-                .push_bind(*event_type)
-                .push(", ")
-                .push_bind(m.payment_id.as_ref())
-                .push(", ")
-                .push_bind(m.at)
-                .push(", ")
-                .push_bind(m.at)
-                .push(")");
-        }
+        outbox.push_rows(notified.iter().map(|(m, event_type)| {
+            [
+                crate::domain::refs::new_id("evt_").into(),
+                (*event_type).into(),
+                m.payment_id.as_ref().into(),
+                m.at.into(),
+                m.at.into(),
+            ]
+        }));
         outbox.build().execute(&mut *tx).await?;
         Ok(())
     }
