@@ -68,6 +68,9 @@ pub struct ReconciliationSettings {
     /// The London hour (0-23) at which to reconcile the day before; late enough for the
     /// provider's search to have caught up.
     pub nightly_hour: u32,
+    /// Records compared per step. A run holds one step's records at a time (the provider's
+    /// pages are staged in the database), so its memory does not grow with the period.
+    pub batch_size: u32,
 }
 
 impl Default for ReconciliationSettings {
@@ -75,6 +78,7 @@ impl Default for ReconciliationSettings {
         Self {
             nightly_accounts: Vec::new(),
             nightly_hour: 2,
+            batch_size: 500,
         }
     }
 }
@@ -128,6 +132,12 @@ impl ReconciliationSettings {
             return Err(problem(
                 "reconciliation.nightly_hour",
                 "must be an hour, 0 to 23",
+            ));
+        }
+        if !(1..=10_000).contains(&self.batch_size) {
+            return Err(problem(
+                "reconciliation.batch_size",
+                "must be 1 to 10000 records",
             ));
         }
         Ok(())

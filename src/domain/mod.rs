@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod provider_view;
 pub mod refs;
 pub mod refund;
 pub mod retention;

@@ -2,7 +2,6 @@
 //! Where the provider is authoritative (a status we have not heard, a create whose answer was
 //! lost, a refund's outcome) the run heals our record through the state machine, and says so.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -119,6 +118,8 @@ pub struct ReconciliationService {
     providers: ProviderRegistry,
     payments: Arc<PaymentService>,
     clock: Arc<dyn Clock>,
+    /// Records compared per step.
+    batch: u32,
 }
 
 fn discrepancy(
@@ -143,12 +144,14 @@ impl ReconciliationService {
         providers: ProviderRegistry,
         payments: Arc<PaymentService>,
         clock: Arc<dyn Clock>,
+        batch: u32,
     ) -> Self {
         Self {
             store,
             providers,
             payments,
             clock,
+            batch: batch.max(1),
         }
     }
 
@@ -195,15 +198,20 @@ impl ReconciliationService {
                 found
             }
             Err(e) => {
+                // What was found before the failure stays recorded with the failed run.
                 run.status = "failed".into();
                 run.error = Some(e.to_string());
-                Vec::new()
+                0
             }
         };
         run.finished_at = Some(self.clock.now());
-        self.store.finish_reconciliation_run(&run, &found).await?;
-        tracing::info!(run = %run.id, account, status = %run.status, discrepancies = found.len(), "reconciliation run");
-        Ok(RunView::new(&run, &found))
+        self.store.finish_reconciliation_run(&run).await?;
+        tracing::info!(run = %run.id, account, status = %run.status, discrepancies = found, "reconciliation run");
+        self.get(&run.id)
+            .await?
+            .ok_or(ServiceError::Store(crate::store::StoreError::Corrupt(
+                "a finished reconciliation run is missing".into(),
+            )))
     }
 
     /// The nightly run of `account` for the London day before `now`. Several replicas may try;
@@ -234,48 +242,145 @@ impl ReconciliationService {
             .map(|(run, found)| RunView::new(&run, &found)))
     }
 
-    async fn compare(&self, run: &mut ReconciliationRun) -> Result<Vec<Discrepancy>, ServiceError> {
+    /// Compares the two sides as ordered streams, one bounded step at a time: the provider's pages
+    /// are staged in the database as they arrive, then read back in provider-id order beside ours,
+    /// so memory holds one step's records whatever the period's size. Records what it finds as it
+    /// goes and returns how many.
+    async fn compare(&self, run: &mut ReconciliationRun) -> Result<usize, ServiceError> {
         let provider = self
             .providers
             .get(&run.account)
             .ok_or(ServiceError::PaymentNotFound)?;
         let (from, to) = (run.period_from, run.period_to);
-        let (theirs, their_refunds) = fetch_theirs(provider.as_ref(), from, to).await?;
-        let ours = self
-            .store
-            .payments_created_between(&run.account, from - MARGIN, to + MARGIN)
+        let (payments, refunds) = self
+            .stage_theirs(provider.as_ref(), &run.id, from, to)
             .await?;
-        run.local_payments = ours
-            .iter()
-            .filter(|p| p.created_at >= from && p.created_at < to)
-            .count() as i32;
-        run.provider_payments = theirs.len() as i32;
-        run.provider_refunds = their_refunds.len() as i32;
+        run.provider_payments = i32::try_from(payments).unwrap_or(i32::MAX);
+        run.provider_refunds = i32::try_from(refunds).unwrap_or(i32::MAX);
+        let local = self
+            .store
+            .count_payments_created(&run.account, from, to)
+            .await?;
+        run.local_payments = i32::try_from(local).unwrap_or(i32::MAX);
 
-        let ours_by_provider: HashMap<&str, &Payment> = ours
-            .iter()
-            .filter_map(|p| p.provider_payment_id.as_deref().map(|id| (id, p)))
-            .collect();
-        let ours_by_id: HashMap<String, &Payment> =
-            ours.iter().map(|p| (p.id.to_string(), p)).collect();
-        let mut found = Vec::new();
+        let mut found = 0;
+        // Every payment the provider lists, beside ours with its provider id.
         let in_period = |at: Option<DateTime<Utc>>| at.is_none_or(|at| at >= from && at < to);
-        for their in &theirs {
-            let provider_id = their.provider_payment_id.as_str();
-            if let Some(&ours) = ours_by_provider.get(provider_id) {
-                found.extend(self.compare_known(ours, their).await?);
-            } else if in_period(their.created_at) {
-                // Not known by its provider id: one of ours whose create answer was lost?
-                // (Those made just outside the period are the neighbouring runs' business.)
-                found.push(self.missing_locally(their, &ours_by_id).await);
+        let mut after: Option<String> = None;
+        loop {
+            let step = self
+                .store
+                .staged_provider_payments(&run.id, &run.account, after.as_deref(), self.batch)
+                .await?;
+            let Some((last, _)) = step.last() else {
+                break;
+            };
+            after = Some(last.provider_payment_id.clone());
+            let mut step_found = Vec::new();
+            for (their, ours) in &step {
+                match ours {
+                    Some(ours) => step_found.extend(self.compare_known(ours, their).await?),
+                    // Not known by its provider id: one of ours whose create answer was lost?
+                    // (Those made just outside the period are the neighbouring runs' business.)
+                    None if in_period(their.created_at) => {
+                        step_found.push(self.missing_locally(&run.account, their).await?);
+                    }
+                    None => {}
+                }
+            }
+            found += self.record(&run.id, &step_found).await?;
+        }
+
+        // Ours of the period that the provider's search does not list.
+        let mut after: Option<(DateTime<Utc>, String)> = None;
+        loop {
+            let step = self
+                .store
+                .payments_unlisted_by_provider(
+                    &run.id,
+                    &run.account,
+                    from,
+                    to,
+                    after.clone(),
+                    self.batch,
+                )
+                .await?;
+            let Some(last) = step.last() else {
+                break;
+            };
+            after = Some((last.created_at, last.id.to_string()));
+            let step_found: Vec<Discrepancy> = step.iter().map(missing_at_provider).collect();
+            found += self.record(&run.id, &step_found).await?;
+        }
+
+        // Refunds, a payment's at a time.
+        let mut after: Option<String> = None;
+        loop {
+            let step = self
+                .store
+                .staged_provider_refunds(&run.id, after.as_deref(), self.batch)
+                .await?;
+            let Some(last) = step.last() else {
+                break;
+            };
+            after = Some(last.provider_payment_id.clone());
+            let mut step_found = Vec::new();
+            for records in step.chunk_by(|a, b| a.provider_payment_id == b.provider_payment_id) {
+                step_found.extend(self.compare_refunds(&run.account, records).await?);
+            }
+            found += self.record(&run.id, &step_found).await?;
+        }
+        Ok(found)
+    }
+
+    async fn record(&self, run_id: &str, found: &[Discrepancy]) -> Result<usize, ServiceError> {
+        self.store.record_discrepancies(run_id, found).await?;
+        Ok(found.len())
+    }
+
+    /// Every payment and refund the provider lists for the period (and a margin either side),
+    /// staged page by page; how many of each.
+    async fn stage_theirs(
+        &self,
+        provider: &dyn PaymentProvider,
+        run_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(usize, usize), ServiceError> {
+        let provider_error =
+            |e: crate::providers::ProviderError| ServiceError::from_provider(&e, None);
+        let (mut payments, mut refunds) = (0, 0);
+        let mut cursor: Option<String> = None;
+        loop {
+            let found = provider
+                .search_payments(from - MARGIN, to + MARGIN, cursor.as_deref())
+                .await
+                .map_err(provider_error)?;
+            payments += found.items.len();
+            self.store
+                .stage_provider_payments(run_id, &found.items)
+                .await?;
+            match found.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
-        found.extend(missing_at_provider(&ours, &theirs, from, to));
-        found.extend(
-            self.compare_refunds(&their_refunds, &ours_by_provider)
-                .await?,
-        );
-        Ok(found)
+        let mut cursor: Option<String> = None;
+        loop {
+            let found = provider
+                .search_refunds(from - MARGIN, to + MARGIN, cursor.as_deref())
+                .await
+                .map_err(provider_error)?;
+            refunds += found.items.len();
+            self.store
+                .stage_provider_refunds(run_id, &found.items)
+                .await?;
+            match found.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok((payments, refunds))
     }
 
     /// A payment both sides know: amounts and statuses compared, the provider's status applied
@@ -323,82 +428,83 @@ impl ReconciliationService {
     /// (recorded now), or one not made through Counterfoil.
     async fn missing_locally(
         &self,
+        account: &str,
         their: &ProviderPayment,
-        ours_by_id: &HashMap<String, &Payment>,
-    ) -> Discrepancy {
-        let lost = their
-            .counterfoil_id
-            .as_deref()
-            .and_then(|id| ours_by_id.get(id))
-            .filter(|p| p.create_outcome != CreateOutcome::Confirmed);
+    ) -> Result<Discrepancy, ServiceError> {
+        let lost =
+            match their
+                .counterfoil_id
+                .as_deref()
+                .and_then(|id| crate::domain::PaymentId::parse(id).ok())
+            {
+                Some(id) => self.store.get_payment(&id).await?.filter(|p| {
+                    p.account == account && p.create_outcome != CreateOutcome::Confirmed
+                }),
+                None => None,
+            };
         let mut d = discrepancy(
             "missing_locally",
-            lost.copied(),
+            lost.as_ref(),
             Some(their.provider_payment_id.as_str()),
         );
         d.theirs = Some(their.status.to_string());
-        if let Some(&lost) = lost {
+        if let Some(lost) = lost {
+            d.ours = Some(lost.status.to_string());
             let resolved = self
                 .payments
-                .resolve_unknown_create(
-                    lost.clone(),
-                    their.clone(),
-                    TransitionSource::Reconciliation,
-                )
+                .resolve_unknown_create(lost, their.clone(), TransitionSource::Reconciliation)
                 .await;
             d.healed = resolved.create_outcome == CreateOutcome::Confirmed;
-            d.ours = Some(lost.status.to_string());
             d.note = "a create whose answer was lost, now recorded".into();
         } else {
             d.note = "not made through Counterfoil".into();
         }
-        d
+        Ok(d)
     }
 
-    /// Refunds: heal our refunds' statuses where the provider is ahead, then compare totals.
+    /// One payment's refunds as the provider lists them: heal our refunds' statuses where the
+    /// provider is ahead, then compare totals.
     async fn compare_refunds(
         &self,
-        their_refunds: &[ProviderRefundRecord],
-        ours_by_provider: &HashMap<&str, &Payment>,
-    ) -> Result<Vec<Discrepancy>, ServiceError> {
-        let mut theirs_by_payment: HashMap<&str, Vec<&ProviderRefundRecord>> = HashMap::new();
-        for record in their_refunds {
-            theirs_by_payment
-                .entry(record.provider_payment_id.as_str())
-                .or_default()
-                .push(record);
+        account: &str,
+        records: &[ProviderRefundRecord],
+    ) -> Result<Option<Discrepancy>, ServiceError> {
+        let Some(first) = records.first() else {
+            return Ok(None);
+        };
+        let provider_id = first.provider_payment_id.as_str();
+        let Some(ours) = self
+            .store
+            .find_payment_by_provider_id(account, provider_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let healed_any = self.heal_refund_statuses(&ours, records).await?;
+        let their_total: i64 = records
+            .iter()
+            .filter(|r| r.refund.status == RefundStatus::Succeeded)
+            .map(|r| r.refund.amount)
+            .sum();
+        let our_total = self
+            .store
+            .get_payment(&ours.id)
+            .await?
+            .map(|p| p.refunded_amount)
+            .unwrap_or_default();
+        if !healed_any && their_total == our_total {
+            return Ok(None);
         }
-        let mut found = Vec::new();
-        for (provider_id, records) in &theirs_by_payment {
-            let Some(&ours) = ours_by_provider.get(provider_id) else {
-                continue;
-            };
-            let healed_any = self.heal_refund_statuses(ours, records).await?;
-            let their_total: i64 = records
-                .iter()
-                .filter(|r| r.refund.status == RefundStatus::Succeeded)
-                .map(|r| r.refund.amount)
-                .sum();
-            let our_total = self
-                .store
-                .get_payment(&ours.id)
-                .await?
-                .map(|p| p.refunded_amount)
-                .unwrap_or_default();
-            if healed_any || their_total != our_total {
-                let mut d = discrepancy("refund_mismatch", Some(ours), Some(provider_id));
-                d.ours = Some(our_total.to_string());
-                d.theirs = Some(their_total.to_string());
-                d.healed = their_total == our_total;
-                d.note = if d.healed {
-                    "refund statuses brought in line with the provider".into()
-                } else {
-                    "refunded totals differ (a refund made outside Counterfoil?)".into()
-                };
-                found.push(d);
-            }
-        }
-        Ok(found)
+        let mut d = discrepancy("refund_mismatch", Some(&ours), Some(provider_id));
+        d.ours = Some(our_total.to_string());
+        d.theirs = Some(their_total.to_string());
+        d.healed = their_total == our_total;
+        d.note = if d.healed {
+            "refund statuses brought in line with the provider".into()
+        } else {
+            "refunded totals differ (a refund made outside Counterfoil?)".into()
+        };
+        Ok(Some(d))
     }
 
     /// Moves our refunds of `ours` to the provider's status where the provider is ahead;
@@ -406,7 +512,7 @@ impl ReconciliationService {
     async fn heal_refund_statuses(
         &self,
         ours: &Payment,
-        records: &[&ProviderRefundRecord],
+        records: &[ProviderRefundRecord],
     ) -> Result<bool, ServiceError> {
         let our_refunds = self.store.list_refunds(&ours.id).await?;
         let mut healed_any = false;
@@ -437,68 +543,14 @@ impl ReconciliationService {
     }
 }
 
-/// Every payment and refund the provider lists for the period (and a margin either side).
-async fn fetch_theirs(
-    provider: &dyn PaymentProvider,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<(Vec<ProviderPayment>, Vec<ProviderRefundRecord>), ServiceError> {
-    let provider_error = |e: crate::providers::ProviderError| ServiceError::from_provider(&e, None);
-    let mut theirs: Vec<ProviderPayment> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let found = provider
-            .search_payments(from - MARGIN, to + MARGIN, cursor.as_deref())
-            .await
-            .map_err(provider_error)?;
-        theirs.extend(found.items);
-        match found.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let mut their_refunds: Vec<ProviderRefundRecord> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let found = provider
-            .search_refunds(from - MARGIN, to + MARGIN, cursor.as_deref())
-            .await
-            .map_err(provider_error)?;
-        their_refunds.extend(found.items);
-        match found.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok((theirs, their_refunds))
-}
-
-/// Our confirmed payments of the period that the provider's search does not list.
-fn missing_at_provider(
-    ours: &[Payment],
-    theirs: &[ProviderPayment],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<Discrepancy> {
-    let theirs_by_id: std::collections::HashSet<&str> = theirs
-        .iter()
-        .map(|p| p.provider_payment_id.as_str())
-        .collect();
-    ours.iter()
-        .filter(|p| p.created_at >= from && p.created_at < to)
-        .filter_map(
-            |ours| match (ours.create_outcome, ours.provider_payment_id.as_deref()) {
-                (CreateOutcome::Confirmed, Some(provider_id))
-                    if !theirs_by_id.contains(provider_id) =>
-                {
-                    let mut d = discrepancy("missing_at_provider", Some(ours), Some(provider_id));
-                    d.ours = Some(ours.status.to_string());
-                    d.note =
-                        "the provider's search does not list it (search lags: re-run later)".into();
-                    Some(d)
-                }
-                _ => None,
-            },
-        )
-        .collect()
+/// One of ours, confirmed at the provider and made in the period, that its search does not list.
+fn missing_at_provider(ours: &Payment) -> Discrepancy {
+    let mut d = discrepancy(
+        "missing_at_provider",
+        Some(ours),
+        ours.provider_payment_id.as_deref(),
+    );
+    d.ours = Some(ours.status.to_string());
+    d.note = "the provider's search does not list it (search lags: re-run later)".into();
+    d
 }

@@ -85,6 +85,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             providers,
             payments.clone(),
             clock.clone(),
+            settings.reconciliation.batch_size,
         )),
         payments,
         notifications: Arc::new(NotificationService::new(

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::domain::provider_view::{ProviderPayment, ProviderRefundRecord};
 use crate::domain::Payment;
 
 /// One line of the ledger: a succeeded payment, or a succeeded refund (negative).
@@ -83,13 +84,13 @@ pub trait FinanceStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<LedgerLine>, StoreError>;
 
-    /// Payments of `account` created in [from, to), oldest first.
-    async fn payments_created_between(
+    /// How many payments of `account` were created in [from, to).
+    async fn count_payments_created(
         &self,
         account: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Payment>, StoreError>;
+    ) -> Result<i64, StoreError>;
 
     /// Records a run as started, with its audit entry.
     async fn insert_reconciliation_run(
@@ -98,12 +99,64 @@ pub trait FinanceStore: Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> Result<(), StoreError>;
 
-    /// Records how a run ended and what it found.
-    async fn finish_reconciliation_run(
+    /// Records what a run found so far (a run records its findings as it goes, chunk by chunk).
+    async fn record_discrepancies(
         &self,
-        run: &ReconciliationRun,
+        run_id: &str,
         discrepancies: &[Discrepancy],
     ) -> Result<(), StoreError>;
+
+    /// Records how a run ended, and removes what it staged.
+    async fn finish_reconciliation_run(&self, run: &ReconciliationRun) -> Result<(), StoreError>;
+
+    /// Holds one page of the provider's search for a running reconciliation: only the fields a
+    /// comparison reads, kept until the run finishes, so a run's memory does not grow with its
+    /// period.
+    async fn stage_provider_payments(
+        &self,
+        run_id: &str,
+        page: &[ProviderPayment],
+    ) -> Result<(), StoreError>;
+
+    /// As [`stage_provider_payments`](Self::stage_provider_payments), for refunds.
+    async fn stage_provider_refunds(
+        &self,
+        run_id: &str,
+        page: &[ProviderRefundRecord],
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` of the run's staged provider payments after provider id `after`, in provider
+    /// id order, each with the payment of `account` that carries that provider id, if any.
+    async fn staged_provider_payments(
+        &self,
+        run_id: &str,
+        account: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(ProviderPayment, Option<Payment>)>, StoreError>;
+
+    /// Up to `limit` payments of `account` created in [from, to) and confirmed at the provider
+    /// that the run's staged provider payments do not list, ordered by (created_at, id), after
+    /// `after`.
+    async fn payments_unlisted_by_provider(
+        &self,
+        run_id: &str,
+        account: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// The run's staged provider refunds of up to `limit` provider payments after provider id
+    /// `after`, ordered by (provider payment id, provider refund id): a payment's refunds are
+    /// never split between two calls.
+    async fn staged_provider_refunds(
+        &self,
+        run_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProviderRefundRecord>, StoreError>;
 
     async fn get_reconciliation_run(
         &self,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::payments::{payment_from_row, PAYMENT_COLUMNS};
 use super::*;
+use crate::domain::provider_view::{ProviderPayment, ProviderRefund, ProviderRefundRecord};
 use crate::domain::Payment;
 use crate::store::backend::{Backend, ReadRow};
 use crate::store::guard::{statement, Builder};
@@ -83,25 +84,23 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
             .collect()
     }
 
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payments_created_between", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn payments_created_between(
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store count_payments_created", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn count_payments_created(
         &self,
         account: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Payment>, StoreError> {
-        statement::<B>(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE account = $1 \
-             AND created_at >= $2 AND created_at < $3 ORDER BY created_at, id"
-        ))
+    ) -> Result<i64, StoreError> {
+        let row = statement::<B>(
+            "SELECT COUNT(*) AS n FROM payments WHERE account = $1 \
+             AND created_at >= $2 AND created_at < $3",
+        )
         .bind(account)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(payment_from_row)
-        .collect()
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.col("n")?)
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store insert_reconciliation_run", otel.kind = "client", db.system = B::SYSTEM))]
@@ -128,12 +127,37 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         Ok(())
     }
 
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store finish_reconciliation_run", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn finish_reconciliation_run(
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store record_discrepancies", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn record_discrepancies(
         &self,
-        run: &ReconciliationRun,
+        run_id: &str,
         discrepancies: &[Discrepancy],
     ) -> Result<(), StoreError> {
+        if discrepancies.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Builder::<B>::new(
+            "INSERT INTO reconciliation_discrepancies (run_id, kind, payment_id, \
+             provider_payment_id, ours, theirs, healed, note) VALUES ",
+        );
+        sql.push_rows(discrepancies.iter().map(|d| {
+            [
+                run_id.into(),
+                d.kind.as_str().into(),
+                d.payment_id.as_deref().into(),
+                d.provider_payment_id.as_deref().into(),
+                d.ours.as_deref().into(),
+                d.theirs.as_deref().into(),
+                d.healed.into(),
+                d.note.as_str().into(),
+            ]
+        }));
+        sql.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store finish_reconciliation_run", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn finish_reconciliation_run(&self, run: &ReconciliationRun) -> Result<(), StoreError> {
         let mut tx = B::begin_write(&self.pool).await?;
         statement::<B>(
             "UPDATE reconciliation_runs SET finished_at = $2, status = $3, provider_payments = $4, \
@@ -148,24 +172,232 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         .bind(&run.error)
         .execute(&mut tx)
         .await?;
-        for d in discrepancies {
-            statement::<B>(
-                "INSERT INTO reconciliation_discrepancies (run_id, kind, payment_id, \
-                 provider_payment_id, ours, theirs, healed, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&run.id)
-            .bind(&d.kind)
-            .bind(&d.payment_id)
-            .bind(&d.provider_payment_id)
-            .bind(&d.ours)
-            .bind(&d.theirs)
-            .bind(d.healed)
-            .bind(&d.note)
-            .execute(&mut tx)
-            .await?;
+        for table in [
+            "reconciliation_provider_payments",
+            "reconciliation_provider_refunds",
+        ] {
+            statement::<B>(&format!("DELETE FROM {table} WHERE run_id = $1"))
+                .bind(&run.id)
+                .execute(&mut tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store stage_provider_payments", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn stage_provider_payments(
+        &self,
+        run_id: &str,
+        page: &[ProviderPayment],
+    ) -> Result<(), StoreError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Builder::<B>::new(
+            "INSERT INTO reconciliation_provider_payments (run_id, provider_payment_id, status, \
+             failure_code, next_url, amount, reference, counterfoil_id, created_at, finished_at, \
+             refund_available) VALUES ",
+        );
+        sql.push_rows(page.iter().map(|p| {
+            [
+                run_id.into(),
+                p.provider_payment_id.as_str().into(),
+                p.status.as_str().into(),
+                p.failure_code.as_deref().into(),
+                p.next_url.as_deref().into(),
+                p.amount.into(),
+                p.reference.as_str().into(),
+                p.counterfoil_id.as_deref().into(),
+                p.created_at.into(),
+                p.finished_at.into(),
+                p.refund_available.into(),
+            ]
+        }));
+        // A search whose pages shift while they are read (offset paging, new payments arriving)
+        // may list a payment twice: it is compared once.
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store stage_provider_refunds", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn stage_provider_refunds(
+        &self,
+        run_id: &str,
+        page: &[ProviderRefundRecord],
+    ) -> Result<(), StoreError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Builder::<B>::new(
+            "INSERT INTO reconciliation_provider_refunds (run_id, provider_payment_id, \
+             provider_refund_id, status, provider_status, amount) VALUES ",
+        );
+        sql.push_rows(page.iter().map(|r| {
+            [
+                run_id.into(),
+                r.provider_payment_id.as_str().into(),
+                r.refund.provider_refund_id.as_str().into(),
+                r.refund.status.as_str().into(),
+                r.refund.provider_status.as_str().into(),
+                r.refund.amount.into(),
+            ]
+        }));
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store staged_provider_payments", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn staged_provider_payments(
+        &self,
+        run_id: &str,
+        account: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(ProviderPayment, Option<Payment>)>, StoreError> {
+        let theirs = statement::<B>(
+            "SELECT * FROM reconciliation_provider_payments WHERE run_id = $1 \
+             AND provider_payment_id > $2 ORDER BY provider_payment_id LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ProviderPayment {
+                provider_payment_id: row.col("provider_payment_id")?,
+                status: parse_column(
+                    &row.col::<String>("status")?,
+                    "reconciliation_provider_payments.status",
+                )?,
+                failure_code: row.col("failure_code")?,
+                next_url: row.col("next_url")?,
+                amount: row.col("amount")?,
+                reference: row.col("reference")?,
+                counterfoil_id: row.col("counterfoil_id")?,
+                created_at: row.col("created_at")?,
+                finished_at: row.col("finished_at")?,
+                refund_available: row.col("refund_available")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        if theirs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Ours for exactly this chunk: one statement on the (account, provider id) index.
+        let mut sql = Builder::<B>::new(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE account = "
+        ));
+        sql.push_bind(account).push(" AND provider_payment_id IN (");
+        for (i, their) in theirs.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push_bind(their.provider_payment_id.as_str());
+        }
+        sql.push(")");
+        let mut ours: std::collections::HashMap<String, Payment> = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let payment = payment_from_row(row)?;
+                Ok((
+                    payment.provider_payment_id.clone().unwrap_or_default(),
+                    payment,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(theirs
+            .into_iter()
+            .map(|their| {
+                let mine = ours.remove(&their.provider_payment_id);
+                (their, mine)
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payments_unlisted_by_provider", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn payments_unlisted_by_provider(
+        &self,
+        run_id: &str,
+        account: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut sql = Builder::<B>::new(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments p WHERE account = "
+        ));
+        sql.push_bind(account)
+            .push(" AND created_at >= ")
+            .push_bind(from)
+            .push(" AND created_at < ")
+            .push_bind(to);
+        if let Some((at, id)) = after {
+            sql.push(" AND (created_at, id) > (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        sql.push(
+            " AND create_outcome = 'confirmed' AND provider_payment_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_provider_payments s WHERE s.run_id = ",
+        )
+        .push_bind(run_id)
+        .push(" AND s.provider_payment_id = p.provider_payment_id) ORDER BY created_at, id LIMIT ")
+        .push_bind(i64::from(limit));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(payment_from_row)
+            .collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store staged_provider_refunds", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn staged_provider_refunds(
+        &self,
+        run_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProviderRefundRecord>, StoreError> {
+        statement::<B>(
+            "SELECT * FROM reconciliation_provider_refunds WHERE run_id = $1 \
+             AND provider_payment_id IN (SELECT DISTINCT provider_payment_id \
+               FROM reconciliation_provider_refunds WHERE run_id = $2 AND provider_payment_id > $3 \
+               ORDER BY provider_payment_id LIMIT $4) \
+             ORDER BY provider_payment_id, provider_refund_id",
+        )
+        .bind(run_id)
+        .bind(run_id)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ProviderRefundRecord {
+                provider_payment_id: row.col("provider_payment_id")?,
+                refund: ProviderRefund {
+                    provider_refund_id: row.col("provider_refund_id")?,
+                    status: parse_column(
+                        &row.col::<String>("status")?,
+                        "reconciliation_provider_refunds.status",
+                    )?,
+                    provider_status: row.col("provider_status")?,
+                    amount: row.col("amount")?,
+                },
+            })
+        })
+        .collect()
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store get_reconciliation_run", otel.kind = "client", db.system = B::SYSTEM))]
