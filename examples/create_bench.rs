@@ -10,7 +10,9 @@
 //! - **counterfoil**: `POST /v1/payments` to the service (API key, idempotency claim, the guarded
 //!   body, the payment stored, the provider's create through the outbound client, the answer).
 //!
-//! Counterfoil's own share is the difference, printed at p50 and p99.
+//! Counterfoil's own share is the difference, printed at p50 and p99. Beside it, the same run
+//! measures one database round trip (`SELECT 1` on the same database) and one durable commit
+//! (a one-row insert in its own transaction), so the share can be read as round trips.
 
 #[path = "support/load.rs"]
 mod load;
@@ -42,6 +44,7 @@ async fn main() {
     let creates = args.first().copied().unwrap_or(800);
     let delay_ms = args.get(1).copied().unwrap_or(20) as u64;
     let database_url = postgres::fresh_database().await;
+    let (round_trip, commit) = database_costs(&database_url).await;
     let mut settings = Settings::development_default();
     settings.server.bind = "127.0.0.1:0".into();
     settings.database.url = database_url;
@@ -119,6 +122,11 @@ async fn main() {
         "create_bench: {creates} creates per run, provider delay {delay_ms} ms, PostgreSQL, {} cores",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
+    println!(
+        "PostgreSQL here: a round trip p50 {:.2} ms, a durable commit (BEGIN, INSERT, COMMIT) p50 {:.2} ms",
+        ms(round_trip),
+        ms(commit)
+    );
     let mut next = 0;
     for concurrency in [1, 16] {
         let mut theirs = Figures::default();
@@ -171,4 +179,35 @@ async fn main() {
             println!("{line}");
         }
     }
+}
+
+/// p50 of one `SELECT 1` round trip, and of a one-row insert in its own transaction, on the
+/// benchmark's database.
+async fn database_costs(database_url: &str) -> (Duration, Duration) {
+    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+    sqlx::query("CREATE TABLE bench_commits (n BIGINT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let p50 = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let mut trips = Vec::new();
+    let mut commits = Vec::new();
+    for n in 0..500_i64 {
+        let began = std::time::Instant::now();
+        sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+        trips.push(began.elapsed());
+        let began = std::time::Instant::now();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("INSERT INTO bench_commits (n) VALUES ($1)")
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        commits.push(began.elapsed());
+    }
+    (p50(trips), p50(commits))
 }

@@ -208,3 +208,61 @@ async fn search_finds_by_reference_and_pages() {
     assert_eq!(bad.status(), 422);
     assert_eq!(bad.json::<Value>().await.unwrap()["code"], "P0401");
 }
+
+/// A seeded period is searched newest first, a window and a page at a time, each payment once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_period_is_searched_in_windows_and_pages() {
+    let app = app().await;
+    let seeded = app
+        .client
+        .post(app.url("/sandbox/govuk-pay/_control/seed"))
+        .bearer_auth(SIM_KEY)
+        .json(
+            &json!({"count": 1200, "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:20:00Z",
+                      "id_prefix": "seed", "amount": 2500}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seeded.status(), 204);
+    let search = |query: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(&format!("/sandbox/govuk-pay/v1/payments?{query}")))
+                .bearer_auth(SIM_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // One a second: the window [00:05, 00:10) holds 300 of them.
+    let window = "from_date=2026-01-01T00:05:00Z&to_date=2026-01-01T00:10:00Z";
+    let mut seen = Vec::new();
+    for page in 1..=2 {
+        let found = search(format!("{window}&display_size=200&page={page}")).await;
+        assert_eq!(found["total"], 300);
+        for p in found["results"].as_array().unwrap() {
+            assert_eq!(p["state"]["status"], "success");
+            seen.push((
+                p["created_date"].as_str().unwrap().to_owned(),
+                p["payment_id"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, none twice"
+    );
+    assert!(seen.first().unwrap().0.starts_with("2026-01-01T00:09:59"));
+    assert!(seen.last().unwrap().0.starts_with("2026-01-01T00:05:00"));
+    assert!(seen
+        .iter()
+        .all(|(_, id)| id.len() == 26 && !id.bytes().any(|b| b.is_ascii_digit())));
+    // Without a window, all of them.
+    assert_eq!(search(String::new()).await["total"], 1200);
+}

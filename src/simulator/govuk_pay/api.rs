@@ -176,7 +176,7 @@ pub(super) async fn create(
     if let Some(fields) = representation.as_object_mut() {
         fields.remove("authorisation_mode");
     }
-    sim.lock().payments.insert(payment.id.clone(), payment);
+    sim.lock().insert(payment);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -285,29 +285,60 @@ pub(super) async fn search(
     } = window;
     let mut state = sim.lock();
     let now = Utc::now();
-    let ids: Vec<String> = state.payments.keys().cloned().collect();
+    let due: Vec<String> = {
+        let State { open, payments, .. } = &mut *state;
+        open.retain(|id| payments.get(id).is_some_and(|p| !p.finished()));
+        open.iter()
+            .filter(|id| now - payments[*id].created > PAYER_WINDOW)
+            .cloned()
+            .collect()
+    };
     let mut messages = Vec::new();
-    for id in ids {
+    for id in due {
         messages.extend(sim.expire_if_due(&mut state, &id, now));
     }
-    let mut matches: Vec<&SimPayment> = state
-        .payments
-        .values()
-        .filter(|p| p.owner == owner)
-        .filter(|p| params.reference.as_ref().is_none_or(|r| &p.reference == r))
-        .filter(|p| from.is_none_or(|f| p.created >= f))
-        .filter(|p| to.is_none_or(|t| p.created < t))
-        .filter(|p| params.state.as_ref().is_none_or(|s| p.status == s))
-        .filter(|p| now - p.created >= state.search_delay)
-        .collect();
-    matches.sort_by_key(|p| std::cmp::Reverse(p.created));
-    let total = matches.len();
-    let results: Vec<Value> = matches
-        .iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .map(|p| sim.representation(p))
-        .collect();
+    // The owner's payments in the window, newest first, read off the ordered index; each is
+    // looked up only when a filter needs more than its creation time.
+    let visible_before = now - state.search_delay;
+    let upper = to.map_or(visible_before, |t| t.min(visible_before));
+    let lower = from.unwrap_or(DateTime::<Utc>::MIN_UTC).min(upper);
+    let window = state
+        .by_created
+        .range((owner.clone(), lower, String::new())..(owner.clone(), upper, String::new()))
+        .rev()
+        .map(|(_, _, id)| id);
+    let wanted = |p: &&SimPayment| {
+        params.reference.as_ref().is_none_or(|r| &p.reference == r)
+            && params.state.as_ref().is_none_or(|s| p.status == s)
+    };
+    let (total, results): (usize, Vec<Value>) =
+        if params.reference.is_none() && params.state.is_none() {
+            // Counted and skipped on the index alone; only the page's payments are read.
+            let key = (owner.clone(), lower, upper, state.by_created.len());
+            let total = match &state.counted {
+                Some((counted, total)) if *counted == key => *total,
+                _ => window.clone().count(),
+            };
+            let results = window
+                .skip((page - 1) * size)
+                .take(size)
+                .map(|id| sim.representation(&state.payments[id]))
+                .collect();
+            state.counted = Some((key, total));
+            (total, results)
+        } else {
+            let matches: Vec<&SimPayment> = window
+                .map(|id| &state.payments[id])
+                .filter(wanted)
+                .collect();
+            let results = matches
+                .iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .map(|p| sim.representation(p))
+                .collect();
+            (matches.len(), results)
+        };
     drop(state);
     sim.dispatch(messages);
     if page > 1 && results.is_empty() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::*;
 
@@ -130,4 +130,69 @@ pub(super) async fn control_list(sim: web::Data<Simulator>) -> HttpResponse {
     let state = sim.lock();
     let all: Vec<Value> = state.payments.values().map(control_view).collect();
     HttpResponse::Ok().json(json!({ "payments": all }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SeedControl {
+    /// How many payments to add.
+    count: u32,
+    /// Their creation times, spread evenly over [from, to).
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// Each payment's id is this prefix and its number in hex written with the letters a-p (so no
+    /// id holds a run of digits), padded to GOV.UK Pay's 26 characters.
+    id_prefix: String,
+    amount: i64,
+}
+
+/// Adds `count` finished, succeeded payments to the calling account at once (for benchmarks of
+/// a period's worth of records: a million creates through the API would take hours).
+pub(super) async fn seed(
+    sim: web::Data<Simulator>,
+    req: actix_web::HttpRequest,
+    control: web::Json<SeedControl>,
+) -> HttpResponse {
+    let Some(owner) = sim.owner_of(&req) else {
+        return unauthorised();
+    };
+    let control = control.into_inner();
+    let width = 26usize.saturating_sub(control.id_prefix.len());
+    let span = (control.to - control.from)
+        .num_microseconds()
+        .unwrap_or(0)
+        .max(0);
+    let mut state = sim.lock();
+    for i in 0..control.count {
+        let created = control.from
+            + chrono::Duration::microseconds(span * i64::from(i) / i64::from(control.count.max(1)));
+        state.insert(SimPayment {
+            id: format!("{}{}", control.id_prefix, in_letters(i, width)),
+            owner: owner.clone(),
+            amount: control.amount,
+            reference: format!("SEED-{i}"),
+            description: "Seeded payment".into(),
+            return_url: "https://council.example.gov.uk/done".into(),
+            email: None,
+            metadata: Map::new(),
+            status: "success",
+            code: None,
+            created,
+            refunds: Vec::new(),
+            history: vec![("created", None, created), ("success", None, created)],
+            card_details: None,
+        });
+    }
+    HttpResponse::NoContent().finish()
+}
+
+/// `n` in hex with the letters a-p for 0-f, padded with `a` to `width`.
+fn in_letters(n: u32, width: usize) -> String {
+    format!("{n:0width$x}")
+        .chars()
+        .map(|c| match c.to_digit(16) {
+            Some(d) => char::from(b'a' + d as u8),
+            None => c,
+        })
+        .collect()
 }

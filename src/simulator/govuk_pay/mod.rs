@@ -7,7 +7,7 @@ mod control;
 mod pages;
 mod refunds;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::simulator::{accounts_by_key, digest, SimAccount};
@@ -155,6 +155,15 @@ pub struct Faults {
 #[derive(Default)]
 struct State {
     payments: HashMap<String, SimPayment>,
+    /// Every payment by (owner, created, id): search reads a window of it in order, so a page
+    /// costs the same among a million payments as among ten.
+    by_created: BTreeSet<(String, DateTime<Utc>, String)>,
+    /// Payments that may not be finished: the only ones search has to check for expiry (a
+    /// finished one found here is dropped when it is next checked; none ever un-finishes).
+    open: HashSet<String>,
+    /// The last search's window, the payments there were then and its total: a million-payment
+    /// period is counted once, not once a page.
+    counted: Option<(SearchKey, usize)>,
     faults: Faults,
     /// The status new refunds get (GOV.UK Pay's sandbox goes straight to `success`).
     refund_status: Option<String>,
@@ -163,7 +172,19 @@ struct State {
     webhooks: WebhookControl,
 }
 
+/// A search window as counted: owner, from, to, and how many payments there were in all.
+type SearchKey = (String, DateTime<Utc>, DateTime<Utc>, usize);
+
 impl State {
+    fn insert(&mut self, payment: SimPayment) {
+        if !payment.finished() {
+            self.open.insert(payment.id.clone());
+        }
+        self.by_created
+            .insert((payment.owner.clone(), payment.created, payment.id.clone()));
+        self.payments.insert(payment.id.clone(), payment);
+    }
+
     /// The payment `id`, if `owner`'s API key made it (another account's is "not found").
     fn owned(&self, id: &str, owner: &str) -> Option<&SimPayment> {
         self.payments.get(id).filter(|p| p.owner == owner)
@@ -234,6 +255,7 @@ impl Simulator {
                 .route("/_control/faults", web::post().to(set_faults))
                 .route("/_control/refunds", web::post().to(set_refund_status))
                 .route("/_control/search", web::post().to(set_search_delay))
+                .route("/_control/seed", web::post().to(control::seed))
                 .route("/_control/refunds/{refund_id}", web::post().to(move_refund))
                 .route("/_control/webhooks", web::post().to(set_webhooks))
                 .route("/_control/webhooks", web::get().to(list_deliveries))
