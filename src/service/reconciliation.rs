@@ -263,9 +263,16 @@ impl ReconciliationService {
             .await?;
         run.local_payments = i32::try_from(local).unwrap_or(i32::MAX);
 
-        let mut found = 0;
-        // Every payment the provider lists, beside ours with its provider id.
+        Ok(self.compare_listed(run).await?
+            + self.report_unlisted(run).await?
+            + self.compare_refunds_listed(run).await?)
+    }
+
+    /// Every payment the provider lists, beside ours with its provider id; how many differ.
+    async fn compare_listed(&self, run: &ReconciliationRun) -> Result<usize, ServiceError> {
+        let (from, to) = (run.period_from, run.period_to);
         let in_period = |at: Option<DateTime<Utc>>| at.is_none_or(|at| at >= from && at < to);
+        let mut found = 0;
         let mut after: Option<String> = None;
         loop {
             let step = self
@@ -273,7 +280,7 @@ impl ReconciliationService {
                 .staged_provider_payments(&run.id, &run.account, after.as_deref(), self.batch)
                 .await?;
             let Some((last, _)) = step.last() else {
-                break;
+                return Ok(found);
             };
             after = Some(last.provider_payment_id.clone());
             let mut step_found = Vec::new();
@@ -290,8 +297,11 @@ impl ReconciliationService {
             }
             found += self.record(&run.id, &step_found).await?;
         }
+    }
 
-        // Ours of the period that the provider's search does not list.
+    /// Ours of the period that the provider's search does not list; how many.
+    async fn report_unlisted(&self, run: &ReconciliationRun) -> Result<usize, ServiceError> {
+        let mut found = 0;
         let mut after: Option<(DateTime<Utc>, String)> = None;
         loop {
             let step = self
@@ -299,21 +309,24 @@ impl ReconciliationService {
                 .payments_unlisted_by_provider(
                     &run.id,
                     &run.account,
-                    from,
-                    to,
+                    run.period_from,
+                    run.period_to,
                     after.clone(),
                     self.batch,
                 )
                 .await?;
             let Some(last) = step.last() else {
-                break;
+                return Ok(found);
             };
             after = Some((last.created_at, last.id.to_string()));
             let step_found: Vec<Discrepancy> = step.iter().map(missing_at_provider).collect();
             found += self.record(&run.id, &step_found).await?;
         }
+    }
 
-        // Refunds, a payment's at a time.
+    /// The provider's refunds, a payment's at a time; how many payments' refunds differ.
+    async fn compare_refunds_listed(&self, run: &ReconciliationRun) -> Result<usize, ServiceError> {
+        let mut found = 0;
         let mut after: Option<String> = None;
         loop {
             let step = self
@@ -321,7 +334,7 @@ impl ReconciliationService {
                 .staged_provider_refunds(&run.id, after.as_deref(), self.batch)
                 .await?;
             let Some(last) = step.last() else {
-                break;
+                return Ok(found);
             };
             after = Some(last.provider_payment_id.clone());
             let mut step_found = Vec::new();
@@ -330,7 +343,6 @@ impl ReconciliationService {
             }
             found += self.record(&run.id, &step_found).await?;
         }
-        Ok(found)
     }
 
     async fn record(&self, run_id: &str, found: &[Discrepancy]) -> Result<usize, ServiceError> {

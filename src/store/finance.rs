@@ -92,7 +92,8 @@ pub trait FinanceStore: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
 
-    /// Records a run as started, with its audit entry.
+    /// Records a run as started, with its audit entry; a run left `running` for a day (its process
+    /// died) is recorded as failed and its staging removed.
     async fn insert_reconciliation_run(
         &self,
         run: &ReconciliationRun,

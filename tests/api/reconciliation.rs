@@ -186,3 +186,55 @@ each_backend! {
         assert_eq!(app.count_rows("reconciliation_provider_refunds").await, 0);
     }
 }
+
+both_stores! {
+    async fn a_run_whose_process_died_is_marked_failed_and_its_staging_removed(app) {
+        use counterfoil::store::{AuditEntry, ReconciliationRun};
+        let store = &app.services.store;
+        let began = chrono::Utc::now() - chrono::Duration::days(2);
+        let died = ReconciliationRun {
+            id: "rec_died".into(),
+            account: "sandbox".into(),
+            period_from: began - chrono::Duration::days(1),
+            period_to: began,
+            requested_by: "nightly".into(),
+            started_at: began,
+            finished_at: None,
+            status: "running".into(),
+            provider_payments: 0,
+            provider_refunds: 0,
+            local_payments: 0,
+            error: None,
+        };
+        let audit = AuditEntry {
+            at: began,
+            actor_key_id: "nightly".into(),
+            actor_label: "nightly reconciliation".into(),
+            action: "reconciliation.run".into(),
+            subject: died.id.clone(),
+            detail: json!({}),
+        };
+        store.insert_reconciliation_run(&died, &audit).await.unwrap();
+        let listed = counterfoil::providers::ProviderPayment {
+            provider_payment_id: "staged0000000000000000000a".into(),
+            status: counterfoil::domain::PaymentStatus::Succeeded,
+            failure_code: None,
+            next_url: None,
+            amount: 2500,
+            reference: "REC-DIED".into(),
+            counterfoil_id: None,
+            created_at: Some(began),
+            finished_at: Some(began),
+            refund_available: None,
+        };
+        store.stage_provider_payments(&died.id, &[listed]).await.unwrap();
+        assert_eq!(app.count_rows("reconciliation_provider_payments").await, 1);
+
+        let (from, to) = around_now();
+        reconcile(&app, &from, &to).await;
+        let (run, _) = store.get_reconciliation_run("rec_died").await.unwrap().unwrap();
+        assert_eq!(run.status, "failed");
+        assert!(run.error.unwrap().contains("did not finish"));
+        assert_eq!(app.count_rows("reconciliation_provider_payments").await, 0);
+    }
+}

@@ -285,60 +285,16 @@ pub(super) async fn search(
     } = window;
     let mut state = sim.lock();
     let now = Utc::now();
-    let due: Vec<String> = {
-        let State { open, payments, .. } = &mut *state;
-        open.retain(|id| payments.get(id).is_some_and(|p| !p.finished()));
-        open.iter()
-            .filter(|id| now - payments[*id].created > PAYER_WINDOW)
-            .cloned()
-            .collect()
-    };
-    let mut messages = Vec::new();
-    for id in due {
-        messages.extend(sim.expire_if_due(&mut state, &id, now));
-    }
-    // The owner's payments in the window, newest first, read off the ordered index; each is
-    // looked up only when a filter needs more than its creation time.
-    let visible_before = now - state.search_delay;
-    let upper = to.map_or(visible_before, |t| t.min(visible_before));
-    let lower = from.unwrap_or(DateTime::<Utc>::MIN_UTC).min(upper);
-    let window = state
-        .by_created
-        .range((owner.clone(), lower, String::new())..(owner.clone(), upper, String::new()))
-        .rev()
-        .map(|(_, _, id)| id);
-    let wanted = |p: &&SimPayment| {
-        params.reference.as_ref().is_none_or(|r| &p.reference == r)
-            && params.state.as_ref().is_none_or(|s| p.status == s)
-    };
-    let (total, results): (usize, Vec<Value>) =
-        if params.reference.is_none() && params.state.is_none() {
-            // Counted and skipped on the index alone; only the page's payments are read.
-            let key = (owner.clone(), lower, upper, state.by_created.len());
-            let total = match &state.counted {
-                Some((counted, total)) if *counted == key => *total,
-                _ => window.clone().count(),
-            };
-            let results = window
-                .skip((page - 1) * size)
-                .take(size)
-                .map(|id| sim.representation(&state.payments[id]))
-                .collect();
-            state.counted = Some((key, total));
-            (total, results)
-        } else {
-            let matches: Vec<&SimPayment> = window
-                .map(|id| &state.payments[id])
-                .filter(wanted)
-                .collect();
-            let results = matches
-                .iter()
-                .skip((page - 1) * size)
-                .take(size)
-                .map(|p| sim.representation(p))
-                .collect();
-            (matches.len(), results)
-        };
+    let messages = sim.expire_all_due(&mut state, now);
+    let (total, results) = search_page(
+        &sim,
+        &mut state,
+        &owner,
+        &params,
+        (from, to),
+        (page, size),
+        now,
+    );
     drop(state);
     sim.dispatch(messages);
     if page > 1 && results.is_empty() {
@@ -348,6 +304,57 @@ pub(super) async fn search(
         "total": total, "count": results.len(), "page": page, "results": results,
         "_links": {"self": {"href": format!("{}/v1/payments?page={page}", sim.base_url)}}
     }))
+}
+
+/// One page of `owner`'s payments created in [from, to), newest first, and how many there are in
+/// all: read off the ordered index, each payment looked up only when a filter needs more than its
+/// creation time.
+fn search_page(
+    sim: &Simulator,
+    state: &mut State,
+    owner: &str,
+    params: &SearchParams,
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    (page, size): (usize, usize),
+    now: DateTime<Utc>,
+) -> (usize, Vec<Value>) {
+    let visible_before = now - state.search_delay;
+    let upper = to.map_or(visible_before, |t| t.min(visible_before));
+    let lower = from.unwrap_or(DateTime::<Utc>::MIN_UTC).min(upper);
+    let window = state
+        .by_created
+        .range((owner.to_owned(), lower, String::new())..(owner.to_owned(), upper, String::new()))
+        .rev()
+        .map(|(_, _, id)| id);
+    if params.reference.is_none() && params.state.is_none() {
+        // Counted and skipped on the index alone; only the page's payments are read.
+        let key = (owner.to_owned(), lower, upper, state.by_created.len());
+        let total = match &state.counted {
+            Some((counted, total)) if *counted == key => *total,
+            _ => window.clone().count(),
+        };
+        let results = window
+            .skip((page - 1) * size)
+            .take(size)
+            .map(|id| sim.representation(&state.payments[id]))
+            .collect();
+        state.counted = Some((key, total));
+        return (total, results);
+    }
+    let matches: Vec<&SimPayment> = window
+        .map(|id| &state.payments[id])
+        .filter(|p| {
+            params.reference.as_ref().is_none_or(|r| &p.reference == r)
+                && params.state.as_ref().is_none_or(|s| p.status == s)
+        })
+        .collect();
+    let results = matches
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|p| sim.representation(p))
+        .collect();
+    (matches.len(), results)
 }
 
 /// `GET /v1/payments/{id}/events`: every state the payment has been in, oldest first.

@@ -365,6 +365,21 @@ impl Simulator {
         Vec::new()
     }
 
+    /// Expires every payment past its payer's window (only unfinished ones are looked at).
+    fn expire_all_due(&self, state: &mut State, now: DateTime<Utc>) -> Vec<Message> {
+        let due: Vec<String> = {
+            let State { open, payments, .. } = &mut *state;
+            open.retain(|id| payments.get(id).is_some_and(|p| !p.finished()));
+            open.iter()
+                .filter(|id| now - payments[*id].created > PAYER_WINDOW)
+                .cloned()
+                .collect()
+        };
+        due.iter()
+            .flat_map(|id| self.expire_if_due(state, id, now))
+            .collect()
+    }
+
     /// Builds a webhook in pay-webhooks' shape. Like the real one, its resource is the payment as
     /// it is now, with the card details and email the payer entered.
     fn webhook(&self, state: &State, payment: &SimPayment, event_type: &str) -> Vec<Message> {

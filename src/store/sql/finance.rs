@@ -123,6 +123,28 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         .execute(&mut tx)
         .await?;
         Self::insert_audit_tx(&mut tx, audit).await?;
+        // A run still `running` a day after it began died with its process: say so, and remove
+        // what it staged (no run takes hours; a million payments take minutes).
+        statement::<B>(
+            "UPDATE reconciliation_runs SET status = 'failed', finished_at = $1, \
+             error = 'did not finish: the process running it stopped' \
+             WHERE status = 'running' AND started_at < $2",
+        )
+        .bind(run.started_at)
+        .bind(run.started_at - chrono::Duration::days(1))
+        .execute(&mut tx)
+        .await?;
+        for table in [
+            "reconciliation_provider_payments",
+            "reconciliation_provider_refunds",
+        ] {
+            statement::<B>(&format!(
+                "DELETE FROM {table} WHERE run_id IN \
+                 (SELECT id FROM reconciliation_runs WHERE status <> 'running')"
+            ))
+            .execute(&mut tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
