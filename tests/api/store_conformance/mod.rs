@@ -15,6 +15,7 @@ use crate::support::postgres;
 mod keys;
 mod leases;
 mod payments;
+mod reconciliation;
 mod webhooks;
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
@@ -82,6 +83,7 @@ async fn story(store: Arc<dyn Store>) {
     webhooks::chapter(store.as_ref(), t0).await;
     leases::chapter(store.as_ref(), t0, &p1, &p2).await;
     webhooks::batches(store.as_ref(), t0).await;
+    reconciliation::chapter(store.as_ref(), t0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
