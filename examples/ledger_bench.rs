@@ -7,6 +7,8 @@
 //! first two days (172,800 lines, the baseline), then all of it. It prints lines per second and
 //! the process's peak memory after each, so bounded memory shows as a ratio near 1.
 
+#[path = "support/memory.rs"]
+mod memory;
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
@@ -16,17 +18,6 @@ use std::time::Instant;
 use counterfoil::config::Settings;
 use counterfoil::domain::api_key::Role;
 use counterfoil::startup::Application;
-
-/// The process's peak resident memory so far (VmHWM), in MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
 
 #[tokio::main]
 async fn main() {
@@ -106,11 +97,11 @@ async fn main() {
             (newlines - 1, bytes, started.elapsed())
         }
     };
-    let before = peak_mib();
+    let before = memory::peak_rss_mib("self").unwrap_or(0.0);
     let (small, _, small_time) = download("2026-01-02").await;
-    let after_small = peak_mib();
+    let after_small = memory::peak_rss_mib("self").unwrap_or(0.0);
     let (all, bytes, all_time) = download("2026-12-31").await;
-    let after_all = peak_mib();
+    let after_all = memory::peak_rss_mib("self").unwrap_or(0.0);
     let rate = |n: usize, t: std::time::Duration| n as f64 / t.as_secs_f64();
     println!("baseline   {small:>9} lines  {:>9.0} lines/s  peak memory {after_small:>7.1} MiB (before: {before:.1} MiB)", rate(small, small_time));
     println!("full       {all:>9} lines  {:>9.0} lines/s  peak memory {after_all:>7.1} MiB  ({:.0} MiB of CSV)", rate(all, all_time), bytes as f64 / 1048576.0);

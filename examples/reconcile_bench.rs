@@ -12,6 +12,8 @@
 //! It prints each run's payments compared, time taken and peak resident memory (VmHWM), and the
 //! whole run's memory as a ratio to the tenth's.
 
+#[path = "support/memory.rs"]
+mod memory;
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
@@ -50,17 +52,6 @@ fn settings(database_url: &str) -> Settings {
     settings.retention.sweep = false;
     settings.console.enabled = false;
     settings
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<f64>()
-        .unwrap()
-        / 1024.0
 }
 
 /// The child: one reconciliation of the sandbox account against the parent's simulator.
@@ -103,7 +94,7 @@ async fn run_child(spec: &str) {
             "provider_payments": run.provider_payments,
             "local_payments": run.local_payments,
             "discrepancies": run.discrepancies.len(),
-            "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_mib": memory::peak_rss_mib("self").expect("Linux /proc"),
         })
     );
 }

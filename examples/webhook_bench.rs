@@ -18,6 +18,8 @@
 
 #[path = "support/load.rs"]
 mod load;
+#[path = "support/memory.rs"]
+mod memory;
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
@@ -141,14 +143,6 @@ fn start_service(database_url: &str) -> (Child, String) {
         .expect("the service's address")
         .to_owned();
     (child, address)
-}
-
-/// Peak resident memory of a process, from /proc (Linux), in MiB.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn pgbench_binary() -> PathBuf {
@@ -328,7 +322,7 @@ async fn main() {
         }
         rounds.push((database, store_call, webhooks));
     }
-    let peak = peak_rss_mib(service.id());
+    let peak = memory::peak_rss_mib(&service.id().to_string());
     let _ = service.kill();
     let _ = service.wait();
     let mean = |pick: fn(&(Figures, Figures, Figures)) -> &Figures| {

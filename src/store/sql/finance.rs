@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::Transaction;
 
 use super::payments::{payment_from_row, PAYMENT_COLUMNS};
 use super::*;
@@ -10,6 +11,27 @@ use crate::domain::Payment;
 use crate::store::backend::{Backend, ReadRow};
 use crate::store::guard::{statement, Builder};
 use crate::store::*;
+
+impl<B: Backend> SqlStore<B> {
+    /// Removes what every run that is no longer `running` staged: the run just finished, and any
+    /// that died and was marked failed.
+    async fn remove_finished_staging_tx(
+        tx: &mut Transaction<'static, B>,
+    ) -> Result<(), StoreError> {
+        for table in [
+            "reconciliation_provider_payments",
+            "reconciliation_provider_refunds",
+        ] {
+            statement::<B>(&format!(
+                "DELETE FROM {table} WHERE run_id IN \
+                 (SELECT id FROM reconciliation_runs WHERE status <> 'running')"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl<B: Backend> FinanceStore for SqlStore<B> {
@@ -134,17 +156,7 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         .bind(run.started_at - chrono::Duration::days(1))
         .execute(&mut tx)
         .await?;
-        for table in [
-            "reconciliation_provider_payments",
-            "reconciliation_provider_refunds",
-        ] {
-            statement::<B>(&format!(
-                "DELETE FROM {table} WHERE run_id IN \
-                 (SELECT id FROM reconciliation_runs WHERE status <> 'running')"
-            ))
-            .execute(&mut tx)
-            .await?;
-        }
+        Self::remove_finished_staging_tx(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -194,15 +206,7 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         .bind(&run.error)
         .execute(&mut tx)
         .await?;
-        for table in [
-            "reconciliation_provider_payments",
-            "reconciliation_provider_refunds",
-        ] {
-            statement::<B>(&format!("DELETE FROM {table} WHERE run_id = $1"))
-                .bind(&run.id)
-                .execute(&mut tx)
-                .await?;
-        }
+        Self::remove_finished_staging_tx(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
