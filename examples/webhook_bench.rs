@@ -16,6 +16,8 @@
 //! It prints throughput, p50 and p99 for each, the webhooks' ratios to pgbench and to the store
 //! call, and the service's peak resident memory.
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/load.rs"]
 mod load;
 #[path = "support/memory.rs"]
@@ -236,6 +238,47 @@ fn pgbench_latencies(dir: &Path) -> Vec<Duration> {
     latencies
 }
 
+/// CPU seconds used so far: the service, this process (the load), the whole machine.
+#[derive(Clone, Copy)]
+struct CpuNow {
+    service: f64,
+    load: f64,
+    machine: cpu::MachineTime,
+}
+
+fn cpu_now(service_pid: &str) -> Option<CpuNow> {
+    Some(CpuNow {
+        service: cpu::process_seconds(service_pid)?,
+        load: cpu::process_seconds("self")?,
+        machine: cpu::MachineTime::now()?,
+    })
+}
+
+impl CpuNow {
+    fn since(self, before: CpuNow) -> CpuNow {
+        CpuNow {
+            service: self.service - before.service,
+            load: self.load - before.load,
+            machine: self.machine.since(before.machine),
+        }
+    }
+}
+
+impl std::fmt::Display for CpuNow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<12} CPU during the webhooks: service {:.2} s, load generator {:.2} s, everything else (PostgreSQL) {:.2} s; \
+             taken by the hypervisor (steal) {:.0}%",
+            "",
+            self.service,
+            self.load,
+            self.machine.busy - self.service - self.load,
+            self.machine.steal_percent()
+        )
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if let Ok(database_url) = std::env::var(SERVE) {
@@ -251,7 +294,10 @@ async fn main() {
     let store: Arc<dyn Store> = store::connect(&database_url, POOL).await.unwrap();
     store.migrate().await.unwrap();
     // Two rounds of the store and of webhooks, each on payments of its own.
-    seed(&database_url, events * 4).await;
+    // Warm-up first (connections opened, statements prepared, caches filled), on payments of its
+    // own after the measured rounds' ones.
+    let warm_up = concurrency * 16;
+    seed(&database_url, events * 4 + 2 * warm_up).await;
     let (mut service, address) = start_service(&database_url);
     let url = format!("http://{address}/v1/webhooks/govuk-pay/sandbox");
     let client = reqwest::Client::builder()
@@ -302,23 +348,43 @@ async fn main() {
         "webhook_bench: {events} events per run, concurrency {concurrency}, pool {POOL}, {} cores, PostgreSQL",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
+    let warm = events * 4;
+    pgbench(&database_url, warm_up, concurrency, events * 4);
+    drive(warm..warm + warm_up, concurrency, direct(store.clone())).await;
+    let warm_webhooks = drive(
+        warm + warm_up..warm + 2 * warm_up,
+        concurrency,
+        http(client.clone(), url.clone()),
+    )
+    .await;
+    println!(
+        "{}   (warm-up, not counted: connections opened, statements prepared)",
+        warm_webhooks.line("webhooks")
+    );
     let mut rounds = Vec::new();
     for round in 0..2 {
         let first = round * 2 * events;
         let database = pgbench(&database_url, events, concurrency, events * 4);
         let store_call = drive(first..first + events, concurrency, direct(store.clone())).await;
+        let service_pid = service.id().to_string();
+        let cpu_before = cpu_now(&service_pid);
         let webhooks = drive(
             first + events..first + 2 * events,
             concurrency,
             http(client.clone(), url.clone()),
         )
         .await;
+        let cpu_used = cpu_now(&service_pid).map(|after| after.since(cpu_before.unwrap()));
         for (name, figures) in [
             ("pgbench", &database),
             ("store", &store_call),
             ("webhooks", &webhooks),
         ] {
             println!("{}", figures.line(&format!("{name} #{}", round + 1)));
+            println!("{}", figures.tail());
+        }
+        if let Some(used) = cpu_used {
+            println!("{used}");
         }
         rounds.push((database, store_call, webhooks));
     }

@@ -20,6 +20,19 @@ impl Figures {
         sorted.sort();
         sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
     }
+    /// The tail beyond p50, for a closer look at where p99 comes from.
+    #[allow(dead_code)]
+    pub fn tail(&self) -> String {
+        let ms = |p: f64| self.percentile(p).as_secs_f64() * 1000.0;
+        format!(
+            "{:<12} p90 {:>6.2}   p95 {:>6.2}   p99.9 {:>6.2}   max {:>6.2} ms",
+            "",
+            ms(0.90),
+            ms(0.95),
+            ms(0.999),
+            ms(1.0)
+        )
+    }
     #[allow(dead_code)]
     pub fn line(&self, name: &str) -> String {
         format!(
