@@ -157,6 +157,9 @@ pub trait Backend: Database<Row: ReadRow> {
     const SKIP_LOCKED: &'static str;
     /// Names a row of a table without an `id` column.
     const ROW_LOCATOR: &'static str;
+    /// Whether a `WITH` clause may hold an `INSERT`/`UPDATE`, so that writes to two tables
+    /// take one round trip.
+    const WRITES_IN_WITH: bool;
 
     fn bind<'q>(
         query: Query<'q, Self, Self::Arguments<'q>>,

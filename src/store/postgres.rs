@@ -42,6 +42,7 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const ROW_LOCATOR: &'static str = "ctid::text";
+    const WRITES_IN_WITH: bool = true;
 
     run_statements_with_sqlx!(stored_time = stored_time);
 

@@ -57,6 +57,7 @@ impl Backend for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
     const ROW_LOCATOR: &'static str = "CAST(rowid AS TEXT)";
+    const WRITES_IN_WITH: bool = false;
 
     run_statements_with_sqlx!(stored_time = stored_time);
 

@@ -23,26 +23,23 @@ pub(super) fn api_key_from_row(row: &impl ReadRow) -> Result<ApiKeyRecord, Store
 }
 
 impl<B: Backend> SqlStore<B> {
-    /// Claims an idempotency key (forgetting an expired claim first); false when the
-    /// key is already held.
+    /// Claims an idempotency key, taking over a claim that has expired; false when the key is
+    /// still held. One statement: the claim is the insert, or the expired row written over with
+    /// nothing of its old request left (no resource, no stored answer).
     pub(super) async fn claim_key_tx(
         tx: &mut Transaction<'static, B>,
         claim: &IdempotencyClaim,
     ) -> Result<bool, StoreError> {
-        statement::<B>(
-            "DELETE FROM idempotency_keys \
-             WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= $3",
-        )
-        .bind(&claim.principal)
-        .bind(claim.key.as_ref())
-        .bind(claim.now)
-        .execute(&mut *tx)
-        .await?;
         Ok(statement::<B>(
             "INSERT INTO idempotency_keys \
              (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, $7) \
-             ON CONFLICT (principal, idempotency_key) DO NOTHING",
+             ON CONFLICT (principal, idempotency_key) DO UPDATE SET \
+             route = excluded.route, fingerprint = excluded.fingerprint, state = 'in_flight', \
+             locked_until = excluded.locked_until, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at, payment_id = NULL, refund_id = NULL, \
+             response_status = NULL, response_body = NULL \
+             WHERE idempotency_keys.expires_at <= excluded.created_at",
         )
         .bind(&claim.principal)
         .bind(claim.key.as_ref())

@@ -192,6 +192,28 @@ pub(super) async fn chapter(store: &dyn Store, t0: DateTime<Utc>) -> (Payment, P
             .unwrap(),
         ClaimOutcome::Claimed
     );
+    // Taken over whole: nothing of the expired claim's request answers the new one (not its
+    // stored reply, not its fingerprint); it is held by the new request until its lease ends,
+    // then linked to the new payment.
+    let p6 = payment(late.now, "REF-6");
+    assert_eq!(
+        store
+            .claim_and_insert_payment(&late, &p6, &audit_entry())
+            .await
+            .unwrap(),
+        ClaimOutcome::InFlight
+    );
+    let mut after_lease = late.clone();
+    after_lease.now = late.lease_until + Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim_and_insert_payment(&after_lease, &p6, &audit_entry())
+            .await
+            .unwrap(),
+        ClaimOutcome::Linked {
+            resource_id: p5.id.to_string()
+        }
+    );
 
     // Listing: newest first, filters, and a keyset position.
     let all = store
