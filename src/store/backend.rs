@@ -37,52 +37,6 @@ pub enum SqlValue {
     Int32(Option<i32>),
     Bool(bool),
     Time(Option<DateTime<Utc>>),
-    /// A column of a batch, bound as one array where the database has arrays
-    /// ([`Backend::ARRAYS`]); read by the guard value by value.
-    List(SqlList),
-}
-
-/// A column of values bound as one array.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SqlList {
-    Text(Vec<Option<String>>),
-    Time(Vec<Option<DateTime<Utc>>>),
-}
-
-/// The type of a column of values bound as one array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListType {
-    Text,
-    Time,
-}
-
-impl ListType {
-    /// The SQL array type a bound list is cast to.
-    pub fn array_sql(self) -> &'static str {
-        match self {
-            ListType::Text => "text[]",
-            ListType::Time => "timestamptz[]",
-        }
-    }
-
-    /// An empty list of this type.
-    pub fn empty(self) -> SqlList {
-        match self {
-            ListType::Text => SqlList::Text(Vec::new()),
-            ListType::Time => SqlList::Time(Vec::new()),
-        }
-    }
-}
-
-impl SqlList {
-    /// Adds `value` to the column; a value of another type is a mistake in the store's SQL.
-    pub fn push(&mut self, value: SqlValue) {
-        match (self, value) {
-            (SqlList::Text(list), SqlValue::Text(v)) => list.push(v),
-            (SqlList::Time(list), SqlValue::Time(v)) => list.push(v),
-            (list, value) => panic!("a {value:?} bound into a list of {list:?}"),
-        }
-    }
 }
 
 impl SqlValue {
@@ -93,10 +47,6 @@ impl SqlValue {
             SqlValue::Text(Some(text)) => card_guard::text_or_json_contains_card_number(text),
             SqlValue::Int(Some(n)) => card_guard::contains_card_number(&n.to_string()),
             SqlValue::Int32(Some(n)) => card_guard::contains_card_number(&n.to_string()),
-            SqlValue::List(SqlList::Text(list)) => list
-                .iter()
-                .flatten()
-                .any(|text| card_guard::text_or_json_contains_card_number(text)),
             _ => false,
         }
     }
@@ -210,12 +160,6 @@ pub trait Backend: Database<Row: ReadRow> {
     /// Whether a `WITH` clause may hold an `INSERT`/`UPDATE`, so that writes to two tables
     /// take one round trip.
     const WRITES_IN_WITH: bool;
-    /// Whether a column of values can be bound as one array (`UNNEST`, `= ANY`), so a statement
-    /// over a batch has one text whatever the batch's size.
-    const ARRAYS: bool;
-
-    /// Binds a column of values as one array; only asked where [`Backend::ARRAYS`].
-    fn push_list(builder: &mut QueryBuilder<'_, Self>, list: SqlList);
 
     fn bind<'q>(
         query: Query<'q, Self, Self::Arguments<'q>>,
@@ -326,7 +270,6 @@ macro_rules! run_statements_with_sqlx {
                 SqlValue::Int32(v) => query.bind(v),
                 SqlValue::Bool(v) => query.bind(v),
                 SqlValue::Time(v) => query.bind(v.map($stored_time)),
-                SqlValue::List(_) => unreachable!("lists are bound through the statement builder"),
             }
         }
 
@@ -341,10 +284,6 @@ macro_rules! run_statements_with_sqlx {
                 SqlValue::Int32(v) => builder.push_bind(v),
                 SqlValue::Bool(v) => builder.push_bind(v),
                 SqlValue::Time(v) => builder.push_bind(v.map($stored_time)),
-                SqlValue::List(list) => {
-                    Self::push_list(builder, list);
-                    builder
-                }
             };
         }
     };
@@ -395,31 +334,4 @@ macro_rules! read_rows_with_sqlx {
             }
         }
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ListType, SqlValue};
-
-    #[test]
-    fn a_list_holds_a_card_number_when_any_of_its_values_does() {
-        let mut list = ListType::Text.empty();
-        list.push("pay_1".into());
-        list.push(None::<String>.into());
-        assert!(!SqlValue::List(list.clone()).holds_card_number());
-        // A Visa-shaped number made here with its check digit, so no file holds one.
-        let body = "424242424242424";
-        let check = (0..10)
-            .map(|d| format!("{body}{d}"))
-            .find(|n| crate::domain::card_guard::luhn_valid(n))
-            .unwrap();
-        list.push(format!("card {check}").into());
-        assert!(SqlValue::List(list).holds_card_number());
-    }
-
-    #[test]
-    #[should_panic(expected = "bound into a list")]
-    fn a_value_of_another_type_is_not_slipped_into_a_list() {
-        ListType::Time.empty().push("2026-12-02".into());
-    }
 }

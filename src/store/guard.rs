@@ -8,7 +8,7 @@ use std::fmt::Display;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use sqlx::query::Query;
 
-use super::backend::{Backend, ListType, On, SqlValue};
+use super::backend::{Backend, On, SqlValue};
 
 /// Why a statement was not sent to the database.
 #[derive(Debug, thiserror::Error)]
@@ -151,81 +151,6 @@ impl<B: Backend> Builder<B> {
             self.push(")");
         }
         self
-    }
-
-    /// Rows of bound values as the source of an `INSERT`: `VALUES (a, b), (c, d)`, or where the
-    /// database takes arrays, `SELECT * FROM UNNEST($1::text[], $2::timestamptz[])`, one array a
-    /// column: one statement text whatever the number of rows, so it is prepared once and its
-    /// plan reused. Rows keep their order either way.
-    pub fn push_row_source<const N: usize>(
-        &mut self,
-        types: [ListType; N],
-        rows: impl IntoIterator<Item = [SqlValue; N]>,
-    ) -> &mut Self {
-        if B::ARRAYS {
-            self.push("SELECT * FROM ").push_unnest(types, rows)
-        } else {
-            self.push("VALUES ").push_rows(rows)
-        }
-    }
-
-    /// Rows of bound values as a table `v` with columns `column1`, `column2`, … (for
-    /// `UPDATE … FROM`): `(VALUES …) AS v`, or `UNNEST(…) AS v(column1, …)` where the database
-    /// takes arrays.
-    pub fn push_row_table<const N: usize>(
-        &mut self,
-        types: [ListType; N],
-        rows: impl IntoIterator<Item = [SqlValue; N]>,
-    ) -> &mut Self {
-        if B::ARRAYS {
-            self.push_unnest(types, rows).push(" AS v(");
-            for c in 1..=N {
-                self.push(if c == 1 { "" } else { ", " })
-                    .push(format_args!("column{c}"));
-            }
-            self.push(")")
-        } else {
-            self.push("(VALUES ").push_rows(rows).push(") AS v")
-        }
-    }
-
-    /// `IN ($1, $2, …)`, or `= ANY($1::text[])` where the database takes arrays.
-    pub fn push_in<'v>(&mut self, values: impl IntoIterator<Item = &'v str>) -> &mut Self {
-        if B::ARRAYS {
-            let mut list = ListType::Text.empty();
-            values.into_iter().for_each(|v| list.push(v.into()));
-            self.push(" = ANY(")
-                .push_bind(SqlValue::List(list))
-                .push("::text[])")
-        } else {
-            for (n, value) in values.into_iter().enumerate() {
-                self.push(if n == 0 { " IN (" } else { ", " })
-                    .push_bind(value);
-            }
-            self.push(")")
-        }
-    }
-
-    /// `UNNEST($1::type[], …)`, the rows' columns bound one array each.
-    fn push_unnest<const N: usize>(
-        &mut self,
-        types: [ListType; N],
-        rows: impl IntoIterator<Item = [SqlValue; N]>,
-    ) -> &mut Self {
-        let mut columns = types.map(ListType::empty);
-        for row in rows {
-            for (column, value) in columns.iter_mut().zip(row) {
-                column.push(value);
-            }
-        }
-        self.push("UNNEST(");
-        for (c, (column, ty)) in columns.into_iter().zip(types).enumerate() {
-            self.push(if c == 0 { "" } else { ", " })
-                .push_bind(SqlValue::List(column))
-                .push("::")
-                .push(ty.array_sql());
-        }
-        self.push(")")
     }
 
     pub fn build(&mut self) -> Statement<'_, 'static, B> {

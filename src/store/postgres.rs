@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
-use super::backend::{Backend, SqlList};
+use super::backend::Backend;
 use super::guard::statement;
 use super::sql::SqlStore;
 use super::{migrations, ColumnInfo, StoreError};
@@ -43,16 +43,8 @@ impl Backend for Postgres {
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const ROW_LOCATOR: &'static str = "ctid::text";
     const WRITES_IN_WITH: bool = true;
-    const ARRAYS: bool = true;
 
     run_statements_with_sqlx!(stored_time = stored_time);
-
-    fn push_list(builder: &mut QueryBuilder<'_, Self>, list: SqlList) {
-        match list {
-            SqlList::Text(values) => builder.push_bind(values),
-            SqlList::Time(values) => builder.push_bind(values),
-        };
-    }
 
     fn begin_write(
         pool: &PgPool,

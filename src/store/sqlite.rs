@@ -8,9 +8,9 @@ use futures_util::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::backend::{Backend, SqlList};
+use super::backend::Backend;
 use super::guard::statement;
 use super::sql::SqlStore;
 use super::{migrations, ColumnInfo, StoreError};
@@ -58,13 +58,8 @@ impl Backend for Sqlite {
     const SKIP_LOCKED: &'static str = "";
     const ROW_LOCATOR: &'static str = "CAST(rowid AS TEXT)";
     const WRITES_IN_WITH: bool = false;
-    const ARRAYS: bool = false;
 
     run_statements_with_sqlx!(stored_time = stored_time);
-
-    fn push_list(_: &mut QueryBuilder<'_, Self>, _: SqlList) {
-        unreachable!("SQLite has no arrays: the store binds lists only where Backend::ARRAYS")
-    }
 
     /// SQLite allows one writer: take the write lock up front so concurrent writers queue
     /// (busy_timeout) instead of failing when a read lock cannot be upgraded.

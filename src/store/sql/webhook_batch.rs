@@ -12,7 +12,7 @@ use crate::domain::{
     decide_transition, happened_at, notification_type, EventOutcome, PaymentId, PaymentStatus,
     TransitionDecision, TransitionSource,
 };
-use crate::store::backend::{Backend, ListType, ReadRow};
+use crate::store::backend::{Backend, ReadRow};
 use crate::store::guard::Builder;
 use crate::store::*;
 
@@ -125,31 +125,26 @@ impl<B: Backend> SqlStore<B> {
         firsts.sort_by_key(|&i| (&batch[i].account, &batch[i].event.message_id));
         let mut sql = Builder::<B>::new(
             "INSERT INTO webhook_receipts (account, message_id, event_type, provider_payment_id, \
-             reported_status, failure_code, occurred_at, received_at, outcome) ",
+             reported_status, failure_code, occurred_at, received_at, outcome) VALUES ",
         );
-        use ListType::{Text, Time};
-        let types = [Text, Text, Text, Text, Text, Text, Time, Time, Text];
-        sql.push_row_source(
-            types,
-            firsts.iter().map(|&i| {
-                let ReceivedEvent {
-                    account,
-                    event,
-                    received_at,
-                } = &batch[i];
-                [
-                    account.as_str().into(),
-                    event.message_id.as_str().into(),
-                    event.event_type.as_str().into(),
-                    event.provider_payment_id.as_str().into(),
-                    event.reported.map(|s| s.as_str()).into(),
-                    event.failure_code.as_deref().into(),
-                    event.occurred_at.into(),
-                    (*received_at).into(),
-                    "ignored".into(),
-                ]
-            }),
-        );
+        sql.push_rows(firsts.iter().map(|&i| {
+            let ReceivedEvent {
+                account,
+                event,
+                received_at,
+            } = &batch[i];
+            [
+                account.as_str().into(),
+                event.message_id.as_str().into(),
+                event.event_type.as_str().into(),
+                event.provider_payment_id.as_str().into(),
+                event.reported.map(|s| s.as_str()).into(),
+                event.failure_code.as_deref().into(),
+                event.occurred_at.into(),
+                (*received_at).into(),
+                "ignored".into(),
+            ]
+        }));
         sql.push(" ON CONFLICT (account, message_id) DO NOTHING RETURNING account, message_id");
         let mut inserted = HashSet::new();
         for row in sql.build().fetch_all(&mut *tx).await? {
@@ -186,10 +181,12 @@ impl<B: Backend> SqlStore<B> {
             let mut sql = Builder::<B>::new(
                 "SELECT id, provider_payment_id, status, created_at FROM payments WHERE account = ",
             );
-            sql.push_bind(account)
-                .push(" AND provider_payment_id")
-                .push_in(provider_ids)
-                .push(" ORDER BY provider_payment_id")
+            sql.push_bind(account).push(" AND provider_payment_id IN (");
+            for (n, provider_id) in provider_ids.into_iter().enumerate() {
+                sql.push(if n == 0 { "" } else { ", " })
+                    .push_bind(provider_id);
+            }
+            sql.push(") ORDER BY provider_payment_id")
                 .push(B::FOR_UPDATE);
             for row in sql.build().fetch_all(&mut *tx).await? {
                 let id: String = row.col("id")?;
@@ -217,21 +214,18 @@ impl<B: Backend> SqlStore<B> {
             return Ok(());
         }
         let mut sql = Builder::<B>::new(
-            "UPDATE webhook_receipts SET outcome = v.column3, payment_id = v.column4 FROM ",
+            "UPDATE webhook_receipts SET outcome = v.column3, payment_id = v.column4 FROM (VALUES ",
         );
-        sql.push_row_table(
-            [ListType::Text; 4],
-            receipts.iter().map(|r| {
-                [
-                    r.account.into(),
-                    r.message_id.into(),
-                    r.outcome.into(),
-                    r.payment_id.as_deref().into(),
-                ]
-            }),
-        );
+        sql.push_rows(receipts.iter().map(|r| {
+            [
+                r.account.into(),
+                r.message_id.into(),
+                r.outcome.into(),
+                r.payment_id.as_deref().into(),
+            ]
+        }));
         sql.push(
-            " WHERE webhook_receipts.account = v.column1 \
+            ") AS v WHERE webhook_receipts.account = v.column1 \
              AND webhook_receipts.message_id = v.column2",
         );
         sql.build().execute(&mut *tx).await?;
@@ -263,24 +257,19 @@ impl<B: Backend> SqlStore<B> {
         }
         let mut payments = Builder::<B>::new(
             "UPDATE payments SET status = v.column3, failure_code = COALESCE(v.column4, payments.failure_code), \
-             updated_at = v.column5, finished_at = COALESCE(v.column6, payments.finished_at) FROM ",
+             updated_at = v.column5, finished_at = COALESCE(v.column6, payments.finished_at) FROM (VALUES ",
         );
-        use ListType::{Text, Time};
-        let types = [Text, Text, Text, Text, Time, Time];
-        payments.push_row_table(
-            types,
-            ends.iter().map(|(first, last, code)| {
-                [
-                    first.payment_id.as_ref().into(),
-                    first.from.as_str().into(),
-                    last.to.as_str().into(),
-                    (*code).into(),
-                    last.at.into(),
-                    last.to.is_final().then_some(last.at).into(),
-                ]
-            }),
-        );
-        payments.push(" WHERE payments.id = v.column1 AND payments.status = v.column2");
+        payments.push_rows(ends.iter().map(|(first, last, code)| {
+            [
+                first.payment_id.as_ref().into(),
+                first.from.as_str().into(),
+                last.to.as_str().into(),
+                (*code).into(),
+                last.at.into(),
+                last.to.is_final().then_some(last.at).into(),
+            ]
+        }));
+        payments.push(") AS v WHERE payments.id = v.column1 AND payments.status = v.column2");
         let moved = payments.build().execute(&mut *tx).await?.rows_affected();
         if moved != ends.len() as u64 {
             return Err(StoreError::Other(
@@ -297,21 +286,17 @@ impl<B: Backend> SqlStore<B> {
         moves: &[Move],
     ) -> Result<(), StoreError> {
         let mut timeline = Builder::<B>::new(
-            "INSERT INTO payment_events (payment_id, at, from_status, to_status, source) ",
+            "INSERT INTO payment_events (payment_id, at, from_status, to_status, source) VALUES ",
         );
-        use ListType::{Text, Time};
-        timeline.push_row_source(
-            [Text, Time, Text, Text, Text],
-            moves.iter().map(|m| {
-                [
-                    m.payment_id.as_ref().into(),
-                    m.at.into(),
-                    m.from.as_str().into(),
-                    m.to.as_str().into(),
-                    TransitionSource::Webhook.as_str().into(),
-                ]
-            }),
-        );
+        timeline.push_rows(moves.iter().map(|m| {
+            [
+                m.payment_id.as_ref().into(),
+                m.at.into(),
+                m.from.as_str().into(),
+                m.to.as_str().into(),
+                TransitionSource::Webhook.as_str().into(),
+            ]
+        }));
         timeline.build().execute(&mut *tx).await?;
         Ok(())
     }
@@ -329,21 +314,17 @@ impl<B: Backend> SqlStore<B> {
             return Ok(());
         }
         let mut outbox = Builder::<B>::new(
-            "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) ",
+            "INSERT INTO outbox (id, event_type, payment_id, created_at, next_attempt_at) VALUES ",
         );
-        use ListType::{Text, Time};
-        outbox.push_row_source(
-            [Text, Text, Text, Time, Time],
-            notified.iter().map(|(m, event_type)| {
-                [
-                    crate::domain::refs::new_id("evt_").into(),
-                    (*event_type).into(),
-                    m.payment_id.as_ref().into(),
-                    m.at.into(),
-                    m.at.into(),
-                ]
-            }),
-        );
+        outbox.push_rows(notified.iter().map(|(m, event_type)| {
+            [
+                crate::domain::refs::new_id("evt_").into(),
+                (*event_type).into(),
+                m.payment_id.as_ref().into(),
+                m.at.into(),
+                m.at.into(),
+            ]
+        }));
         outbox.build().execute(&mut *tx).await?;
         Ok(())
     }
