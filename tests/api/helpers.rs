@@ -68,10 +68,18 @@ impl Clock for ManualClock {
     }
 }
 
-/// A port nothing listens on, for a provider that is down.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A port nothing listens on, for a provider or a CRM that is down: bound for the whole run, never
+/// listening, so connecting is refused and no test alongside can be given it (as one let go can).
+pub fn closed_port() -> u16 {
+    static CLOSED: std::sync::OnceLock<(tokio::net::TcpSocket, u16)> = std::sync::OnceLock::new();
+    CLOSED
+        .get_or_init(|| {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let port = socket.local_addr().unwrap().port();
+            (socket, port)
+        })
+        .1
 }
 
 /// Settings for a test: loopback, short provider timeouts, no refresh throttle, plus an `offline`

@@ -184,9 +184,8 @@ each_backend! {
             (adjust.take().unwrap())(s);
             s.notifications.retry_schedule_seconds = vec![1, 1];
             // Nothing listens here: the CRM is down.
-            s.notifications.default_url = Some(format!("http://127.0.0.1:{}/down", {
-                std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-            }));
+            s.notifications.default_url =
+                Some(format!("http://127.0.0.1:{}/down", crate::helpers::closed_port()));
         }, clock.clone()).await;
         let id = succeeded_payment(&app, "CRM-9004").await;
         let notifications = &app.services.notifications;
