@@ -56,7 +56,11 @@ both_stores! {
         let (first, second) = tokio::join!(
             app.create_payment("in-flight", &body),
             async {
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                // Sent once the first holds the key (its payment row is written with the claim),
+                // not after a guessed head start a busy machine can outlast.
+                while app.count_rows("payments").await == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
                 app.create_payment("in-flight", &body).await
             }
         );
