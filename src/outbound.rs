@@ -123,7 +123,7 @@ mod tests {
         )));
         assert!(holds_card_number(&built(
             c.request(Method::POST, url)
-                .json(&serde_json::json!({"d": grouped(&v, "\n")}))
+                .json(&serde_json::json!({"d": grouped(&v, "\u{2014}")}))
         )));
         assert!(holds_card_number(&built(
             c.request(Method::POST, url)

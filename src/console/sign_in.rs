@@ -221,6 +221,37 @@ pub async fn start(
     Ok(see_other(url.as_str()))
 }
 
+/// The error codes OAuth 2.0 (RFC 6749 §4.1.2.1) and OpenID Connect (Core §3.1.2.6) define: the
+/// caller's `error` is logged as one of these or as `other`, never as written (it is the
+/// browser's to set, and could forge a log line or carry anything).
+const PROVIDER_ERRORS: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+];
+
+/// The identity provider's error as a bounded code.
+fn provider_error_code(error: &str) -> &'static str {
+    PROVIDER_ERRORS
+        .iter()
+        .find(|known| **known == error)
+        .copied()
+        .unwrap_or("other")
+}
+
 #[derive(Deserialize)]
 pub struct CallbackQuery {
     code: Option<String>,
@@ -244,7 +275,8 @@ pub async fn callback(
         .and_then(Result::ok)
         .ok_or_else(|| failed("no sign-in was started in this browser"))?;
     if let Some(error) = &query.error {
-        return Err(failed(&format!("the identity provider answered {error}")));
+        let code = provider_error_code(error);
+        return Err(failed(&format!("the identity provider answered {code}")));
     }
     let (Some(code), Some(state)) = (&query.code, &query.state) else {
         return Err(failed("the identity provider's answer had no code"));

@@ -1,6 +1,9 @@
 //! A provider's news about a payment (from a signed webhook), reduced to what Counterfoil keeps.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::card_guard::contains_card_number;
 
 use super::{decide_transition, PaymentStatus, TransitionDecision};
 
@@ -21,6 +24,62 @@ pub struct ProviderEvent {
     pub counterfoil_id: Option<String>,
     /// The event says a refund of this payment moved: its open refunds are asked about.
     pub refund_activity: bool,
+}
+
+/// What a provider event held that reads as a card number and was withheld from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Withheld {
+    /// The names of the fields withheld (never their values).
+    pub fields: Vec<&'static str>,
+    /// The provider's payment id was one of them: the event cannot be matched to a payment.
+    pub payment_id: bool,
+}
+
+impl ProviderEvent {
+    /// Makes the event safe to keep when a field of it reads as a card number, so that the guard
+    /// never costs a payment: the message id (needed only to spot the provider's retries) becomes
+    /// a hash of itself, the same on every retry; an event name, failure code or our id that
+    /// reads as one is dropped. A provider payment id that reads as one is reported (the payment
+    /// is then settled by polling and reconciliation, which know it by our id). Providers mint
+    /// their ids themselves, so this is a safeguard for ids that hold long runs of digits by
+    /// chance, never a place card data is expected.
+    pub fn withhold_card_numbers(&mut self) -> Withheld {
+        let mut withheld = Withheld::default();
+        if contains_card_number(&self.message_id) {
+            self.message_id = hashed_id(&self.message_id);
+            withheld.fields.push("message id (kept as a hash)");
+        }
+        if contains_card_number(&self.event_type) {
+            self.event_type = "withheld".into();
+            withheld.fields.push("event type");
+        }
+        if self
+            .failure_code
+            .as_deref()
+            .is_some_and(contains_card_number)
+        {
+            self.failure_code = None;
+            withheld.fields.push("failure code");
+        }
+        if self
+            .counterfoil_id
+            .as_deref()
+            .is_some_and(contains_card_number)
+        {
+            self.counterfoil_id = None;
+            withheld.fields.push("payment reference");
+        }
+        if contains_card_number(&self.provider_payment_id) {
+            withheld.fields.push("provider payment id");
+            withheld.payment_id = true;
+        }
+        withheld
+    }
+}
+
+/// A provider id kept only as its SHA-256 (for spotting retries, where the raw id is not needed).
+pub fn hashed_id(raw: &str) -> String {
+    format!("sha256-{}", hex::encode(Sha256::digest(raw.as_bytes())))
 }
 
 /// What applying a provider event did.

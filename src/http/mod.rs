@@ -264,7 +264,7 @@ async fn audit_access(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use crate::domain::api_key::Role;
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let query = audited_query_names(req.query_string());
     let services = req.app_data::<web::Data<AppServices>>().cloned();
@@ -322,9 +322,6 @@ async fn audit_access(
     }
 }
 
-/// The most digits a caller's `X-Request-Id` may have: fewer than any card number.
-const REQUEST_ID_MAX_DIGITS: usize = 12;
-
 /// Wraps a handler so that, if it panics, it answers problem+json 500 (`internal_error`)
 /// instead of dropping the connection; the access audit around it then records the failure with
 /// the caller's identity. The panic's message goes to the log through its card-number guard.
@@ -364,9 +361,24 @@ fn caller_request_id(req: &ServiceRequest) -> Option<String> {
     let plain = id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    let digits = id.bytes().filter(u8::is_ascii_digit).count();
-    (plain && (1..=64).contains(&id.len()) && digits <= REQUEST_ID_MAX_DIGITS)
+    // A UUID (the common form, about twenty digits) is kept; one with a card number anywhere in
+    // its runs of digits is replaced, as declining it costs only the caller's correlation.
+    (plain && (1..=64).contains(&id.len()) && !card_guard::contains_card_digits(id))
         .then(|| id.to_owned())
+}
+
+/// The methods the route table answers; any other method a caller sends is `other` in metrics,
+/// logs, spans and the audit trail, so a label can neither carry what a caller wrote nor grow
+/// without bound.
+const ROUTED_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The request's method as it is labelled: one of [`ROUTED_METHODS`] or `other`.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    ROUTED_METHODS
+        .iter()
+        .find(|known| **known == method.as_str())
+        .copied()
+        .unwrap_or("other")
 }
 
 /// Every request: a request id (the caller's `X-Request-Id`, or a new one) returned in
@@ -378,7 +390,7 @@ pub async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let request_id = caller_request_id(&req).unwrap_or_else(|| new_id("req_"));
     let span = tracing::info_span!(
@@ -408,7 +420,7 @@ pub async fn observe(
     if let Some(services) = services {
         services
             .metrics
-            .http_request(method.as_str(), &route, status, elapsed);
+            .http_request(method, &route, status, elapsed);
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response

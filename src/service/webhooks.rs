@@ -138,6 +138,27 @@ impl WebhookService {
             tracing::warn!(account, reason = %rejection, "webhook refused: signed but unreadable");
             WebhookError::Rejected(rejection)
         })?;
+        // The guard never costs a payment: what reads as a card number is withheld, the rest
+        // applied, and a person told (by this line and the `withheld` count).
+        let withheld = event.withhold_card_numbers();
+        if !withheld.fields.is_empty() {
+            self.metrics.webhook(kind.as_str(), account, "withheld");
+            tracing::warn!(
+                account,
+                fields = ?withheld.fields,
+                "webhook fields withheld: they read as a card number; the rest is applied"
+            );
+        }
+        if withheld.payment_id {
+            // Nothing can be written under that id; the payment is settled by the poller and by
+            // reconciliation. Answered so the provider does not retry what can never apply.
+            tracing::error!(
+                account,
+                "webhook names a provider payment id that reads as a card number: not applied; \
+                 the poller and reconciliation settle the payment (needs a person if they cannot)"
+            );
+            return Ok(EventOutcome::Ignored);
+        }
         if event.provider_payment_id.is_empty() {
             // The event names our payment, not the provider's: find the provider's id for it.
             if let Some(ours) = event

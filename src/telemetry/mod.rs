@@ -157,12 +157,12 @@ impl Extractor for HeaderExtractor<'_> {
 /// its ids do not read as a card number). The caller's `tracestate` is left behind: it is free
 /// text we could neither vouch for nor export.
 pub fn adopt_incoming_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
-    // A trace id is exported and forwarded as hex: one whose digits read as a card number is
-    // not one we take on.
+    // A trace id is exported and forwarded as hex: one with a card number anywhere in its runs of
+    // digits is not one we take on (declining one costs only the caller's correlation).
     let traceparent = headers
         .get("traceparent")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    if traceparent.is_some_and(|t| crate::domain::card_guard::contains_card_number(&t)) {
+    if traceparent.is_some_and(|t| crate::domain::card_guard::contains_card_digits(&t)) {
         return;
     }
     let extracted = TraceContextPropagator::new().extract(&HeaderExtractor(headers));

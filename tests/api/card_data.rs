@@ -122,3 +122,131 @@ both_stores! {
         assert_eq!(app.create_payment("ordinary", &body).await.status(), 201);
     }
 }
+
+/// Message ids with card-number-like digit runs, the ways a provider's opaque ids might hold one.
+fn digit_heavy_ids<R: rand::Rng>(rng: &mut R) -> Vec<String> {
+    use crate::helpers::fresh_pan;
+    let pan = |rng: &mut R| {
+        let (prefix, len) = [("4", 16), ("51", 16), ("37", 15), ("6011", 16)][rng.gen_range(0..4)];
+        fresh_pan(rng, prefix, len)
+    };
+    vec![
+        pan(rng),
+        format!("msg-{}", pan(rng)),
+        format!("{}-{}", pan(rng), pan(rng)),
+        spaced(&pan(rng)),
+        format!("evt_{}x", pan(rng)),
+        format!("{}1227", pan(rng)),
+        format!("a{}b{}", pan(rng), pan(rng)),
+        pan(rng)
+            .chars()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join("-"),
+    ]
+}
+
+both_stores! {
+    async fn paid_webhooks_with_digit_heavy_ids_are_all_recorded(app) {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(rand::Rng::gen(&mut rand::thread_rng()));
+        let ids = digit_heavy_ids(&mut rng);
+        for (i, message_id) in ids.iter().enumerate() {
+            let payment = app.new_payment(&format!("CRM-DIGITS-{i}")).await;
+            let provider_id = payment["provider_payment_id"].as_str().unwrap();
+            let mut message = crate::helpers::govuk_message(message_id, provider_id, "card_payment_captured", "success", None);
+            // The failure code a provider sends may hold digits too: withheld, the rest applied.
+            message["resource"]["state"]["code"] = json!(message_id);
+            let body = message.to_string();
+            let answer = app.send_webhook("sandbox", &body, Some(crate::helpers::WEBHOOK_SECRET)).await;
+            assert_eq!(answer.status(), 200, "message id {message_id:?}");
+            let paid = app.get_payment(payment["id"].as_str().unwrap()).await;
+            assert_eq!(paid["status"], "succeeded", "message id {message_id:?}");
+            // The provider's retry of the same message is recognised by its hash: no second effect.
+            let again = app.send_webhook("sandbox", &body, Some(crate::helpers::WEBHOOK_SECRET)).await;
+            assert_eq!(again.status(), 200);
+            let outcome: Value = again.json().await.unwrap();
+            assert_eq!(outcome["outcome"], "duplicate", "message id {message_id:?}");
+        }
+        // None of those ids was kept as written.
+        for message_id in &ids {
+            let digits: String = message_id.chars().filter(char::is_ascii_digit).collect();
+            assert!(app.columns_containing(&digits[..13]).await.is_empty(), "{message_id}");
+        }
+    }
+
+    async fn a_webhook_naming_a_card_like_payment_id_is_answered_and_applies_nothing(app) {
+        let pan = fresh_test_pan();
+        let message = crate::helpers::govuk_message("msg-card-like-payment", &pan, "card_payment_captured", "success", None);
+        let answer = app.send_webhook("sandbox", &message.to_string(), Some(crate::helpers::WEBHOOK_SECRET)).await;
+        assert_eq!(answer.status(), 200, "the provider is not made to retry what can never apply");
+        assert!(app.columns_containing(&pan).await.is_empty());
+        assert!(app.columns_containing(&pan[..13]).await.is_empty());
+    }
+}
+
+/// The shapes councils wrote that were refused one time in five, generated afresh.
+fn why_table(rng: &mut impl rand::Rng) -> Vec<String> {
+    let d = |rng: &mut dyn rand::RngCore, n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(b'0' + (rng.next_u32() % 10) as u8))
+            .collect()
+    };
+    let amounts = |rng: &mut dyn rand::RngCore| -> String {
+        (0..8)
+            .map(|_| format!("{}.{:02}", 100 + rng.next_u32() % 900, rng.next_u32() % 100))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let date = |rng: &mut dyn rand::RngCore| {
+        format!(
+            "{:02}/{:02}/2026",
+            1 + rng.next_u32() % 28,
+            1 + rng.next_u32() % 12
+        )
+    };
+    vec![
+        format!("Bulky waste collection UPRN {}, {}", d(rng, 12), d(rng, 12)),
+        amounts(rng),
+        format!("Invoice {} / {}", d(rng, 8), d(rng, 8)),
+        format!("NNDR {} / {}", d(rng, 10), d(rng, 6)),
+        format!("Resident parking permit {} - {}", date(rng), date(rng)),
+        format!("Contact 01632 {}, 07700 {}", d(rng, 6), d(rng, 6)),
+        format!("CTAX-{}-2026", d(rng, 10)),
+        format!("2025-{}-{}", d(rng, 6), d(rng, 5)),
+    ]
+}
+
+both_stores! {
+    async fn what_councils_write_is_accepted_as_description_metadata_and_refund_reason(app) {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(rand::Rng::gen(&mut rand::thread_rng()));
+        let paid = app.new_payment("CRM-WHY-PAID").await;
+        app.press(paid["next_url"].as_str().unwrap(), "pay").await;
+        let paid = app.wait_for_status(paid["id"].as_str().unwrap(), "succeeded").await;
+        for round in 0..5 {
+            for (i, text) in why_table(&mut rng).into_iter().enumerate() {
+                let mut body = payment_body(&format!("CRM-WHY-{round}-{i}"));
+                body["description"] = json!(text);
+                body["metadata"] = json!({"note": text});
+                let created = app.create_payment(&uuid::Uuid::new_v4().to_string(), &body).await;
+                assert_eq!(created.status(), 201, "{text:?}");
+                if i == 6 {
+                    body["request_ref"] = json!(text);
+                    let created = app.create_payment(&uuid::Uuid::new_v4().to_string(), &body).await;
+                    assert_eq!(created.status(), 201, "request_ref {text:?}");
+                }
+                let refund = app
+                    .client
+                    .post(app.url(&format!("/v1/payments/{}/refunds", paid["id"].as_str().unwrap())))
+                    .bearer_auth(&app.finance_key)
+                    .header("Idempotency-Key", uuid::Uuid::new_v4().simple().to_string())
+                    .json(&json!({"amount": 1, "reason": text}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(refund.status().is_success(), "refund reason {text:?}: {}", refund.status());
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod browser;
+mod card_corpus;
 mod card_data;
 mod cli;
 mod console;

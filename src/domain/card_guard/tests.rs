@@ -1,17 +1,19 @@
-//! The detector's unit and property tests: every network, every disguise, no false positives
-//! on council references.
+//! The detector's unit and property tests: every network, the layouts people write, every
+//! disguise of a digit or a separator; and no refusal of what councils write. The corpora and
+//! their benchmark (tests/card_corpus) measure both at scale.
 
 use super::test_numbers::{grouped, pan, visa};
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
 
-/// Each network's prefix and a length it issues (Visa, Visa 13, Mastercard and its 2-series,
-/// Amex, Discover, Maestro UK and Maestro, JCB, Diners, UnionPay 16 and 19).
+/// Each network's prefix and a length it issues (Visa, Visa 13 and 19, Mastercard and its
+/// 2-series, Amex, Discover, Maestro UK and Maestro, JCB, Diners, UnionPay 16 and 19).
 const NETWORKS: &[(&str, usize)] = &[
     ("4", 16),
     ("400005", 16),
     ("4", 13),
+    ("4", 19),
     ("55", 16),
     ("2223", 16),
     ("52", 16),
@@ -20,6 +22,7 @@ const NETWORKS: &[(&str, usize)] = &[
     ("6011", 16),
     ("65", 16),
     ("6759", 16),
+    ("6759", 19),
     ("6304", 16),
     ("3566", 16),
     ("305", 14),
@@ -33,6 +36,34 @@ fn test_pans() -> Vec<String> {
         .iter()
         .map(|(prefix, len)| pan(prefix, *len))
         .collect()
+}
+
+/// `pan` split into groups of these sizes, joined by `separator`.
+fn in_layout(pan: &str, sizes: &[usize], separator: &str) -> String {
+    let mut groups = Vec::new();
+    let mut at = 0;
+    for size in sizes {
+        let end = (at + size).min(pan.len());
+        groups.push(&pan[at..end]);
+        at = end;
+    }
+    assert_eq!(at, pan.len(), "the layout covers the number");
+    groups.join(separator)
+}
+
+/// The layouts people write each length in.
+fn layouts(len: usize) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = [1, 4]
+        .iter()
+        .map(|&size| std::iter::repeat_n(size, len.div_ceil(size)).collect())
+        .collect();
+    match len {
+        15 => out.push(vec![4, 6, 5]),
+        14 => out.push(vec![4, 6, 4]),
+        13 => out.extend([vec![4, 4, 5], vec![4, 3, 3, 3]]),
+        _ => {}
+    }
+    out
 }
 
 #[test]
@@ -50,6 +81,10 @@ fn finds_a_pan_in_free_text_and_json() {
         grouped(&v, " ")
     )));
     assert!(contains_card_number(&format!("ABC{}XYZ", grouped(&v, "-"))));
+    assert!(
+        contains_card_number(&format!("card{v}exp")),
+        "inside a word"
+    );
     assert!(json_contains_card_number(
         &json!({"metadata": {"a": ["x", {"deep": pan("55", 16)}]}})
     ));
@@ -62,34 +97,87 @@ fn finds_a_pan_in_free_text_and_json() {
 }
 
 #[test]
+fn every_network_in_every_layout_with_every_separator_is_found() {
+    for pan in test_pans() {
+        assert!(contains_card_number(&pan), "{pan}");
+        for layout in layouts(pan.len()) {
+            for sep in SEPARATORS {
+                let text = in_layout(&pan, &layout, sep);
+                assert!(contains_card_number(&text), "{layout:?} {text:?}");
+                assert!(
+                    contains_card_number(&format!("ref: {text}, thanks")),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn finds_a_pan_that_follows_other_numbers() {
     let v = visa();
     assert!(contains_card_number(&format!(
         "order 12 {}",
         grouped(&v, " ")
     )));
-    assert!(contains_card_number(&format!("2024-{}", grouped(&v, "-"))));
+    // A four-digit group before four more is a list of numbers.
+    assert!(!contains_card_number(&format!(
+        "2024 {} 2025",
+        grouped(&v, " ")
+    )));
+    assert!(contains_card_number(&format!(
+        "{} 12 27 123",
+        grouped(&v, " ")
+    )));
 }
 
 #[test]
 fn a_uuid_whose_digit_groups_look_like_a_pan_is_not_one() {
-    // 12345678-1234-4123 would be 1234567812344123 (but it is a UUID's start).
-    let digits = "12345678-1234-5678-9012-abcdefabcdef";
-    assert!(!contains_card_number(digits));
-    assert!(!contains_card_number(&format!("key {digits} used")));
-    // A real card number next to a UUID is still found.
     let v = visa();
+    let uuid = format!(
+        "abcd{}-{}-{}-{}-{}abcdef12",
+        &v[..4],
+        &v[4..8],
+        &v[8..12],
+        &v[12..16],
+        "7890"
+    );
+    assert!(!contains_card_number(&uuid), "{uuid}");
+    assert!(!contains_card_number(&uuid.to_uppercase()));
+    assert!(!contains_card_number(&format!("key {uuid} used")));
+    // A real card number next to a UUID is still found.
     assert!(contains_card_number(&format!(
-        "{digits} {}",
+        "{uuid} {}",
         grouped(&v, " ")
     )));
-    let uuid_head = format!("{}-{}-{}", &v[..8], &v[8..12], &v[12..]);
-    let uuid_with_pan_prefix = format!("{uuid_head}-aaaa-bbbbbbbbbbbb");
-    assert!(!contains_card_number(&uuid_with_pan_prefix));
+}
+
+#[test]
+fn an_iban_is_not_a_card_number() {
+    // A Lloyds sort code (30-xx-xx) puts a Diners prefix in a UK IBAN's fourteen digits.
+    let diners = pan("301", 14);
+    let bban = format!("LOYD{diners}");
+    // Check digits for GB + this BBAN (ISO 13616: 98 - mod 97 of BBAN, GB, 00).
+    let numeric: String = format!("{bban}GB00")
+        .chars()
+        .map(|c| c.to_digit(36).expect("alphanumeric").to_string())
+        .collect();
+    let remainder = numeric
+        .bytes()
+        .fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
+    let iban = format!("GB{:02}{bban}", 98 - remainder);
+    let spaced: String = iban
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
-        contains_card_number(&uuid_head),
-        "without the rest it is no UUID"
+        contains_card_number(&grouped(&diners, " ")),
+        "the digits alone are a card number"
     );
+    assert!(!contains_card_number(&spaced), "{spaced}");
+    assert!(!contains_card_number(&format!("Refund to {iban} please")));
 }
 
 #[test]
@@ -100,15 +188,32 @@ fn ignores_numbers_that_are_not_pans() {
     assert!(!contains_card_number(&luhn_fails));
     assert!(!contains_card_number(&pan("9", 16))); // no network starts with 9
     assert!(!contains_card_number(&pan("4", 12))); // too short
-                                                   // A letter between the groups ends the run.
+    assert!(
+        !contains_card_number(&pan("4", 15)),
+        "Visa issues no 15 digits"
+    );
+    assert!(!contains_card_number(&pan("37", 16)), "Amex issues 15 only");
+    // A letter, a comma or mixed separators between the groups make separate numbers.
     assert!(!contains_card_number(&grouped(&v, "x")));
+    assert!(!contains_card_number(&grouped(&v, ", ")));
+    let mixed = format!("{} {}-{}.{}", &v[..4], &v[4..8], &v[8..12], &v[12..]);
+    assert!(!contains_card_number(&mixed));
+    // An Amex layout around a number Amex does not issue.
+    assert!(!contains_card_number(&in_layout(
+        &pan("4", 15),
+        &[4, 6, 5],
+        "-"
+    )));
 }
 
-/// Separators a person (or an attacker) might put between the groups; each joins them.
+/// Separators a person might put between the groups, one kind at a time: ASCII, Unicode spaces
+/// and dashes, and invisible ones (which join the digits as if nothing were there).
 const SEPARATORS: &[&str] = &[
-    " ", "-", ".", "_", "/", ",", "  ", " - ", "\t", "\n", "\r\n", "\u{200B}", "\u{200D}",
-    "\u{00AD}", "\u{2010}", "\u{2013}", "\u{2014}", "\u{2212}", "\u{00A0}", "\u{202F}", "\u{3000}",
-    "\u{FEFF}", "\u{2060}", ":", "|", "*", "'", "\"", "\u{0301}",
+    " ", "-", ".", "_", "  ", " - ", "\u{00A0}", "\u{2002}", "\u{2009}", "\u{202F}", "\u{205F}",
+    "\u{3000}", "\u{1680}", "\u{2010}", "\u{2011}", "\u{2012}", "\u{2013}", "\u{2014}", "\u{2015}",
+    "\u{2212}", "\u{FE63}", "\u{FF0D}", "\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}",
+    "\u{00AD}", "\u{200E}", "\u{200F}", "\u{202A}", "\u{202E}", "\u{2066}", "\u{2069}", "\u{061C}",
+    "\u{180E}", "\u{3164}", "\u{FFA0}", "\u{115F}", "\u{0301}", "\u{034F}",
 ];
 
 /// The first character of each script's run of decimal digits, 0 to 9.
@@ -124,6 +229,7 @@ const DIGIT_ZEROS: &[char] = &[
     '\u{1D7EC}',
     '\u{104A0}',
     '\u{1E950}',
+    '\u{1FBF0}',
 ];
 
 fn in_script(pan: &str, zero: char) -> String {
@@ -132,69 +238,110 @@ fn in_script(pan: &str, zero: char) -> String {
         .collect()
 }
 
-#[test]
-fn any_separator_between_groups_is_read_through() {
-    let v = visa();
-    for sep in SEPARATORS {
-        assert!(contains_card_number(&grouped(&v, sep)), "separator {sep:?}");
-        assert!(contains_card_number(&format!(
-            "ref {} ok",
-            grouped(&v, sep)
-        )));
-    }
-}
+/// Digits with no decimal form: each set's one to nine, and the zero that goes with it.
+const ENCLOSED_DIGITS: &[(char, char)] = &[
+    ('\u{2776}', '\u{24FF}'),  // dingbat negative circled, negative circled zero
+    ('\u{2780}', '\u{1F10B}'), // dingbat circled sans-serif
+    ('\u{278A}', '\u{1F10C}'), // dingbat negative circled sans-serif
+    ('\u{24F5}', '\u{24EA}'),  // double circled
+    ('\u{2460}', '\u{24EA}'),  // circled
+    ('\u{2474}', '\u{24EA}'),  // parenthesised
+    ('\u{2488}', '\u{1F100}'), // with a full stop
+    ('\u{00B9}', '\u{2070}'),  // superscript (two and three elsewhere, below)
+];
 
-#[test]
-fn digits_of_every_script_are_read_by_their_value() {
-    let v = visa();
-    for zero in DIGIT_ZEROS {
-        assert!(contains_card_number(&in_script(&v, *zero)), "{zero:?}");
-    }
-    // Superscript and circled digits fold to digits under NFKC.
-    let superscript: String = v
-        .bytes()
-        .map(|b| {
-            [
-                '\u{2070}', '\u{00B9}', '\u{00B2}', '\u{00B3}', '\u{2074}', '\u{2075}', '\u{2076}',
-                '\u{2077}', '\u{2078}', '\u{2079}',
-            ][usize::from(b - b'0')]
+fn enclosed(pan: &str, one: char, zero: char) -> String {
+    pan.bytes()
+        .map(|b| match b - b'0' {
+            0 => zero,
+            1 if one == '\u{00B9}' => '\u{00B9}',
+            2 if one == '\u{00B9}' => '\u{00B2}',
+            3 if one == '\u{00B9}' => '\u{00B3}',
+            n if one == '\u{00B9}' => char::from_u32(0x2070 + u32::from(n)).unwrap(),
+            n => char::from_u32(one as u32 + u32::from(n) - 1).unwrap(),
         })
-        .collect();
-    assert!(contains_card_number(&superscript));
+        .collect()
 }
 
 #[test]
-fn digits_glued_on_either_side_do_not_hide_a_number() {
+fn digits_of_every_script_and_form_are_read_by_their_value() {
     for v in test_pans() {
-        assert!(contains_card_number(&format!("1225{v}")), "expiry before");
-        assert!(
-            contains_card_number(&format!("{v}123")),
-            "security code after"
-        );
-        assert!(contains_card_number(&format!("0{v}12/27737")));
+        for zero in DIGIT_ZEROS {
+            assert!(contains_card_number(&in_script(&v, *zero)), "{zero:?}");
+        }
+        for (one, zero) in ENCLOSED_DIGITS {
+            let text = enclosed(&v, *one, *zero);
+            assert!(contains_card_number(&text), "{text}");
+            let spaced: String = text.chars().flat_map(|c| [c, ' ']).collect();
+            assert!(contains_card_number(&spaced), "{spaced}");
+        }
     }
 }
 
 #[test]
-fn percent_escapes_are_read_decoded() {
+fn combining_marks_and_fillers_on_digits_hide_nothing() {
+    let v = visa();
+    for mark in [
+        "\u{0301}", "\u{20E3}", "\u{FE0F}", "\u{0336}", "\u{3164}", "\u{FFA0}",
+    ] {
+        let marked: String = v
+            .chars()
+            .flat_map(|c| [c.to_string(), mark.to_owned()])
+            .collect();
+        assert!(contains_card_number(&marked), "{marked:?}");
+        let spaced: String = grouped(&v, " ")
+            .chars()
+            .map(|c| format!("{c}{mark}"))
+            .collect();
+        assert!(contains_card_number(&spaced), "{spaced:?}");
+    }
+}
+
+#[test]
+fn an_expiry_or_security_code_glued_on_hides_nothing() {
+    for v in test_pans() {
+        let code = if v.starts_with('3') && v.len() == 15 {
+            "1234"
+        } else {
+            "123"
+        };
+        for glued in [
+            format!("{v}1227"),
+            format!("{v}{code}"),
+            format!("{v}1227{code}"),
+            format!("{v}122027"),
+            format!("{v}/1227"),
+            format!("{v} 12/27 {code}"),
+            format!("{v}12/27"),
+        ] {
+            assert!(contains_card_number(&glued), "{glued}");
+        }
+    }
+}
+
+#[test]
+fn percent_and_backslash_escapes_are_read_decoded() {
     let v = visa();
     let escaped: String = v.bytes().map(|b| format!("%{b:02X}")).collect();
-    assert!(contains_card_number(&format!(
-        "https://x.example/{escaped}"
-    )));
     let url = format!("https://x.example/{escaped}");
-    let redacted = redact(&url);
-    assert!(!contains_card_number(&redacted), "{redacted}");
+    assert!(contains_card_number(&url));
+    assert!(!contains_card_number(&redact(&url)));
+    let unicode: String = v.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    assert!(contains_card_number(&unicode));
+    assert!(contains_card_number(&grouped(&v, "\\u0020")));
+    assert!(contains_card_number(&grouped(&v, "\\u00a0")));
+    assert!(
+        !contains_card_number(&grouped(&v, "\\n")),
+        "a line break separates a list's items"
+    );
 }
 
 #[test]
 fn json_is_read_through_its_escapes_and_redacted_inside() {
     let v = visa();
-    let stored = serde_json::to_string(&json!({"reason": grouped(&v, "\n")})).unwrap();
-    assert!(
-        !contains_card_number(&stored),
-        "the escapes split it as text"
-    );
+    let escaped: String = v.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let stored = format!("{{\"reason\":\"{escaped}\"}}");
+    assert!(contains_card_number(&stored), "the escapes are read");
     assert!(text_or_json_contains_card_number(&stored));
     let redacted = redact_json(
         json!({"a": [grouped(&v, " ")], v.clone(): v.parse::<u64>().unwrap(), "ok": 1}),
@@ -204,8 +351,21 @@ fn json_is_read_through_its_escapes_and_redacted_inside() {
 }
 
 #[test]
+fn a_trace_id_holding_a_card_number_anywhere_is_declined() {
+    let v = visa();
+    let trace = format!("00-{v}0000000000000000-00f067aa0ba902b7-01");
+    assert!(
+        !contains_card_number(&trace),
+        "a 32-digit run is no card number as written"
+    );
+    assert!(contains_card_digits(&trace), "but it holds one");
+    assert!(!contains_card_digits(
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    ));
+}
+
+#[test]
 fn timestamps_are_not_read_as_card_numbers() {
-    // 02:30:11.412345678+01:00 is 19 digits joined by punctuation.
     for text in [
         "2026-12-01T02:30:11.412345678+00:00",
         "from 2026-12-01 04:11:11.111111111-01:30 to 2026-12-02T00:00:00Z",
@@ -213,14 +373,24 @@ fn timestamps_are_not_read_as_card_numbers() {
     ] {
         assert!(!contains_card_number(text), "{text}");
     }
-    // Outside a time's ranges the digits are read.
-    let v = visa();
-    assert!(contains_card_number(&format!(
-        "{}:{}:{}",
-        &v[..2],
-        &v[2..4],
-        &v[4..]
-    )));
+}
+
+#[test]
+fn what_councils_wrote_that_was_refused_is_not_refused() {
+    // The shapes that were refused one time in five; the digits are ones that made the old
+    // detector refuse them.
+    for text in [
+        "Bulky waste collection UPRN 399606774804, 698366446766",
+        "472.84, 760.19, 664.15, 120.00, 98.45",
+        "Invoice 51896176 / 43326511",
+        "NNDR 4934168592 / 686857",
+        "Resident parking permit 24/08/2026 - 23/09/2026",
+        "Contact 01632 960515, 07700 900337",
+        "CTAX-3798963104-2026",
+        "2025-155721-38993",
+    ] {
+        assert!(!contains_card_number(text), "{text}");
+    }
 }
 
 #[test]
@@ -232,30 +402,16 @@ fn redaction_removes_only_the_number_and_never_returns_it() {
     assert!(!contains_card_number(&redacted));
     let wide = format!("x{}y", in_script(&v, '\u{FF10}'));
     assert_eq!(redact(&wide), format!("x{REDACTED}y"));
+    let glued = format!("x {v}1227 y");
+    assert_eq!(
+        redact(&glued),
+        format!("x {REDACTED} y"),
+        "the glued expiry goes too"
+    );
     assert!(matches!(
         redact("nothing here 2024-05-01"),
         Cow::Borrowed(_)
     ));
-}
-
-/// Ways a person might type a card number: groups of 4 with spaces or dashes, Amex 4-6-5,
-/// arbitrary single separators, with text around it.
-fn formatted(pan: String) -> impl Strategy<Value = String> {
-    let seps = proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-")], pan.len());
-    let prefix = "[A-Za-z :=#/]{0,12}";
-    let suffix = "[A-Za-z .,;/]{0,12}";
-    (seps, prefix, suffix).prop_map(move |(seps, pre, post)| {
-        let mut out = pre;
-        // A prefix ending in a digit-separator would glue onto the PAN; the regex has no digits.
-        for (i, ch) in pan.chars().enumerate() {
-            if i > 0 {
-                out.push_str(seps[i]);
-            }
-            out.push(ch);
-        }
-        out.push_str(&post);
-        out
-    })
 }
 
 fn any_test_pan() -> impl Strategy<Value = String> {
@@ -268,47 +424,43 @@ fn council_reference() -> impl Strategy<Value = String> {
         "CRM-[0-9]{6,8}",
         "[A-Z]{2,4}/20[0-9]{2}/[0-9]{4,6}",
         "REQ-20[0-9]{2}-[01][0-9]-[0-9]{6}",
-        "[0-9]{12}",                          // UPRN
-        "[0-9]{4}-[0-9]{2}-[0-9]{2}",         // a date
-        "0[0-9]{3} [0-9]{3} [0-9]{4}",        // a UK phone number (11 digits)
-        "[A-Z]{2}[0-9]{6}[A-D]",              // NI-number shape
+        "[0-9]{12}(, [0-9]{12}){0,4}", // UPRNs
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}",  // a date
+        "0[0-9]{3} [0-9]{3} [0-9]{4}(, 0[0-9]{3} [0-9]{3} [0-9]{4}){0,2}", // UK phone numbers
+        "[A-Z]{2}[0-9]{6}[A-D]",       // NI-number shape
         "[A-Z]{1,2}[0-9]{1,2} [0-9][A-Z]{2}", // postcode
-        "PCN [A-Z]{2}[0-9]{8}",               // parking charge notice
+        "PCN [A-Z]{2}[0-9]{8}",        // parking charge notice
         "INV[0-9]{7}",
+        "Invoice [0-9]{8} / [0-9]{8}",
+        "[0-9]{1,4}\\.[0-9]{2}(, [0-9]{1,4}\\.[0-9]{2}){0,8}", // amounts
+        "[0-3][0-9]/[01][0-9]/20[0-9]{2} - [0-3][0-9]/[01][0-9]/20[0-9]{2}",
+        "CTAX-[0-9]{10}-20[0-9]{2}",
+        "20[0-9]{2}-[0-9]{6}-[0-9]{5}",
         "[A-Za-z ]{1,40}",
     ]
 }
 
 proptest! {
     #[test]
-    fn every_formatting_of_a_test_pan_is_caught(text in any_test_pan().prop_flat_map(formatted)) {
-        prop_assert!(contains_card_number(&text));
+    fn every_layout_of_a_test_pan_with_one_separator_is_caught(
+        v in any_test_pan(),
+        layout in any::<prop::sample::Index>(),
+        sep in proptest::sample::select(SEPARATORS),
+        zero in proptest::sample::select(DIGIT_ZEROS),
+        before in "[A-Za-z :=#/]{0,12}",
+        after in "[A-Za-z .,;/]{0,12}",
+    ) {
+        let layouts = layouts(v.len());
+        let chosen: &Vec<usize> = layout.get(&layouts);
+        let text = format!("{before}{}{after}", in_layout(&v, chosen, sep));
+        let text: String = text.chars().map(|c| match c.to_digit(10) {
+            Some(d) if c.is_ascii_digit() => char::from_u32(zero as u32 + d).unwrap(),
+            _ => c,
+        }).collect();
+        prop_assert!(contains_card_number(&text), "{:?}", text);
         let body = json!({"description": text.clone()});
         prop_assert!(json_contains_card_number(&body));
-    }
-
-    #[test]
-    fn every_disguise_is_caught(
-        v in any_test_pan(),
-        zero in proptest::sample::select(DIGIT_ZEROS),
-        seps in proptest::collection::vec(proptest::sample::select(SEPARATORS), 19),
-        cut in proptest::collection::vec(any::<bool>(), 19),
-        before in "[0-9]{0,4}",
-        after in "[0-9]{0,4}",
-        text in "[A-Za-z :=#]{0,8}",
-    ) {
-        let mut disguised = text.clone();
-        disguised.push_str(&before);
-        for (i, digit) in in_script(&v, zero).chars().enumerate() {
-            if i > 0 && cut[i] {
-                disguised.push_str(seps[i]);
-            }
-            disguised.push(digit);
-        }
-        disguised.push_str(&after);
-        disguised.push_str(&text);
-        prop_assert!(contains_card_number(&disguised), "{:?}", disguised);
-        prop_assert!(!contains_card_number(&redact(&disguised)));
+        prop_assert!(!contains_card_number(&redact(&text)));
     }
 
     #[test]
@@ -328,6 +480,7 @@ proptest! {
             groups[0], groups[1], groups[2], groups[3], groups[4], groups[5], groups[6], groups[7]
         );
         prop_assert!(!contains_card_number(&uuid), "{}", uuid);
+        prop_assert!(!contains_card_number(&uuid.to_uppercase()), "{}", uuid);
     }
 
     #[test]

@@ -34,11 +34,24 @@ pub const DIGIT_ZEROS: &[char] = &[
     '\u{1D7CE}', // mathematical bold
 ];
 
-/// What may stand between two groups of digits.
-pub const SEPARATORS: &[&str] = &[
-    " ", "-", ".", "_", "/", ",", "  ", "\t", "\n", "\u{200B}", "\u{00AD}", "\u{2013}", "\u{2014}",
-    "\u{00A0}", "\u{2060}", " - ", ":",
+/// Digits with no decimal (or NFKC) form: each set's zero, then its one to nine.
+pub const ENCLOSED_DIGITS: &[(char, char)] = &[
+    ('\u{24FF}', '\u{2776}'),  // dingbat negative circled ❶…❾
+    ('\u{1F10B}', '\u{2780}'), // dingbat circled sans-serif ➀…➈
+    ('\u{1F10C}', '\u{278A}'), // dingbat negative circled sans-serif ➊…➒
+    ('\u{24FF}', '\u{24F5}'),  // double circled ⓵…⓽
 ];
+
+/// What may stand between two groups of digits, one kind to a number: spaces, dashes, full stops
+/// and underscores, Unicode spaces and dashes, and characters a reader does not see (zero-width,
+/// bidi marks, the soft hyphen, Hangul fillers).
+pub const SEPARATORS: &[&str] = &[
+    " ", "-", ".", "_", "  ", " - ", "\u{200B}", "\u{00AD}", "\u{2013}", "\u{2014}", "\u{00A0}",
+    "\u{2060}", "\u{200E}", "\u{202E}", "\u{3164}", "\u{FFA0}", "\u{2009}",
+];
+
+/// Marks that may ride on each digit: combining accents, the keycap, a strike-through.
+pub const MARKS: &[&str] = &["\u{0301}", "\u{20E3}", "\u{0336}", "\u{FE0F}"];
 
 /// How a disguise is written.
 #[derive(Debug, Clone)]
@@ -47,32 +60,69 @@ pub struct Disguise {
     pub text: String,
 }
 
-/// A generated disguise of a fresh card number: a script, groups split at random by random
-/// separators, digits glued before and after, sometimes percent-escaped as a whole.
+/// A generated disguise of a fresh card number, as people and systems write one: in a script or
+/// a digit form of its own, whole (with an expiry or security code glued on at times) or in a
+/// layout (fours, one by one, Amex 4-6-5, Diners 4-6-4) with one kind of separator, marks on its
+/// digits at times, sometimes percent-escaped as a whole.
 pub fn disguise(rng: &mut StdRng, ascii_only: bool) -> Disguise {
     let (prefix, len) = NETWORKS[rng.gen_range(0..NETWORKS.len())];
     let pan = fresh_pan(rng, prefix, len);
-    let zero = if ascii_only {
-        '0'
+    let digit: Box<dyn Fn(u32) -> char> = if ascii_only || rng.gen_bool(0.6) {
+        let zero = if ascii_only {
+            '0'
+        } else {
+            DIGIT_ZEROS[rng.gen_range(0..DIGIT_ZEROS.len())]
+        };
+        Box::new(move |d| char::from_u32(zero as u32 + d).unwrap())
     } else {
-        DIGIT_ZEROS[rng.gen_range(0..DIGIT_ZEROS.len())]
+        let (zero, one) = ENCLOSED_DIGITS[rng.gen_range(0..ENCLOSED_DIGITS.len())];
+        Box::new(move |d| {
+            if d == 0 {
+                zero
+            } else {
+                char::from_u32(one as u32 + d - 1).unwrap()
+            }
+        })
     };
-    let digit = |d: char| char::from_u32(zero as u32 + d.to_digit(10).unwrap()).unwrap();
+    let separators: Vec<&str> = SEPARATORS
+        .iter()
+        .copied()
+        .filter(|sep| !ascii_only || sep.bytes().all(|b| b == b' ' || b.is_ascii_graphic()))
+        .collect();
+    let separator = separators[rng.gen_range(0..separators.len())];
+    let mark = (!ascii_only && rng.gen_bool(0.2)).then(|| MARKS[rng.gen_range(0..MARKS.len())]);
+    let layout: Vec<usize> = match rng.gen_range(0..4) {
+        0 => vec![len],
+        1 => vec![1; len],
+        2 if len == 15 => vec![4, 6, 5],
+        2 if len == 14 => vec![4, 6, 4],
+        _ => std::iter::repeat_n(4, len.div_ceil(4)).collect(),
+    };
     let mut text = String::new();
-    if rng.gen_bool(0.3) {
-        text.push_str(&format!("{:04}", rng.gen_range(0..10_000)));
-    }
-    for (i, d) in pan.chars().enumerate() {
-        if i > 0 && rng.gen_bool(0.3) {
-            let sep = SEPARATORS[rng.gen_range(0..SEPARATORS.len())];
-            if !ascii_only || sep.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
-                text.push_str(sep);
+    let mut at = 0;
+    for (g, size) in layout.iter().enumerate() {
+        if g > 0 {
+            text.push_str(separator);
+        }
+        for d in pan[at..(at + size).min(len)].chars() {
+            text.push(digit(d.to_digit(10).unwrap()));
+            if let Some(mark) = mark {
+                text.push_str(mark);
             }
         }
-        text.push(digit(d));
+        at += size;
     }
-    if rng.gen_bool(0.3) {
-        text.push_str(&format!("{:03}", rng.gen_range(0..1000)));
+    if layout.len() == 1 && rng.gen_bool(0.4) {
+        // An expiry or a security code glued on.
+        if rng.gen_bool(0.5) {
+            text.push_str(&format!(
+                "{:02}{:02}",
+                rng.gen_range(1..=12),
+                rng.gen_range(26..40)
+            ));
+        } else {
+            text.push_str(&format!("{:03}", rng.gen_range(0..1000)));
+        }
     }
     Disguise { pan, text }
 }
@@ -140,6 +190,16 @@ pub fn digits_read(text: &str) -> String {
             .find(|zero| (**zero..=char::from_u32(**zero as u32 + 9).unwrap()).contains(&c))
         {
             digits.push(char::from_digit(c as u32 - *zero as u32, 10).unwrap());
+        } else if let Some(d) = ENCLOSED_DIGITS.iter().find_map(|(zero, one)| {
+            if c == *zero {
+                Some(0)
+            } else {
+                (*one..=char::from_u32(*one as u32 + 8).unwrap())
+                    .contains(&c)
+                    .then(|| c as u32 - *one as u32 + 1)
+            }
+        }) {
+            digits.push(char::from_digit(d, 10).unwrap());
         }
     };
     for c in text.chars() {

@@ -1,5 +1,6 @@
 //! Test support: PostgreSQL discovery and log capture.
 
+pub mod card_corpus;
 pub mod crm;
 pub mod disguises;
 pub mod logs;
