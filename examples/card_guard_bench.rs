@@ -11,7 +11,7 @@
 //! precision and recall, and the detector's speed against a baseline measured in the same run
 //! (reading every string's characters once).
 
-#[path = "../tests/api/support/card_corpus.rs"]
+#[path = "../tests/api/support/card_corpus/mod.rs"]
 mod card_corpus;
 
 use std::collections::BTreeMap;

@@ -102,7 +102,7 @@ impl Metrics {
         registry.register(
             "webhooks",
             "Provider webhooks received, by provider, account and outcome \
-             (accepted, duplicate, ignored, orphan, bad_signature, malformed, failed)",
+             (accepted, duplicate, ignored, orphan, withheld, bad_signature, malformed, failed)",
             self.webhooks.clone(),
         );
         registry.register(

@@ -361,9 +361,9 @@ fn caller_request_id(req: &ServiceRequest) -> Option<String> {
     let plain = id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    // A UUID (the common form, about twenty digits) is kept; one with a card number anywhere in
-    // its runs of digits is replaced, as declining it costs only the caller's correlation.
-    (plain && (1..=64).contains(&id.len()) && !card_guard::contains_card_digits(id))
+    // A UUID (the common form, about twenty digits) is kept; one holding a card number is
+    // replaced.
+    (plain && (1..=64).contains(&id.len()) && !card_guard::contains_card_number(id))
         .then(|| id.to_owned())
 }
 

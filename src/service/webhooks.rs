@@ -115,6 +115,36 @@ impl WebhookService {
         })
     }
 
+    /// The guard never costs a payment: what in `event` reads as a card number is withheld, the
+    /// rest applied, and a person told (by a log line and the `withheld` count). False when the
+    /// event names a provider payment id that reads as one: nothing can be written under it, the
+    /// poller and reconciliation settle the payment, and the webhook is answered so the provider
+    /// does not retry what can never apply.
+    fn withhold_card_numbers(
+        &self,
+        kind: ProviderKind,
+        account: &str,
+        event: &mut crate::domain::ProviderEvent,
+    ) -> bool {
+        let withheld = event.withhold_card_numbers();
+        if !withheld.fields.is_empty() {
+            self.metrics.webhook(kind.as_str(), account, "withheld");
+            tracing::warn!(
+                account,
+                fields = ?withheld.fields,
+                "webhook fields withheld: they read as a card number; the rest is applied"
+            );
+        }
+        if withheld.payment_id {
+            tracing::error!(
+                account,
+                "webhook names a provider payment id that reads as a card number: not applied; \
+                 the poller and reconciliation settle the payment (needs a person if they cannot)"
+            );
+        }
+        !withheld.payment_id
+    }
+
     /// Applies a verified webhook. Returns only once its effect is committed. In order:
     /// 1. read it through the provider's allow-list (`parse_webhook`), nothing else of it kept;
     /// 2. name the provider's payment id when the event names ours instead;
@@ -138,25 +168,7 @@ impl WebhookService {
             tracing::warn!(account, reason = %rejection, "webhook refused: signed but unreadable");
             WebhookError::Rejected(rejection)
         })?;
-        // The guard never costs a payment: what reads as a card number is withheld, the rest
-        // applied, and a person told (by this line and the `withheld` count).
-        let withheld = event.withhold_card_numbers();
-        if !withheld.fields.is_empty() {
-            self.metrics.webhook(kind.as_str(), account, "withheld");
-            tracing::warn!(
-                account,
-                fields = ?withheld.fields,
-                "webhook fields withheld: they read as a card number; the rest is applied"
-            );
-        }
-        if withheld.payment_id {
-            // Nothing can be written under that id; the payment is settled by the poller and by
-            // reconciliation. Answered so the provider does not retry what can never apply.
-            tracing::error!(
-                account,
-                "webhook names a provider payment id that reads as a card number: not applied; \
-                 the poller and reconciliation settle the payment (needs a person if they cannot)"
-            );
+        if !self.withhold_card_numbers(kind, account, &mut event) {
             return Ok(EventOutcome::Ignored);
         }
         if event.provider_payment_id.is_empty() {

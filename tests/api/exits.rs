@@ -262,6 +262,7 @@ async fn every_disguise_at_every_entry_stays_out_of_every_sink(backend: Backend)
         "span",
         "govuk-pay simulator",
         "CRM",
+        "metrics",
         "table payments.description",
     ] {
         sinks.assert_sees(place);

@@ -52,9 +52,28 @@ async fn every_response_carries_a_request_id_and_security_headers() {
     assert!(logs::captured()
         .lines()
         .any(|l| l.contains(mine) && l.contains("route=/v1/payments") && l.contains("status=200")));
-    // ...unless it is not a plain token, or looks like a card number.
+    // A UUID, the common form (about twenty digits), is kept in every case and form.
+    for _ in 0..50 {
+        let uuid = uuid::Uuid::new_v4();
+        for id in [
+            uuid.hyphenated().to_string(),
+            uuid.simple().to_string().to_uppercase(),
+        ] {
+            let response = app
+                .client
+                .get(app.url("/healthz"))
+                .header("X-Request-Id", id.as_str())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.headers()["x-request-id"], id.as_str());
+        }
+    }
+    // ...unless it is not a plain token, or holds a card number.
+    let pan = crate::helpers::fresh_test_pan();
     for unsafe_id in [
-        crate::helpers::fresh_test_pan(),
+        pan.clone(),
+        format!("crm-{pan}abc"),
         "a b<script>".to_owned(),
         "x".repeat(200),
     ] {
@@ -490,4 +509,63 @@ async fn spans_are_exported_over_otlp_http() {
         exported.iter().any(|r| r.body.windows(16).any(|w| w == id)),
         "the request's trace was not exported"
     );
+}
+
+/// A flood of methods outside the route table: each counts as `other`, none reaches `/metrics`
+/// as written (one of them holds a card number), and the page does not grow with them.
+#[tokio::test]
+async fn odd_methods_are_counted_as_other_and_metrics_stay_flat() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let pan = crate::helpers::fresh_test_pan();
+    let send = |method: String| {
+        let request = app.client.request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            app.url("/healthz"),
+        );
+        async move { request.send().await.unwrap().status() }
+    };
+    let page = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    send(format!("X{pan}")).await;
+    for i in 0..50 {
+        send(format!("M{i}")).await;
+    }
+    // The page's own request adds its series once; after that, only counts change.
+    page().await;
+    let before = page().await.len();
+    for i in 50..1_050 {
+        send(format!("METHOD{i}")).await;
+    }
+    let text = page().await;
+    assert!(!counterfoil::domain::card_guard::contains_card_number(
+        &text
+    ));
+    assert!(!text.contains(&pan[..13]), "the number is not a label");
+    assert!(
+        text.contains("method=\"other\""),
+        "odd methods are counted as other"
+    );
+    for line in text.lines().filter(|l| l.contains("method=\"")) {
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"].contains(&method),
+            "{line}"
+        );
+    }
+    // A thousand new methods add no series: the page grows only by digits in its counts.
+    assert!(text.len() < before + 200, "{before} -> {}", text.len());
 }

@@ -40,7 +40,7 @@ const EQUAL_GROUP_SIZES: [usize; 2] = [4, 1];
 /// The byte ranges of `text` that hold card numbers, merged where they overlap. With
 /// `first_only` it stops at the first one found.
 pub(super) fn card_spans(text: &str, first_only: bool) -> Vec<Range<usize>> {
-    let (groups, separators) = groups_of(text);
+    let (groups, separators) = groups_of(text, true);
     let mut spans: Vec<Range<usize>> = Vec::new();
     let mut found = |span: Range<usize>| {
         match spans.last_mut() {
@@ -71,7 +71,7 @@ pub(super) fn card_spans(text: &str, first_only: bool) -> Vec<Range<usize>> {
 
 /// True when some group of digits holds a card number anywhere inside it.
 pub(super) fn digit_runs_hold_card_number(text: &str) -> bool {
-    groups_of(text).0.iter().any(|group| {
+    groups_of(text, false).0.iter().any(|group| {
         let digits = &group.digits;
         (0..digits.len()).any(|start| {
             (MIN_DIGITS..=MAX_DIGITS)
@@ -81,12 +81,16 @@ pub(super) fn digit_runs_hold_card_number(text: &str) -> bool {
     })
 }
 
-/// Reads `text` into groups of digits and, between each two, the separator joining them (`None`
+/// Reads `text` into groups of digits (with `mask_words`, not those inside UUIDs, IBANs and hex
+/// ids) and, between each two, the separator joining them (`None`
 /// when what stands between them is a word, a list separator or anything else).
-fn groups_of(text: &str) -> (Vec<Group>, Vec<Option<Separator>>) {
-    let mut masked = uuid_spans(text);
-    masked.extend(iban_spans(text));
-    masked.extend(hex_id_spans(text));
+fn groups_of(text: &str, mask_words: bool) -> (Vec<Group>, Vec<Option<Separator>>) {
+    let mut masked = Vec::new();
+    if mask_words {
+        masked.extend(uuid_spans(text));
+        masked.extend(iban_spans(text));
+        masked.extend(hex_id_spans(text));
+    }
     let mut groups: Vec<Group> = Vec::new();
     let mut separators: Vec<Option<Separator>> = Vec::new();
     let mut current: Option<Group> = None;

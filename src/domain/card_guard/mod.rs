@@ -42,7 +42,8 @@ pub fn contains_card_number(text: &str) -> bool {
 }
 
 /// Stricter than [`contains_card_number`], for a value we may decline at no cost (a caller's trace
-/// id): true when any run of digits holds a card number anywhere inside it, whatever is around it.
+/// id): true when any run of digits holds a card number anywhere inside it, whatever is around it,
+/// inside a hex id or a UUID too.
 pub fn contains_card_digits(text: &str) -> bool {
     layout::digit_runs_hold_card_number(text)
 }

@@ -294,6 +294,16 @@ impl Sinks {
             }
             found.push(("span".to_owned(), text.join("\n")));
         }
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        found.push(("metrics".to_owned(), metrics));
         for provider in ["govuk-pay", "stripe"] {
             let journal = app
                 .control(&format!("/sandbox/{provider}/_control/journal"))
