@@ -569,3 +569,35 @@ async fn odd_methods_are_counted_as_other_and_metrics_stay_flat() {
     // A thousand new methods add no series: the page grows only by digits in its counts.
     assert!(text.len() < before + 200, "{before} -> {}", text.len());
 }
+
+/// Health, readiness and error answers echo nothing a caller sent: not the path, the query, a
+/// header or the method.
+#[tokio::test]
+async fn health_and_error_answers_echo_nothing_the_caller_sent() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let planted = format!("echo{}", uuid::Uuid::new_v4().simple());
+    for path in [
+        format!("/healthz?{planted}=1"),
+        format!("/readyz?x={planted}"),
+        format!("/v1/{planted}"),
+        format!("/console/{planted}"),
+        format!("/{planted}"),
+    ] {
+        for method in ["GET", "POST", "BREW"] {
+            let response = app
+                .client
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    app.url(&path),
+                )
+                .header("X-Planted", planted.as_str())
+                .send()
+                .await
+                .unwrap();
+            let headers = format!("{:?}", response.headers());
+            let body = response.text().await.unwrap();
+            assert!(!body.contains(&planted), "{method} {path}: {body}");
+            assert!(!headers.contains(&planted), "{method} {path}: {headers}");
+        }
+    }
+}

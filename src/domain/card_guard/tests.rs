@@ -487,6 +487,11 @@ proptest! {
     }
 
     #[test]
+    fn idempotency_keys_a_crm_makes_are_never_caught(key in "[0-9a-f]{32}|[0-9A-F]{32}|[0-9a-f]{40}|[0-9a-f]{64}") {
+        prop_assert!(!contains_card_number(&key), "{}", key);
+    }
+
+    #[test]
     fn all_digit_uuids_are_never_caught(groups in prop::collection::vec("[0-9]{4}", 8)) {
         let uuid = format!(
             "{}{}-{}-{}-{}-{}{}{}",
