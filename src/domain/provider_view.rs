@@ -3,8 +3,53 @@
 
 use chrono::{DateTime, Utc};
 
+use super::card_guard::contains_card_number;
 use super::refund::RefundStatus;
 use super::PaymentStatus;
+
+/// What a reference that read as a card number is kept as.
+pub const WITHHELD: &str = "[withheld: read as a card number]";
+
+impl ProviderPayment {
+    /// Makes the provider's view safe to keep when a field of it reads as a card number (a
+    /// reference a citizen typed on a payment link, an id that holds a long run of digits): the
+    /// field is withheld and the rest kept. False when the payment's own id reads as one, as it
+    /// can then be neither kept nor looked up.
+    pub fn withhold_card_numbers(&mut self) -> bool {
+        if contains_card_number(&self.reference) {
+            self.reference = WITHHELD.into();
+        }
+        if self
+            .failure_code
+            .as_deref()
+            .is_some_and(contains_card_number)
+        {
+            self.failure_code = None;
+        }
+        if self.next_url.as_deref().is_some_and(contains_card_number) {
+            self.next_url = None;
+        }
+        if self
+            .counterfoil_id
+            .as_deref()
+            .is_some_and(contains_card_number)
+        {
+            self.counterfoil_id = None;
+        }
+        !contains_card_number(&self.provider_payment_id)
+    }
+}
+
+impl ProviderRefundRecord {
+    /// As [`ProviderPayment::withhold_card_numbers`]: false when an id reads as a card number.
+    pub fn withhold_card_numbers(&mut self) -> bool {
+        if contains_card_number(&self.refund.provider_status) {
+            self.refund.provider_status = "withheld".into();
+        }
+        !contains_card_number(&self.provider_payment_id)
+            && !contains_card_number(&self.refund.provider_refund_id)
+    }
+}
 
 /// A provider's view of a payment, reduced to what Counterfoil may keep (no card data).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,4 +87,42 @@ pub struct ProviderRefund {
 pub struct ProviderRefundRecord {
     pub provider_payment_id: String,
     pub refund: ProviderRefund,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::card_guard::test_numbers::{grouped, visa};
+
+    fn view(id: &str, reference: &str) -> ProviderPayment {
+        ProviderPayment {
+            provider_payment_id: id.into(),
+            status: PaymentStatus::Succeeded,
+            failure_code: Some(visa()),
+            next_url: None,
+            amount: 100,
+            reference: reference.into(),
+            counterfoil_id: None,
+            created_at: None,
+            finished_at: None,
+            refund_available: None,
+        }
+    }
+
+    #[test]
+    fn a_field_that_reads_as_a_card_number_is_withheld_and_the_rest_kept() {
+        let mut payment = view("abc123", &format!("card {}", grouped(&visa(), " ")));
+        assert!(payment.withhold_card_numbers());
+        assert_eq!(payment.reference, WITHHELD);
+        assert_eq!(payment.failure_code, None);
+        assert_eq!(
+            (payment.amount, payment.status),
+            (100, PaymentStatus::Succeeded)
+        );
+        let mut named_by_one = view(&visa(), "CRM-1");
+        assert!(
+            !named_by_one.withhold_card_numbers(),
+            "cannot be kept or looked up"
+        );
+    }
 }

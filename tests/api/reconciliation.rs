@@ -238,3 +238,25 @@ both_stores! {
         assert_eq!(app.count_rows("reconciliation_provider_payments").await, 0);
     }
 }
+
+both_stores! {
+    // A citizen typed their card number as the reference on a payment made at the provider, not
+    // through Counterfoil: the run still finishes, the payment is reported, the number is kept
+    // nowhere.
+    async fn a_card_number_in_a_providers_reference_does_not_stop_the_run(app) {
+        let pan = crate::helpers::fresh_test_pan();
+        let made: Value = app.client.post(app.url("/sandbox/govuk-pay/v1/payments")).bearer_auth(SIM_KEY)
+            .json(&json!({"amount": 900, "reference": format!("card {pan}"), "description": "Payment link",
+                          "return_url": "https://council.example.gov.uk/x"}))
+            .send().await.unwrap().json().await.unwrap();
+        assert!(made["payment_id"].is_string(), "{made}");
+        paid(&app, "REC-CARD-REF", true).await;
+        let (from, to) = around_now();
+        let run = reconcile(&app, &from, &to).await;
+        assert_eq!(run["status"], "completed", "{run}");
+        let kinds: Vec<String> = found(&run).into_iter().map(|(kind, _, _)| kind).collect();
+        assert_eq!(kinds, vec!["missing_locally".to_string()], "{run}");
+        assert!(app.columns_containing(&pan).await.is_empty());
+        assert!(app.columns_containing(&pan[..13]).await.is_empty());
+    }
+}

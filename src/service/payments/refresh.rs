@@ -32,6 +32,11 @@ impl PaymentService {
             }
             _ => return payment,
         };
+        // What the provider said is kept only through the card-number guard: a field that reads
+        // as one is withheld, the rest applied (an id that reads as one is not this payment's).
+        let outcome = outcome.map(|reported| {
+            reported.and_then(|mut view| view.withhold_card_numbers().then_some(view))
+        });
         if let Err(e) = self.store.mark_refreshed(&payment.id, now).await {
             tracing::warn!(payment_id = %payment.id, error = %e, "could not note refresh time");
         }
