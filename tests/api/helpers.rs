@@ -336,18 +336,22 @@ impl TestApp {
         hits
     }
 
-    /// The value of one series on `/metrics`, named with its labels exactly as exported
-    /// (0 when the series does not exist yet).
-    pub async fn metric(&self, series: &str) -> f64 {
-        let text = self
-            .client
+    /// The whole `/metrics` page.
+    pub async fn metrics_page(&self) -> String {
+        self.client
             .get(self.url("/metrics"))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The value of one series on `/metrics`, named with its labels exactly as exported
+    /// (0 when the series does not exist yet).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics_page().await;
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .map(|value| value.trim().parse().expect("a number"))

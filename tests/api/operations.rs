@@ -141,15 +141,7 @@ async fn metrics_count_requests_payments_webhooks_provider_calls_and_the_outbox(
     app.wait_for_status(payment["id"].as_str().unwrap(), "succeeded")
         .await;
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_page().await;
     for family in [
         "# TYPE counterfoil_http_requests counter",
         "# TYPE counterfoil_http_request_duration_seconds histogram",
@@ -524,16 +516,7 @@ async fn odd_methods_are_counted_as_other_and_metrics_stay_flat() {
         );
         async move { request.send().await.unwrap().status() }
     };
-    let page = || async {
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let page = || app.metrics_page();
     send(format!("X{pan}")).await;
     for i in 0..50 {
         send(format!("M{i}")).await;

@@ -294,16 +294,7 @@ impl Sinks {
             }
             found.push(("span".to_owned(), text.join("\n")));
         }
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        found.push(("metrics".to_owned(), metrics));
+        found.push(("metrics".to_owned(), app.metrics_page().await));
         for provider in ["govuk-pay", "stripe"] {
             let journal = app
                 .control(&format!("/sandbox/{provider}/_control/journal"))
