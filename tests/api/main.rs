@@ -16,6 +16,7 @@ mod console;
 mod data_protection;
 mod deploy;
 mod exits;
+mod exposure;
 mod hardening;
 mod hardening_storage;
 mod idempotency;
