@@ -102,6 +102,10 @@ pub struct RefundView {
     /// The label of the API key that asked for it.
     pub requested_by: String,
     pub requested_by_key: String,
+    /// The second person who approved it, when the two-person rule needed one.
+    pub approved_by: Option<String>,
+    pub approved_by_key: Option<String>,
+    pub approved_at: Option<String>,
     pub failure_code: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -119,6 +123,9 @@ impl From<&Refund> for RefundView {
             reason: r.reason.clone(),
             requested_by: r.requested_by_label.clone(),
             requested_by_key: r.requested_by.clone(),
+            approved_by: r.approved.as_ref().map(|a| a.by_label.clone()),
+            approved_by_key: r.approved.as_ref().map(|a| a.by.clone()),
+            approved_at: r.approved.as_ref().map(|a| ts(a.at)),
             failure_code: r.failure_code.clone(),
             created_at: ts(r.created_at),
             updated_at: ts(r.updated_at),

@@ -38,9 +38,25 @@ pub struct ConsoleSettings {
     pub absolute_timeout_seconds: u64,
     /// Sign-in attempts (starts and returns from the identity provider) per client per minute.
     pub sign_in_attempts_per_minute: u32,
-    /// Refunds above this many pence wait for a second person (services may set their own).
+    /// What one person may refund of a payment alone, in pence, counting everything they have
+    /// refunded of it without a second person; beyond it a refund waits for a refund approver
+    /// (services may set their own). Applies to finance API keys too.
     pub two_person_threshold_pence: i64,
+    /// What one person (or key) may refund alone in a London day, across payments (none: no
+    /// daily limit).
+    pub two_person_daily_limit_pence: Option<i64>,
+    /// Whether finance API keys may refund (under the same rule; over it they get 403
+    /// `two_person_rule`). Default: off in production, on elsewhere.
+    pub api_refunds: Option<bool>,
     pub oidc: OidcSettings,
+}
+
+impl ConsoleSettings {
+    /// Whether finance API keys may refund: as configured, else only outside production.
+    pub fn api_refunds_allowed(&self, environment: Environment) -> bool {
+        self.api_refunds
+            .unwrap_or(environment != Environment::Production)
+    }
 }
 
 impl Default for ConsoleSettings {
@@ -57,6 +73,8 @@ impl Default for ConsoleSettings {
             absolute_timeout_seconds: 10 * 3600,
             sign_in_attempts_per_minute: 10,
             two_person_threshold_pence: 50_000,
+            two_person_daily_limit_pence: None,
+            api_refunds: None,
             oidc: OidcSettings::default(),
         }
     }
@@ -184,6 +202,12 @@ impl ConsoleSettings {
         if self.two_person_threshold_pence < 0 {
             return Err(problem(
                 "console.two_person_threshold_pence",
+                "must not be negative",
+            ));
+        }
+        if self.two_person_daily_limit_pence.is_some_and(|t| t < 0) {
+            return Err(problem(
+                "console.two_person_daily_limit_pence",
                 "must not be negative",
             ));
         }

@@ -2,8 +2,11 @@
 //! administrators, signed in with the council's identity provider. Pages are plain HTML forms and
 //! links (no JavaScript); handlers stay thin and call the same services as the API.
 
+mod forms;
 mod pages;
+mod payment;
 mod refunds;
+mod register;
 mod render;
 mod session;
 mod sign_in;
@@ -176,11 +179,17 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sign-out", web::post().to(sign_in::sign_out))
         .route("/payments", web::get().to(pages::payments))
         .route("/payments.csv", web::get().to(pages::payments_csv))
-        .route("/payments/{id}", web::get().to(pages::payment))
+        .route("/payments/{id}", web::get().to(payment::payment))
         .route("/payments/{id}/refunds", web::post().to(refunds::create))
         .route("/approvals", web::get().to(refunds::approvals))
         .route("/approvals/{id}/approve", web::post().to(refunds::approve))
+        .route(
+            "/approvals/{id}/decline",
+            web::get().to(refunds::confirm_decline),
+        )
         .route("/approvals/{id}/decline", web::post().to(refunds::decline))
+        .route("/refunds", web::get().to(register::page))
+        .route("/refunds.csv", web::get().to(register::csv))
         .route("/takings", web::get().to(takings::summary))
         .route("/takings/ledger.csv", web::get().to(takings::ledger_csv))
         .route("/takings/ledger.json", web::get().to(takings::ledger_json))

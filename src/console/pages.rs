@@ -6,16 +6,17 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::render::{day_text, layout, money, status_text, uk_time, with};
-use super::session::{self, random_token, Staff};
+use super::render::{day_text, layout, money, uk_time, with};
+use super::session::{self, Staff};
 use super::{Console, ConsoleError};
 use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days};
+use crate::domain::refund::RefundState;
 use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::{Payment, PaymentId, PaymentStatus, RequestRef};
 use crate::service::ledger::{Format, LedgerQuery};
 use crate::service::payments::listing::{decode_cursor, encode_cursor};
-use crate::store::PaymentQuery;
+use crate::store::{PaymentQuery, RegisterQuery};
 
 /// Renders a page as HTML.
 pub(super) fn html(
@@ -48,7 +49,7 @@ pub(super) fn html_with_status(
 
 /// One refused form field: the input's id and what to do about it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub(super) struct FieldProblem {
+pub(crate) struct FieldProblem {
     pub field: &'static str,
     pub message: String,
 }
@@ -95,9 +96,32 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, ConsoleError> {
     let services = &console.services;
     let mut attention = Vec::new();
-    if staff.member.may(Permission::ApproveRefund) || staff.member.may(Permission::RequestRefund) {
-        let waiting = services.staff_refunds.waiting().await?.len();
-        attention.push(json!({"label": "Refunds waiting for a second person", "count": waiting, "href": "/console/approvals"}));
+    let refunds_seen = staff.member.may(Permission::ApproveRefund)
+        || staff.member.may(Permission::RequestRefund)
+        || staff.member.may(Permission::ViewTakings);
+    if refunds_seen {
+        for (state, label) in [
+            (RefundState::Waiting, "Refunds waiting for a second person"),
+            (RefundState::Failed, "Refunds the provider did not make"),
+            (RefundState::Pending, "Refunds sent and not yet confirmed"),
+        ] {
+            let found = services
+                .staff_refunds
+                .register(&RegisterQuery {
+                    state: Some(state),
+                    limit: 101,
+                    ..RegisterQuery::default()
+                })
+                .await?
+                .len();
+            let count = if found > 100 {
+                "More than 100".to_owned()
+            } else {
+                found.to_string()
+            };
+            let href = format!("/console/refunds?state={}", state.as_str());
+            attention.push(json!({"label": label, "count": count, "href": href}));
+        }
     }
     if staff.member.may(Permission::ViewPayments) {
         let errors = services
@@ -294,13 +318,14 @@ impl SearchForm {
 
 /// A payment in a list, for people.
 fn payment_row(console: &Console, p: &Payment) -> Value {
+    let (status, status_text_shown) = super::payment::payment_status_text(p);
     json!({
         "id": p.id.to_string(),
         "request_ref": p.request_ref,
         "service_name": console.service_name(&p.service),
         "amount": money(p.amount),
-        "status": p.status.as_str(),
-        "status_text": status_text(p.status.as_str()),
+        "status": status,
+        "status_text": status_text_shown,
         "created": uk_time(p.created_at),
     })
 }
@@ -477,118 +502,4 @@ pub async fn payments_csv(
             format!("attachment; filename=\"payments-{today}.csv\""),
         ))
         .streaming(head.chain(rows)))
-}
-
-#[derive(Deserialize)]
-pub struct PaymentPageQuery {
-    done: Option<String>,
-}
-
-/// The payment page: its details, refunds, timeline and CRM notifications, and the refund form.
-pub async fn payment(
-    console: web::Data<Console>,
-    staff: Staff,
-    id: web::Path<String>,
-    query: web::Query<PaymentPageQuery>,
-) -> Result<HttpResponse, ConsoleError> {
-    staff.require(Permission::ViewPayments)?;
-    let id = PaymentId::parse(&id).map_err(|_| ConsoleError::NotFound)?;
-    let banner = match query.done.as_deref() {
-        Some("sent") => Some(
-            json!({"title": "Refund sent", "text": "The refund has been sent to the payment provider.", "success": true}),
-        ),
-        Some("again") => Some(
-            json!({"title": "Refund already sent", "text": "That form was sent before; its refund stands and nothing more was refunded.", "success": true}),
-        ),
-        Some("waiting") => Some(
-            json!({"title": "Refund waiting for approval", "text": "The refund is over this service's limit. It will be sent once a second person approves it.", "success": true}),
-        ),
-        _ => None,
-    };
-    let context = payment_context(&console, &staff, &id, RefundFormState::default()).await?;
-    html(&console, "payment.html", with(context, "banner", banner))
-}
-
-/// What the refund form shows: values typed and problems found (none on first view).
-#[derive(Default)]
-pub(super) struct RefundFormState {
-    pub amount: String,
-    pub reason: String,
-    pub problems: Vec<FieldProblem>,
-}
-
-pub(super) async fn payment_context(
-    console: &Console,
-    staff: &Staff,
-    id: &PaymentId,
-    form: RefundFormState,
-) -> Result<Map<String, Value>, ConsoleError> {
-    let services = &console.services;
-    let p = services.payments.get(id).await?;
-    let events = services.payments.events(id).await?;
-    let refunds = services.refunds.list(id).await?;
-    let approvals = services.staff_refunds.approvals_for(id).await?;
-    let notifications = services.notifications.for_payment(id).await?;
-    let refundable = services.staff_refunds.refundable(id).await?;
-    let may_refund = staff.member.may(Permission::RequestRefund);
-    let refund_form = may_refund && refundable.available > 0;
-    let refund_note = match (may_refund, refundable.succeeded, refundable.available) {
-        (false, _, _) => None,
-        (true, false, _) => Some("Only a succeeded payment can be refunded."),
-        (true, true, 0) => Some("This payment has been refunded in full."),
-        _ => None,
-    };
-    let title = format!("Payment {}", p.request_ref);
-    let context = layout(&console.brand, Some(staff), "payments", &title);
-    let details = json!({
-        "id": p.id.to_string(), "request_ref": p.request_ref, "service_name": console.service_name(&p.service),
-        "fund_code": console.fund_code(&p.service), "amount": money(p.amount), "refunded": money(p.refunded_amount),
-        "description": p.description, "provider": p.provider.as_str(),
-        "provider_reference": p.provider_payment_id.clone().unwrap_or_else(|| "Not known yet".into()),
-        "status": p.status.as_str(), "status_text": status_text(p.status.as_str()),
-        "created": uk_time(p.created_at), "finished": p.finished_at.map(uk_time).unwrap_or_else(|| "Not finished".into()),
-    });
-    let events: Vec<Value> = events.iter().map(|e| json!({
-        "at": uk_time(e.at), "from": e.from.map(|f| status_text(f.as_str())).unwrap_or_default(),
-        "to": status_text(e.to.as_str()), "source": e.source.as_str(),
-    })).collect();
-    let refunds: Vec<Value> = refunds.iter().map(|r| json!({
-        "id": r.id, "amount": money(r.amount), "status": r.status.as_str(), "status_text": status_text(r.status.as_str()),
-        "by": r.requested_by_label, "at": uk_time(r.created_at), "reason": r.reason,
-    })).collect();
-    let approvals: Vec<Value> = approvals.iter().map(|a| json!({
-        "amount": money(a.amount), "status": a.status.as_str(), "status_text": status_text(a.status.as_str()),
-        "requested_by": a.requested_by_label, "decided_by": a.decided_by_label.clone().unwrap_or_default(),
-        "requested_at": uk_time(a.requested_at),
-    })).collect();
-    let notifications: Vec<Value> = notifications.iter().map(|n| json!({
-        "event_type": n.event_type, "status": status_text(&n.status), "attempts": n.attempts,
-        "created": uk_time(n.created_at), "delivered": n.delivered_at.map(uk_time).unwrap_or_default(),
-    })).collect();
-    let threshold_text =
-        (refundable.threshold < refundable.available).then(|| money(refundable.threshold));
-    let context = with(context, "p", details);
-    let context = with(with(context, "events", events), "refunds", refunds);
-    let context = with(
-        with(context, "approvals", approvals),
-        "notifications",
-        notifications,
-    );
-    let context = with(
-        with(context, "refund_form", refund_form),
-        "refund_note",
-        refund_note,
-    );
-    let context = with(
-        context,
-        "refundable",
-        json!({"available_text": money(refundable.available), "threshold_text": threshold_text}),
-    );
-    let context = with(context, "form_token", random_token());
-    let context = with(
-        context,
-        "form",
-        json!({"amount": form.amount, "reason": form.reason}),
-    );
-    Ok(with(context, "errors", form.problems))
 }

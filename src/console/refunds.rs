@@ -6,9 +6,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::pages::{
-    html_with_status, payment_context, FieldProblem, RefundFormState, CARD_NUMBER_REFUSED,
-};
+use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::payment::{payment_context, RefundFormState};
 use super::render::{layout, money, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
@@ -18,6 +17,7 @@ use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::{AmountPence, IdempotencyKey, PaymentId};
 use crate::service::staff_refunds::StaffRefundOutcome;
 use crate::service::ServiceError;
+use crate::store::{ApprovalStatus, RefundApproval};
 
 #[derive(Deserialize)]
 pub struct RefundForm {
@@ -164,17 +164,34 @@ pub async fn create(
 #[derive(Deserialize)]
 pub struct DecisionForm {
     csrf_token: String,
+    #[serde(default)]
+    reason: String,
 }
 
-/// The queue of refunds waiting for a second person.
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    done: Option<String>,
+}
+
+/// The queue of refunds waiting for a second person, and what became of the person's own.
 pub async fn approvals(
     console: web::Data<Console>,
     staff: Staff,
+    query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     if !staff.member.may(Permission::ApproveRefund) {
         staff.require(Permission::RequestRefund)?;
     }
-    queue_page(&console, &staff, None, StatusCode::OK).await
+    let banner = match query.done.as_deref() {
+        Some("approved") => Some(
+            json!({"title": "Refund approved", "text": "The refund has been sent to the payment provider. It stays in the name of the person who asked for it, with yours as approver.", "success": true}),
+        ),
+        Some("declined") => Some(
+            json!({"title": "Refund declined", "text": "Nothing was refunded. The person who asked for it sees your reason here and on the payment page.", "success": true}),
+        ),
+        _ => None,
+    };
+    queue_page(&console, &staff, banner, StatusCode::OK).await
 }
 
 async fn queue_page(
@@ -186,17 +203,29 @@ async fn queue_page(
     let services = &console.services;
     let mut rows = Vec::new();
     for a in services.staff_refunds.waiting().await? {
-        let request_ref = services
-            .payments
-            .get(&a.payment_id)
-            .await
-            .map(|p| p.request_ref)
-            .unwrap_or_default();
-        rows.push(json!({
-            "id": a.id, "payment_id": a.payment_id.to_string(), "request_ref": request_ref,
-            "amount": money(a.amount), "reason": a.reason, "requested_by": a.requested_by_label,
-            "requested_at": uk_time(a.requested_at),
-        }));
+        rows.push(approval_row(console, &a).await);
+    }
+    let mut own = Vec::new();
+    for a in services.staff_refunds.requested_by(&staff.member).await? {
+        let mut row = approval_row(console, &a).await;
+        let outcome = match (a.status, &a.decline_reason, &a.last_failure) {
+            (ApprovalStatus::Declined, reason, _) => format!(
+                "Declined by {}: {}",
+                a.decided_by_label.clone().unwrap_or_default(),
+                reason.clone().unwrap_or_default()
+            ),
+            (ApprovalStatus::Approved, _, _) => format!(
+                "Approved by {} and sent",
+                a.decided_by_label.clone().unwrap_or_default()
+            ),
+            (ApprovalStatus::Waiting, _, Some(code)) => {
+                format!("Waiting again: the provider refused the last attempt ({code})")
+            }
+            (ApprovalStatus::Waiting, _, None) => "Waiting for a refund approver".to_owned(),
+        };
+        row["outcome"] = outcome.into();
+        row["decided_at"] = a.decided_at.map(uk_time).unwrap_or_default().into();
+        own.push(row);
     }
     let context = layout(
         &console.brand,
@@ -205,12 +234,29 @@ async fn queue_page(
         "Refunds to approve",
     );
     let context = with(with(context, "approvals", rows), "banner", banner);
+    let context = with(context, "own", own);
     let context = with(
         context,
         "may_approve",
         staff.member.may(Permission::ApproveRefund),
     );
     html_with_status(console, "approvals.html", context, status)
+}
+
+async fn approval_row(console: &Console, a: &RefundApproval) -> Value {
+    let request_ref = console
+        .services
+        .payments
+        .get(&a.payment_id)
+        .await
+        .map(|p| p.request_ref)
+        .unwrap_or_default();
+    json!({
+        "id": a.id, "payment_id": a.payment_id.to_string(), "request_ref": request_ref,
+        "amount": money(a.amount), "reason": a.reason, "requested_by": a.requested_by_label,
+        "requested_at": uk_time(a.requested_at), "status": a.status.as_str(),
+        "last_failure": a.last_failure,
+    })
 }
 
 /// Approves a waiting refund: it is sent to the provider. The requester cannot approve their own.
@@ -220,52 +266,135 @@ pub async fn approve(
     id: web::Path<String>,
     form: web::Form<DecisionForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    decide(console, staff, id.into_inner(), form, true).await
+    staff.check_csrf(&form.csrf_token)?;
+    staff.require(Permission::ApproveRefund)?;
+    let result = console
+        .services
+        .staff_refunds
+        .approve(&staff.member, &id)
+        .await;
+    match result {
+        Ok(_) => Ok(see_other("/console/approvals?done=approved#main")),
+        Err(e) => refused(&console, &staff, e).await,
+    }
 }
 
-/// Declines a waiting refund: nothing is refunded.
+/// Asks the approver to confirm a decline and say why.
+pub async fn confirm_decline(
+    console: web::Data<Console>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    staff.require(Permission::ApproveRefund)?;
+    decline_page(&console, &staff, &id, "", Vec::new(), StatusCode::OK).await
+}
+
+async fn decline_page(
+    console: &Console,
+    staff: &Staff,
+    id: &str,
+    reason: &str,
+    problems: Vec<FieldProblem>,
+    status: StatusCode,
+) -> Result<HttpResponse, ConsoleError> {
+    let approval = console.services.staff_refunds.approval(id).await?;
+    if approval.status != ApprovalStatus::Waiting {
+        return refused(console, staff, ServiceError::AlreadyDecided).await;
+    }
+    let row = approval_row(console, &approval).await;
+    let context = layout(
+        &console.brand,
+        Some(staff),
+        "approvals",
+        "Decline this refund",
+    );
+    let context = with(with(context, "a", row), "reason", reason);
+    html_with_status(
+        console,
+        "decline.html",
+        with(context, "errors", problems),
+        status,
+    )
+}
+
+/// Declines a waiting refund, with the reason the requester will see: nothing is refunded.
 pub async fn decline(
     console: web::Data<Console>,
     staff: Staff,
     id: web::Path<String>,
     form: web::Form<DecisionForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    decide(console, staff, id.into_inner(), form, false).await
-}
-
-async fn decide(
-    console: web::Data<Console>,
-    staff: Staff,
-    id: String,
-    form: web::Form<DecisionForm>,
-    approve: bool,
-) -> Result<HttpResponse, ConsoleError> {
     staff.check_csrf(&form.csrf_token)?;
     staff.require(Permission::ApproveRefund)?;
-    let refunds = &console.services.staff_refunds;
-    let result = if approve {
-        refunds.approve(&staff.member, &id).await.map(|_| ())
+    let reason = form.reason.trim();
+    let problem = if reason.is_empty() {
+        Some("Enter why you are declining this refund".to_owned())
+    } else if contains_card_number(reason) {
+        Some(CARD_NUMBER_REFUSED.to_owned())
     } else {
-        refunds.decline(&staff.member, &id).await
+        parse_reason(reason)
+            .err()
+            .map(|e| format!("The reason {}", e.message))
     };
-    let (banner, status) = match result {
-        Ok(()) if approve => (
-            json!({"title": "Refund approved", "text": "The refund has been sent to the payment provider.", "success": true}),
-            StatusCode::OK,
-        ),
-        Ok(()) => (
-            json!({"title": "Refund declined", "text": "Nothing was refunded.", "success": true}),
-            StatusCode::OK,
-        ),
-        Err(ServiceError::SecondPersonRequired) => (
-            json!({"title": "You cannot approve your own refund", "text": "A second person with the refund approver role must approve it."}),
+    if let Some(message) = problem {
+        let typed = if contains_card_number(reason) {
+            ""
+        } else {
+            reason
+        };
+        let problems = vec![FieldProblem {
+            field: "reason",
+            message,
+        }];
+        return decline_page(
+            &console,
+            &staff,
+            &id,
+            typed,
+            problems,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let result = console
+        .services
+        .staff_refunds
+        .decline(&staff.member, &id, reason)
+        .await;
+    match result {
+        Ok(()) => Ok(see_other("/console/approvals?done=declined#main")),
+        Err(e) => refused(&console, &staff, e).await,
+    }
+}
+
+/// A decision that could not be made, on the queue's page (nothing changed, so no redirect).
+async fn refused(
+    console: &Console,
+    staff: &Staff,
+    error: ServiceError,
+) -> Result<HttpResponse, ConsoleError> {
+    let (banner, status) = match error {
+        ServiceError::SecondPersonRequired => (
+            json!({"title": "You cannot approve your own refund", "text": "A second person with the refund approver role must approve or decline it."}),
             StatusCode::FORBIDDEN,
         ),
-        Err(ServiceError::AlreadyDecided) => (
-            json!({"title": "Already decided", "text": "Someone else approved or declined this refund first."}),
+        ServiceError::AlreadyDecided => (
+            json!({"title": "Already decided", "text": "Someone else approved or declined this refund first. Check the payment page for what happened."}),
             StatusCode::CONFLICT,
         ),
-        Err(e) => return Err(e.into()),
+        ServiceError::RefundExceedsCaptured { available } => (
+            json!({"title": "This refund no longer fits", "text": format!("Only {} can still be refunded of this payment. Nothing was refunded; decline it and ask again for less.", money(available))}),
+            StatusCode::CONFLICT,
+        ),
+        ServiceError::NotRefundable => (
+            json!({"title": "This payment cannot be refunded", "text": "It has not succeeded. Nothing was refunded; decline the request."}),
+            StatusCode::CONFLICT,
+        ),
+        ServiceError::ProviderRejected { .. } | ServiceError::ProviderUnavailable { .. } => (
+            json!({"title": "The provider did not make the refund", "text": "Nothing was refunded. The request is waiting again: approve it to try once more, or decline it."}),
+            StatusCode::BAD_GATEWAY,
+        ),
+        e => return Err(e.into()),
     };
-    queue_page(&console, &staff, Some(banner), status).await
+    queue_page(console, staff, Some(banner), status).await
 }

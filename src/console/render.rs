@@ -22,6 +22,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("payments.html", include_str!("templates/payments.html")),
     ("payment.html", include_str!("templates/payment.html")),
     ("approvals.html", include_str!("templates/approvals.html")),
+    ("decline.html", include_str!("templates/decline.html")),
+    ("refunds.html", include_str!("templates/refunds.html")),
     ("takings.html", include_str!("templates/takings.html")),
     (
         "takings_day.html",

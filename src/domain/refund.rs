@@ -63,12 +63,112 @@ pub struct Refund {
     pub provider_refund_id: Option<String>,
     pub provider_status: Option<String>,
     pub reason: String,
+    /// Who asked for it (an API key id, or `staff:<subject>`): never the approver.
     pub requested_by: String,
     pub requested_by_label: String,
+    /// The second person who approved it, when the two-person rule needed one.
+    pub approved: Option<SecondPerson>,
     pub failure_code: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The second person who approved a refund, and the approval that waited for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondPerson {
+    pub approval_id: String,
+    pub by: String,
+    pub by_label: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Where a refund stands for the people who asked for, approved or watch it: waiting for or
+/// declined by a second person, or sent and then pending, succeeded or failed at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundState {
+    Waiting,
+    Declined,
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundState {
+    pub const ALL: [Self; 5] = [
+        Self::Waiting,
+        Self::Pending,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Declined,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Declined => "declined",
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// How a person reads it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Waiting => "Waiting for approval",
+            Self::Declined => "Declined",
+            Self::Pending => "Sent, not yet confirmed",
+            Self::Succeeded => "Refunded",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+impl FromStr for RefundState {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or(UnknownStatus)
+    }
+}
+
+/// One refund as the register and the payment page show it: a refund sent to the provider
+/// (asked for by one person, perhaps approved by another), or one still waiting for or declined
+/// by a second person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundRecord {
+    /// The refund's id once sent, else the approval's.
+    pub id: String,
+    pub payment_id: PaymentId,
+    pub service: String,
+    pub request_ref: String,
+    pub amount: i64,
+    pub state: RefundState,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_by_label: String,
+    pub requested_at: DateTime<Utc>,
+    /// Who approved or declined it, and when.
+    pub decided_by_label: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decline_reason: Option<String>,
+    /// The provider's failure code (for a waiting approval: why its last attempt failed).
+    pub failure: Option<String>,
+    /// When it was sent to the provider, and when the provider finished with it.
+    pub sent_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How a payment's refunds read beside its status: none, part or all of it given back.
+pub fn refunded_part(amount: i64, refunded: i64) -> Option<&'static str> {
+    match refunded {
+        r if r <= 0 => None,
+        r if r >= amount => Some("Refunded"),
+        _ => Some("Partly refunded"),
+    }
 }
 
 /// The CRM notification a refund's final status causes.

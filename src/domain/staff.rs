@@ -147,6 +147,33 @@ pub fn needs_second_person(amount: i64, threshold: i64) -> bool {
     amount > threshold
 }
 
+/// How much one person may refund alone: the two-person rule as finance auditors mean it,
+/// counted over what they have already refunded alone, not one request at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoloAllowance {
+    /// On one payment, everything this person refunded without a second person, this one included.
+    pub per_payment: i64,
+    /// In one London day, across every payment (none: no daily limit).
+    pub per_day: Option<i64>,
+}
+
+/// What one person has already refunded alone (refunds not failed, sent without an approver).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefundedAlone {
+    pub on_payment: i64,
+    pub today: i64,
+}
+
+impl SoloAllowance {
+    /// Whether `amount` more, on top of what was `already` refunded alone, needs a second person.
+    pub fn needs_second_person(&self, amount: i64, already: RefundedAlone) -> bool {
+        needs_second_person(already.on_payment.saturating_add(amount), self.per_payment)
+            || self.per_day.is_some_and(|limit| {
+                needs_second_person(already.today.saturating_add(amount), limit)
+            })
+    }
+}
+
 /// Why someone may not approve a refund waiting for a second person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalRefused {
@@ -292,6 +319,33 @@ mod tests {
         assert!(needs_second_person(10_001, 10_000));
         assert!(!needs_second_person(10_000, 10_000));
         assert!(needs_second_person(1, 0));
+    }
+
+    #[test]
+    fn what_one_person_refunds_alone_counts_towards_the_threshold() {
+        let rule = SoloAllowance {
+            per_payment: 50_000,
+            per_day: None,
+        };
+        let done = |on_payment| RefundedAlone {
+            on_payment,
+            today: on_payment,
+        };
+        // Four requests of £500 on one payment: the first fits, the second does not.
+        assert!(!rule.needs_second_person(50_000, done(0)));
+        assert!(rule.needs_second_person(50_000, done(50_000)));
+        assert!(rule.needs_second_person(1, done(50_000)));
+        assert!(!rule.needs_second_person(20_000, done(30_000)));
+        let daily = SoloAllowance {
+            per_day: Some(100_000),
+            ..rule
+        };
+        let elsewhere = RefundedAlone {
+            on_payment: 0,
+            today: 90_000,
+        };
+        assert!(daily.needs_second_person(20_000, elsewhere));
+        assert!(!rule.needs_second_person(20_000, elsewhere));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::domain::idempotency::Idempotent;
 use crate::domain::FieldError;
 use crate::service::ledger::{csv_line, Format, CSV_HEADER};
 use crate::service::reconciliation::Actor;
-use crate::service::refunds::RefundResponse;
+use crate::service::refunds::{RefundChannel, RefundResponse};
 use crate::service::{AppServices, FieldIssue};
 use crate::views::RefundView;
 
@@ -39,7 +39,7 @@ pub async fn create_refund(
     let request = Idempotent::new(key, route, &principal.key_id, &body);
     match services
         .refunds
-        .request(principal, &payment, request, new)
+        .request(principal, &payment, request, new, RefundChannel::Api)
         .await?
     {
         RefundResponse::Created(refund) => {

@@ -222,6 +222,22 @@ impl From<ServiceError> for ApiError {
                 "second_person_required",
                 "A second person must approve this refund",
             ),
+            ServiceError::NeedsSecondPerson { threshold } => ApiError::new(
+                S::FORBIDDEN,
+                "two_person_rule",
+                "This refund needs a second person's approval",
+            )
+            .detail(format!(
+                "One person or key may refund at most {threshold} pence of a payment alone \
+                 (or more than the daily limit). Ask for it in the staff console, where a \
+                 refund approver can approve it."
+            )),
+            ServiceError::ApiRefundsOff => ApiError::new(
+                S::FORBIDDEN,
+                "api_refunds_disabled",
+                "Refunds by API key are switched off",
+            )
+            .detail("Refunds are asked for in the staff console, under the two-person rule."),
             ServiceError::AlreadyDecided => ApiError::new(
                 S::CONFLICT,
                 "already_decided",

@@ -132,6 +132,12 @@ pub enum ServiceError {
     SecondPersonRequired,
     #[error("this refund has already been approved or declined")]
     AlreadyDecided,
+    /// The two-person rule: what the requester would have refunded alone is over the threshold.
+    #[error("this refund needs a second person's approval")]
+    NeedsSecondPerson { threshold: i64 },
+    /// Refunds by API key are switched off (the console's two-person rule applies instead).
+    #[error("refunds by API key are switched off")]
+    ApiRefundsOff,
     #[error("the payment can no longer be cancelled")]
     NotCancellable { reason: &'static str },
     /// The provider could not be reached or did not answer in time. `certain_nothing_happened`

@@ -1,6 +1,7 @@
 //! Refunds, for finance staff: requested once per Idempotency-Key, never more than was taken (even
 //! under concurrent requests), carried out by the provider, and followed until they settle.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +10,13 @@ use serde_json::json;
 
 use super::{create_failure, Clock, Principal, ServiceError};
 use crate::domain::idempotency::Idempotent;
-use crate::domain::refund::NewRefund;
-use crate::domain::refund::{Refund, RefundStatus};
+use crate::domain::refund::{NewRefund, Refund, RefundStatus, SecondPerson};
+use crate::domain::staff::SoloAllowance;
 use crate::domain::{CreateOutcome, Payment, PaymentId};
 use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
 use crate::store::{
-    AuditEntry, ClaimOutcome, IdempotencyClaim, IdempotencySettle, RefundClaim, Store,
+    ApprovalDecision, ApprovalStatus, AuditEntry, ClaimOutcome, IdempotencyClaim,
+    IdempotencySettle, RefundApproval, RefundClaim, SoloCheck, Store,
 };
 use crate::views::RefundView;
 
@@ -32,11 +34,47 @@ pub struct RefundSettings {
     pub recheck_failed_for: Duration,
 }
 
+/// The two-person rule: how much one person (or API key) may refund without a second person.
+#[derive(Debug, Clone, Default)]
+pub struct TwoPersonRule {
+    /// Per service code; others use `default_threshold`.
+    pub thresholds: BTreeMap<String, i64>,
+    pub default_threshold: i64,
+    /// What one person may refund alone in a London day, across payments.
+    pub daily_limit: Option<i64>,
+    /// Whether finance API keys may refund at all (under the same rule).
+    pub api_refunds: bool,
+}
+
+impl TwoPersonRule {
+    pub fn threshold(&self, service: &str) -> i64 {
+        self.thresholds
+            .get(service)
+            .copied()
+            .unwrap_or(self.default_threshold)
+    }
+
+    pub fn allowance(&self, service: &str) -> SoloAllowance {
+        SoloAllowance {
+            per_payment: self.threshold(service),
+            per_day: self.daily_limit,
+        }
+    }
+}
+
+/// Who a refund request comes from: the API (a finance key) or a person in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundChannel {
+    Api,
+    Console,
+}
+
 pub struct RefundService {
     store: Arc<dyn Store>,
     providers: ProviderRegistry,
     clock: Arc<dyn Clock>,
     settings: RefundSettings,
+    rule: TwoPersonRule,
 }
 
 impl RefundService {
@@ -45,31 +83,50 @@ impl RefundService {
         providers: ProviderRegistry,
         clock: Arc<dyn Clock>,
         settings: RefundSettings,
+        rule: TwoPersonRule,
     ) -> Self {
         Self {
             store,
             providers,
             clock,
             settings,
+            rule,
         }
+    }
+
+    pub fn rule(&self) -> &TwoPersonRule {
+        &self.rule
     }
 
     /// Asks for a refund of a succeeded payment, at most once per (caller, Idempotency-Key):
     /// the refund is recorded (reserving its amount) before the provider is asked, and the
-    /// provider's answer settles it.
+    /// provider's answer settles it. What the caller would then have refunded alone must be
+    /// within the two-person rule's allowance ([`ServiceError::NeedsSecondPerson`] otherwise);
+    /// API keys refund only where the rule lets them.
     pub async fn request(
         &self,
         principal: &Principal,
         payment_id: &PaymentId,
         request: Idempotent,
         new: NewRefund,
+        channel: RefundChannel,
     ) -> Result<RefundResponse, ServiceError> {
+        if channel == RefundChannel::Api && !self.rule.api_refunds {
+            return Err(ServiceError::ApiRefundsOff);
+        }
         let NewRefund { amount, reason } = new;
         let payment = self
             .store
             .get_payment(payment_id)
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
+        let now = self.clock.now();
+        let day = crate::domain::ledger::london_day(now);
+        let solo = SoloCheck {
+            requester: &principal.key_id,
+            allowance: self.rule.allowance(&payment.service),
+            day_start: crate::domain::ledger::london_days(day, day).0,
+        };
         let now = self.clock.now();
         let claim = IdempotencyClaim {
             principal: principal.key_id.clone(),
@@ -91,12 +148,13 @@ impl RefundService {
             reason,
             requested_by: principal.key_id.clone(),
             requested_by_label: principal.label.clone(),
+            approved: None,
             failure_code: None,
             created_at: now,
             updated_at: now,
             finished_at: None,
         };
-        let available = match self.reserve(principal, &claim, &refund).await? {
+        let available = match self.reserve(principal, &claim, &refund, &solo).await? {
             Reserved::Available(available) => available,
             Reserved::Answered(answer) => return Ok(answer),
         };
@@ -128,7 +186,118 @@ impl RefundService {
             }
         };
         self.store
-            .settle_refund(&refund, RefundStatus::Pending, Some((&claim, settle)))
+            .settle_refund(&refund, RefundStatus::Pending, Some((&claim, settle)), None)
+            .await?;
+        result
+    }
+
+    /// A second person approves a refund that waited for them: the approval and the refund it
+    /// sends are one outcome. The refund is the requester's (their name stays on it) with the
+    /// approver beside it; if the provider certainly did not make it, the approval is waiting
+    /// again (with what went wrong), so it can be approved once more.
+    pub async fn send_approved(
+        &self,
+        approval: &RefundApproval,
+        approver: &Principal,
+    ) -> Result<Refund, ServiceError> {
+        let payment = self
+            .store
+            .get_payment(&approval.payment_id)
+            .await?
+            .ok_or(ServiceError::PaymentNotFound)?;
+        let now = self.clock.now();
+        let mut refund = Refund {
+            id: crate::domain::refs::new_id("rfd_"),
+            payment_id: approval.payment_id.clone(),
+            amount: approval.amount,
+            status: RefundStatus::Pending,
+            create_outcome: CreateOutcome::Pending,
+            provider_refund_id: None,
+            provider_status: None,
+            reason: approval.reason.clone(),
+            requested_by: approval.requested_by.clone(),
+            requested_by_label: approval.requested_by_label.clone(),
+            approved: Some(SecondPerson {
+                approval_id: approval.id.clone(),
+                by: approver.key_id.clone(),
+                by_label: approver.label.clone(),
+                at: now,
+            }),
+            failure_code: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        let decision = ApprovalDecision {
+            id: &approval.id,
+            status: ApprovalStatus::Approved,
+            decided_by: &approver.key_id,
+            decided_by_label: &approver.label,
+            at: now,
+            decline_reason: None,
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor_key_id: approver.key_id.clone(),
+            actor_label: approver.label.clone(),
+            action: "refund.approved".into(),
+            subject: approval.id.clone(),
+            detail: json!({
+                "payment_id": approval.payment_id.as_ref(),
+                "amount": approval.amount,
+                "refund_id": refund.id,
+                "requested_by": approval.requested_by,
+            }),
+        };
+        let available = match self
+            .store
+            .approve_and_insert_refund(&decision, &refund, &audit)
+            .await?
+        {
+            RefundClaim::Claimed { available } => available,
+            RefundClaim::AlreadyDecided => return Err(ServiceError::AlreadyDecided),
+            RefundClaim::Exceeds { available } => {
+                return Err(ServiceError::RefundExceedsCaptured { available })
+            }
+            _ => return Err(ServiceError::NotRefundable),
+        };
+        let answer = self.send_to_provider(&payment, &refund, available).await;
+        let at = self.clock.now();
+        refund.updated_at = at;
+        let result = match answer {
+            Ok(confirmed) => {
+                apply_provider_refund(&mut refund, confirmed, at);
+                Ok(refund.clone())
+            }
+            Err(error) => {
+                tracing::warn!(refund_id = %refund.id, error = %error, "provider refund failed");
+                let failure = create_failure(&error);
+                refund.create_outcome = failure.outcome;
+                if failure.outcome == CreateOutcome::NotCreated {
+                    refund.status = RefundStatus::Failed;
+                    refund.finished_at = Some(at);
+                    refund.failure_code = failure.failure_code;
+                }
+                Err(ServiceError::from_provider(
+                    &error,
+                    Some(approval.payment_id.to_string()),
+                ))
+            }
+        };
+        let reopened = AuditEntry {
+            at,
+            actor_key_id: "system".into(),
+            actor_label: "Counterfoil".into(),
+            action: "refund.approval_reopened".into(),
+            subject: approval.id.clone(),
+            detail: json!({
+                "payment_id": approval.payment_id.as_ref(),
+                "refund_id": refund.id,
+                "failure_code": refund.failure_code,
+            }),
+        };
+        self.store
+            .settle_refund(&refund, RefundStatus::Pending, None, Some(&reopened))
             .await?;
         result
     }
@@ -140,6 +309,7 @@ impl RefundService {
         principal: &Principal,
         claim: &IdempotencyClaim,
         refund: &Refund,
+        solo: &SoloCheck<'_>,
     ) -> Result<Reserved, ServiceError> {
         let audit = AuditEntry {
             at: claim.now,
@@ -152,10 +322,14 @@ impl RefundService {
         let answered = |answer| Ok(Reserved::Answered(answer));
         match self
             .store
-            .claim_and_insert_refund(claim, refund, &audit)
+            .claim_and_insert_refund(claim, refund, Some(solo), &audit)
             .await?
         {
             RefundClaim::Claimed { available } => Ok(Reserved::Available(available)),
+            RefundClaim::NeedsSecondPerson => Err(ServiceError::NeedsSecondPerson {
+                threshold: solo.allowance.per_payment,
+            }),
+            RefundClaim::AlreadyDecided => Err(ServiceError::AlreadyDecided),
             RefundClaim::NotRefundable => Err(ServiceError::NotRefundable),
             RefundClaim::Exceeds { available } => {
                 Err(ServiceError::RefundExceedsCaptured { available })

@@ -1,22 +1,22 @@
-//! Refunds asked for by a person in the console: sent at once up to the service's threshold,
-//! above it kept waiting until a second person (a refund approver who is not the requester)
-//! approves. Nothing waiting reaches the provider, the ledger or the CRM.
+//! Refunds asked for by a person in the console: sent at once while what that person has refunded
+//! alone stays within the service's threshold, otherwise kept waiting until a second person (a
+//! refund approver who is not the requester) approves or declines with a reason. Nothing waiting
+//! reaches the provider, the ledger or the CRM.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
 
-use super::refunds::{RefundResponse, RefundService};
+use super::refunds::{RefundChannel, RefundResponse, RefundService};
 use super::{Clock, Principal, ServiceError};
 use crate::domain::api_key::Role;
 use crate::domain::idempotency::Idempotent;
 use crate::domain::refund::{refundable_remaining, NewRefund, Refund, RefundStatus};
-use crate::domain::staff::{
-    may_approve, needs_second_person, ApprovalRefused, Permission, StaffMember,
+use crate::domain::staff::{may_approve, ApprovalRefused, Permission, StaffMember};
+use crate::domain::{IdempotencyKey, PaymentId, PaymentStatus};
+use crate::store::{
+    ApprovalDecision, ApprovalInsert, ApprovalStatus, AuditEntry, RefundApproval, Store,
 };
-use crate::domain::{AmountPence, IdempotencyKey, PaymentId, PaymentStatus};
-use crate::store::{ApprovalDecision, ApprovalStatus, AuditEntry, RefundApproval, Store};
 
 /// What became of a refund asked for in the console.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub enum StaffRefundOutcome {
 pub struct Refundable {
     /// Taken less every refund not known to have failed and every refund waiting for approval.
     pub available: i64,
-    /// Refunds above this need a second person.
+    /// What one person may refund of this payment alone; beyond it a second person approves.
     pub threshold: i64,
     /// Only a succeeded payment can be refunded at all.
     pub succeeded: bool,
@@ -44,8 +44,6 @@ pub struct StaffRefundService {
     store: Arc<dyn Store>,
     refunds: Arc<RefundService>,
     clock: Arc<dyn Clock>,
-    thresholds: BTreeMap<String, i64>,
-    default_threshold: i64,
 }
 
 /// The API's idea of the caller, for the services the console shares with the API: the person's
@@ -59,27 +57,12 @@ pub fn principal_of(member: &StaffMember) -> Principal {
 }
 
 impl StaffRefundService {
-    pub fn new(
-        store: Arc<dyn Store>,
-        refunds: Arc<RefundService>,
-        clock: Arc<dyn Clock>,
-        thresholds: BTreeMap<String, i64>,
-        default_threshold: i64,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, refunds: Arc<RefundService>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             refunds,
             clock,
-            thresholds,
-            default_threshold,
         }
-    }
-
-    fn threshold(&self, service: &str) -> i64 {
-        self.thresholds
-            .get(service)
-            .copied()
-            .unwrap_or(self.default_threshold)
     }
 
     /// What may still be refunded of a payment (nothing unless it succeeded).
@@ -89,7 +72,7 @@ impl StaffRefundService {
             .get_payment(payment_id)
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
-        let threshold = self.threshold(&payment.service);
+        let threshold = self.refunds.rule().threshold(&payment.service);
         if payment.status != PaymentStatus::Succeeded {
             return Ok(Refundable {
                 available: 0,
@@ -120,7 +103,8 @@ impl StaffRefundService {
         })
     }
 
-    /// Asks for a refund as `who`, once per form (`form_token`, the form's own idempotency key).
+    /// Asks for a refund as `who`, once per form (`form_token`, the form's own idempotency key):
+    /// sent when it keeps what they refunded alone within the rule, else left waiting.
     pub async fn request(
         &self,
         who: &StaffMember,
@@ -135,21 +119,40 @@ impl StaffRefundService {
         if let Some(existing) = self.store.get_refund_approval(&approval_id).await? {
             return Ok(StaffRefundOutcome::Waiting(Box::new(existing)));
         }
-        let refundable = self.refundable(payment_id).await?;
-        let amount = new.amount.pence();
-        if !refundable.succeeded {
-            return Err(ServiceError::NotRefundable);
+        let principal = principal_of(who);
+        let route = format!("console refund {payment_id}");
+        let body = json!({"amount": new.amount.pence(), "reason": new.reason});
+        let request = Idempotent::new(form_token, route, &principal.key_id, &body);
+        let sent = self
+            .refunds
+            .request(
+                &principal,
+                payment_id,
+                request,
+                new.clone(),
+                RefundChannel::Console,
+            )
+            .await;
+        match sent {
+            Ok(RefundResponse::Created(refund)) => Ok(StaffRefundOutcome::Sent(refund)),
+            Ok(RefundResponse::Replayed { .. }) => Ok(StaffRefundOutcome::AlreadySent),
+            Err(ServiceError::NeedsSecondPerson { .. }) => {
+                self.wait_for_second_person(who, payment_id, approval_id, new)
+                    .await
+            }
+            Err(e) => Err(e),
         }
-        // What waits for a second person is spoken for, whichever way this one goes.
-        if amount > refundable.available {
-            return Err(ServiceError::RefundExceedsCaptured {
-                available: refundable.available,
-            });
-        }
-        if !needs_second_person(amount, refundable.threshold) {
-            return self.send(who, payment_id, form_token, new).await;
-        }
+    }
+
+    async fn wait_for_second_person(
+        &self,
+        who: &StaffMember,
+        payment_id: &PaymentId,
+        approval_id: String,
+        new: NewRefund,
+    ) -> Result<StaffRefundOutcome, ServiceError> {
         let now = self.clock.now();
+        let amount = new.amount.pence();
         let approval = RefundApproval {
             id: approval_id,
             payment_id: payment_id.clone(),
@@ -163,6 +166,8 @@ impl StaffRefundService {
             decided_by_label: None,
             decided_at: None,
             refund_id: None,
+            decline_reason: None,
+            last_failure: None,
         };
         let audit = AuditEntry {
             at: now,
@@ -172,7 +177,13 @@ impl StaffRefundService {
             subject: approval.id.clone(),
             detail: json!({"payment_id": payment_id.as_ref(), "amount": amount}),
         };
-        self.store.insert_refund_approval(&approval, &audit).await?;
+        match self.store.insert_refund_approval(&approval, &audit).await? {
+            ApprovalInsert::Inserted | ApprovalInsert::Existing => {}
+            ApprovalInsert::Exceeds { available } => {
+                return Err(ServiceError::RefundExceedsCaptured { available })
+            }
+            ApprovalInsert::NotRefundable => return Err(ServiceError::NotRefundable),
+        }
         let stored = self
             .store
             .get_refund_approval(&approval.id)
@@ -181,30 +192,28 @@ impl StaffRefundService {
         Ok(StaffRefundOutcome::Waiting(Box::new(stored)))
     }
 
-    async fn send(
-        &self,
-        who: &StaffMember,
-        payment_id: &PaymentId,
-        key: IdempotencyKey,
-        new: NewRefund,
-    ) -> Result<StaffRefundOutcome, ServiceError> {
-        let principal = principal_of(who);
-        let route = format!("console refund {payment_id}");
-        let body = json!({"amount": new.amount.pence(), "reason": new.reason});
-        let request = Idempotent::new(key, route, &principal.key_id, &body);
-        match self
-            .refunds
-            .request(&principal, payment_id, request, new)
-            .await?
-        {
-            RefundResponse::Created(refund) => Ok(StaffRefundOutcome::Sent(refund)),
-            RefundResponse::Replayed { .. } => Ok(StaffRefundOutcome::AlreadySent),
-        }
-    }
-
     /// Refunds waiting for a second person, oldest first.
     pub async fn waiting(&self) -> Result<Vec<RefundApproval>, ServiceError> {
         Ok(self.store.waiting_refund_approvals(200).await?)
+    }
+
+    /// Refunds sent and refunds waiting for or declined by a second person, newest first.
+    pub async fn register(
+        &self,
+        query: &crate::store::RegisterQuery,
+    ) -> Result<Vec<crate::domain::refund::RefundRecord>, ServiceError> {
+        Ok(self.store.refund_register(query).await?)
+    }
+
+    /// What became of `who`'s own requests that needed a second person, newest first.
+    pub async fn requested_by(
+        &self,
+        who: &StaffMember,
+    ) -> Result<Vec<RefundApproval>, ServiceError> {
+        Ok(self
+            .store
+            .refund_approvals_requested_by(&who.actor_id(), 50)
+            .await?)
     }
 
     /// A payment's refunds that needed a second person, oldest first.
@@ -222,60 +231,35 @@ impl StaffRefundService {
             .ok_or(ServiceError::ApprovalNotFound)
     }
 
-    /// The second person approves: the refund is sent to the provider as theirs.
+    /// The second person approves: the refund is sent to the provider, still the requester's,
+    /// with the approver recorded beside them.
     pub async fn approve(
         &self,
         who: &StaffMember,
         approval_id: &str,
-    ) -> Result<StaffRefundOutcome, ServiceError> {
-        let approval = self
-            .decide(who, approval_id, ApprovalStatus::Approved)
-            .await?;
-        let amount =
-            AmountPence::parse(approval.amount).map_err(|_| ServiceError::NotRefundable)?;
-        let key = IdempotencyKey::parse(&approval.id).map_err(|_| ServiceError::NotRefundable)?;
-        let new = NewRefund {
-            amount,
-            reason: approval.reason.clone(),
-        };
-        let outcome = self.send(who, &approval.payment_id, key, new).await?;
-        if let StaffRefundOutcome::Sent(refund) = &outcome {
-            self.store
-                .link_refund_approval(&approval.id, &refund.id)
-                .await?;
-        }
-        Ok(outcome)
-    }
-
-    /// The second person declines: nothing is refunded.
-    pub async fn decline(&self, who: &StaffMember, approval_id: &str) -> Result<(), ServiceError> {
-        self.decide(who, approval_id, ApprovalStatus::Declined)
+    ) -> Result<Refund, ServiceError> {
+        let approval = self.approval(approval_id).await?;
+        self.second_person(who, &approval)?;
+        self.refunds
+            .send_approved(&approval, &principal_of(who))
             .await
-            .map(|_| ())
     }
 
-    async fn decide(
+    /// The second person declines, saying why: nothing is refunded, and the requester sees why.
+    pub async fn decline(
         &self,
         who: &StaffMember,
         approval_id: &str,
-        status: ApprovalStatus,
-    ) -> Result<RefundApproval, ServiceError> {
+        reason: &str,
+    ) -> Result<(), ServiceError> {
         let approval = self.approval(approval_id).await?;
-        match may_approve(who, &approval.requested_by) {
-            Err(ApprovalRefused::OwnRequest) => return Err(ServiceError::SecondPersonRequired),
-            Err(ApprovalRefused::NotAnApprover) => return Err(ServiceError::Forbidden),
-            Ok(()) => {}
-        }
+        self.second_person(who, &approval)?;
         let at = self.clock.now();
-        let action = match status {
-            ApprovalStatus::Approved => "refund.approved",
-            _ => "refund.declined",
-        };
         let audit = AuditEntry {
             at,
             actor_key_id: who.actor_id(),
             actor_label: who.actor_label(),
-            action: action.into(),
+            action: "refund.declined".into(),
             subject: approval.id.clone(),
             detail: json!({
                 "payment_id": approval.payment_id.as_ref(),
@@ -285,14 +269,35 @@ impl StaffRefundService {
         };
         let decision = ApprovalDecision {
             id: &approval.id,
-            status,
+            status: ApprovalStatus::Declined,
             decided_by: &audit.actor_key_id,
             decided_by_label: &audit.actor_label,
             at,
+            decline_reason: Some(reason),
         };
-        if !self.store.decide_refund_approval(&decision, &audit).await? {
+        if !self
+            .store
+            .decline_refund_approval(&decision, &audit)
+            .await?
+        {
             return Err(ServiceError::AlreadyDecided);
         }
-        Ok(approval)
+        Ok(())
+    }
+
+    /// The two-person rule: an approver, and not the requester.
+    fn second_person(
+        &self,
+        who: &StaffMember,
+        approval: &RefundApproval,
+    ) -> Result<(), ServiceError> {
+        match may_approve(who, &approval.requested_by) {
+            Err(ApprovalRefused::OwnRequest) => Err(ServiceError::SecondPersonRequired),
+            Err(ApprovalRefused::NotAnApprover) => Err(ServiceError::Forbidden),
+            Ok(()) if approval.status != ApprovalStatus::Waiting => {
+                Err(ServiceError::AlreadyDecided)
+            }
+            Ok(()) => Ok(()),
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, ServiceEntry};
 use crate::service::reconciliation::ReconciliationService;
-use crate::service::refunds::{RefundService, RefundSettings};
+use crate::service::refunds::{RefundService, RefundSettings, TwoPersonRule};
 use crate::service::staff_refunds::StaffRefundService;
 use crate::service::{AppServices, Clock, KeyService, PaymentService, WebhookService};
 use crate::store::Store;
@@ -48,6 +48,16 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             idempotency_ttl: Duration::from_secs(24 * 3600),
             recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
         },
+        TwoPersonRule {
+            thresholds: settings
+                .services
+                .iter()
+                .filter_map(|(code, s)| Some((code.clone(), s.two_person_threshold_pence?)))
+                .collect(),
+            default_threshold: settings.console.two_person_threshold_pence,
+            daily_limit: settings.console.two_person_daily_limit_pence,
+            api_refunds: settings.console.api_refunds_allowed(settings.environment),
+        },
     ));
     let payments = Arc::new(PaymentService::new(
         store.clone(),
@@ -71,12 +81,6 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             store.clone(),
             refunds.clone(),
             clock.clone(),
-            settings
-                .services
-                .iter()
-                .filter_map(|(code, s)| Some((code.clone(), s.two_person_threshold_pence?)))
-                .collect(),
-            settings.console.two_person_threshold_pence,
         )),
         refunds,
         ledger: Arc::new(LedgerService::new(store.clone(), finance_codes(settings))),

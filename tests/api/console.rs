@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::helpers::{payment_body, ManualClock, TestApp};
 
 /// A browser: keeps cookies, does not follow redirects (tests look at each).
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -16,12 +16,12 @@ fn browser() -> Client {
         .unwrap()
 }
 
-fn location(response: &Response) -> String {
+pub(crate) fn location(response: &Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// Signs in as one of the test identity provider's people; returns the browser.
-async fn signed_in(app: &TestApp, subject: &str) -> Client {
+pub(crate) async fn signed_in(app: &TestApp, subject: &str) -> Client {
     let browser = browser();
     let start = browser
         .get(app.url("/console/sign-in/start"))
@@ -50,12 +50,12 @@ async fn signed_in(app: &TestApp, subject: &str) -> Client {
 }
 
 /// A page's status and HTML.
-async fn page(browser: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(browser: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = browser.get(app.url(path)).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -64,12 +64,17 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn post_form(browser: &Client, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
+pub(crate) async fn post_form(
+    browser: &Client,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Response {
     browser.post(app.url(path)).form(form).send().await.unwrap()
 }
 
 /// A payment of £25.00 that succeeded; its id.
-async fn paid(app: &TestApp, request_ref: &str) -> String {
+pub(crate) async fn paid(app: &TestApp, request_ref: &str) -> String {
     let created = app
         .create_payment(
             &uuid::Uuid::new_v4().to_string(),
@@ -83,7 +88,7 @@ async fn paid(app: &TestApp, request_ref: &str) -> String {
     id
 }
 
-async fn refund_form(
+pub(crate) async fn refund_form(
     browser: &Client,
     app: &TestApp,
     payment: &str,
@@ -102,7 +107,7 @@ async fn refund_form(
     (post_form(browser, app, &path, &form).await, token)
 }
 
-async fn refunds_of(app: &TestApp, payment: &str) -> Vec<Value> {
+pub(crate) async fn refunds_of(app: &TestApp, payment: &str) -> Vec<Value> {
     let response = app
         .get(&format!("/v1/payments/{payment}/refunds"), &app.finance_key)
         .await;
@@ -285,7 +290,8 @@ each_backend! {
         let (_, queue) = page(&approver, &app, "/console/approvals").await;
         let csrf = hidden(&queue, "csrf_token");
         let approved = post_form(&approver, &app, &action, &[("csrf_token", csrf.as_str())]).await;
-        assert_eq!(approved.status(), 200);
+        assert_eq!(approved.status(), StatusCode::SEE_OTHER, "approving redirects: a reload decides nothing");
+        assert_eq!(location(&approved), "/console/approvals?done=approved#main");
         let refunds = refunds_of(&app, &payment).await;
         assert_eq!(refunds.len(), 2);
         assert!(refunds.iter().any(|r| r["amount"] == 1500));

@@ -30,6 +30,7 @@ mod proof;
 mod provider_failures;
 mod providers;
 mod reconciliation;
+mod refund_truth;
 mod refunds;
 mod replicas;
 mod simulator;

@@ -150,6 +150,9 @@ pub struct Faults {
     /// How many creates `create_delay_ms` applies to.
     #[serde(default)]
     pub create_delays: u32,
+    /// Refuse this many refund requests with 400 P0941 (the account is disabled), making nothing.
+    #[serde(default)]
+    pub refund_refusals: u32,
 }
 
 #[derive(Default)]

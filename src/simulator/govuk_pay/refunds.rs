@@ -44,6 +44,15 @@ pub(super) async fn create_refund(
             .refund_status
             .clone()
             .unwrap_or_else(|| "success".into());
+        if state.faults.refund_refusals > 0 {
+            state.faults.refund_refusals -= 1;
+            return error(
+                S::BAD_REQUEST,
+                "P0941",
+                "Card payment service has been disabled for this account",
+                None,
+            );
+        }
         let Some(payment) = state.owned_mut(&id, &owner) else {
             return error(S::NOT_FOUND, "P0600", "Not found", None);
         };

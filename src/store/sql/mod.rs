@@ -10,6 +10,7 @@ mod operations;
 mod payments;
 mod privacy;
 mod refunds;
+mod register;
 mod webhook_batch;
 mod webhooks;
 

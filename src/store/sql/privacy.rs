@@ -67,8 +67,13 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
             push_ids(&mut refunds, payment_ids);
             counts.refunds = refunds.build().execute(&mut tx).await?.rows_affected();
             // A refund asked for in the console keeps its reason in its approval too.
+            // A decline's reason may name the citizen too.
             let mut approvals = Builder::<B>::new("UPDATE refund_approvals SET reason = ");
-            approvals.push_bind(ERASED).push(" WHERE payment_id IN ");
+            approvals
+                .push_bind(ERASED)
+                .push(", decline_reason = CASE WHEN decline_reason IS NULL THEN NULL ELSE ")
+                .push_bind(ERASED)
+                .push(" END WHERE payment_id IN ");
             push_ids(&mut approvals, payment_ids);
             approvals.build().execute(&mut tx).await?;
             // Stored answers held the personal fields: replays now read the row.
@@ -119,7 +124,8 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
         .await?;
         // The reasons of refunds decided in the console by two people.
         statement::<B>(
-            "UPDATE refund_approvals SET reason = $1 WHERE reason <> $1 \
+            "UPDATE refund_approvals SET reason = $1, decline_reason = \
+             CASE WHEN decline_reason IS NULL THEN NULL ELSE $1 END WHERE reason <> $1 \
              AND decided_at IS NOT NULL AND decided_at < $2",
         )
         .bind(ERASED)

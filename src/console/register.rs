@@ -1,0 +1,279 @@
+//! The refunds register: every refund, sent or waiting for or declined by a second person, with
+//! who asked, who decided and why, filtered by state, service, people and dates, paged, and as
+//! CSV (UK times, a byte-order mark for spreadsheets).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::forms::DateFields;
+use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::payment::refund_row;
+use super::render::{layout, with};
+use super::{Console, ConsoleError, Staff};
+use crate::domain::card_guard::contains_card_number;
+use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days, pounds};
+use crate::domain::refund::{RefundRecord, RefundState};
+use crate::domain::staff::Permission;
+use crate::store::RegisterQuery;
+
+/// The register's filters, as typed (every one optional).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RegisterForm {
+    state: String,
+    service: String,
+    requested_by: String,
+    decided_by: String,
+    #[serde(rename = "from-day")]
+    from_day: String,
+    #[serde(rename = "from-month")]
+    from_month: String,
+    #[serde(rename = "from-year")]
+    from_year: String,
+    #[serde(rename = "to-day")]
+    to_day: String,
+    #[serde(rename = "to-month")]
+    to_month: String,
+    #[serde(rename = "to-year")]
+    to_year: String,
+    #[serde(skip_serializing)]
+    cursor: String,
+}
+
+impl RegisterForm {
+    fn from(&self) -> DateFields {
+        DateFields {
+            day: self.from_day.clone(),
+            month: self.from_month.clone(),
+            year: self.from_year.clone(),
+        }
+    }
+
+    fn to(&self) -> DateFields {
+        DateFields {
+            day: self.to_day.clone(),
+            month: self.to_month.clone(),
+            year: self.to_year.clone(),
+        }
+    }
+
+    /// The filters as a query, or each one that cannot be read (a card number is emptied).
+    fn parse(&mut self, console: &Console) -> Result<RegisterQuery, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        for (field, value) in [
+            ("requested_by", &mut self.requested_by),
+            ("decided_by", &mut self.decided_by),
+        ] {
+            if contains_card_number(value) {
+                value.clear();
+                problems.push(FieldProblem {
+                    field,
+                    message: CARD_NUMBER_REFUSED.to_owned(),
+                });
+            }
+        }
+        let given = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+        let mut query = RegisterQuery {
+            state: self.state.parse().ok(),
+            service: given(&self.service).filter(|s| console.service_names.contains_key(s)),
+            requested_by: given(&self.requested_by),
+            decided_by: given(&self.decided_by),
+            before: given(&self.cursor).and_then(|c| decode_cursor(&c)),
+            limit: 50,
+            ..RegisterQuery::default()
+        };
+        let from = self.from().read("from", "The from date");
+        let to = self.to().read("to", "The to date");
+        match (&from, &to) {
+            (Ok(Some(f)), Ok(Some(t))) if t < f => problems.push(FieldProblem {
+                field: "to",
+                message: "The to date must be the same as or after the from date".into(),
+            }),
+            _ => {}
+        }
+        match from {
+            Ok(day) => query.requested_from = day.map(|d| london_days(d, d).0),
+            Err(p) => problems.push(p),
+        }
+        match to {
+            Ok(day) => query.requested_to = day.map(|d| london_days(d, d).1),
+            Err(p) => problems.push(p),
+        }
+        if problems.is_empty() {
+            Ok(query)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn query_string(&self) -> String {
+        let pairs = serde_json::to_value(self).expect("a form serialises");
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        if let Value::Object(map) = pairs {
+            for (k, v) in map {
+                if let Some(v) = v.as_str().filter(|v| !v.is_empty()) {
+                    out.append_pair(&k, v);
+                }
+            }
+        }
+        let text = out.finish();
+        if text.is_empty() {
+            text
+        } else {
+            format!("?{text}")
+        }
+    }
+}
+
+/// Where a page ends: its last row's time and id.
+fn encode_cursor(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}|{id}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once('|')?;
+    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+    Some((at.with_timezone(&chrono::Utc), id.to_owned()))
+}
+
+fn may_see_refunds(staff: &Staff) -> Result<(), ConsoleError> {
+    if staff.member.may(Permission::ApproveRefund) || staff.member.may(Permission::RequestRefund) {
+        Ok(())
+    } else {
+        staff.require(Permission::ViewTakings)
+    }
+}
+
+/// The register page: 50 at a time, newest first.
+pub async fn page(
+    console: web::Data<Console>,
+    staff: Staff,
+    form: web::Query<RegisterForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    may_see_refunds(&staff)?;
+    let mut form = form.into_inner();
+    let parsed = form.parse(&console);
+    let services: Vec<Value> = console
+        .service_names
+        .iter()
+        .map(|(code, s)| json!({"code": code, "name": s.name}))
+        .collect();
+    let states: Vec<Value> = RefundState::ALL
+        .iter()
+        .map(|s| json!({"value": s.as_str(), "text": s.text()}))
+        .collect();
+    let context = layout(&console.brand, Some(&staff), "refunds", "Refunds");
+    let context = with(with(context, "q", &form), "services", services);
+    let context = with(context, "states", states);
+    let query = match parsed {
+        Ok(query) => query,
+        Err(problems) => {
+            return html_with_status(
+                &console,
+                "refunds.html",
+                with(context, "errors", problems),
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+    };
+    let mut found = console
+        .services
+        .staff_refunds
+        .register(&RegisterQuery {
+            limit: query.limit + 1,
+            ..query.clone()
+        })
+        .await?;
+    let query_string = form.query_string();
+    let next_page = (found.len() > query.limit as usize).then(|| {
+        found.truncate(query.limit as usize);
+        let last = found.last().expect("a full page");
+        let cursor = encode_cursor(last.requested_at, &last.id);
+        let joiner = if query_string.is_empty() { "?" } else { "&" };
+        format!("/console/refunds{query_string}{joiner}cursor={cursor}")
+    });
+    let rows: Vec<Value> = found.iter().map(|r| refund_row(&console, r)).collect();
+    let context = with(with(context, "refunds", rows), "next_page", next_page);
+    html_with_status(
+        &console,
+        "refunds.html",
+        with(context, "query_string", query_string),
+        actix_web::http::StatusCode::OK,
+    )
+}
+
+const REGISTER_CSV_HEADER: &str = "\u{feff}refund_or_request_id,payment_id,crm_reference,service,state,amount_pounds,amount_pence,reason,requested_by,requested_uk_time (Europe/London),approved_or_declined_by,decided_uk_time (Europe/London),decline_reason,failure,sent_uk_time (Europe/London)\r\n";
+
+fn csv_line(r: &RefundRecord) -> String {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| {
+            t.with_timezone(&chrono_tz::Europe::London)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+    };
+    let cells = [
+        csv_raw(&r.id),
+        csv_raw(r.payment_id.as_ref()),
+        csv_text(&r.request_ref),
+        csv_text(&r.service),
+        r.state.as_str().to_owned(),
+        pounds(r.amount),
+        r.amount.to_string(),
+        csv_text(&r.reason),
+        csv_text(&r.requested_by_label),
+        time(Some(r.requested_at)),
+        csv_text(r.decided_by_label.as_deref().unwrap_or("")),
+        time(r.decided_at),
+        csv_text(r.decline_reason.as_deref().unwrap_or("")),
+        csv_text(r.failure.as_deref().unwrap_or("")),
+        time(r.sent_at),
+    ];
+    format!("{}\r\n", cells.join(","))
+}
+
+/// Every refund the filters match, as CSV, a page at a time (no cap).
+pub async fn csv(
+    console: web::Data<Console>,
+    staff: Staff,
+    form: web::Query<RegisterForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    may_see_refunds(&staff)?;
+    let mut form = form.into_inner();
+    let query = form.parse(&console).map_err(|_| ConsoleError::NotFound)?;
+    let mut body = String::from(REGISTER_CSV_HEADER);
+    let mut page = RegisterQuery {
+        limit: 500,
+        before: None,
+        ..query
+    };
+    loop {
+        let rows = console.services.staff_refunds.register(&page).await?;
+        body.extend(rows.iter().map(csv_line));
+        match rows.last() {
+            Some(last) if rows.len() == page.limit as usize => {
+                page.before = Some((last.requested_at, last.id.clone()));
+            }
+            _ => break,
+        }
+    }
+    let today = london_day(console.clock.now());
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"refunds-{today}.csv\""),
+        ))
+        .body(body))
+}
