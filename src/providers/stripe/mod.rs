@@ -48,7 +48,45 @@ fn signature(secret: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
 
 /// HMAC-SHA256 over `{t}.{body}`, keyed with the secret's UTF-8 bytes (the whole `whsec_…`
 /// string: unlike Standard Webhooks, Stripe does not base64-decode it).
+/// The most a `Stripe-Signature` header may hold before anything is computed: Stripe sends a
+/// timestamp and one `v1` per signing secret (two during a rotation), and perhaps a `v0`.
+const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
+const MAX_SIGNATURE_ENTRIES: usize = 8;
+
+/// Reads `t=<unix seconds>,v1=<hex>[,v1=…]` within the caps: the timestamp and the `v1`
+/// signatures (other schemes, such as the test-mode `v0`, are ignored to prevent a downgrade).
+fn read_signature_header(value: &str) -> Result<(i64, Vec<Vec<u8>>), WebhookRejection> {
+    if value.len() > MAX_SIGNATURE_HEADER_BYTES {
+        return Err(WebhookRejection::BadSignature);
+    }
+    let mut timestamp: Option<i64> = None;
+    let mut signatures: Vec<Vec<u8>> = Vec::new();
+    for (n, item) in value.split(',').enumerate() {
+        if n >= MAX_SIGNATURE_ENTRIES {
+            return Err(WebhookRejection::BadSignature);
+        }
+        match item.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse().ok(),
+            Some(("v1", sig)) => {
+                if let Ok(bytes) = hex::decode(sig) {
+                    signatures.push(bytes);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((timestamp.ok_or(WebhookRejection::BadSignature)?, signatures))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many HMACs this thread has computed (tests count the work a header causes).
+    pub(crate) static HMACS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+    #[cfg(test)]
+    HMACS.with(|n| n.set(n.get() + 1));
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
@@ -433,25 +471,15 @@ impl PaymentProvider for StripeClient {
         now: DateTime<Utc>,
     ) -> Result<(), WebhookRejection> {
         let value = header(SIGNATURE_HEADER).ok_or(WebhookRejection::MissingSignature)?;
-        let mut timestamp: Option<i64> = None;
-        let mut signatures: Vec<Vec<u8>> = Vec::new();
-        for item in value.split(',') {
-            match item.trim().split_once('=') {
-                Some(("t", t)) => timestamp = t.parse().ok(),
-                // Only v1: ignoring other schemes (the test-mode v0) prevents a downgrade.
-                Some(("v1", sig)) => {
-                    if let Ok(bytes) = hex::decode(sig) {
-                        signatures.push(bytes);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let timestamp = timestamp.ok_or(WebhookRejection::BadSignature)?;
-        let matched = self.secrets().any(|secret| {
-            signatures
-                .iter()
-                .any(|sig| mac(secret, timestamp, body).verify_slice(sig).is_ok())
+        let (timestamp, signatures) = read_signature_header(&value)?;
+        // One HMAC per secret, however many signatures the header carries; each signature is
+        // then compared with it in constant time.
+        let matched = self.secrets().fold(false, |any, secret| {
+            let expected = mac(secret, timestamp, body).finalize().into_bytes();
+            let found = signatures.iter().fold(false, |hit, sig| {
+                hit | bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &sig[..]))
+            });
+            any | found
         });
         if !matched {
             return Err(WebhookRejection::BadSignature);

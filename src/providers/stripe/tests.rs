@@ -56,3 +56,44 @@ fn our_signature_is_stripes() {
         "t=1700000000,v1=4a2a3f39402d4bd02442ede6e477b3cbea42955b23b6d2cdab72e5a256f346f1"
     );
 }
+
+/// Work before authentication is bounded: a header of 10,000 signatures is refused without a
+/// single HMAC, and one within the caps costs one HMAC per secret however many it carries.
+#[test]
+fn a_flood_of_signatures_costs_no_more_than_one_hmac() {
+    let body = br#"{"id":"evt_flood","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_flood","object":"checkout.session"}}}"#;
+    let client = StripeClient::new(
+        "http://127.0.0.1:9",
+        SecretString::from("sk_test_x"),
+        vec![SecretString::from("whsec_test_secret")],
+        Duration::from_secs(3600),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let verify = |header: String| {
+        HMACS.with(|n| n.set(0));
+        let lookup = move |name: &str| (name == SIGNATURE_HEADER).then(|| header.clone());
+        let result = client.verify_webhook(&lookup, body, now);
+        (result, HMACS.with(|n| n.get()))
+    };
+    let wrong = format!("v1={}", "ab".repeat(32));
+    let flood = format!("t=1700000000,{}", vec![wrong.as_str(); 10_000].join(","));
+    assert_eq!(verify(flood), (Err(WebhookRejection::BadSignature), 0));
+    let short_flood = format!("t=1700000000,{}", vec!["v1=0"; 10_000].join(","));
+    assert_eq!(
+        verify(short_flood),
+        (Err(WebhookRejection::BadSignature), 0)
+    );
+
+    let right = sign_webhook("whsec_test_secret", 1_700_000_000, body);
+    let right_sig = right.split_once(",v1=").unwrap().1;
+    let crowded = format!("t=1700000000,{wrong},{wrong},{wrong},{wrong},{wrong},v1={right_sig}");
+    assert_eq!(verify(crowded), (Ok(()), 1));
+    let too_many = format!(
+        "t=1700000000,{},v1={right_sig}",
+        vec![wrong.as_str(); 7].join(",")
+    );
+    assert_eq!(verify(too_many).0, Err(WebhookRejection::BadSignature));
+}
