@@ -102,10 +102,9 @@ impl Default for OidcSettings {
             client_id: "counterfoil-console".into(),
             client_secret: None,
             roles_claim: "roles".into(),
-            roles: ALL_ROLES
-                .iter()
-                .map(|r| (r.as_str().to_owned(), vec![r.as_str().to_owned()]))
-                .collect(),
+            // None built in: the council's mapping is the only one (a default here would be
+            // merged with theirs, so that a claim value they never mapped granted a role).
+            roles: BTreeMap::new(),
         }
     }
 }
@@ -124,8 +123,16 @@ impl OidcSettings {
         }
     }
 
-    /// The role mapping, read (validation has refused unknown role names).
+    /// The role mapping, read (validation has refused unknown role names): exactly the
+    /// configured one. Only the built-in test identity provider, whose people carry the
+    /// console's own role names, maps each name to itself when none is configured.
     pub fn role_mapping(&self) -> BTreeMap<String, Vec<StaffRole>> {
+        if self.roles.is_empty() && self.is_builtin() {
+            return ALL_ROLES
+                .iter()
+                .map(|r| (r.as_str().to_owned(), vec![*r]))
+                .collect();
+        }
         self.roles
             .iter()
             .map(|(claim, roles)| {
@@ -248,6 +255,13 @@ impl OidcSettings {
         if self.roles_claim.trim().is_empty() {
             return Err(problem("console.oidc.roles_claim", "must not be empty"));
         }
+        if self.roles.is_empty() && !self.is_builtin() {
+            return Err(problem(
+                "console.oidc.roles",
+                "map at least one value of the roles claim to console roles, e.g. \
+                 \"Payments.Refunder\" = [\"refunder\"]",
+            ));
+        }
         for (claim, roles) in &self.roles {
             for role in roles {
                 if role.parse::<StaffRole>().is_err() {
@@ -327,7 +341,18 @@ mod tests {
             .0
             .contains("tenant-specific"));
         oidc.issuer = "https://login.microsoftonline.com/1f2e3d4c/v2.0".into();
+        assert!(oidc
+            .validate(false)
+            .unwrap_err()
+            .0
+            .starts_with("console.oidc.roles"));
+        oidc.roles
+            .insert("Payments.Viewer".into(), vec!["viewer".into()]);
         assert!(oidc.validate(false).is_ok());
+        // Exactly the council's mapping: a claim value named like a console role grants nothing.
+        let mapping = oidc.role_mapping();
+        assert_eq!(mapping.len(), 1);
+        assert!(!mapping.contains_key("admin"));
         oidc.roles
             .insert("Finance.Boss".into(), vec!["superuser".into()]);
         assert!(oidc

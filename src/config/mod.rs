@@ -397,6 +397,25 @@ mod tests {
     }
 
     #[test]
+    fn the_councils_role_mapping_replaces_any_other() {
+        let settings = from_toml(
+            r#"
+            [console.oidc]
+            issuer = "https://login.microsoftonline.com/1f2e3d4c/v2.0"
+            client_secret = { value = "s" }
+            [console.oidc.roles]
+            "Payments.Refunder" = ["refunder"]
+            "#,
+        )
+        .unwrap();
+        let mapping = settings.console.oidc.role_mapping();
+        assert_eq!(mapping.keys().collect::<Vec<_>>(), ["Payments.Refunder"]);
+        for unmapped in ["admin", "refunder", "viewer", "dpo", "refund_approver"] {
+            assert!(!mapping.contains_key(unmapped), "{unmapped} grants nothing");
+        }
+    }
+
+    #[test]
     fn production_refuses_the_simulator_and_inline_secrets() {
         let sim = from_toml("environment = \"production\"")
             .unwrap_err()

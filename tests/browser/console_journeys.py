@@ -26,11 +26,13 @@ BINARY, SHOTS = sys.argv[1], sys.argv[2]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PEOPLE = {
-    "fiona": {"name": "Fiona Finance", "roles": ["refunder"]},
-    "arun": {"name": "Arun Approver", "roles": ["refund_approver"]},
-    "vera": {"name": "Vera Viewer", "roles": ["viewer"]},
-    "sam": {"name": "Sam Supervisor", "roles": ["refunder", "refund_approver"]},
+    "fiona": {"name": "Fiona Finance", "roles": ["Payments.Refunder"]},
+    "arun": {"name": "Arun Approver", "roles": ["Payments.Approver"]},
+    "vera": {"name": "Vera Viewer", "roles": ["Payments.Viewer"]},
+    "sam": {"name": "Sam Supervisor", "roles": ["Payments.Refunder", "Payments.Approver"]},
     "nora": {"name": "Nora Noaccess", "roles": []},
+    # A claim named like a console role that the council never mapped: it grants nothing.
+    "mallory": {"name": "Mallory Unmapped", "roles": ["admin", "refunder"]},
 }
 axe = Axe()
 checked_pages = []
@@ -56,7 +58,14 @@ def start_counterfoil(issuer, workdir, extra_env):
         "RUST_LOG": "warn",
     })
     env.update(extra_env)
-    env.pop("COUNTERFOIL_CONFIG", None)
+    # The council's own mapping of its identity provider's app roles: only these grant anything.
+    config = os.path.join(workdir, "counterfoil.toml")
+    with open(config, "w") as f:
+        f.write('[console.oidc.roles]\n'
+                '"Payments.Viewer" = ["viewer"]\n'
+                '"Payments.Refunder" = ["refunder"]\n'
+                '"Payments.Approver" = ["refund_approver"]\n')
+    env["COUNTERFOIL_CONFIG"] = config
     process = subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -262,6 +271,13 @@ def no_role(browser, base):
     check(page, "no-access")
     page.goto(base + "/console/payments")
     page.wait_for_url("**/console/sign-in**")
+    # Claims called "admin" and "refunder" that the council did not map give no role at all.
+    unmapped = browser.new_page(locale="en-GB")
+    unmapped.goto(base + "/console/sign-in/start")
+    unmapped.wait_for_selector("input[name=sub]")
+    unmapped.keyboard.type("mallory")
+    unmapped.keyboard.press("Enter")
+    expect(unmapped.locator("main")).to_contain_text("no role in the payments console")
 
 
 def timeout(browser, issuer):
