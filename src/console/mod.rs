@@ -25,7 +25,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::ExposeSecret;
 
@@ -158,6 +158,7 @@ impl ConsoleMount {
             web::scope("/console")
                 .app_data(self.console.clone())
                 .app_data(web::FormConfig::default().limit(16 * 1024))
+                .wrap(from_fn(audit_reads))
                 .wrap(from_fn(render_error_pages))
                 .wrap(sessions)
                 .wrap(from_fn(console_headers))
@@ -236,6 +237,69 @@ impl Console {
             .get(code)
             .map(|s| s.fund_code.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Every page of personal data a person reads is in the audit trail, as reads by API key are:
+/// who, the route, what it was about (a payment's id, a day) and which filters were used (their
+/// names, never what was typed). If the entry cannot be written, nothing is shown.
+async fn audit_reads(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let reads = req.method() == actix_web::http::Method::GET;
+    let console = req.app_data::<web::Data<Console>>().cloned();
+    let res = next.call(req).await?.map_into_boxed_body();
+    let route = res.request().match_pattern().unwrap_or_default();
+    let quiet = ["/console", "/console/", "/console/accessibility"].contains(&route.as_str())
+        || route.starts_with("/console/assets")
+        || route.starts_with("/console/sign-");
+    let member = res
+        .request()
+        .extensions()
+        .get::<crate::domain::staff::StaffMember>()
+        .cloned();
+    let (true, false, true, Some(member), Some(console)) =
+        (reads, quiet, res.status().is_success(), member, console)
+    else {
+        return Ok(res);
+    };
+    let subject = res
+        .request()
+        .match_info()
+        .iter()
+        .next()
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !crate::domain::card_guard::contains_card_number(v))
+        .unwrap_or_else(|| route.clone());
+    let filters: Vec<String> = url::form_urlencoded::parse(res.request().query_string().as_bytes())
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, _)| k.into_owned())
+        .filter(|k| {
+            k.len() <= 32
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .collect();
+    let principal = crate::service::staff_refunds::principal_of(&member);
+    let detail = serde_json::json!({"route": route, "filters": filters});
+    match console
+        .services
+        .audit
+        .record(&principal, "console.viewed", &subject, detail)
+        .await
+    {
+        Ok(()) => Ok(res),
+        Err(e) => {
+            tracing::error!(error = %e, "a console read could not be audited; page withheld");
+            let (request, _) = res.into_parts();
+            let mut response = HttpResponse::ServiceUnavailable().finish();
+            response.extensions_mut().insert(ErrorPage {
+                heading: "Sorry, there is a problem",
+                message: "The page could not be shown because its reading could not be recorded. Try again later.",
+            });
+            Ok(ServiceResponse::new(request, response))
+        }
     }
 }
 

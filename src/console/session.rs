@@ -1,13 +1,14 @@
-//! Who is signed in: the session kept in the encrypted cookie, its idle and absolute timeouts,
-//! the `Staff` extractor every console page asks for, and the CSRF token every form carries.
-//! API keys are never looked at here: the console knows only its own session.
+//! Who is signed in: the session named by the encrypted cookie and held on the server (so that
+//! sign-out, an administrator or a change of roles ends it, and a copied cookie is worth nothing
+//! afterwards), its idle and absolute timeouts, the `Staff` extractor every console page asks
+//! for, and the CSRF token every form carries. API keys are never looked at here.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_session::{Session, SessionExt};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,8 @@ pub(super) struct SignedIn {
     pub name: String,
     pub roles: Vec<String>,
     pub csrf: String,
+    /// Names the server's record of the session (kept there only as a hash).
+    pub token: String,
     pub signed_in_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
 }
@@ -32,6 +35,7 @@ pub(super) struct SignedIn {
 pub struct Staff {
     pub member: StaffMember,
     pub csrf: String,
+    pub(super) token: String,
 }
 
 impl Staff {
@@ -56,18 +60,27 @@ impl Staff {
     }
 }
 
-/// Starts a session for `member` (a new session id, so nothing from before sign-in carries over).
-pub(super) fn begin(
+/// Starts a session for `member` (a new session id, so nothing from before sign-in carries over),
+/// recorded on the server.
+pub(super) async fn begin(
+    console: &Console,
     session: &Session,
     member: &StaffMember,
     now: DateTime<Utc>,
 ) -> Result<(), ConsoleError> {
     session.renew();
+    let token = random_token();
+    console
+        .services
+        .staff_sessions
+        .begin(member, &token, now)
+        .await?;
     let signed_in = SignedIn {
         subject: member.subject.clone(),
         name: member.name.clone(),
         roles: member.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         csrf: random_token(),
+        token,
         signed_in_at: now,
         last_seen: now,
     };
@@ -106,6 +119,7 @@ fn staff_of(s: SignedIn) -> Staff {
             roles,
         },
         csrf: s.csrf,
+        token: s.token,
     }
 }
 
@@ -116,6 +130,7 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let console = req.app_data::<web::Data<Console>>().cloned();
         let session = req.get_session();
+        let req = req.clone();
         Box::pin(async move {
             let console = console.ok_or(ConsoleError::NotSignedIn { timed_out: false })?;
             let signed_in = session
@@ -124,7 +139,17 @@ impl FromRequest for Staff {
                 .flatten()
                 .ok_or(ConsoleError::NotSignedIn { timed_out: false })?;
             let now = console.clock.now();
-            if expired(&signed_in, &console, now) {
+            let live = !expired(&signed_in, &console, now)
+                && console
+                    .services
+                    .staff_sessions
+                    .check(
+                        &signed_in.token,
+                        console.idle_timeout,
+                        console.absolute_timeout,
+                    )
+                    .await?;
+            if !live {
                 session.purge();
                 return Err(ConsoleError::NotSignedIn { timed_out: true });
             }
@@ -135,7 +160,10 @@ impl FromRequest for Staff {
             session
                 .insert(STAFF_KEY, &refreshed)
                 .map_err(|e| ConsoleError::SignInFailed(e.to_string()))?;
-            Ok(staff_of(refreshed))
+            let staff = staff_of(refreshed);
+            // For the audit of what this person reads (see `audit_reads`).
+            req.extensions_mut().insert(staff.member.clone());
+            Ok(staff)
         })
     }
 }

@@ -290,7 +290,7 @@ pub async fn callback(
         return Ok(see_other("/console/sign-in?reason=no_roles"));
     }
     let now = console.clock.now();
-    session::begin(&session, &member, now)?;
+    session::begin(&console, &session, &member, now).await?;
     console
         .services
         .audit
@@ -351,6 +351,12 @@ pub async fn sign_out(
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.check_csrf(&form.csrf_token)?;
+    // Ended on the server: the cookie, if copied, no longer signs anyone in.
+    console
+        .services
+        .staff_sessions
+        .end(&staff.token, "signed_out")
+        .await?;
     session.purge();
     console
         .services

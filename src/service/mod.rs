@@ -21,6 +21,7 @@ pub mod payments;
 pub mod reconciliation;
 pub mod refunds;
 pub mod staff_refunds;
+pub mod staff_sessions;
 pub mod webhooks;
 
 pub use keys::KeyService;
@@ -191,6 +192,7 @@ pub struct AppServices {
     pub ledger: Arc<ledger::LedgerService>,
     pub refunds: Arc<refunds::RefundService>,
     pub staff_refunds: Arc<staff_refunds::StaffRefundService>,
+    pub staff_sessions: Arc<staff_sessions::StaffSessionService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,

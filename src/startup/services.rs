@@ -19,6 +19,7 @@ use crate::service::payments::{PaymentSettings, ServiceEntry};
 use crate::service::reconciliation::ReconciliationService;
 use crate::service::refunds::{RefundService, RefundSettings, TwoPersonRule};
 use crate::service::staff_refunds::StaffRefundService;
+use crate::service::staff_sessions::StaffSessionService;
 use crate::service::{AppServices, Clock, KeyService, PaymentService, WebhookService};
 use crate::store::Store;
 
@@ -77,6 +78,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             background,
             settings.database.group_commit(),
         )),
+        staff_sessions: Arc::new(StaffSessionService::new(store.clone(), clock.clone())),
         staff_refunds: Arc::new(StaffRefundService::new(
             store.clone(),
             refunds.clone(),

@@ -19,6 +19,7 @@ mod payments;
 pub mod postgres;
 mod privacy;
 mod refunds;
+mod sessions;
 mod sql;
 pub mod sqlite;
 mod webhooks;
@@ -33,6 +34,7 @@ pub use payments::*;
 pub use postgres::PgStore;
 pub use privacy::*;
 pub use refunds::*;
+pub use sessions::*;
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::*;
@@ -102,6 +104,7 @@ pub trait Store:
     + PrivacyStore
     + LeaseStore
     + ApprovalStore
+    + StaffSessionStore
 {
 }
 
@@ -116,6 +119,7 @@ impl<T> Store for T where
         + PrivacyStore
         + LeaseStore
         + ApprovalStore
+        + StaffSessionStore
 {
 }
 

@@ -11,6 +11,7 @@ mod payments;
 mod privacy;
 mod refunds;
 mod register;
+mod sessions;
 mod webhook_batch;
 mod webhooks;
 

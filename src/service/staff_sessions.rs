@@ -1,0 +1,92 @@
+//! Console sessions a council can end: begun at sign-in with a random token (kept only as its
+//! hash), checked on every request against the server's record, and ended by sign-out, by an
+//! administrator, by the person's roles changing, or by the idle and absolute timeouts.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{Clock, ServiceError};
+use crate::domain::staff::StaffMember;
+use crate::store::{AuditEntry, StaffSession, Store};
+
+pub struct StaffSessionService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl StaffSessionService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Records a session for `member` under `token`, at `now`. Their other sessions with other
+    /// roles end (their roles changed at the identity provider).
+    pub async fn begin(
+        &self,
+        member: &StaffMember,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let roles: Vec<&str> = member.roles.iter().map(|r| r.as_str()).collect();
+        let session = StaffSession {
+            token_hash: hash(token),
+            subject: member.actor_id(),
+            roles: roles.join(","),
+            signed_in_at: now,
+        };
+        let ended = self.store.begin_staff_session(&session).await?;
+        if ended > 0 {
+            tracing::info!(ended, "console sessions ended: the person's roles changed");
+        }
+        Ok(())
+    }
+
+    /// Whether the session under `token` is still live (and, if so, notes it was used now).
+    pub async fn check(
+        &self,
+        token: &str,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .touch_staff_session(&hash(token), now, now - idle, now - absolute)
+            .await?)
+    }
+
+    /// Ends the session under `token` (sign-out).
+    pub async fn end(&self, token: &str, why: &str) -> Result<(), ServiceError> {
+        self.store
+            .revoke_staff_session(&hash(token), self.clock.now(), why)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of the person `subject` (`staff:<subject>`), as `by`; how many.
+    pub async fn revoke_all(&self, subject: &str, by: (&str, &str)) -> Result<u64, ServiceError> {
+        let at = self.clock.now();
+        let ended = self
+            .store
+            .revoke_staff_sessions_of(subject, at, "revoked_by_admin")
+            .await?;
+        self.store
+            .append_audit(&AuditEntry {
+                at,
+                actor_key_id: by.0.to_owned(),
+                actor_label: by.1.to_owned(),
+                action: "console.sessions_revoked".into(),
+                subject: subject.to_owned(),
+                detail: json!({"sessions": ended}),
+            })
+            .await?;
+        Ok(ended)
+    }
+}

@@ -1,0 +1,49 @@
+//! Console sessions held on the server: begun at sign-in, checked and touched on every request,
+//! ended by sign-out, an administrator, a change of roles or a timeout.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+/// A session as begun at sign-in (its token only as a hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffSession {
+    pub token_hash: String,
+    pub subject: String,
+    pub roles: String,
+    pub signed_in_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait StaffSessionStore: Send + Sync + 'static {
+    /// Records a new session; the same person's other live sessions with other roles are revoked
+    /// (their roles changed at the identity provider). Returns how many were revoked.
+    async fn begin_staff_session(&self, session: &StaffSession) -> Result<u64, StoreError>;
+
+    /// Marks the session seen at `now` if it is live: not revoked, seen since `idle_since` and
+    /// begun since `begun_since`. False (the session is over) otherwise.
+    async fn touch_staff_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+        begun_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends one session.
+    async fn revoke_staff_session(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends every live session of a person; how many.
+    async fn revoke_staff_sessions_of(
+        &self,
+        subject: &str,
+        at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<u64, StoreError>;
+}

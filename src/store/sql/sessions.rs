@@ -1,0 +1,99 @@
+//! The SQL of [`StaffSessionStore`](crate::store::StaffSessionStore).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::store::guard::statement;
+use crate::store::*;
+
+#[async_trait]
+impl<B: Backend> StaffSessionStore for SqlStore<B> {
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store begin_staff_session", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn begin_staff_session(&self, session: &StaffSession) -> Result<u64, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let revoked = statement::<B>(
+            "UPDATE staff_sessions SET revoked_at = $3, revoked_why = 'roles_changed' \
+             WHERE subject = $1 AND roles <> $2 AND revoked_at IS NULL",
+        )
+        .bind(&session.subject)
+        .bind(&session.roles)
+        .bind(session.signed_in_at)
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
+        statement::<B>(
+            "INSERT INTO staff_sessions (token_hash, subject, roles, signed_in_at, last_seen) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.subject)
+        .bind(&session.roles)
+        .bind(session.signed_in_at)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store touch_staff_session", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn touch_staff_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+        begun_since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(statement::<B>(
+            "UPDATE staff_sessions SET last_seen = $2 WHERE token_hash = $1 \
+             AND revoked_at IS NULL AND last_seen >= $3 AND signed_in_at >= $4",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(idle_since)
+        .bind(begun_since)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store revoke_staff_session", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn revoke_staff_session(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(statement::<B>(
+            "UPDATE staff_sessions SET revoked_at = $2, revoked_why = $3 \
+             WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(at)
+        .bind(why)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store revoke_staff_sessions_of", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn revoke_staff_sessions_of(
+        &self,
+        subject: &str,
+        at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(statement::<B>(
+            "UPDATE staff_sessions SET revoked_at = $2, revoked_why = $3 \
+             WHERE subject = $1 AND revoked_at IS NULL",
+        )
+        .bind(subject)
+        .bind(at)
+        .bind(why)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
