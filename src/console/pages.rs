@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::render::{day_text, layout, money, uk_time, with};
+use super::forms::DateFields;
 use super::session::{self, Staff};
 use super::{Console, ConsoleError};
 use crate::domain::card_guard::contains_card_number;
@@ -198,8 +199,18 @@ pub struct SearchForm {
     amount: String,
     status: String,
     service: String,
-    from: String,
-    to: String,
+    #[serde(rename = "from-day")]
+    from_day: String,
+    #[serde(rename = "from-month")]
+    from_month: String,
+    #[serde(rename = "from-year")]
+    from_year: String,
+    #[serde(rename = "to-day")]
+    to_day: String,
+    #[serde(rename = "to-month")]
+    to_month: String,
+    #[serde(rename = "to-year")]
+    to_year: String,
     #[serde(skip_serializing)]
     cursor: String,
 }
@@ -216,8 +227,12 @@ impl SearchForm {
             ("amount", &mut self.amount),
             ("status", &mut self.status),
             ("service", &mut self.service),
-            ("from", &mut self.from),
-            ("to", &mut self.to),
+            ("from", &mut self.from_day),
+            ("from", &mut self.from_month),
+            ("from", &mut self.from_year),
+            ("to", &mut self.to_day),
+            ("to", &mut self.to_month),
+            ("to", &mut self.to_year),
             ("cursor", &mut self.cursor),
         ] {
             if contains_card_number(value) {
@@ -266,25 +281,33 @@ impl SearchForm {
         }
         query.status = self.status.parse().ok();
         query.service = given(&self.service).filter(|s| console.service_names.contains_key(s));
-        let day = |text: &str| given(text).map(|t| crate::domain::dates::parse_day(&t));
-        let (from, to) = (day(&self.from), day(&self.to));
-        match from {
-            Some(Ok(d)) => query.created_from = Some(london_days(d, d).0),
-            Some(Err(_)) => problem("from", "Enter the from date as a real date"),
-            None => {}
+        let from = DateFields {
+            day: self.from_day.clone(),
+            month: self.from_month.clone(),
+            year: self.from_year.clone(),
         }
-        match to {
-            Some(Ok(d)) => query.created_to = Some(london_days(d, d).1),
-            Some(Err(_)) => problem("to", "Enter the to date as a real date"),
-            None => {}
+        .read("from", "The from date");
+        let to = DateFields {
+            day: self.to_day.clone(),
+            month: self.to_month.clone(),
+            year: self.to_year.clone(),
         }
-        if let (Some(Ok(f)), Some(Ok(t))) = (from, to) {
+        .read("to", "The to date");
+        if let (Ok(Some(f)), Ok(Some(t))) = (&from, &to) {
             if t < f {
                 problem(
                     "to",
                     "The to date must be the same as or after the from date",
                 );
             }
+        }
+        match from {
+            Ok(day) => query.created_from = day.map(|d| london_days(d, d).0),
+            Err(p) => problems.push(p),
+        }
+        match to {
+            Ok(day) => query.created_to = day.map(|d| london_days(d, d).1),
+            Err(p) => problems.push(p),
         }
         if let Some(cursor) = given(&self.cursor) {
             query.before = decode_cursor(&cursor);
@@ -446,8 +469,8 @@ pub async fn payments_csv(
         ("amount", &form.amount),
         ("status", &form.status),
         ("service", &form.service),
-        ("from", &form.from),
-        ("to", &form.to),
+        ("from", &form.from_year),
+        ("to", &form.to_year),
     ]
     .into_iter()
     .filter(|(_, v)| !v.trim().is_empty())
