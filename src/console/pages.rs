@@ -6,8 +6,8 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::render::{day_text, layout, money, uk_time, with};
 use super::forms::DateFields;
+use super::render::{day_text, layout, money, uk_time, with};
 use super::session::{self, Staff};
 use super::{Console, ConsoleError};
 use crate::domain::card_guard::contains_card_number;
@@ -419,7 +419,7 @@ pub async fn payments(
     )
 }
 
-const PAYMENTS_CSV_HEADER: &str = "payment_id,crm_reference,service,fund_code,amount_pounds,amount_pence,status,provider,provider_reference,created_uk_time (Europe/London),finished_uk_time (Europe/London),refunded_pence,description\r\n";
+const PAYMENTS_CSV_HEADER: &str = "\u{feff}payment_id,crm_reference,service,fund_code,amount_pounds,amount_pence,status,provider,provider_reference,created_uk_time (Europe/London),finished_uk_time (Europe/London),refunded_pence,description\r\n";
 
 fn csv_time(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
     at.map(|t| {

@@ -113,6 +113,14 @@ each_backend! {
         assert!(register.contains("CRM-TRUTH-1"));
         let (_, none) = page(&fiona, &app, "/console/refunds?decided_by=nobody").await;
         assert!(!none.contains("CRM-TRUTH-1"));
+        // The register's CSV: a byte-order mark for spreadsheets, and both people on the row.
+        let csv = fiona.get(app.url("/console/refunds.csv")).send().await.unwrap().bytes().await.unwrap();
+        assert!(csv.starts_with("\u{feff}".as_bytes()), "a byte-order mark");
+        let text = String::from_utf8(csv.to_vec()).unwrap();
+        let row = text.lines().find(|l| l.contains("CRM-TRUTH-1")).expect("the refund in the CSV");
+        assert!(row.contains("Fiona Finance") && row.contains("Arun Approver") && row.contains(",succeeded,"), "{row}");
+        let payments_csv = fiona.get(app.url("/console/payments.csv")).send().await.unwrap().bytes().await.unwrap();
+        assert!(payments_csv.starts_with("\u{feff}payment_id,".as_bytes()));
     }
 
     async fn a_refund_split_to_stay_under_the_threshold_still_needs_a_second_person(backend) {
