@@ -40,6 +40,9 @@ pub struct Brand {
     pub council_name: String,
     pub logo: Option<(Vec<u8>, &'static str)>,
     pub colour: String,
+    /// Why this is a test instance (a payment simulator, the test identity provider), if it is:
+    /// every page says TEST.
+    pub test: Option<&'static str>,
 }
 
 /// A council service as the console names it.
@@ -104,6 +107,16 @@ impl ConsoleMount {
                 council_name: console.council_name.clone(),
                 logo,
                 colour: console.brand_colour.clone(),
+                test: match (settings.uses_simulator(), console.oidc.is_builtin()) {
+                    (true, true) => {
+                        Some("payments go to a simulator and sign-in is the test identity provider")
+                    }
+                    (true, false) => {
+                        Some("payments go to a simulator, not a real payment provider")
+                    }
+                    (false, true) => Some("sign-in is the test identity provider"),
+                    (false, false) => None,
+                },
             },
             sign_in: sign_in::SignIn::new(&console.oidc, public_url)?,
             services,
@@ -157,7 +170,23 @@ impl ConsoleMount {
         cfg.service(
             web::scope("/console")
                 .app_data(self.console.clone())
-                .app_data(web::FormConfig::default().limit(16 * 1024))
+                // A form that cannot be read (its token or a field missing) or an address
+                // whose query cannot be: a page in the console's layout, never plain text.
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(16 * 1024)
+                        .error_handler(|_, _| ConsoleError::Csrf.into()),
+                )
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|_, _| ConsoleError::BadAddress.into()),
+                )
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()),
+                )
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ConsoleError::NotFound)
+                }))
                 .wrap(from_fn(audit_reads))
                 .wrap(from_fn(render_error_pages))
                 .wrap(sessions)
@@ -344,6 +373,8 @@ pub enum ConsoleError {
     Csrf,
     #[error("not found")]
     NotFound,
+    #[error("the address could not be read")]
+    BadAddress,
     #[error("too many sign-in attempts")]
     TooManyAttempts,
     #[error("sign-in failed: {0}")]
@@ -365,9 +396,10 @@ impl ResponseError for ConsoleError {
             Self::NotSignedIn { .. } => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadAddress => StatusCode::BAD_REQUEST,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
-            Self::Service(e) => crate::http::problem::ApiError::from(clone_kind(e)).status,
+            Self::Service(e) => service_status(e),
         }
     }
 
@@ -386,6 +418,8 @@ impl ResponseError for ConsoleError {
             Self::Forbidden => ErrorPage { heading: "You cannot do that", message: "Your roles do not allow this. If you need to, ask your council's IT service desk for the role." },
             Self::Csrf => ErrorPage { heading: "This form has expired", message: "Go back, reload the page and try again. Nothing was changed." },
             Self::NotFound => ErrorPage { heading: "Page not found", message: "If you typed the address, check it is correct." },
+            Self::BadAddress => ErrorPage { heading: "The page address could not be read", message: "If you typed or changed the address, check it. Otherwise go back and use the form on the page." },
+            Self::Service(ServiceError::Validation(_)) => ErrorPage { heading: "Check what you asked for", message: "Something in the address, such as a date or a period, could not be used. Go back and check it. Nothing was changed." },
             Self::TooManyAttempts => ErrorPage { heading: "Too many attempts to sign in", message: "Wait a minute, then try again." },
             Self::SignInFailed(why) => {
                 tracing::warn!(reason = %why, "console sign-in failed");
@@ -404,18 +438,19 @@ impl ResponseError for ConsoleError {
     }
 }
 
-/// The service error's kind for its status (the error itself is not Clone).
-fn clone_kind(error: &ServiceError) -> ServiceError {
+/// The status a service error is shown with in the console.
+fn service_status(error: &ServiceError) -> StatusCode {
     match error {
-        ServiceError::PaymentNotFound => ServiceError::PaymentNotFound,
-        ServiceError::ApprovalNotFound => ServiceError::ApprovalNotFound,
-        ServiceError::Forbidden => ServiceError::Forbidden,
-        ServiceError::AlreadyDecided => ServiceError::AlreadyDecided,
-        ServiceError::SecondPersonRequired => ServiceError::SecondPersonRequired,
-        _ => ServiceError::ProviderUnavailable {
-            payment_id: None,
-            certain_nothing_happened: false,
-        },
+        ServiceError::PaymentNotFound
+        | ServiceError::ApprovalNotFound
+        | ServiceError::RefundNotFound => StatusCode::NOT_FOUND,
+        ServiceError::Forbidden | ServiceError::SecondPersonRequired => StatusCode::FORBIDDEN,
+        ServiceError::AlreadyDecided => StatusCode::CONFLICT,
+        ServiceError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::ProviderUnavailable { .. } | ServiceError::ProviderRejected { .. } => {
+            StatusCode::BAD_GATEWAY
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -430,9 +465,13 @@ async fn render_error_pages(
     match (page, console) {
         (Some(page), Some(console)) => {
             let status = res.status();
-            let html = console
-                .templates
-                .render_error(&console.brand, page.heading, page.message);
+            let staff = session::current(res.request());
+            let html = console.templates.render_error(
+                &console.brand,
+                staff.as_ref(),
+                page.heading,
+                page.message,
+            );
             Ok(res.into_response(
                 HttpResponse::build(status)
                     .content_type("text/html; charset=utf-8")

@@ -60,22 +60,28 @@ impl Templates {
     }
 
     /// An error page: the layout without the signed-in parts.
-    pub fn render_error(&self, brand: &Brand, heading: &str, message: &str) -> String {
-        let context = json!({
-            "brand": brand_context(brand),
-            "title": heading,
-            "heading": heading,
-            "message": message,
-            "back": "/console",
-        });
-        self.render("error.html", &context).unwrap_or_else(|_| {
-            format!("<!doctype html><title>{heading}</title><h1>{heading}</h1>")
-        })
+    /// An error page in the console's layout: with the header, the person and the navigation
+    /// when someone is signed in.
+    pub fn render_error(
+        &self,
+        brand: &Brand,
+        staff: Option<&Staff>,
+        heading: &str,
+        message: &str,
+    ) -> String {
+        let mut context = layout(brand, staff, "", heading);
+        context.insert("heading".into(), json!(heading));
+        context.insert("message".into(), json!(message));
+        context.insert("back".into(), json!("/console"));
+        self.render("error.html", &Value::Object(context))
+            .unwrap_or_else(|_| {
+                format!("<!doctype html><title>{heading}</title><h1>{heading}</h1>")
+            })
     }
 }
 
 fn brand_context(brand: &Brand) -> Value {
-    json!({"council_name": brand.council_name, "has_logo": brand.logo.is_some()})
+    json!({"council_name": brand.council_name, "has_logo": brand.logo.is_some(), "test": brand.test})
 }
 
 /// What every page's layout needs: the council, the signed-in person and their permissions, the
@@ -188,8 +194,10 @@ mod tests {
             council_name: "<Test> Council".into(),
             logo: None,
             colour: "#1d4f91".into(),
+            test: Some("payments go to a simulator"),
         };
-        let html = templates.render_error(&brand, "Oops", "Try again");
+        let html = templates.render_error(&brand, None, "Oops", "Try again");
         assert!(html.contains("&lt;Test&gt; Council") && !html.contains("<Test>"));
+        assert!(html.contains(">TEST<") && html.contains("payments go to a simulator"));
     }
 }

@@ -7,6 +7,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::forms::DateFields;
 use super::pages::{html, html_with_status, summary_row, FieldProblem};
 use super::render::{day_text, layout, money, uk_time, with};
 use super::{Console, ConsoleError, Staff};
@@ -19,9 +20,29 @@ use crate::service::ServiceError;
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PeriodForm {
+    /// `YYYY-MM-DD`, as the page's own links carry it.
     from: String,
     to: String,
+    /// As a person types it: day, month and year.
+    #[serde(rename = "from-day")]
+    from_day: String,
+    #[serde(rename = "from-month")]
+    from_month: String,
+    #[serde(rename = "from-year")]
+    from_year: String,
+    #[serde(rename = "to-day")]
+    to_day: String,
+    #[serde(rename = "to-month")]
+    to_month: String,
+    #[serde(rename = "to-year")]
+    to_year: String,
     service: String,
+}
+
+/// A day as the three boxes of a date input.
+fn boxes(day: NaiveDate) -> Value {
+    use chrono::Datelike;
+    json!({"day": day.day().to_string(), "month": day.month().to_string(), "year": day.year().to_string()})
 }
 
 impl PeriodForm {
@@ -29,11 +50,25 @@ impl PeriodForm {
     fn parse(&self, console: &Console, format: Format) -> Result<LedgerQuery, Vec<FieldProblem>> {
         let today = london_day(console.clock.now());
         let mut problems = Vec::new();
-        let mut day = |text: &str, field: &'static str, default: NaiveDate| {
-            if text.trim().is_empty() {
+        let mut day = |iso: &str, typed: DateFields, field: &'static str, default: NaiveDate| {
+            if !typed.is_empty() {
+                let label = if field == "from" {
+                    "The from date"
+                } else {
+                    "The to date"
+                };
+                return match typed.read(field, label) {
+                    Ok(day) => day,
+                    Err(problem) => {
+                        problems.push(problem);
+                        None
+                    }
+                };
+            }
+            if iso.trim().is_empty() {
                 return Some(default);
             }
-            let parsed = crate::domain::dates::parse_day(text.trim()).ok();
+            let parsed = crate::domain::dates::parse_day(iso.trim()).ok();
             if parsed.is_none() {
                 problems.push(FieldProblem {
                     field,
@@ -42,8 +77,18 @@ impl PeriodForm {
             }
             parsed
         };
-        let from = day(&self.from, "from", today - Days::new(6));
-        let to = day(&self.to, "to", today);
+        let typed_from = DateFields {
+            day: self.from_day.clone(),
+            month: self.from_month.clone(),
+            year: self.from_year.clone(),
+        };
+        let typed_to = DateFields {
+            day: self.to_day.clone(),
+            month: self.to_month.clone(),
+            year: self.to_year.clone(),
+        };
+        let from = day(&self.from, typed_from, "from", today - Days::new(6));
+        let to = day(&self.to, typed_to, "to", today);
         if let (Some(f), Some(t)) = (from, to) {
             if t < f {
                 problems.push(FieldProblem {
@@ -103,7 +148,11 @@ pub async fn summary(
                     text
                 }
             }
-            let q = json!({"from": typed(&form.from), "to": typed(&form.to), "service": typed(&form.service)});
+            let q = json!({
+                "from-day": typed(&form.from_day), "from-month": typed(&form.from_month), "from-year": typed(&form.from_year),
+                "to-day": typed(&form.to_day), "to-month": typed(&form.to_month), "to-year": typed(&form.to_year),
+                "service": typed(&form.service),
+            });
             let context = with(with(context, "errors", problems), "q", q);
             return html_with_status(
                 &console,
@@ -126,7 +175,12 @@ pub async fn summary(
         .rev()
         .map(|r| summary_row(&console, r))
         .collect();
-    let q = json!({"from": query.from.to_string(), "to": query.to.to_string(), "service": query.service});
+    let (from, to) = (boxes(query.from), boxes(query.to));
+    let q = json!({
+        "from-day": from["day"], "from-month": from["month"], "from-year": from["year"],
+        "to-day": to["day"], "to-month": to["month"], "to-year": to["year"],
+        "service": query.service,
+    });
     let context = with(with(with(context, "rows", rows), "total", total), "q", q);
     html(
         &console,

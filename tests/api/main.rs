@@ -13,6 +13,7 @@ mod card_corpus;
 mod card_data;
 mod cli;
 mod console;
+mod console_pages;
 mod console_sessions;
 mod data_protection;
 mod deploy;

@@ -37,6 +37,20 @@ async fn create_get_and_cancel_use_the_published_shapes() {
     );
     assert!(body["_links"]["next_url"]["href"].is_string());
     assert_eq!(body["_links"]["next_url"]["method"], "GET");
+    // next_url_post, as GOV.UK Pay gives it: the charge token posted as a form reaches the page.
+    let post = &body["_links"]["next_url_post"];
+    assert_eq!(post["method"], "POST");
+    assert_eq!(post["type"], "application/x-www-form-urlencoded");
+    assert_eq!(post["params"]["chargeTokenId"], json!(id));
+    let page = app
+        .client
+        .post(post["href"].as_str().unwrap())
+        .form(&[("chargeTokenId", id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("/pay"));
     assert!(body["created_date"].as_str().unwrap().ends_with('Z'));
     assert_eq!(body["refund_summary"]["status"], "pending");
 

@@ -222,6 +222,8 @@ def finance_officer(browser, base, payment):
     tab_to(page, "button.button-warning")
     page.keyboard.press("Enter")
     page.wait_for_selector(".error-summary")
+    # The error summary takes focus, so a screen reader reads it and Tab goes on to its links.
+    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('error-summary')")
     check(page, "payment-refund-error")
     tab_to(page, "#amount")
     page.keyboard.press("Control+A")

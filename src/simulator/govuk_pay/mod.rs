@@ -254,6 +254,7 @@ impl Simulator {
                     web::get().to(get_refund),
                 )
                 .route("/pay/{id}", web::get().to(hosted_page))
+                .route("/secure", web::post().to(pages::hosted_page_by_post))
                 .route("/pay/{id}/{action}", web::post().to(press_button))
                 .route("/_control/faults", web::post().to(set_faults))
                 .route("/_control/refunds", web::post().to(set_refund_status))
@@ -305,6 +306,13 @@ impl Simulator {
         if !p.finished() {
             links["next_url"] =
                 json!({"href": format!("{}/pay/{}", self.base_url, p.id), "method": "GET"});
+            // As GOV.UK Pay gives it: the same page reached by a form post of the charge token.
+            links["next_url_post"] = json!({
+                "type": "application/x-www-form-urlencoded",
+                "params": {"chargeTokenId": p.id},
+                "href": format!("{}/secure", self.base_url),
+                "method": "POST",
+            });
             links["cancel"] = json!({"href": format!("{self_href}/cancel"), "method": "POST"});
         }
         let mut body = json!({

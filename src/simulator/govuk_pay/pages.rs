@@ -8,6 +8,20 @@ use chrono::Utc;
 use super::*;
 
 /// The hosted "payment page". It has no card fields at all: three buttons decide the outcome.
+#[derive(serde::Deserialize)]
+pub(super) struct ChargeToken {
+    #[serde(rename = "chargeTokenId")]
+    charge_token_id: String,
+}
+
+/// The page reached through `next_url_post`: the charge token posted as a form.
+pub(super) async fn hosted_page_by_post(
+    sim: web::Data<Simulator>,
+    form: web::Form<ChargeToken>,
+) -> HttpResponse {
+    hosted_page(sim, web::Path::from(form.into_inner().charge_token_id)).await
+}
+
 pub(super) async fn hosted_page(sim: web::Data<Simulator>, id: web::Path<String>) -> HttpResponse {
     let payment = {
         let mut state = sim.lock();

@@ -1,0 +1,58 @@
+//! The console's own pages for what went wrong, in its layout (header, the person, navigation),
+//! never the API's JSON or plain text; and a test instance that says TEST on every page.
+
+use reqwest::StatusCode;
+
+use crate::console::{page, paid, post_form, signed_in};
+use crate::helpers::TestApp;
+
+each_backend! {
+    async fn errors_are_console_pages_with_the_layout(backend) {
+        let app = TestApp::spawn(backend).await;
+        let payment = paid(&app, "CRM-PAGES-1").await;
+        let browser = signed_in(&app, "test-supervisor").await;
+        let laid_out = |html: &str| html.contains("Sam Supervisor") && html.contains("aria-label=\"Main\"");
+
+        // An address the console does not have: its own 404 page, not the API's JSON.
+        let missing = browser.get(app.url("/console/no-such-page")).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert!(missing.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = missing.text().await.unwrap();
+        assert!(html.contains("Page not found") && laid_out(&html), "{html}");
+
+        // A role that does not allow the page: 403 in the layout.
+        let viewer = signed_in(&app, "test-viewer").await;
+        let (status, html) = page(&viewer, &app, "/console/approvals").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(html.contains("You cannot do that") && html.contains("Vera Viewer"));
+
+        // A form without its token: the "expired" page, not 400 plain text.
+        let bare = post_form(&browser, &app, &format!("/console/payments/{payment}/refunds"), &[("amount", "1")]).await;
+        assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+        let html = bare.text().await.unwrap();
+        assert!(html.contains("This form has expired") && laid_out(&html), "{html}");
+
+        // A ledger period that cannot be read: 422 and a page that says so, not 502.
+        let (status, html) = page(&browser, &app, "/console/takings/ledger.csv?from=2026-13-40").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains("Check what you asked for") && laid_out(&html));
+
+        // An address whose query cannot be read.
+        let (status, html) = page(&browser, &app, "/console/payments/{payment}?done=%ZZ").await;
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND, "{status}");
+        assert!(laid_out(&html));
+    }
+
+    async fn a_test_instance_says_test_on_every_page(backend) {
+        let app = TestApp::spawn(backend).await;
+        let browser = signed_in(&app, "test-viewer").await;
+        let stranger = crate::console::browser();
+        let (_, html) = page(&stranger, &app, "/console/sign-in").await;
+        assert!(html.contains(">TEST<"), "the sign-in page too");
+        for path in ["/console", "/console/payments", "/console/accessibility", "/console/nowhere"] {
+            let (_, html) = page(&browser, &app, path).await;
+            assert!(html.contains(">TEST<") && html.contains("No real money moves"), "{path}");
+            assert!(html.contains("<title>TEST – "), "{path}: the title says so too");
+        }
+    }
+}
