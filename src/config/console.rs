@@ -93,6 +93,9 @@ pub struct OidcSettings {
     pub roles_claim: String,
     /// Claim value → console roles (viewer, refunder, refund_approver, dpo, admin).
     pub roles: BTreeMap<String, Vec<String>>,
+    /// The provider's keys are fetched again after this many seconds (and at once, at most every
+    /// 30 seconds, when a token is signed with a key we do not hold).
+    pub keys_max_age_seconds: u64,
 }
 
 impl Default for OidcSettings {
@@ -105,6 +108,7 @@ impl Default for OidcSettings {
             // None built in: the council's mapping is the only one (a default here would be
             // merged with theirs, so that a claim value they never mapped granted a role).
             roles: BTreeMap::new(),
+            keys_max_age_seconds: 3600,
         }
     }
 }

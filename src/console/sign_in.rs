@@ -3,6 +3,7 @@
 //! sign-out is in the audit trail under the person's own name.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use actix_session::Session;
 use actix_web::http::header;
@@ -13,8 +14,8 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -39,8 +40,15 @@ pub struct SignIn {
     mapping: BTreeMap<String, Vec<StaffRole>>,
     builtin: bool,
     http: reqwest::Client,
-    metadata: tokio::sync::Mutex<Option<CoreProviderMetadata>>,
+    /// The discovery document and its key set, and when they were fetched.
+    metadata: tokio::sync::Mutex<Option<(CoreProviderMetadata, Instant)>>,
+    /// Keys are fetched again after this long, so a withdrawn key stops being trusted.
+    keys_max_age: Duration,
 }
+
+/// How soon after one fetch a token signed with an unknown key may cause another (a rotation
+/// is picked up at once; a stream of bad tokens cannot make us hammer the provider).
+const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(30);
 
 /// What the session keeps between sending the person to the identity provider and their return.
 #[derive(Serialize, Deserialize)]
@@ -72,6 +80,7 @@ impl SignIn {
                 .timeout(std::time::Duration::from_secs(10))
                 .build()?,
             metadata: tokio::sync::Mutex::new(None),
+            keys_max_age: Duration::from_secs(oidc.keys_max_age_seconds),
         })
     }
 
@@ -87,8 +96,21 @@ impl SignIn {
         })
     }
 
-    /// The provider's discovery document, fetched on first use (the provider may be down when
-    /// Counterfoil starts) and kept.
+    /// Forgets the key set if it is older than [`REFETCH_AT_MOST_EVERY`]: a token signed with a
+    /// key we do not know (the provider rotated its keys) gets one fresh look. True if it did.
+    async fn forget_keys(&self) -> bool {
+        let mut cached = self.metadata.lock().await;
+        match cached.as_ref() {
+            Some((_, fetched)) if fetched.elapsed() >= REFETCH_AT_MOST_EVERY => {
+                *cached = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The provider's discovery document and keys, fetched on first use (the provider may be
+    /// down when Counterfoil starts), kept, and fetched again once older than `keys_max_age`.
     async fn client(
         &self,
     ) -> Result<
@@ -105,13 +127,13 @@ impl SignIn {
         let failed = |e: &dyn std::fmt::Display| ConsoleError::SignInFailed(e.to_string());
         let mut cached = self.metadata.lock().await;
         let metadata = match cached.as_ref() {
-            Some(metadata) => metadata.clone(),
-            None => {
+            Some((metadata, fetched)) if fetched.elapsed() < self.keys_max_age => metadata.clone(),
+            _ => {
                 let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| failed(&e))?;
                 let found = CoreProviderMetadata::discover_async(issuer, &self.http)
                     .await
                     .map_err(|e| failed(&e))?;
-                *cached = Some(found.clone());
+                *cached = Some((found.clone(), Instant::now()));
                 found
             }
         };
@@ -322,14 +344,27 @@ async fn verified_member(
     let token = tokens
         .id_token()
         .ok_or_else(|| failed(&"the token answer had no ID token"))?;
+    let nonce = Nonce::new(pending.nonce);
     let mut verifier = client.id_token_verifier();
     if sign_in.builtin {
         // The test identity provider signs with the client secret; real ones with their keys.
         verifier = verifier.set_allowed_algs([CoreJwsSigningAlgorithm::HmacSha256]);
     }
-    let claims = token
-        .claims(&verifier, &Nonce::new(pending.nonce))
-        .map_err(|e| failed(&e))?;
+    let claims = match token.claims(&verifier, &nonce) {
+        Ok(claims) => claims.clone(),
+        // Signed with a key we do not hold: the provider may have rotated its keys. Fetch them
+        // again (at most every 30 seconds) and look once more.
+        Err(ClaimsVerificationError::SignatureVerification(_)) if sign_in.forget_keys().await => {
+            tracing::info!("console sign-in: token signed with an unknown key; keys fetched again");
+            let fresh = sign_in.client().await?;
+            let verifier = fresh.id_token_verifier();
+            token
+                .claims(&verifier, &nonce)
+                .map_err(|e| failed(&e))?
+                .clone()
+        }
+        Err(e) => return Err(failed(&e)),
+    };
     let name = claims
         .name()
         .and_then(|n| n.get(None))
