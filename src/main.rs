@@ -30,7 +30,12 @@ enum Command {
     /// Run the HTTP service (the default).
     Serve,
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Then (PostgreSQL, as the schema's owner) give this application role only what the
+        /// service needs: deploy/postgres/grants.sql for that role.
+        #[arg(long, value_name = "ROLE")]
+        grant_to: Option<String>,
+    },
     /// Exit 0 if this host's server answers /healthz (a container HEALTHCHECK needs no shell).
     Healthcheck,
     /// Reconcile an account against the provider's records for a period (RFC 3339 times).
@@ -165,10 +170,14 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck => Ok(healthcheck(&settings).await),
-        Command::Migrate => {
+        Command::Migrate { grant_to } => {
             settings.database.migrate_on_start = true;
-            open_store(&settings).await?;
+            let store = open_store(&settings).await?;
             println!("migrations applied");
+            if let Some(role) = grant_to {
+                store.grant_application_role(&role).await?;
+                println!("grants applied for {role}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile { account, from, to } => reconcile(settings, account, from, to).await,

@@ -222,22 +222,8 @@ impl From<ServiceError> for ApiError {
                 "second_person_required",
                 "A second person must approve this refund",
             ),
-            ServiceError::NeedsSecondPerson { threshold } => ApiError::new(
-                S::FORBIDDEN,
-                "two_person_rule",
-                "This refund needs a second person's approval",
-            )
-            .detail(format!(
-                "One person or key may refund at most {threshold} pence of a payment alone \
-                 (or more than the daily limit). Ask for it in the staff console, where a \
-                 refund approver can approve it."
-            )),
-            ServiceError::ApiRefundsOff => ApiError::new(
-                S::FORBIDDEN,
-                "api_refunds_disabled",
-                "Refunds by API key are switched off",
-            )
-            .detail("Refunds are asked for in the staff console, under the two-person rule."),
+            ServiceError::NeedsSecondPerson { threshold } => two_person_rule(threshold),
+            ServiceError::ApiRefundsOff => api_refunds_off(),
             ServiceError::AlreadyDecided => ApiError::new(
                 S::CONFLICT,
                 "already_decided",
@@ -264,6 +250,29 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(store) => storage_failure(store),
         }
     }
+}
+
+fn api_refunds_off() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "api_refunds_disabled",
+        "Refunds by API key are switched off",
+    )
+    .detail("Refunds are asked for in the staff console, under the two-person rule.")
+}
+
+/// What one key would have refunded alone is over the two-person rule's threshold.
+fn two_person_rule(threshold: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "two_person_rule",
+        "This refund needs a second person's approval",
+    )
+    .detail(format!(
+        "One person or key may refund at most {threshold} pence of a payment alone (or more \
+         than the daily limit). Ask for it in the staff console, where a refund approver can \
+         approve it."
+    ))
 }
 
 fn provider_unavailable(payment_id: Option<String>, certain_nothing_happened: bool) -> ApiError {

@@ -127,7 +127,6 @@ impl RefundService {
             allowance: self.rule.allowance(&payment.service),
             day_start: crate::domain::ledger::london_days(day, day).0,
         };
-        let now = self.clock.now();
         let claim = IdempotencyClaim {
             principal: principal.key_id.clone(),
             key: request.key,
@@ -137,33 +136,14 @@ impl RefundService {
             lease_until: now + self.settings.create_lease,
             expires_at: now + self.settings.idempotency_ttl,
         };
-        let mut refund = Refund {
-            id: crate::domain::refs::new_id("rfd_"),
-            payment_id: payment_id.clone(),
-            amount: amount.pence(),
-            status: RefundStatus::Pending,
-            create_outcome: CreateOutcome::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason,
-            requested_by: principal.key_id.clone(),
-            requested_by_label: principal.label.clone(),
-            approved: None,
-            failure_code: None,
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
-        };
+        let requester = (principal.key_id.clone(), principal.label.clone());
+        let mut refund = pending_refund(payment_id, amount.pence(), reason, requester, None, now);
         let available = match self.reserve(principal, &claim, &refund, &solo).await? {
             Reserved::Available(available) => available,
             Reserved::Answered(answer) => return Ok(answer),
         };
-        let answer = self.send_to_provider(&payment, &refund, available).await;
-        let at = self.clock.now();
-        refund.updated_at = at;
-        let (settle, result) = match answer {
-            Ok(confirmed) => {
-                apply_provider_refund(&mut refund, confirmed, at);
+        let (settle, result) = match self.carry_out(&payment, &mut refund, available).await {
+            Ok(()) => {
                 // A repeat of this request is answered with exactly this body.
                 let body =
                     serde_json::to_string(&RefundView::from(&refund)).expect("views serialise");
@@ -172,18 +152,7 @@ impl RefundService {
                     Ok(RefundResponse::Created(Box::new(refund.clone()))),
                 )
             }
-            Err(error) => {
-                tracing::warn!(refund_id = %refund.id, error = %error, "provider refund failed");
-                let failure = create_failure(&error);
-                refund.create_outcome = failure.outcome;
-                if failure.outcome == CreateOutcome::NotCreated {
-                    refund.status = RefundStatus::Failed;
-                    refund.finished_at = Some(at);
-                    refund.failure_code = failure.failure_code;
-                }
-                let answer = ServiceError::from_provider(&error, Some(payment_id.to_string()));
-                (failure.settle, Err(answer))
-            }
+            Err((answer, settle)) => (settle, Err(answer)),
         };
         self.store
             .settle_refund(&refund, RefundStatus::Pending, Some((&claim, settle)), None)
@@ -206,28 +175,25 @@ impl RefundService {
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
         let now = self.clock.now();
-        let mut refund = Refund {
-            id: crate::domain::refs::new_id("rfd_"),
-            payment_id: approval.payment_id.clone(),
-            amount: approval.amount,
-            status: RefundStatus::Pending,
-            create_outcome: CreateOutcome::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: approval.reason.clone(),
-            requested_by: approval.requested_by.clone(),
-            requested_by_label: approval.requested_by_label.clone(),
-            approved: Some(SecondPerson {
-                approval_id: approval.id.clone(),
-                by: approver.key_id.clone(),
-                by_label: approver.label.clone(),
-                at: now,
-            }),
-            failure_code: None,
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
+        let second = SecondPerson {
+            approval_id: approval.id.clone(),
+            by: approver.key_id.clone(),
+            by_label: approver.label.clone(),
+            at: now,
         };
+        let requester = (
+            approval.requested_by.clone(),
+            approval.requested_by_label.clone(),
+        );
+        let reason = approval.reason.clone();
+        let mut refund = pending_refund(
+            &approval.payment_id,
+            approval.amount,
+            reason,
+            requester,
+            Some(second),
+            now,
+        );
         let decision = ApprovalDecision {
             id: &approval.id,
             status: ApprovalStatus::Approved,
@@ -261,41 +227,12 @@ impl RefundService {
             }
             _ => return Err(ServiceError::NotRefundable),
         };
-        let answer = self.send_to_provider(&payment, &refund, available).await;
-        let at = self.clock.now();
-        refund.updated_at = at;
-        let result = match answer {
-            Ok(confirmed) => {
-                apply_provider_refund(&mut refund, confirmed, at);
-                Ok(refund.clone())
-            }
-            Err(error) => {
-                tracing::warn!(refund_id = %refund.id, error = %error, "provider refund failed");
-                let failure = create_failure(&error);
-                refund.create_outcome = failure.outcome;
-                if failure.outcome == CreateOutcome::NotCreated {
-                    refund.status = RefundStatus::Failed;
-                    refund.finished_at = Some(at);
-                    refund.failure_code = failure.failure_code;
-                }
-                Err(ServiceError::from_provider(
-                    &error,
-                    Some(approval.payment_id.to_string()),
-                ))
-            }
+        let result = match self.carry_out(&payment, &mut refund, available).await {
+            Ok(()) => Ok(refund.clone()),
+            Err((answer, _)) => Err(answer),
         };
-        let reopened = AuditEntry {
-            at,
-            actor_key_id: "system".into(),
-            actor_label: "Counterfoil".into(),
-            action: "refund.approval_reopened".into(),
-            subject: approval.id.clone(),
-            detail: json!({
-                "payment_id": approval.payment_id.as_ref(),
-                "refund_id": refund.id,
-                "failure_code": refund.failure_code,
-            }),
-        };
+        let at = refund.updated_at;
+        let reopened = reopened_entry(approval, &refund, at);
         self.store
             .settle_refund(&refund, RefundStatus::Pending, None, Some(&reopened))
             .await?;
@@ -346,6 +283,39 @@ impl RefundService {
             }
             RefundClaim::Existing(ClaimOutcome::Claimed) => {
                 unreachable!("a fresh claim is RefundClaim::Claimed")
+            }
+        }
+    }
+
+    /// Asks the provider for `refund` and writes its answer onto it: confirmed, or (when the
+    /// provider certainly made nothing) failed with its code. `Err` is what to tell the caller
+    /// and how to settle the Idempotency-Key.
+    async fn carry_out(
+        &self,
+        payment: &Payment,
+        refund: &mut Refund,
+        available: i64,
+    ) -> Result<(), (ServiceError, IdempotencySettle)> {
+        let answer = self.send_to_provider(payment, refund, available).await;
+        let at = self.clock.now();
+        refund.updated_at = at;
+        match answer {
+            Ok(confirmed) => {
+                apply_provider_refund(refund, confirmed, at);
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(refund_id = %refund.id, error = %error, "provider refund failed");
+                let failure = create_failure(&error);
+                refund.create_outcome = failure.outcome;
+                if failure.outcome == CreateOutcome::NotCreated {
+                    refund.status = RefundStatus::Failed;
+                    refund.finished_at = Some(at);
+                    refund.failure_code = failure.failure_code;
+                }
+                let answer =
+                    ServiceError::from_provider(&error, Some(refund.payment_id.to_string()));
+                Err((answer, failure.settle))
             }
         }
     }
@@ -473,6 +443,51 @@ impl RefundService {
                 false
             }
         }
+    }
+}
+
+/// The audit entry of an approval put back to waiting because the provider refused its refund.
+fn reopened_entry(approval: &RefundApproval, refund: &Refund, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor_key_id: "system".into(),
+        actor_label: "Counterfoil".into(),
+        action: "refund.approval_reopened".into(),
+        subject: approval.id.clone(),
+        detail: json!({
+            "payment_id": approval.payment_id.as_ref(),
+            "refund_id": refund.id,
+            "failure_code": refund.failure_code,
+        }),
+    }
+}
+
+/// A refund about to be asked of the provider: `requester` (id, label) asked for it, `approved`
+/// is the second person who approved it, if one was needed.
+fn pending_refund(
+    payment_id: &PaymentId,
+    amount: i64,
+    reason: String,
+    requester: (String, String),
+    approved: Option<SecondPerson>,
+    now: DateTime<Utc>,
+) -> Refund {
+    Refund {
+        id: crate::domain::refs::new_id("rfd_"),
+        payment_id: payment_id.clone(),
+        amount,
+        status: RefundStatus::Pending,
+        create_outcome: CreateOutcome::Pending,
+        provider_refund_id: None,
+        provider_status: None,
+        reason,
+        requested_by: requester.0,
+        requested_by_label: requester.1,
+        approved,
+        failure_code: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
     }
 }
 

@@ -197,6 +197,12 @@ pub trait Backend: Database<Row: ReadRow> {
 
     fn run_migrations(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Gives the application role `role` what the service needs and no more (PostgreSQL only).
+    fn grant_application_role<'a>(
+        pool: &'a Pool<Self>,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     fn schema_columns(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<ColumnInfo>, StoreError>>;
 }
 

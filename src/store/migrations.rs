@@ -1,4 +1,5 @@
-//! The SQL migrations of both backends, embedded at build time and handed to sqlx's migrator.
+//! The SQL migrations of both backends, embedded at build time and handed to sqlx's migrator, and
+//! the grants that give PostgreSQL's application role only what the service needs.
 
 use std::borrow::Cow;
 
@@ -48,4 +49,25 @@ pub(super) fn postgres_versions() -> Vec<i64> {
 
 pub(super) fn sqlite_versions() -> Vec<i64> {
     embedded::SQLITE.iter().map(|m| m.0).collect()
+}
+
+/// What the application role may do (`deploy/postgres/grants.sql`), for the role named `role`:
+/// run by the schema's owner after migrating. The role's name must be a plain identifier.
+pub(super) async fn grant_postgres(
+    pool: &sqlx::PgPool,
+    role: &str,
+) -> Result<(), super::StoreError> {
+    let plain = role.len() <= 63
+        && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !plain {
+        return Err(super::StoreError::Other(
+            "the application role must be a lower-case identifier".into(),
+        ));
+    }
+    let grants = include_str!("../../deploy/postgres/grants.sql").replace("counterfoil_app", role);
+    sqlx::raw_sql(&grants).execute(pool).await?;
+    Ok(())
 }

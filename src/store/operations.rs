@@ -40,6 +40,10 @@ pub trait OperationsStore: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// As the schema's owner: gives the application role `role` only what the service needs
+    /// (it may append to the audit trail, never change or remove an entry). PostgreSQL only.
+    async fn grant_application_role(&self, role: &str) -> Result<(), StoreError>;
+
     /// Versions of the migrations built into this binary that the database has not applied
     /// (all of them when it has none): empty means the schema is current.
     async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;

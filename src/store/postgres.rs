@@ -63,6 +63,13 @@ impl Backend for Postgres {
         })
     }
 
+    fn grant_application_role<'a>(
+        pool: &'a PgPool,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(migrations::grant_postgres(pool, role))
+    }
+
     fn schema_columns(pool: &PgPool) -> BoxFuture<'_, Result<Vec<ColumnInfo>, StoreError>> {
         Box::pin(async move {
             let rows = statement::<Postgres>(

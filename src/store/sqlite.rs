@@ -80,6 +80,17 @@ impl Backend for Sqlite {
         })
     }
 
+    fn grant_application_role<'a>(
+        _: &'a SqlitePool,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async {
+            Err(StoreError::Other(
+                "SQLite has no roles: --grant-to is for PostgreSQL".into(),
+            ))
+        })
+    }
+
     fn schema_columns(pool: &SqlitePool) -> BoxFuture<'_, Result<Vec<ColumnInfo>, StoreError>> {
         Box::pin(async move {
             let rows = statement::<Sqlite>(

@@ -282,6 +282,7 @@ const SINKS: &[(&str, &[&str], &str)] = &[
     ("println!", &["src/main.rs"], "the command line prints what the guarded store holds, keys it made, and counts"),
     ("eprintln!", &["src/main.rs"], "start-up errors from configuration, before logging exists"),
     ("sqlx::query", &["src/store/backend.rs", "src/store/guard.rs"], "the database: store::guard reads every bound value"),
+    ("sqlx::raw_sql", &["src/store/migrations.rs"], "the grants: fixed SQL from the binary, for a role name checked to be an identifier"),
     ("get_or_create(", &["src/metrics.rs"], "metrics: bounded labels (method_label, route patterns), /metrics redacted"),
     ("opentelemetry_otlp", &["src/telemetry/mod.rs"], "traces: telemetry::redaction::RedactingExporter"),
     (

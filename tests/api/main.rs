@@ -17,6 +17,7 @@ mod console_pages;
 mod console_sessions;
 mod data_protection;
 mod deploy;
+mod deploy_roles;
 mod exits;
 mod exposure;
 mod hardening;

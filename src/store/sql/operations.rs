@@ -25,6 +25,10 @@ impl<B: Backend> OperationsStore for SqlStore<B> {
         B::run_migrations(&self.pool).await
     }
 
+    async fn grant_application_role(&self, role: &str) -> Result<(), StoreError> {
+        B::grant_application_role(&self.pool, role).await
+    }
+
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store pending_migrations", otel.kind = "client", db.system = B::SYSTEM))]
     async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
         let applied: Vec<i64> =
