@@ -66,6 +66,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// End every console session of a person (their subject at the identity provider), at once:
+    /// someone who has left, or whose roles were removed.
+    SignOut {
+        /// The person's subject at the identity provider (the audit trail shows it as staff:<subject>).
+        #[arg(long)]
+        subject: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +194,20 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
         } => audit_verify(settings).await,
         Command::PciScan => pci_scan(settings).await,
         Command::Keys { command } => keys(settings, command).await,
+        Command::SignOut { subject } => {
+            let store = open_store(&settings).await?;
+            let sessions = counterfoil::service::staff_sessions::StaffSessionService::new(
+                store,
+                Arc::new(SystemClock),
+            );
+            let subject = subject.strip_prefix("staff:").unwrap_or(&subject);
+            let ended = sessions
+                .revoke_all(&format!("staff:{subject}"), ("cli", "command line"))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{ended} console session(s) ended");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

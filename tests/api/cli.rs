@@ -253,3 +253,29 @@ fn the_kubernetes_configuration_is_accepted() {
         text(&refused.stderr)
     );
 }
+
+/// `counterfoil sign-out --subject S` ends every console session of that person at once.
+#[tokio::test]
+async fn a_person_is_signed_out_everywhere_from_the_command_line() {
+    use counterfoil::domain::staff::{StaffMember, StaffRole};
+    use counterfoil::service::staff_sessions::StaffSessionService;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(counterfoil(dir.path(), &["migrate"]).status.success());
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let store = counterfoil::store::connect(&url, 1).await.unwrap();
+    let sessions = StaffSessionService::new(store, std::sync::Arc::new(counterfoil::service::SystemClock));
+    let leaver = StaffMember {
+        subject: "leaver".into(),
+        name: "Lee Leaver".into(),
+        roles: [StaffRole::Refunder].into_iter().collect(),
+    };
+    let now = chrono::Utc::now();
+    let day = chrono::Duration::hours(24);
+    sessions.begin(&leaver, "desk", now).await.unwrap();
+    sessions.begin(&leaver, "laptop", now).await.unwrap();
+    let out = counterfoil(dir.path(), &["sign-out", "--subject", "leaver"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "2 console session(s) ended");
+    assert!(!sessions.check("desk", day, day).await.unwrap());
+    assert!(!sessions.check("laptop", day, day).await.unwrap());
+}
