@@ -36,6 +36,9 @@ pub struct ConsoleSettings {
     pub idle_timeout_seconds: u64,
     /// A session is signed out this many seconds after sign-in, however busy.
     pub absolute_timeout_seconds: u64,
+    /// After this many seconds a person goes back through the identity provider (silently, if
+    /// their sign-in there is still good), so that roles changed there take effect.
+    pub roles_refresh_seconds: u64,
     /// Sign-in attempts (starts and returns from the identity provider) per client per minute.
     pub sign_in_attempts_per_minute: u32,
     /// What one person may refund of a payment alone, in pence, counting everything they have
@@ -71,6 +74,7 @@ impl Default for ConsoleSettings {
             session_key: None,
             idle_timeout_seconds: 30 * 60,
             absolute_timeout_seconds: 10 * 3600,
+            roles_refresh_seconds: 3600,
             sign_in_attempts_per_minute: 10,
             two_person_threshold_pence: 50_000,
             two_person_daily_limit_pence: None,
@@ -214,6 +218,12 @@ impl ConsoleSettings {
             return Err(problem(
                 "console.two_person_threshold_pence",
                 "must not be negative",
+            ));
+        }
+        if self.roles_refresh_seconds == 0 {
+            return Err(problem(
+                "console.roles_refresh_seconds",
+                "must be at least 1",
             ));
         }
         if self.two_person_daily_limit_pence.is_some_and(|t| t < 0) {

@@ -62,6 +62,7 @@ pub struct Console {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) idle_timeout: chrono::Duration,
     pub(crate) absolute_timeout: chrono::Duration,
+    pub(crate) roles_refresh: chrono::Duration,
     sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
     trusted_proxies: usize,
 }
@@ -134,6 +135,7 @@ impl ConsoleMount {
             clock,
             idle_timeout: chrono::Duration::seconds(console.idle_timeout_seconds as i64),
             absolute_timeout: chrono::Duration::seconds(console.absolute_timeout_seconds as i64),
+            roles_refresh: chrono::Duration::seconds(console.roles_refresh_seconds as i64),
             sign_in_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             trusted_proxies: settings.server.trusted_proxy_count(),
         };
@@ -367,6 +369,9 @@ async fn console_headers(
 pub enum ConsoleError {
     #[error("not signed in")]
     NotSignedIn { timed_out: bool },
+    /// Time to go back through the identity provider (roles re-read), then on to `return_to`.
+    #[error("sign in again")]
+    SignInAgain { return_to: Option<String> },
     #[error("forbidden")]
     Forbidden,
     #[error("the form's token did not match")]
@@ -393,7 +398,7 @@ struct ErrorPage {
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::NotSignedIn { .. } => StatusCode::SEE_OTHER,
+            Self::NotSignedIn { .. } | Self::SignInAgain { .. } => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadAddress => StatusCode::BAD_REQUEST,
@@ -409,6 +414,20 @@ impl ResponseError for ConsoleError {
                 "/console/sign-in?reason=timeout"
             } else {
                 "/console/sign-in"
+            };
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to))
+                .finish();
+        }
+        if let Self::SignInAgain { return_to } = self {
+            let to = match return_to {
+                Some(path) => format!(
+                    "/console/sign-in/start?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("return_to", path)
+                        .finish()
+                ),
+                None => "/console/sign-in/start".to_owned(),
             };
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, to))
@@ -430,7 +449,7 @@ impl ResponseError for ConsoleError {
                 tracing::warn!(error = %e, "console request failed");
                 ErrorPage { heading: "Sorry, there is a problem", message: "Try again later. Nothing you did was lost: check the payment before trying again." }
             }
-            Self::NotSignedIn { .. } => unreachable!("handled above"),
+            Self::NotSignedIn { .. } | Self::SignInAgain { .. } => unreachable!("handled above"),
         };
         let mut response = HttpResponse::build(self.status_code()).finish();
         response.extensions_mut().insert(page);

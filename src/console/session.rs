@@ -153,6 +153,19 @@ impl FromRequest for Staff {
                 session.purge();
                 return Err(ConsoleError::NotSignedIn { timed_out: true });
             }
+            if now - signed_in.signed_in_at > console.roles_refresh {
+                // Back through the identity provider, so that its roles are read again.
+                console
+                    .services
+                    .staff_sessions
+                    .end(&signed_in.token, "roles_refresh")
+                    .await?;
+                session.purge();
+                let return_to = (req.method() == actix_web::http::Method::GET)
+                    .then(|| req.uri().path_and_query().map(|p| p.to_string()))
+                    .flatten();
+                return Err(ConsoleError::SignInAgain { return_to });
+            }
             let refreshed = SignedIn {
                 last_seen: now,
                 ..signed_in

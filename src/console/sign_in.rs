@@ -56,6 +56,26 @@ struct Pending {
     state: String,
     nonce: String,
     verifier: String,
+    /// Where to go once signed in (a console page's path), if not the dashboard.
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    return_to: Option<String>,
+}
+
+/// A console page to return to after sign-in: a path under /console (never another site, never
+/// sign-in itself), short, with no card number in it.
+fn safe_return(path: &str) -> Option<String> {
+    let ok = path.starts_with("/console/")
+        && !path.starts_with("/console/sign-")
+        && !path.contains("//")
+        && !path.contains('\\')
+        && path.len() <= 512
+        && !crate::domain::card_guard::contains_card_number(path);
+    ok.then(|| path.to_owned())
 }
 
 impl SignIn {
@@ -219,6 +239,7 @@ pub async fn start(
     console: web::Data<Console>,
     req: HttpRequest,
     session: Session,
+    query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     console.allow_sign_in(&req)?;
     let client = console.sign_in.client().await?;
@@ -236,6 +257,7 @@ pub async fn start(
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),
         verifier: verifier.secret().clone(),
+        return_to: query.return_to.as_deref().and_then(safe_return),
     };
     session
         .insert(PENDING_KEY, pending)
@@ -306,6 +328,7 @@ pub async fn callback(
     if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
         return Err(failed("the state did not match"));
     }
+    let return_to = pending.return_to.clone();
     let member = verified_member(&console, code, pending).await?;
     if member.roles.is_empty() {
         tracing::info!("console sign-in refused: no console role");
@@ -323,7 +346,13 @@ pub async fn callback(
             json!({}),
         )
         .await?;
-    Ok(see_other("/console"))
+    Ok(see_other(
+        return_to
+            .as_deref()
+            .and_then(safe_return)
+            .as_deref()
+            .unwrap_or("/console"),
+    ))
 }
 
 async fn verified_member(

@@ -263,7 +263,10 @@ async fn a_person_is_signed_out_everywhere_from_the_command_line() {
     assert!(counterfoil(dir.path(), &["migrate"]).status.success());
     let url = format!("sqlite://{}", dir.path().join("cli.db").display());
     let store = counterfoil::store::connect(&url, 1).await.unwrap();
-    let sessions = StaffSessionService::new(store, std::sync::Arc::new(counterfoil::service::SystemClock));
+    let sessions = StaffSessionService::new(
+        store,
+        std::sync::Arc::new(counterfoil::service::SystemClock),
+    );
     let leaver = StaffMember {
         subject: "leaver".into(),
         name: "Lee Leaver".into(),

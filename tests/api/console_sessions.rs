@@ -8,7 +8,7 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, StatusCode};
 
 use crate::console::{hidden, location, page, paid, post_form, signed_in};
-use crate::helpers::TestApp;
+use crate::helpers::{ManualClock, TestApp};
 
 /// A second browser holding a copy of `from`'s cookies for the console.
 fn copied_browser(app: &TestApp, cookie: &str) -> Client {
@@ -54,6 +54,49 @@ async fn signed_in_with_cookie(app: &TestApp, subject: &str) -> (Client, String)
 }
 
 each_backend! {
+    async fn roles_are_read_again_from_the_identity_provider_every_hour(backend) {
+        let clock = ManualClock::new();
+        let app = TestApp::spawn_with_clock(backend, |_| {}, clock.clone()).await;
+        let browser = signed_in(&app, "test-viewer").await;
+        // Busy for an hour (never idle for 30 minutes).
+        for _ in 0..3 {
+            clock.advance(std::time::Duration::from_secs(20 * 60));
+            assert_eq!(page(&browser, &app, "/console").await.0, 200);
+        }
+        clock.advance(std::time::Duration::from_secs(60));
+        let again = browser.get(app.url("/console/payments?status=succeeded")).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&again), "/console/sign-in/start?return_to=%2Fconsole%2Fpayments%3Fstatus%3Dsucceeded");
+        // Through the identity provider again (roles read afresh), then back where they were.
+        let start = browser.get(app.url(&location(&again))).send().await.unwrap();
+        let authorize = location(&start);
+        let query = authorize.split_once('?').unwrap().1;
+        let chosen = browser
+            .post(app.url("/sandbox/identity/authorize"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("{query}&subject=test-viewer"))
+            .send()
+            .await
+            .unwrap();
+        let back = browser.get(location(&chosen)).send().await.unwrap();
+        assert_eq!(location(&back), "/console/payments?status=succeeded");
+        assert_eq!(page(&browser, &app, "/console/payments?status=succeeded").await.0, 200);
+        // Only our own pages: another site is never a place to return to.
+        let outside = crate::console::browser();
+        let start = outside.get(app.url("/console/sign-in/start?return_to=%2F%2Fevil.example%2F")).send().await.unwrap();
+        let authorize = location(&start);
+        let query = authorize.split_once('?').unwrap().1;
+        let chosen = outside
+            .post(app.url("/sandbox/identity/authorize"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("{query}&subject=test-viewer"))
+            .send()
+            .await
+            .unwrap();
+        let back = outside.get(location(&chosen)).send().await.unwrap();
+        assert_eq!(location(&back), "/console");
+    }
+
     async fn after_sign_out_a_copied_cookie_signs_nobody_in(backend) {
         let app = TestApp::spawn(backend).await;
         let (browser, cookie) = signed_in_with_cookie(&app, "test-viewer").await;
