@@ -43,6 +43,8 @@ pub struct Brand {
     /// Why this is a test instance (a payment simulator, the test identity provider), if it is:
     /// every page says TEST.
     pub test: Option<&'static str>,
+    /// How long a session lasts without a request (the pages warn before it ends).
+    pub idle_seconds: u64,
 }
 
 /// A council service as the console names it.
@@ -118,6 +120,7 @@ impl ConsoleMount {
                     (false, true) => Some("sign-in is the test identity provider"),
                     (false, false) => None,
                 },
+                idle_seconds: console.idle_timeout_seconds,
             },
             sign_in: sign_in::SignIn::new(&console.oidc, public_url)?,
             services,
@@ -202,6 +205,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("", web::get().to(pages::dashboard))
         .route("/", web::get().to(pages::dashboard))
         .route("/assets/console.css", web::get().to(pages::stylesheet))
+        .route("/assets/timeout.js", web::get().to(pages::timeout_script))
+        .route("/session/keep-alive", web::get().to(pages::keep_alive))
         .route("/assets/brand.css", web::get().to(pages::brand_stylesheet))
         .route("/assets/logo", web::get().to(pages::logo))
         .route("/accessibility", web::get().to(pages::accessibility))
@@ -284,7 +289,8 @@ async fn audit_reads(
     let route = res.request().match_pattern().unwrap_or_default();
     let quiet = ["/console", "/console/", "/console/accessibility"].contains(&route.as_str())
         || route.starts_with("/console/assets")
-        || route.starts_with("/console/sign-");
+        || route.starts_with("/console/sign-")
+        || route.starts_with("/console/session/");
     let member = res
         .request()
         .extensions()
@@ -345,8 +351,8 @@ async fn console_headers(
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(

@@ -61,6 +61,18 @@ pub async fn stylesheet() -> HttpResponse {
         .body(include_str!("assets/console.css"))
 }
 
+/// The idle-timeout warning's script (the only script the console has).
+pub async fn timeout_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("assets/timeout.js"))
+}
+
+/// "Stay signed in": the session is touched (by asking for `Staff`) and nothing else happens.
+pub async fn keep_alive(_staff: Staff) -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
 /// The council's colour (checked at start-up to carry white text at WCAG AA contrast).
 pub async fn brand_stylesheet(console: web::Data<Console>) -> HttpResponse {
     HttpResponse::Ok()

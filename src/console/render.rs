@@ -81,7 +81,7 @@ impl Templates {
 }
 
 fn brand_context(brand: &Brand) -> Value {
-    json!({"council_name": brand.council_name, "has_logo": brand.logo.is_some(), "test": brand.test})
+    json!({"council_name": brand.council_name, "has_logo": brand.logo.is_some(), "test": brand.test, "idle_seconds": brand.idle_seconds})
 }
 
 /// What every page's layout needs: the council, the signed-in person and their permissions, the
@@ -195,6 +195,7 @@ mod tests {
             logo: None,
             colour: "#1d4f91".into(),
             test: Some("payments go to a simulator"),
+            idle_seconds: 1800,
         };
         let html = templates.render_error(&brand, None, "Oops", "Try again");
         assert!(html.contains("&lt;Test&gt; Council") && !html.contains("<Test>"));

@@ -417,15 +417,30 @@ def no_role(browser, base):
 
 
 def timeout(browser, issuer):
+    """The idle-timeout warning: shown before the session ends, "Stay signed in" by keyboard
+    keeps it; doing nothing ends it and the page says why."""
     with tempfile.TemporaryDirectory() as workdir:
         process, base, _ = start_counterfoil(issuer, workdir, {
-            "COUNTERFOIL_CONSOLE__IDLE_TIMEOUT_SECONDS": "3"})
+            "COUNTERFOIL_CONSOLE__IDLE_TIMEOUT_SECONDS": "8"})
         try:
             page = browser.new_page(locale="en-GB")
             sign_in(page, base, "vera")
-            time.sleep(4)
+            started = time.monotonic()
+            page.wait_for_selector("#timeout-warning[open]", timeout=8000)
+            expect(page.locator("#timeout-warning")).to_contain_text("You will be signed out soon")
+            assert page.evaluate("document.activeElement.id") == "timeout-stay", "focus moves into the dialog"
+            page.screenshot(path=os.path.join(SHOTS, "timeout-warning.png"), full_page=True)
+            violations = axe.run(page).response["violations"]
+            assert not violations, json.dumps([v["id"] for v in violations])
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#timeout-warning", state="hidden")
+            # Past the moment the session would have ended: still signed in.
+            time.sleep(max(0, 9 - (time.monotonic() - started)))
+            assert "/sign-in" not in page.url, page.url
             page.goto(base + "/console/payments")
-            page.wait_for_url("**/console/sign-in?reason=timeout")
+            assert page.url.endswith("/console/payments"), page.url
+            # Now nothing: the warning comes, then the session ends and the page says why.
+            page.wait_for_url("**/console/sign-in?reason=timeout", timeout=15000)
             expect(page.locator(".banner")).to_contain_text("signed out")
             check(page, "timed-out")
         finally:
