@@ -43,6 +43,27 @@ each_backend! {
         assert!(laid_out(&html));
     }
 
+    async fn the_accessibility_statement_follows_the_model_and_says_what_is_not_yet_right(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (status, html) = page(&crate::console::browser(), &app, "/console/accessibility").await;
+        assert_eq!(status, 200, "anyone may read it, signed in or not");
+        for needed in [
+            "partially compliant",
+            "Non-accessible content",
+            "2.2.1",
+            "This statement was prepared on 6 December 2026",
+            "last tested on",
+            "axe-core",
+            "320 CSS pixels",
+            "3:1",
+            "do not include screen readers",
+            "Enforcement procedure",
+        ] {
+            assert!(html.contains(needed), "the statement says: {needed}");
+        }
+        assert!(!html.contains("fully compliant"), "no claim of full compliance on automated tests alone");
+    }
+
     async fn a_test_instance_says_test_on_every_page(backend) {
         let app = TestApp::spawn(backend).await;
         let browser = signed_in(&app, "test-viewer").await;
