@@ -1,7 +1,7 @@
 //! What the console's forms share: dates typed as day, month and year (the GOV.UK date input),
-//! read with messages that say what to fix.
+//! read with messages that say what to fix; filters carried into links; UK times in CSVs.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::pages::FieldProblem;
@@ -66,6 +66,113 @@ impl DateFields {
             .map(Some)
             .map_err(|_| problem(format!("{label} must be between 2000 and 2099")))
     }
+}
+
+/// A "from" and a "to" date, each as three boxes (`from-day`, `from-month`, …), as a search
+/// form carries them.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct DateRange {
+    #[serde(rename = "from-day")]
+    pub from_day: String,
+    #[serde(rename = "from-month")]
+    pub from_month: String,
+    #[serde(rename = "from-year")]
+    pub from_year: String,
+    #[serde(rename = "to-day")]
+    pub to_day: String,
+    #[serde(rename = "to-month")]
+    pub to_month: String,
+    #[serde(rename = "to-year")]
+    pub to_year: String,
+}
+
+impl DateRange {
+    pub fn from(&self) -> DateFields {
+        DateFields {
+            day: self.from_day.clone(),
+            month: self.from_month.clone(),
+            year: self.from_year.clone(),
+        }
+    }
+
+    pub fn to(&self) -> DateFields {
+        DateFields {
+            day: self.to_day.clone(),
+            month: self.to_month.clone(),
+            year: self.to_year.clone(),
+        }
+    }
+
+    /// Every box, named by the field its problems belong to.
+    pub fn boxes_mut(&mut self) -> [(&'static str, &mut String); 6] {
+        [
+            ("from", &mut self.from_day),
+            ("from", &mut self.from_month),
+            ("from", &mut self.from_year),
+            ("to", &mut self.to_day),
+            ("to", &mut self.to_month),
+            ("to", &mut self.to_year),
+        ]
+    }
+
+    /// The two days, each if typed; a problem for each that cannot be read, and for a "to"
+    /// before the "from".
+    pub fn read(&self, problems: &mut Vec<FieldProblem>) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let from = self.from().read("from", "The from date");
+        let to = self.to().read("to", "The to date");
+        if let (Ok(Some(f)), Ok(Some(t))) = (&from, &to) {
+            if t < f {
+                problems.push(FieldProblem {
+                    field: "to",
+                    message: "The to date must be the same as or after the from date".into(),
+                });
+            }
+        }
+        let mut keep = |day: Result<Option<NaiveDate>, FieldProblem>| match day {
+            Ok(day) => day,
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
+        (keep(from), keep(to))
+    }
+}
+
+/// A form's filters as a query string (`?…`, or empty): every field with a value.
+pub fn query_string(form: &impl Serialize) -> String {
+    let pairs = serde_json::to_value(form).expect("a form serialises");
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    if let serde_json::Value::Object(map) = pairs {
+        for (k, v) in map {
+            if let Some(v) = v.as_str().filter(|v| !v.is_empty()) {
+                out.append_pair(&k, v);
+            }
+        }
+    }
+    let text = out.finish();
+    if text.is_empty() {
+        text
+    } else {
+        format!("?{text}")
+    }
+}
+
+/// The link to the page after this one: the same filters and the cursor.
+pub fn next_page_link(path: &str, query_string: &str, cursor: &str) -> String {
+    let joiner = if query_string.is_empty() { "?" } else { "&" };
+    format!("{path}{query_string}{joiner}cursor={cursor}")
+}
+
+/// An instant as a CSV cell in UK time (the column's name says so), empty when there is none.
+pub fn uk_csv_time(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| {
+        t.with_timezone(&chrono_tz::Europe::London)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::forms::DateFields;
+use super::forms::{next_page_link, query_string, uk_csv_time, DateRange};
 use super::render::{day_text, layout, money, uk_time, with};
 use super::session::{self, Staff};
 use super::{Console, ConsoleError};
@@ -211,18 +211,8 @@ pub struct SearchForm {
     amount: String,
     status: String,
     service: String,
-    #[serde(rename = "from-day")]
-    from_day: String,
-    #[serde(rename = "from-month")]
-    from_month: String,
-    #[serde(rename = "from-year")]
-    from_year: String,
-    #[serde(rename = "to-day")]
-    to_day: String,
-    #[serde(rename = "to-month")]
-    to_month: String,
-    #[serde(rename = "to-year")]
-    to_year: String,
+    #[serde(flatten)]
+    dates: DateRange,
     #[serde(skip_serializing)]
     cursor: String,
 }
@@ -232,21 +222,16 @@ impl SearchForm {
     /// audit trail never repeat it), and a problem for each such field.
     pub(super) fn without_card_numbers(mut self) -> (Self, Vec<FieldProblem>) {
         let mut problems = Vec::new();
-        for (field, value) in [
+        let fields = [
             ("reference", &mut self.reference),
             ("payment_id", &mut self.payment_id),
             ("provider_reference", &mut self.provider_reference),
             ("amount", &mut self.amount),
             ("status", &mut self.status),
             ("service", &mut self.service),
-            ("from", &mut self.from_day),
-            ("from", &mut self.from_month),
-            ("from", &mut self.from_year),
-            ("to", &mut self.to_day),
-            ("to", &mut self.to_month),
-            ("to", &mut self.to_year),
             ("cursor", &mut self.cursor),
-        ] {
+        ];
+        for (field, value) in fields.into_iter().chain(self.dates.boxes_mut()) {
             if contains_card_number(value) {
                 value.clear();
                 problems.push(FieldProblem {
@@ -293,34 +278,9 @@ impl SearchForm {
         }
         query.status = self.status.parse().ok();
         query.service = given(&self.service).filter(|s| console.service_names.contains_key(s));
-        let from = DateFields {
-            day: self.from_day.clone(),
-            month: self.from_month.clone(),
-            year: self.from_year.clone(),
-        }
-        .read("from", "The from date");
-        let to = DateFields {
-            day: self.to_day.clone(),
-            month: self.to_month.clone(),
-            year: self.to_year.clone(),
-        }
-        .read("to", "The to date");
-        if let (Ok(Some(f)), Ok(Some(t))) = (&from, &to) {
-            if t < f {
-                problem(
-                    "to",
-                    "The to date must be the same as or after the from date",
-                );
-            }
-        }
-        match from {
-            Ok(day) => query.created_from = day.map(|d| london_days(d, d).0),
-            Err(p) => problems.push(p),
-        }
-        match to {
-            Ok(day) => query.created_to = day.map(|d| london_days(d, d).1),
-            Err(p) => problems.push(p),
-        }
+        let (from, to) = self.dates.read(&mut problems);
+        query.created_from = from.map(|d| london_days(d, d).0);
+        query.created_to = to.map(|d| london_days(d, d).1);
         if let Some(cursor) = given(&self.cursor) {
             query.before = decode_cursor(&cursor);
         }
@@ -328,25 +288,6 @@ impl SearchForm {
             Ok(query)
         } else {
             Err(problems)
-        }
-    }
-
-    /// The filters as a query string (`?…`, or empty), without the page cursor.
-    fn query_string(&self) -> String {
-        let pairs = serde_json::to_value(self).expect("a form serialises");
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        if let Value::Object(map) = pairs {
-            for (k, v) in map {
-                if let Some(v) = v.as_str().filter(|v| !v.is_empty()) {
-                    out.append_pair(&k, v);
-                }
-            }
-        }
-        let text = out.finish();
-        if text.is_empty() {
-            text
-        } else {
-            format!("?{text}")
         }
     }
 }
@@ -414,13 +355,12 @@ pub async fn payments(
             ..query.clone()
         })
         .await?;
-    let query_string = form.query_string();
+    let query_string = query_string(&form);
     let next_page = (found.len() > query.limit as usize).then(|| {
         found.truncate(query.limit as usize);
         let last = found.last().expect("a full page");
         let cursor = encode_cursor(last.created_at, &last.id);
-        let joiner = if query_string.is_empty() { "?" } else { "&" };
-        format!("/console/payments{query_string}{joiner}cursor={cursor}")
+        next_page_link("/console/payments", &query_string, &cursor)
     });
     let rows: Vec<Value> = found.iter().map(|p| payment_row(&console, p)).collect();
     let context = with(with(context, "payments", rows), "next_page", next_page);
@@ -433,15 +373,6 @@ pub async fn payments(
 
 const PAYMENTS_CSV_HEADER: &str = "\u{feff}payment_id,crm_reference,service,fund_code,amount_pounds,amount_pence,status,provider,provider_reference,created_uk_time (Europe/London),finished_uk_time (Europe/London),refunded_pence,description\r\n";
 
-fn csv_time(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    at.map(|t| {
-        t.with_timezone(&chrono_tz::Europe::London)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    })
-    .unwrap_or_default()
-}
-
 fn payment_csv_line(console: &Console, p: &Payment) -> String {
     let cells = [
         csv_raw(p.id.as_ref()),
@@ -453,8 +384,8 @@ fn payment_csv_line(console: &Console, p: &Payment) -> String {
         p.status.as_str().to_owned(),
         p.provider.as_str().to_owned(),
         csv_text(p.provider_payment_id.as_deref().unwrap_or("")),
-        csv_time(Some(p.created_at)),
-        csv_time(p.finished_at),
+        uk_csv_time(Some(p.created_at)),
+        uk_csv_time(p.finished_at),
         p.refunded_amount.to_string(),
         csv_text(&p.description),
     ];
@@ -481,8 +412,8 @@ pub async fn payments_csv(
         ("amount", &form.amount),
         ("status", &form.status),
         ("service", &form.service),
-        ("from", &form.from_year),
-        ("to", &form.to_year),
+        ("from", &form.dates.from_year),
+        ("to", &form.dates.to_year),
     ]
     .into_iter()
     .filter(|(_, v)| !v.trim().is_empty())

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::forms::DateFields;
+use super::forms::{next_page_link, query_string, uk_csv_time, DateRange};
 use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
 use super::payment::refund_row;
 use super::render::{layout, with};
@@ -25,46 +25,21 @@ pub struct RegisterForm {
     service: String,
     requested_by: String,
     decided_by: String,
-    #[serde(rename = "from-day")]
-    from_day: String,
-    #[serde(rename = "from-month")]
-    from_month: String,
-    #[serde(rename = "from-year")]
-    from_year: String,
-    #[serde(rename = "to-day")]
-    to_day: String,
-    #[serde(rename = "to-month")]
-    to_month: String,
-    #[serde(rename = "to-year")]
-    to_year: String,
+    #[serde(flatten)]
+    dates: DateRange,
     #[serde(skip_serializing)]
     cursor: String,
 }
 
 impl RegisterForm {
-    fn from(&self) -> DateFields {
-        DateFields {
-            day: self.from_day.clone(),
-            month: self.from_month.clone(),
-            year: self.from_year.clone(),
-        }
-    }
-
-    fn to(&self) -> DateFields {
-        DateFields {
-            day: self.to_day.clone(),
-            month: self.to_month.clone(),
-            year: self.to_year.clone(),
-        }
-    }
-
     /// The filters as a query, or each one that cannot be read (a card number is emptied).
     fn parse(&mut self, console: &Console) -> Result<RegisterQuery, Vec<FieldProblem>> {
         let mut problems = Vec::new();
-        for (field, value) in [
+        let fields = [
             ("requested_by", &mut self.requested_by),
             ("decided_by", &mut self.decided_by),
-        ] {
+        ];
+        for (field, value) in fields.into_iter().chain(self.dates.boxes_mut()) {
             if contains_card_number(value) {
                 value.clear();
                 problems.push(FieldProblem {
@@ -83,45 +58,13 @@ impl RegisterForm {
             limit: 50,
             ..RegisterQuery::default()
         };
-        let from = self.from().read("from", "The from date");
-        let to = self.to().read("to", "The to date");
-        match (&from, &to) {
-            (Ok(Some(f)), Ok(Some(t))) if t < f => problems.push(FieldProblem {
-                field: "to",
-                message: "The to date must be the same as or after the from date".into(),
-            }),
-            _ => {}
-        }
-        match from {
-            Ok(day) => query.requested_from = day.map(|d| london_days(d, d).0),
-            Err(p) => problems.push(p),
-        }
-        match to {
-            Ok(day) => query.requested_to = day.map(|d| london_days(d, d).1),
-            Err(p) => problems.push(p),
-        }
+        let (from, to) = self.dates.read(&mut problems);
+        query.requested_from = from.map(|d| london_days(d, d).0);
+        query.requested_to = to.map(|d| london_days(d, d).1);
         if problems.is_empty() {
             Ok(query)
         } else {
             Err(problems)
-        }
-    }
-
-    fn query_string(&self) -> String {
-        let pairs = serde_json::to_value(self).expect("a form serialises");
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        if let Value::Object(map) = pairs {
-            for (k, v) in map {
-                if let Some(v) = v.as_str().filter(|v| !v.is_empty()) {
-                    out.append_pair(&k, v);
-                }
-            }
-        }
-        let text = out.finish();
-        if text.is_empty() {
-            text
-        } else {
-            format!("?{text}")
         }
     }
 }
@@ -194,13 +137,12 @@ pub async fn page(
             ..query.clone()
         })
         .await?;
-    let query_string = form.query_string();
+    let query_string = query_string(&form);
     let next_page = (found.len() > query.limit as usize).then(|| {
         found.truncate(query.limit as usize);
         let last = found.last().expect("a full page");
         let cursor = encode_cursor(last.requested_at, &last.id);
-        let joiner = if query_string.is_empty() { "?" } else { "&" };
-        format!("/console/refunds{query_string}{joiner}cursor={cursor}")
+        next_page_link("/console/refunds", &query_string, &cursor)
     });
     let rows: Vec<Value> = found.iter().map(|r| refund_row(&console, r)).collect();
     let context = with(with(context, "refunds", rows), "next_page", next_page);
@@ -215,14 +157,7 @@ pub async fn page(
 const REGISTER_CSV_HEADER: &str = "\u{feff}refund_or_request_id,payment_id,crm_reference,service,state,amount_pounds,amount_pence,reason,requested_by,requested_uk_time (Europe/London),approved_or_declined_by,decided_uk_time (Europe/London),decline_reason,failure,sent_uk_time (Europe/London)\r\n";
 
 fn csv_line(r: &RefundRecord) -> String {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| {
-            t.with_timezone(&chrono_tz::Europe::London)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default()
-    };
+    let time = uk_csv_time;
     let cells = [
         csv_raw(&r.id),
         csv_raw(r.payment_id.as_ref()),

@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::forms::DateFields;
+use super::forms::{DateFields, DateRange};
 use super::pages::{html, html_with_status, summary_row, FieldProblem};
 use super::render::{day_text, layout, money, uk_time, with};
 use super::{Console, ConsoleError, Staff};
@@ -24,18 +24,8 @@ pub struct PeriodForm {
     from: String,
     to: String,
     /// As a person types it: day, month and year.
-    #[serde(rename = "from-day")]
-    from_day: String,
-    #[serde(rename = "from-month")]
-    from_month: String,
-    #[serde(rename = "from-year")]
-    from_year: String,
-    #[serde(rename = "to-day")]
-    to_day: String,
-    #[serde(rename = "to-month")]
-    to_month: String,
-    #[serde(rename = "to-year")]
-    to_year: String,
+    #[serde(flatten)]
+    dates: DateRange,
     service: String,
 }
 
@@ -77,18 +67,8 @@ impl PeriodForm {
             }
             parsed
         };
-        let typed_from = DateFields {
-            day: self.from_day.clone(),
-            month: self.from_month.clone(),
-            year: self.from_year.clone(),
-        };
-        let typed_to = DateFields {
-            day: self.to_day.clone(),
-            month: self.to_month.clone(),
-            year: self.to_year.clone(),
-        };
-        let from = day(&self.from, typed_from, "from", today - Days::new(6));
-        let to = day(&self.to, typed_to, "to", today);
+        let from = day(&self.from, self.dates.from(), "from", today - Days::new(6));
+        let to = day(&self.to, self.dates.to(), "to", today);
         if let (Some(f), Some(t)) = (from, to) {
             if t < f {
                 problems.push(FieldProblem {
@@ -149,8 +129,8 @@ pub async fn summary(
                 }
             }
             let q = json!({
-                "from-day": typed(&form.from_day), "from-month": typed(&form.from_month), "from-year": typed(&form.from_year),
-                "to-day": typed(&form.to_day), "to-month": typed(&form.to_month), "to-year": typed(&form.to_year),
+                "from-day": typed(&form.dates.from_day), "from-month": typed(&form.dates.from_month), "from-year": typed(&form.dates.from_year),
+                "to-day": typed(&form.dates.to_day), "to-month": typed(&form.dates.to_month), "to-year": typed(&form.dates.to_year),
                 "service": typed(&form.service),
             });
             let context = with(with(context, "errors", problems), "q", q);

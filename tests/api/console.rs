@@ -23,11 +23,20 @@ pub(crate) fn location(response: &Response) -> String {
 /// Signs in as one of the test identity provider's people; returns the browser.
 pub(crate) async fn signed_in(app: &TestApp, subject: &str) -> Client {
     let browser = browser();
-    let start = browser
-        .get(app.url("/console/sign-in/start"))
-        .send()
-        .await
-        .unwrap();
+    let back = through_identity_provider(&browser, app, "/console/sign-in/start", subject).await;
+    assert_eq!(location(&back), "/console");
+    browser
+}
+
+/// From a sign-in start (`start`, a console path) through the test identity provider as
+/// `subject`: the callback's answer (where the console sends the person next).
+pub(crate) async fn through_identity_provider(
+    browser: &Client,
+    app: &TestApp,
+    start: &str,
+    subject: &str,
+) -> Response {
+    let start = browser.get(app.url(start)).send().await.unwrap();
     assert_eq!(start.status(), StatusCode::SEE_OTHER);
     let authorize = location(&start);
     assert!(
@@ -45,8 +54,7 @@ pub(crate) async fn signed_in(app: &TestApp, subject: &str) -> Client {
     assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
     let back = browser.get(location(&chosen)).send().await.unwrap();
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&back), "/console");
-    browser
+    back
 }
 
 /// A page's status and HTML.

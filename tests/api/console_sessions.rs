@@ -7,7 +7,9 @@ use std::sync::Arc;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::{Client, StatusCode};
 
-use crate::console::{hidden, location, page, paid, post_form, signed_in};
+use crate::console::{
+    hidden, location, page, paid, post_form, signed_in, through_identity_provider,
+};
 use crate::helpers::{ManualClock, TestApp};
 
 /// A second browser holding a copy of `from`'s cookies for the console.
@@ -32,21 +34,7 @@ async fn signed_in_with_cookie(app: &TestApp, subject: &str) -> (Client, String)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let start = browser
-        .get(app.url("/console/sign-in/start"))
-        .send()
-        .await
-        .unwrap();
-    let authorize = location(&start);
-    let query = authorize.split_once('?').unwrap().1;
-    let chosen = browser
-        .post(app.url("/sandbox/identity/authorize"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(format!("{query}&subject={subject}"))
-        .send()
-        .await
-        .unwrap();
-    let back = browser.get(location(&chosen)).send().await.unwrap();
+    let back = through_identity_provider(&browser, app, "/console/sign-in/start", subject).await;
     assert_eq!(location(&back), "/console");
     let url = app.url("/console").parse().unwrap();
     let cookie = jar.cookies(&url).unwrap().to_str().unwrap().to_owned();
@@ -68,32 +56,13 @@ each_backend! {
         assert_eq!(again.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&again), "/console/sign-in/start?return_to=%2Fconsole%2Fpayments%3Fstatus%3Dsucceeded");
         // Through the identity provider again (roles read afresh), then back where they were.
-        let start = browser.get(app.url(&location(&again))).send().await.unwrap();
-        let authorize = location(&start);
-        let query = authorize.split_once('?').unwrap().1;
-        let chosen = browser
-            .post(app.url("/sandbox/identity/authorize"))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(format!("{query}&subject=test-viewer"))
-            .send()
-            .await
-            .unwrap();
-        let back = browser.get(location(&chosen)).send().await.unwrap();
+        let back = through_identity_provider(&browser, &app, &location(&again), "test-viewer").await;
         assert_eq!(location(&back), "/console/payments?status=succeeded");
         assert_eq!(page(&browser, &app, "/console/payments?status=succeeded").await.0, 200);
         // Only our own pages: another site is never a place to return to.
         let outside = crate::console::browser();
-        let start = outside.get(app.url("/console/sign-in/start?return_to=%2F%2Fevil.example%2F")).send().await.unwrap();
-        let authorize = location(&start);
-        let query = authorize.split_once('?').unwrap().1;
-        let chosen = outside
-            .post(app.url("/sandbox/identity/authorize"))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(format!("{query}&subject=test-viewer"))
-            .send()
-            .await
-            .unwrap();
-        let back = outside.get(location(&chosen)).send().await.unwrap();
+        let start = "/console/sign-in/start?return_to=%2F%2Fevil.example%2F";
+        let back = through_identity_provider(&outside, &app, start, "test-viewer").await;
         assert_eq!(location(&back), "/console");
     }
 
