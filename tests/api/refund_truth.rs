@@ -166,6 +166,21 @@ each_backend! {
         assert_eq!(amounts(&app, &payment).await, vec![500, 500, 500]);
     }
 
+    async fn a_daily_limit_counts_what_one_person_refunds_alone_across_payments(backend) {
+        let app = TestApp::spawn_with(backend, |s| s.console.two_person_daily_limit_pence = Some(1000)).await;
+        let (first, second) = (paid(&app, "CRM-DAY-1").await, paid(&app, "CRM-DAY-2").await);
+        let fiona = signed_in(&app, "test-refunder").await;
+        let (sent, _) = refund_form(&fiona, &app, &first, "6").await;
+        assert!(location(&sent).contains("done=sent"));
+        // £6 more on another payment: £12 alone today, over the £10 daily limit.
+        let (waits, _) = refund_form(&fiona, &app, &second, "6").await;
+        assert!(location(&waits).contains("done=waiting"), "{}", location(&waits));
+        // Someone else's day is their own.
+        let sam = signed_in(&app, "test-supervisor").await;
+        let (other, _) = refund_form(&sam, &app, &second, "6").await;
+        assert!(location(&other).contains("done=sent"));
+    }
+
     async fn requests_sent_together_cannot_spend_more_than_the_payment(backend) {
         let app = TestApp::spawn_with(backend, small_threshold).await;
         let payment = paid(&app, "CRM-RACE-1").await;

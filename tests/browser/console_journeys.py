@@ -447,6 +447,42 @@ def timeout(browser, issuer):
             process.terminate()
 
 
+def split_refund(browser, base, payment):
+    """The threshold (£10 here) counts what one person refunds of a payment alone: £6 goes, a
+    second £6 waits for a second person, who approves it; both names are on the refund."""
+    fiona = browser.new_page(locale="en-GB")
+    sign_in(fiona, base, "fiona")
+    for expected in ["done=sent", "done=waiting"]:
+        fiona.goto(base + f"/console/payments/{payment}")
+        tab_to(fiona, "#amount")
+        fiona.keyboard.type("6")
+        tab_to(fiona, "#reason")
+        fiona.keyboard.type("Charged twice")
+        tab_to(fiona, "button.button-warning")
+        fiona.keyboard.press("Enter")
+        fiona.wait_for_url(f"**{expected}**")
+    expect(fiona.locator(".banner")).to_contain_text("With what you have already refunded")
+    check(fiona, "payment-split-refund-waiting")
+    fiona.goto(base + "/console/refunds?state=waiting")
+    expect(fiona.locator("main table").first).to_contain_text("CRM-BROWSER-3")
+    check(fiona, "refunds-register-waiting")
+    arun = browser.new_page(locale="en-GB")
+    sign_in(arun, base, "arun")
+    arun.goto(base + "/console/approvals")
+    tab_to(arun, "button:has-text('Approve')")
+    arun.keyboard.press("Enter")
+    expect(arun.locator(".banner")).to_contain_text("Refund approved")
+    fiona.goto(base + f"/console/payments/{payment}")
+    expect(fiona.locator("main")).to_contain_text("Partly refunded")
+    approved = fiona.locator("main table tr", has_text="Arun Approver")
+    expect(approved).to_contain_text("Fiona Finance")
+    expect(approved).to_contain_text("£6.00")
+    check(fiona, "payment-split-refund-approved")
+    fiona.goto(base + "/console")
+    expect(fiona.locator("main")).to_contain_text("Refunds waiting for a second person")
+    check(fiona, "dashboard-after-refunds")
+
+
 def key_rotation(browser, base):
     """The identity provider now signs with a new key (a rotation): sign-in works at once, with
     no restart of Counterfoil, and the withdrawn key is no longer trusted."""
@@ -472,6 +508,7 @@ def main():
                 finance_officer(browser, base, payment)
                 two_people(browser, base, payment)
                 failed_and_declined(browser, base, paid_payment(base, env, "CRM-BROWSER-2"))
+                split_refund(browser, base, paid_payment(base, env, "CRM-BROWSER-3"))
                 viewer(browser, base, payment)
                 no_role(browser, base)
                 timeout(browser, issuer)

@@ -155,16 +155,26 @@ impl<B: Backend> SqlStore<B> {
         .col_at(0)?;
         let today: i64 = match solo.allowance.per_day {
             None => 0,
-            Some(_) => statement::<B>(
-                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
+            Some(_) => {
+                // Across payments, the payment's lock does not serialise one person's requests:
+                // on PostgreSQL, a lock on the person does (SQLite's writes are one at a time).
+                if B::SYSTEM == "postgres" {
+                    statement::<B>("SELECT pg_advisory_xact_lock(hashtext($1))")
+                        .bind(solo.requester)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
+                statement::<B>(
+                    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
                  WHERE requested_by = $1 AND created_at >= $2 AND approved_by IS NULL \
                  AND status <> 'failed'",
-            )
-            .bind(solo.requester)
-            .bind(solo.day_start)
-            .fetch_one(&mut *tx)
-            .await?
-            .col_at(0)?,
+                )
+                .bind(solo.requester)
+                .bind(solo.day_start)
+                .fetch_one(&mut *tx)
+                .await?
+                .col_at(0)?
+            }
         };
         Ok(RefundedAlone { on_payment, today })
     }
