@@ -13,4 +13,4 @@ CREATE TABLE staff_sessions (
     revoked_why    TEXT
 );
 CREATE INDEX staff_sessions_by_subject ON staff_sessions (subject) WHERE revoked_at IS NULL;
-CREATE INDEX staff_sessions_by_age ON staff_sessions (signed_in_at);
+CREATE INDEX staff_sessions_by_age ON staff_sessions (last_seen);

@@ -111,6 +111,16 @@ each_backend! {
         assert!(!sessions.check("old-token", day, day).await.unwrap(), "the admin session ended");
         assert!(!sessions.check("same-roles", day, day).await.unwrap());
         assert!(sessions.check("new-token", day, day).await.unwrap());
+        // Sessions long over are removed as new ones begin.
+        let later = now + chrono::Duration::days(8);
+        sessions.begin(&member(&[StaffRole::Viewer]), "next-week", later).await.unwrap();
+        let pool = app.raw().await;
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_sessions")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        assert_eq!(kept, 1, "only next week's session is kept");
     }
 
     async fn every_page_of_personal_data_a_person_reads_is_audited(backend) {

@@ -22,6 +22,15 @@ impl<B: Backend> StaffSessionStore for SqlStore<B> {
         .execute(&mut tx)
         .await?
         .rows_affected();
+        // Sessions long over are not kept (sign-ins and sign-outs are in the audit trail).
+        statement::<B>(
+            "DELETE FROM staff_sessions WHERE last_seen < $1 \
+             OR (revoked_at IS NOT NULL AND revoked_at < $2)",
+        )
+        .bind(session.signed_in_at - chrono::Duration::days(7))
+        .bind(session.signed_in_at - chrono::Duration::days(1))
+        .execute(&mut tx)
+        .await?;
         statement::<B>(
             "INSERT INTO staff_sessions (token_hash, subject, roles, signed_in_at, last_seen) \
              VALUES ($1, $2, $3, $4, $4)",
