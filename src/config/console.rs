@@ -200,6 +200,12 @@ impl ConsoleSettings {
             }
             None => {}
         }
+        self.validate_limits()?;
+        self.oidc.validate(production)
+    }
+
+    /// Timeouts, attempts and the two-person rule's amounts.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         if self.idle_timeout_seconds == 0
             || self.absolute_timeout_seconds < self.idle_timeout_seconds
         {
@@ -232,7 +238,7 @@ impl ConsoleSettings {
                 "must not be negative",
             ));
         }
-        self.oidc.validate(production)
+        Ok(())
     }
 }
 

@@ -47,6 +47,11 @@ impl Contract {
         // Metadata is the service's own keys (the document's example shows them); its
         // `properties` entry is a generator's artefact, so the schema is left open.
         components["schemas"]["ExternalMetadata"] = json!({"type": "object"});
+        // `next_url_post.params` types each value as an object, another generator's artefact
+        // (a Map<String, Object>): the API's reference shows the one parameter, chargeTokenId,
+        // as a string, and that is what a form post sends.
+        components["schemas"]["PostLink"]["properties"]["params"] =
+            json!({"type": "object", "additionalProperties": {"type": "string"}});
         Self {
             components,
             problems: Vec::new(),
