@@ -224,6 +224,12 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::NeedsSecondPerson { threshold } => two_person_rule(threshold),
             ServiceError::ApiRefundsOff => api_refunds_off(),
+            ServiceError::AccountNotConfigured(_) => ApiError::new(
+                S::CONFLICT,
+                "provider_account_not_configured",
+                "This payment's provider account is no longer configured",
+            )
+            .detail("Nothing was sent to any provider. Configure the account again to act on it."),
             ServiceError::AlreadyDecided => ApiError::new(
                 S::CONFLICT,
                 "already_decided",

@@ -223,10 +223,20 @@ impl ProviderRegistry {
         self.accounts.insert(account.into(), provider);
     }
 
-    pub fn get(&self, account: &str) -> Option<Arc<dyn PaymentProvider>> {
-        self.accounts.get(account).cloned()
+    /// The provider of `account`; an error, never a panic, for an account configuration no
+    /// longer has (an old payment's account, removed since).
+    pub fn get(&self, account: &str) -> Result<Arc<dyn PaymentProvider>, AccountNotConfigured> {
+        self.accounts
+            .get(account)
+            .cloned()
+            .ok_or_else(|| AccountNotConfigured(account.to_owned()))
     }
 }
+
+/// A provider account that the configuration does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no provider account named {0} is configured")]
+pub struct AccountNotConfigured(pub String);
 
 /// The metadata key under which our own payment id travels with a provider payment.
 pub const COUNTERFOIL_ID_KEY: &str = "counterfoil_payment_id";

@@ -136,6 +136,9 @@ pub enum ServiceError {
     /// The two-person rule: what the requester would have refunded alone is over the threshold.
     #[error("this refund needs a second person's approval")]
     NeedsSecondPerson { threshold: i64 },
+    /// The payment's provider account is no longer configured: nothing can be asked of it.
+    #[error("{0}")]
+    AccountNotConfigured(#[from] crate::providers::AccountNotConfigured),
     /// Refunds by API key are switched off (the console's two-person rule applies instead).
     #[error("refunds by API key are switched off")]
     ApiRefundsOff,

@@ -157,7 +157,7 @@ impl ReconciliationService {
 
     /// Whether `account` is a provider account configured in Counterfoil.
     pub fn knows_account(&self, account: &str) -> bool {
-        self.providers.get(account).is_some()
+        self.providers.get(account).is_ok()
     }
 
     /// Runs a reconciliation of `account` for [from, to) and returns what it found.
@@ -247,10 +247,7 @@ impl ReconciliationService {
     /// so memory holds one step's records whatever the period's size. Records what it finds as it
     /// goes and returns how many.
     async fn compare(&self, run: &mut ReconciliationRun) -> Result<usize, ServiceError> {
-        let provider = self
-            .providers
-            .get(&run.account)
-            .ok_or(ServiceError::PaymentNotFound)?;
+        let provider = self.providers.get(&run.account)?;
         let (from, to) = (run.period_from, run.period_to);
         let (payments, refunds) = self
             .stage_theirs(provider.as_ref(), &run.id, from, to)

@@ -120,6 +120,8 @@ impl RefundService {
             .get_payment(payment_id)
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
+        // Its provider account must still be configured: nothing is recorded otherwise.
+        self.providers.get(&payment.account)?;
         let now = self.clock.now();
         let day = crate::domain::ledger::london_day(now);
         let solo = SoloCheck {
@@ -174,6 +176,7 @@ impl RefundService {
             .get_payment(&approval.payment_id)
             .await?
             .ok_or(ServiceError::PaymentNotFound)?;
+        self.providers.get(&payment.account)?;
         let now = self.clock.now();
         let second = SecondPerson {
             approval_id: approval.id.clone(),
@@ -330,10 +333,12 @@ impl RefundService {
         refund: &Refund,
         mut available: i64,
     ) -> Result<crate::providers::ProviderRefund, ProviderError> {
-        let provider = self
-            .providers
-            .get(&payment.account)
-            .expect("startup registers every account");
+        let Ok(provider) = self.providers.get(&payment.account) else {
+            // Checked before the refund was recorded; removed since: nothing is sent.
+            return Err(ProviderError::Unreachable(
+                "the payment's provider account is not configured".into(),
+            ));
+        };
         let provider_id = payment.provider_payment_id.clone().unwrap_or_default();
         let mut answer = provider
             .refund(&provider_id, refund.amount, available, &refund.id)
@@ -422,7 +427,7 @@ impl RefundService {
 
     async fn refresh_one(&self, payment: &Payment, refund: &Refund) -> bool {
         let (Some(provider), Some(provider_payment_id), Some(provider_refund_id)) = (
-            self.providers.get(&payment.account),
+            self.providers.get(&payment.account).ok(),
             payment.provider_payment_id.as_deref(),
             refund.provider_refund_id.as_deref(),
         ) else {

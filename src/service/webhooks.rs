@@ -70,9 +70,7 @@ impl WebhookService {
 
     /// Whether `account` exists and is of `kind` (checked before the body is read).
     pub fn knows(&self, kind: ProviderKind, account: &str) -> bool {
-        self.providers
-            .get(account)
-            .is_some_and(|p| p.kind() == kind)
+        self.providers.get(account).is_ok_and(|p| p.kind() == kind)
     }
 
     /// Handles one webhook: [`verify`](Self::verify), then [`apply`](Self::apply). Returns only
@@ -99,6 +97,7 @@ impl WebhookService {
         let provider = self
             .providers
             .get(account)
+            .ok()
             .filter(|p| p.kind() == kind)
             .ok_or(WebhookError::UnknownAccount)?;
         if let Err(rejection) = provider.verify_webhook(header, body, self.clock.now()) {

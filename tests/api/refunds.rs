@@ -190,3 +190,32 @@ both_stores! {
         );
     }
 }
+
+each_backend! {
+    async fn a_payment_whose_provider_account_was_removed_is_answered_never_a_panic(backend) {
+        let app = TestApp::spawn(backend).await;
+        let id = paid(&app, "CRM-GONE-ACCOUNT").await;
+        // The council renames the account in its configuration: old payments name one that is gone.
+        let db_url = app.db_url.clone();
+        let later = TestApp::spawn_with(backend, move |s| {
+            s.database.url = db_url;
+            let account = s.accounts.remove("sandbox").unwrap();
+            s.accounts.insert("sandbox-renamed".into(), account);
+            for service in s.services.values_mut() {
+                if service.account == "sandbox" {
+                    service.account = "sandbox-renamed".into();
+                }
+            }
+        })
+        .await;
+        let (status, body) = refund(&later, &later.finance_key, &id, "gone-1", json!({"amount": 100, "reason": "Test"})).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["code"], "provider_account_not_configured");
+        let listed = later.get(&format!("/v1/payments/{id}/refunds"), &later.finance_key).await;
+        assert_eq!(listed.status(), 200, "reads still answer");
+        let read = later.get(&format!("/v1/payments/{id}"), &later.crm_key).await;
+        assert_eq!(read.status(), 200);
+        let refunds: Value = listed.json().await.unwrap();
+        assert!(refunds["items"].as_array().unwrap().is_empty(), "nothing was recorded");
+    }
+}

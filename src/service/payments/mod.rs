@@ -130,10 +130,7 @@ impl PaymentService {
             expires_at: now + self.settings.idempotency_ttl,
         };
         let service = &self.services[new.service.as_ref()];
-        let provider = self
-            .providers
-            .get(&service.account)
-            .expect("startup registers a provider for every configured account");
+        let provider = self.providers.get(&service.account)?;
         let mut payment = new_row(new, &service.account, provider.kind(), now);
 
         if let Some(answered) = self.claim(principal, &claim, &payment).await? {
@@ -292,10 +289,7 @@ impl PaymentService {
                 reason: "the provider has not confirmed this payment yet",
             });
         };
-        let provider = self
-            .providers
-            .get(&payment.account)
-            .expect("startup registers a provider for every configured account");
+        let provider = self.providers.get(&payment.account)?;
         match provider.cancel_payment(&provider_id).await {
             Ok(()) => self
                 .apply_reported(

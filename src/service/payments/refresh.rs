@@ -14,7 +14,7 @@ impl PaymentService {
     /// Asks the provider about a payment that is not final. Provider trouble is logged and the
     /// stored state returned: a read never fails because the provider is down.
     pub(super) async fn refresh(&self, payment: Payment, source: TransitionSource) -> Payment {
-        let Some(provider) = self.providers.get(&payment.account) else {
+        let Ok(provider) = self.providers.get(&payment.account) else {
             return payment;
         };
         let now = self.clock.now();
@@ -177,7 +177,7 @@ impl PaymentService {
     /// An unresolved create, long past the payer's window: found at the provider, it is recorded;
     /// not found (search has long caught up by now), the provider never made it.
     pub(super) async fn resolve_or_give_up(&self, payment: Payment) -> Payment {
-        let Some(provider) = self.providers.get(&payment.account) else {
+        let Ok(provider) = self.providers.get(&payment.account) else {
             return payment;
         };
         match provider
