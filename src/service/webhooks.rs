@@ -147,7 +147,7 @@ impl WebhookService {
     /// Applies a verified webhook. Returns only once its effect is committed. In order:
     /// 1. read it through the provider's allow-list (`parse_webhook`), nothing else of it kept;
     /// 2. name the provider's payment id when the event names ours instead;
-    /// 3. in one transaction (`WebhookStore::apply_provider_events`, shared with concurrent
+    /// 3. in one transaction (`ProviderEventStore::apply_provider_events`, shared with concurrent
     ///    webhooks by `group_commit.rs`): the payment locked, the event dated
     ///    (`domain::happened_at`), the move decided (`domain::decide_transition`: forward only,
     ///    final is for ever), its receipt (a duplicate stops here), the status, timeline event and

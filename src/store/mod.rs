@@ -7,37 +7,41 @@ use crate::domain::CreateOutcome;
 
 #[macro_use]
 pub mod backend;
+mod api_keys;
 mod approvals;
 mod audit;
 mod finance;
 pub mod guard;
-mod keys;
+mod idempotency;
 mod leases;
 mod migrations;
+mod notifications;
 mod operations;
 mod payments;
 pub mod postgres;
 mod privacy;
+mod provider_events;
 mod refunds;
 mod sessions;
 mod sql;
 pub mod sqlite;
-mod webhooks;
 
+pub use api_keys::*;
 pub use approvals::*;
 pub use audit::*;
 pub use finance::*;
-pub use keys::*;
+pub use idempotency::*;
 pub use leases::*;
+pub use notifications::*;
 pub use operations::*;
 pub use payments::*;
 pub use postgres::PgStore;
 pub use privacy::*;
+pub use provider_events::*;
 pub use refunds::*;
 pub use sessions::*;
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
-pub use webhooks::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,9 +99,11 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// aggregate.
 pub trait Store:
     OperationsStore
-    + KeyStore
+    + ApiKeyStore
+    + IdempotencyStore
     + PaymentStore
-    + WebhookStore
+    + ProviderEventStore
+    + NotificationStore
     + RefundStore
     + FinanceStore
     + AuditStore
@@ -110,9 +116,11 @@ pub trait Store:
 
 impl<T> Store for T where
     T: OperationsStore
-        + KeyStore
+        + ApiKeyStore
+        + IdempotencyStore
         + PaymentStore
-        + WebhookStore
+        + ProviderEventStore
+        + NotificationStore
         + RefundStore
         + FinanceStore
         + AuditStore

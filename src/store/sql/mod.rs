@@ -1,19 +1,21 @@
 //! The one store implementation, over any [`Backend`]: the SQL both databases share (SQLite and
 //! PostgreSQL both accept `$N` placeholders, `ON CONFLICT` and row-value comparisons).
 
+mod api_keys;
 mod approvals;
 mod audit;
 mod finance;
-mod keys;
+mod idempotency;
 mod leases;
+mod notifications;
 mod operations;
 mod payments;
 mod privacy;
+mod provider_events;
 mod refunds;
 mod register;
 mod sessions;
 mod webhook_batch;
-mod webhooks;
 
 use sqlx::Pool;
 

@@ -1,25 +1,11 @@
-//! API keys (stored hashed) and the idempotency keys that make repeated writes safe.
+//! Idempotency keys: what makes a repeated write safe (claimed with the write it guards, settled
+//! with its answer, replayed, and forgotten when the replay window ends).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::domain::api_key::Role;
 use crate::domain::IdempotencyKey;
-
-/// An API key as stored: its hash, never the key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    pub role: Role,
-    pub label: String,
-    pub token_sha256: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// After this the key is refused, as if revoked.
-    pub expires_at: Option<DateTime<Utc>>,
-}
 
 /// The caller's claim on an `Idempotency-Key` for one request.
 #[derive(Debug, Clone)]
@@ -62,19 +48,7 @@ pub enum IdempotencySettle {
 }
 
 #[async_trait]
-pub trait KeyStore: Send + Sync + 'static {
+pub trait IdempotencyStore: Send + Sync + 'static {
     /// Deletes idempotency keys whose replay window ended before `now`. How many.
     async fn purge_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-
-    async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
-
-    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
-
-    /// Revokes a key; false when there is no such key or it was already revoked.
-    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
-
-    /// Records that a key was used at `at`.
-    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 }

@@ -1,4 +1,5 @@
-//! The SQL of [`KeyStore`](crate::store::KeyStore).
+//! The SQL of [`IdempotencyStore`](crate::store::IdempotencyStore), and the claim, link and
+//! settle steps that writes guarded by an Idempotency-Key take inside their own transactions.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,19 +9,6 @@ use super::*;
 use crate::store::backend::{Backend, ReadRow};
 use crate::store::guard::statement;
 use crate::store::*;
-
-pub(super) fn api_key_from_row(row: &impl ReadRow) -> Result<ApiKeyRecord, StoreError> {
-    Ok(ApiKeyRecord {
-        id: row.col("id")?,
-        role: parse_column(&row.col::<String>("role")?, "api_keys.role")?,
-        label: row.col("label")?,
-        token_sha256: row.col("token_sha256")?,
-        created_at: row.col("created_at")?,
-        revoked_at: row.col("revoked_at")?,
-        last_used_at: row.col("last_used_at")?,
-        expires_at: row.col("expires_at")?,
-    })
-}
 
 impl<B: Backend> SqlStore<B> {
     /// Claims an idempotency key, taking over a claim that has expired; false when the key is
@@ -159,69 +147,7 @@ impl<B: Backend> SqlStore<B> {
 }
 
 #[async_trait]
-impl<B: Backend> KeyStore for SqlStore<B> {
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store touch_api_key", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        statement::<B>("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store insert_api_key", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        statement::<B>(
-            "INSERT INTO api_keys (id, role, label, token_sha256, created_at, revoked_at, last_used_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&key.id)
-        .bind(key.role.as_str())
-        .bind(&key.label)
-        .bind(&key.token_sha256)
-        .bind(key.created_at)
-        .bind(key.revoked_at)
-        .bind(key.last_used_at)
-        .bind(key.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store find_api_key", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        statement::<B>("SELECT * FROM api_keys WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(api_key_from_row)
-            .transpose()
-    }
-
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store list_api_keys", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        statement::<B>("SELECT * FROM api_keys ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(api_key_from_row)
-            .collect()
-    }
-
-    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store revoke_api_key", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = statement::<B>(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
+impl<B: Backend> IdempotencyStore for SqlStore<B> {
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store purge_expired_idempotency", otel.kind = "client", db.system = B::SYSTEM))]
     async fn purge_expired_idempotency(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = statement::<B>(

@@ -1,10 +1,10 @@
-//! Provider webhooks applied once each, and the outbox of CRM notifications they and other changes leave.
+//! The outbox of CRM notifications: leased, delivered, retried, given up on, retried by a person.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::domain::{EventOutcome, PaymentId, ProviderEvent};
+use crate::domain::PaymentId;
 
 /// A CRM notification in the outbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,14 +22,6 @@ pub struct Notification {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
-}
-
-/// A verified provider event for an account, as received.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedEvent {
-    pub account: String,
-    pub event: ProviderEvent,
-    pub received_at: DateTime<Utc>,
 }
 
 /// How one delivery attempt ended.
@@ -50,30 +42,12 @@ pub enum DeliveryResult {
 }
 
 #[async_trait]
-pub trait WebhookStore: Send + Sync + 'static {
+pub trait NotificationStore: Send + Sync + 'static {
     /// The CRM notifications about a payment (delivery metadata), oldest first.
     async fn notifications_for_payment(
         &self,
         payment_id: &PaymentId,
     ) -> Result<Vec<Notification>, StoreError>;
-
-    /// Applies a verified provider event in one transaction: the receipt (unique per account and
-    /// message id, so duplicates have no second effect), the state machine's decision, the timeline
-    /// event and the CRM notification. An event for an unknown payment is kept as an orphan.
-    async fn apply_provider_event(
-        &self,
-        account: &str,
-        event: &ProviderEvent,
-        received_at: DateTime<Utc>,
-    ) -> Result<EventOutcome, StoreError>;
-
-    /// Applies several provider events in one transaction, each exactly as
-    /// [`apply_provider_event`](Self::apply_provider_event) would (a duplicate within the batch is
-    /// a duplicate), answering in the batch's order. All or none: on an error nothing is written.
-    async fn apply_provider_events(
-        &self,
-        batch: &[ReceivedEvent],
-    ) -> Result<Vec<EventOutcome>, StoreError>;
 
     /// Leases up to `limit` pending notifications that are due, skipping those another server holds;
     /// the lease is committed before this returns, so no transaction spans the HTTP calls.

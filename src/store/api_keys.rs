@@ -1,0 +1,36 @@
+//! API keys, stored hashed: made, found, listed, revoked, and when each was last used.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::domain::api_key::Role;
+
+/// An API key as stored: its hash, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub role: Role,
+    pub label: String,
+    pub token_sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// After this the key is refused, as if revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    async fn find_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Revokes a key; false when there is no such key or it was already revoked.
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Records that a key was used at `at`.
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
