@@ -2,12 +2,14 @@
 //! administrators, signed in with the council's identity provider. Pages are plain HTML forms and
 //! links (no JavaScript); handlers stay thin and call the same services as the API.
 
+mod dashboard;
 mod forms;
 mod pages;
 mod payment;
 mod refunds;
 mod register;
 mod render;
+mod search;
 mod session;
 mod sign_in;
 mod takings;
@@ -202,8 +204,8 @@ impl ConsoleMount {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("", web::get().to(pages::dashboard))
-        .route("/", web::get().to(pages::dashboard))
+    cfg.route("", web::get().to(dashboard::dashboard))
+        .route("/", web::get().to(dashboard::dashboard))
         .route("/assets/console.css", web::get().to(pages::stylesheet))
         .route("/assets/timeout.js", web::get().to(pages::timeout_script))
         .route("/session/keep-alive", web::get().to(pages::keep_alive))
@@ -214,8 +216,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sign-in/start", web::get().to(sign_in::start))
         .route("/sign-in/callback", web::get().to(sign_in::callback))
         .route("/sign-out", web::post().to(sign_in::sign_out))
-        .route("/payments", web::get().to(pages::payments))
-        .route("/payments.csv", web::get().to(pages::payments_csv))
+        .route("/payments", web::get().to(search::payments))
+        .route("/payments.csv", web::get().to(search::payments_csv))
         .route("/payments/{id}", web::get().to(payment::payment))
         .route("/payments/{id}/refunds", web::post().to(refunds::create))
         .route("/approvals", web::get().to(refunds::approvals))

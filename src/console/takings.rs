@@ -7,8 +7,9 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::dashboard::summary_row;
 use super::forms::{DateFields, DateRange};
-use super::pages::{html, html_with_status, summary_row, FieldProblem};
+use super::pages::{html, html_with_status, FieldProblem};
 use super::render::{day_text, layout, money, uk_time, with};
 use super::{Console, ConsoleError, Staff};
 use crate::domain::card_guard::contains_card_number;
