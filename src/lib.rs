@@ -7,6 +7,7 @@ pub mod background;
 pub mod config;
 pub mod console;
 pub mod domain;
+pub mod edge;
 pub mod http;
 pub mod metrics;
 pub mod outbound;

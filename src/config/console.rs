@@ -12,6 +12,9 @@ use crate::domain::staff::{StaffRole, ALL_ROLES};
 /// The issuer that means "the built-in test identity provider" (development only).
 pub const BUILTIN_ISSUER: &str = "builtin";
 
+/// Where the built-in test identity provider is served, below the console's public URL.
+pub const BUILTIN_ISSUER_PATH: &str = "/sandbox/identity";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleSettings {

@@ -12,6 +12,7 @@ mod render;
 mod search;
 mod session;
 mod sign_in;
+pub use sign_in::callback_url;
 mod takings;
 
 use std::collections::BTreeMap;
@@ -77,8 +78,6 @@ pub struct ConsoleMount {
     console: web::Data<Console>,
     key: Key,
     secure_cookie: bool,
-    /// The built-in test identity provider, when configured (one for all workers).
-    identity: Option<crate::simulator::identity::IdentitySimulator>,
 }
 
 impl ConsoleMount {
@@ -145,7 +144,6 @@ impl ConsoleMount {
             trusted_proxies: settings.server.trusted_proxy_count(),
         };
         Ok(Self {
-            identity: state.sign_in.builtin_provider(),
             console: web::Data::new(state),
             key,
             secure_cookie: settings.environment == Environment::Production
@@ -153,11 +151,8 @@ impl ConsoleMount {
         })
     }
 
-    /// Mounts `/console` on `cfg` (and, in development, the test identity provider).
+    /// Mounts `/console` on `cfg`.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        if let Some(provider) = &self.identity {
-            provider.configure(cfg);
-        }
         let cookie_name = if self.secure_cookie {
             "__Secure-counterfoil-console"
         } else {
@@ -247,7 +242,7 @@ fn image_type(path: &std::path::Path) -> &'static str {
 impl Console {
     /// Takes one sign-in attempt from the client's allowance.
     pub(crate) fn allow_sign_in(&self, req: &actix_web::HttpRequest) -> Result<(), ConsoleError> {
-        let ip = crate::http::limits::client_address(
+        let ip = crate::edge::client_address(
             req.peer_addr().map(|a| a.ip()),
             req.headers()
                 .get_all("x-forwarded-for")

@@ -26,9 +26,16 @@ use super::session::{self, Staff};
 use super::{Console, ConsoleError};
 use crate::config::OidcSettings;
 use crate::domain::staff::{roles_from_claim, StaffMember, StaffRole};
-use crate::simulator::identity;
 
 const PENDING_KEY: &str = "sign_in";
+
+/// Where the identity provider sends a person back to, for a console at `public_url`.
+pub fn callback_url(public_url: &str) -> String {
+    format!(
+        "{}/console/sign-in/callback",
+        public_url.trim_end_matches('/')
+    )
+}
 
 /// The relying party: who we are to the identity provider, and how its answers are read.
 pub struct SignIn {
@@ -82,7 +89,7 @@ impl SignIn {
     pub fn new(oidc: &OidcSettings, public_url: &str) -> anyhow::Result<Self> {
         let public_url = public_url.trim_end_matches('/');
         let issuer = if oidc.is_builtin() {
-            format!("{public_url}{}", identity::MOUNT)
+            format!("{public_url}{}", crate::config::BUILTIN_ISSUER_PATH)
         } else {
             oidc.issuer.clone()
         };
@@ -90,7 +97,7 @@ impl SignIn {
             issuer,
             client_id: oidc.client_id.clone(),
             client_secret: oidc.client_secret().map_err(anyhow::Error::msg)?,
-            redirect_uri: format!("{public_url}/console/sign-in/callback"),
+            redirect_uri: callback_url(public_url),
             roles_claim: oidc.roles_claim.clone(),
             mapping: oidc.role_mapping(),
             builtin: oidc.is_builtin(),
@@ -101,18 +108,6 @@ impl SignIn {
                 .build()?,
             metadata: tokio::sync::Mutex::new(None),
             keys_max_age: Duration::from_secs(oidc.keys_max_age_seconds),
-        })
-    }
-
-    /// The built-in test identity provider for this console, when configured to use it.
-    pub fn builtin_provider(&self) -> Option<identity::IdentitySimulator> {
-        self.builtin.then(|| {
-            identity::IdentitySimulator::new(
-                self.issuer.trim_end_matches(identity::MOUNT),
-                &self.client_id,
-                self.client_secret.expose_secret(),
-                &self.redirect_uri,
-            )
         })
     }
 

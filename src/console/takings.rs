@@ -259,7 +259,7 @@ async fn download(
         .ledger
         .record_export(&principal, &query, console.clock.now())
         .await?;
-    let mut response = crate::http::finance::ledger_download(&console.services, &query);
+    let mut response = crate::edge::downloads::ledger_download(&console.services, &query);
     if format == Format::Json {
         let name = format!(
             "attachment; filename=\"ledger-{}-to-{}.json\"",

@@ -14,7 +14,6 @@ use super::requests;
 use crate::domain::api_key::Role;
 use crate::domain::idempotency::Idempotent;
 use crate::domain::FieldError;
-use crate::service::ledger::{csv_line, Format, CSV_HEADER};
 use crate::service::reconciliation::Actor;
 use crate::service::refunds::{RefundChannel, RefundResponse};
 use crate::service::{AppServices, FieldIssue};
@@ -77,63 +76,7 @@ pub async fn ledger(
         .ledger
         .record_export(principal, &query, chrono::Utc::now())
         .await?;
-    Ok(ledger_download(&services, &query))
-}
-
-/// The ledger for `query` as a streamed CSV or JSON download (any size, a page at a time): the
-/// API's and the console's downloads alike.
-pub fn ledger_download(
-    services: &AppServices,
-    query: &crate::service::ledger::LedgerQuery,
-) -> HttpResponse {
-    use futures_util::StreamExt;
-    let pages = services.ledger.pages(query);
-    let chunk = |text: String| Ok::<_, ApiError>(web::Bytes::from(text));
-    match query.format {
-        Format::Csv => {
-            let body = futures_util::stream::once(async move { chunk(CSV_HEADER.to_owned()) })
-                .chain(pages.map(move |page| {
-                    page.map(|entries| {
-                        web::Bytes::from(entries.iter().map(csv_line).collect::<String>())
-                    })
-                    .map_err(ApiError::from)
-                }));
-            let filename = format!("ledger-{}-to-{}.csv", query.from, query.to);
-            HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .insert_header((
-                    "Content-Disposition",
-                    format!("attachment; filename=\"{filename}\""),
-                ))
-                .streaming(body)
-        }
-        Format::Json => {
-            let head = format!(
-                "{{\"from\":\"{}\",\"to\":\"{}\",\"items\":[",
-                query.from, query.to
-            );
-            let mut first = true;
-            let items = pages.map(move |page| {
-                let entries = page.map_err(ApiError::from)?;
-                let mut text = String::new();
-                for entry in &entries {
-                    if !std::mem::take(&mut first) {
-                        text.push(',');
-                    }
-                    text.push_str(&serde_json::to_string(entry).expect("entries serialise"));
-                }
-                Ok(web::Bytes::from(text))
-            });
-            let body = futures_util::stream::once(async move { chunk(head) })
-                .chain(items)
-                .chain(futures_util::stream::once(
-                    async move { chunk("]}".to_owned()) },
-                ));
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .streaming(body)
-        }
-    }
+    Ok(crate::edge::downloads::ledger_download(&services, &query))
 }
 
 /// `GET /v1/ledger/summary`: per London day, service and fund.

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::escape_html;
 
 /// Where the test identity provider is mounted.
-pub const MOUNT: &str = "/sandbox/identity";
+pub const MOUNT: &str = crate::config::BUILTIN_ISSUER_PATH;
 
 /// The test people, one per role, and one who may both ask for and approve refunds (to show the
 /// two-person rule refusing them their own).

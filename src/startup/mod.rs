@@ -205,9 +205,48 @@ impl Application {
     }
 }
 
+/// The staff console and, in development, the test identity provider it signs in with: startup
+/// chooses it (the console only knows an issuer's address).
+#[derive(Clone)]
+pub(crate) struct ConsoleSite {
+    console: ConsoleMount,
+    identity: Option<crate::simulator::identity::IdentitySimulator>,
+}
+
+impl ConsoleSite {
+    fn new(
+        settings: &Settings,
+        public_url: &str,
+        services: &AppServices,
+        clock: &Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let console = ConsoleMount::new(settings, public_url, services.clone(), clock.clone())?;
+        let oidc = &settings.console.oidc;
+        let identity = match oidc.is_builtin() {
+            false => None,
+            true => Some(crate::simulator::identity::IdentitySimulator::new(
+                public_url,
+                &oidc.client_id,
+                secrecy::ExposeSecret::expose_secret(
+                    &oidc.client_secret().map_err(anyhow::Error::msg)?,
+                ),
+                &crate::console::callback_url(public_url),
+            )),
+        };
+        Ok(Self { console, identity })
+    }
+
+    pub(crate) fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
+        if let Some(provider) = &self.identity {
+            provider.configure(cfg);
+        }
+        self.console.configure(cfg);
+    }
+}
+
 /// The staff console: mounted on the public server, or on its own listener when `console.bind`
 /// is set (then its own address is where browsers reach it).
-type ConsoleParts = (Option<ConsoleMount>, Option<(SocketAddr, Server)>);
+type ConsoleParts = (Option<ConsoleSite>, Option<(SocketAddr, Server)>);
 
 fn console(
     settings: &Settings,
@@ -219,8 +258,8 @@ fn console(
         return Ok((None, None));
     }
     let Some(bind) = &settings.console.bind else {
-        let mount = ConsoleMount::new(settings, public_url, services.clone(), clock.clone())?;
-        return Ok((Some(mount), None));
+        let site = ConsoleSite::new(settings, public_url, services, clock)?;
+        return Ok((Some(site), None));
     };
     let listener = TcpListener::bind(bind)
         .with_context(|| format!("cannot listen on {bind} (console.bind)"))?;
@@ -235,9 +274,9 @@ fn console(
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{address}"));
-    let mount = ConsoleMount::new(settings, &url, services.clone(), clock.clone())?;
+    let site = ConsoleSite::new(settings, &url, services, clock)?;
     Ok((
         None,
-        Some((address, server::console(settings, listener, mount)?)),
+        Some((address, server::console(settings, listener, site)?)),
     ))
 }

@@ -10,8 +10,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use super::providers::Simulators;
+use super::ConsoleSite;
 use crate::config::Settings;
-use crate::console::ConsoleMount;
 use crate::http;
 use crate::http::limits::RateLimits;
 use crate::service::AppServices;
@@ -23,7 +23,7 @@ pub(super) fn public(
     services: &AppServices,
     simulators: Simulators,
     serve_metrics: bool,
-    console: Option<ConsoleMount>,
+    console: Option<ConsoleSite>,
 ) -> anyhow::Result<Server> {
     let services = services.clone();
     let limits = web::Data::new(RateLimits::new(&settings.rate_limits, &settings.server));
@@ -62,7 +62,7 @@ pub(super) fn public(
 pub(super) fn console(
     settings: &Settings,
     listener: TcpListener,
-    console: ConsoleMount,
+    console: ConsoleSite,
 ) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         let console = console.clone();
