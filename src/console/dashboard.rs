@@ -10,11 +10,11 @@ use super::render::{day_text, layout, money, with};
 use super::session::Staff;
 use super::{Console, ConsoleError};
 use crate::domain::ledger::london_day;
+use crate::domain::queries::{PaymentQuery, RegisterQuery};
 use crate::domain::refund::RefundState;
 use crate::domain::staff::Permission;
 use crate::domain::PaymentStatus;
 use crate::service::ledger::{Format, LedgerQuery};
-use crate::store::{PaymentQuery, RegisterQuery};
 
 /// Today's and yesterday's takings by service and fund, and what needs a person.
 pub async fn dashboard(

@@ -383,6 +383,8 @@ pub enum ConsoleError {
     NotFound,
     #[error("the address could not be read")]
     BadAddress,
+    #[error("a page could not be rendered")]
+    Template,
     #[error("too many sign-in attempts")]
     TooManyAttempts,
     #[error("sign-in failed: {0}")]
@@ -405,6 +407,7 @@ impl ResponseError for ConsoleError {
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadAddress => StatusCode::BAD_REQUEST,
+            Self::Template => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
             Self::Service(e) => service_status(e),
@@ -441,6 +444,7 @@ impl ResponseError for ConsoleError {
             Self::Csrf => ErrorPage { heading: "This form has expired", message: "Go back, reload the page and try again. Nothing was changed." },
             Self::NotFound => ErrorPage { heading: "Page not found", message: "If you typed the address, check it is correct." },
             Self::BadAddress => ErrorPage { heading: "The page address could not be read", message: "If you typed or changed the address, check it. Otherwise go back and use the form on the page." },
+            Self::Template => ErrorPage { heading: "Sorry, there is a problem", message: "This page could not be shown. Try again later; nothing was changed." },
             Self::Service(ServiceError::Validation(_)) => ErrorPage { heading: "Check what you asked for", message: "Something in the address, such as a date or a period, could not be used. Go back and check it. Nothing was changed." },
             Self::TooManyAttempts => ErrorPage { heading: "Too many attempts to sign in", message: "Wait a minute, then try again." },
             Self::SignInFailed(why) => {

@@ -30,9 +30,7 @@ pub(super) fn html_with_status(
         .render(template, &Value::Object(context))
         .map_err(|e| {
             tracing::error!(template, error = %e, "console template failed");
-            ConsoleError::Service(crate::service::ServiceError::Store(
-                crate::store::StoreError::Other("template".into()),
-            ))
+            ConsoleError::Template
         })?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")

@@ -10,10 +10,10 @@ use super::pages::{html, FieldProblem};
 use super::render::{layout, money, status_text, uk_time, with};
 use super::session::{random_token, Staff};
 use super::{Console, ConsoleError};
+use crate::domain::queries::RegisterQuery;
 use crate::domain::refund::{refunded_part, RefundRecord, RefundState};
 use crate::domain::staff::Permission;
 use crate::domain::{Payment, PaymentId, PaymentStatus};
-use crate::store::RegisterQuery;
 
 #[derive(Deserialize)]
 pub struct PaymentPageQuery {

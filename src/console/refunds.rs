@@ -11,13 +11,13 @@ use super::payment::{payment_context, RefundFormState};
 use super::render::{layout, money, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
+use crate::domain::approval::{ApprovalStatus, RefundApproval};
 use crate::domain::card_guard::contains_card_number;
 use crate::domain::refund::{parse_reason, NewRefund};
 use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::{AmountPence, IdempotencyKey, PaymentId};
 use crate::service::staff_refunds::StaffRefundOutcome;
 use crate::service::ServiceError;
-use crate::store::{ApprovalStatus, RefundApproval};
 
 #[derive(Deserialize)]
 pub struct RefundForm {

@@ -13,9 +13,9 @@ use super::render::{layout, with};
 use super::{Console, ConsoleError, Staff};
 use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days, pounds};
+use crate::domain::queries::RegisterQuery;
 use crate::domain::refund::{RefundRecord, RefundState};
 use crate::domain::staff::Permission;
-use crate::store::RegisterQuery;
 
 /// The register's filters, as typed (every one optional).
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

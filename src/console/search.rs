@@ -12,10 +12,10 @@ use super::session::Staff;
 use super::{Console, ConsoleError};
 use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days};
+use crate::domain::queries::PaymentQuery;
 use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::{Payment, PaymentId, PaymentStatus, RequestRef};
 use crate::service::payments::listing::{decode_cursor, encode_cursor};
-use crate::store::PaymentQuery;
 
 /// The payment search form, as typed (every field optional).
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

@@ -145,6 +145,20 @@ pub fn replay_in_order(
         .collect()
 }
 
+/// Why a webhook was not accepted. None of these carries any part of the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    #[error("no signature header")]
+    MissingSignature,
+    #[error("the signature does not match any configured secret")]
+    BadSignature,
+    #[error("the signed timestamp is outside the tolerance")]
+    StaleTimestamp,
+    /// Names what was wrong (a field, never its value).
+    #[error("the signed body is not a webhook message: {0}")]
+    Malformed(String),
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -2,6 +2,7 @@
 //! Plain Rust with no I/O; everything else may depend on it, it depends on nothing of ours.
 
 pub mod api_key;
+pub mod approval;
 pub mod audit;
 pub mod card_guard;
 pub mod dates;
@@ -11,6 +12,7 @@ pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod provider_view;
+pub mod queries;
 pub mod refs;
 pub mod refund;
 pub mod retention;

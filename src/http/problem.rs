@@ -4,7 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::service::{FieldIssue, ServiceError};
+use crate::service::{FieldIssue, ServiceError, StorageFailure};
 
 /// One problem field entry: which input, a stable code, and a message that never echoes the value.
 #[derive(Debug, Clone, Serialize)]
@@ -212,11 +212,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::RefundNotFound => {
                 ApiError::new(S::NOT_FOUND, "refund_not_found", "No such refund")
             }
-            ServiceError::ApprovalNotFound => ApiError::new(
-                S::NOT_FOUND,
-                "approval_not_found",
-                "No such refund waiting for approval",
-            ),
+            ServiceError::ApprovalNotFound => approval_not_found(),
             ServiceError::SecondPersonRequired => ApiError::new(
                 S::FORBIDDEN,
                 "second_person_required",
@@ -224,12 +220,7 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::NeedsSecondPerson { threshold } => two_person_rule(threshold),
             ServiceError::ApiRefundsOff => api_refunds_off(),
-            ServiceError::AccountNotConfigured(_) => ApiError::new(
-                S::CONFLICT,
-                "provider_account_not_configured",
-                "This payment's provider account is no longer configured",
-            )
-            .detail("Nothing was sent to any provider. Configure the account again to act on it."),
+            ServiceError::AccountNotConfigured(_) => account_not_configured(),
             ServiceError::AlreadyDecided => ApiError::new(
                 S::CONFLICT,
                 "already_decided",
@@ -253,9 +244,26 @@ impl From<ServiceError> for ApiError {
                 e
             }
             ServiceError::CardData => ApiError::card_data(),
-            ServiceError::Store(store) => storage_failure(store),
+            ServiceError::Store(store) => storage_failure(&store, StorageFailure::of(&store)),
         }
     }
+}
+
+fn account_not_configured() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "provider_account_not_configured",
+        "This payment's provider account is no longer configured",
+    )
+    .detail("Nothing was sent to any provider. Configure the account again to act on it.")
+}
+
+fn approval_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "approval_not_found",
+        "No such refund waiting for approval",
+    )
 }
 
 fn api_refunds_off() -> ApiError {
@@ -297,13 +305,13 @@ fn provider_unavailable(payment_id: Option<String>, certain_nothing_happened: bo
     e
 }
 
-fn storage_failure(store: crate::store::StoreError) -> ApiError {
-    match store {
-        crate::store::StoreError::CardData => {
+fn storage_failure(store: &dyn std::fmt::Display, failure: StorageFailure) -> ApiError {
+    match failure {
+        StorageFailure::CardData => {
             tracing::warn!("refused by the store: a value to be written holds a card number");
             ApiError::card_data()
         }
-        crate::store::StoreError::Unavailable(_) => {
+        StorageFailure::Unavailable => {
             tracing::error!(error = %store, "storage failure");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -312,7 +320,7 @@ fn storage_failure(store: crate::store::StoreError) -> ApiError {
             )
             .detail("Nothing was changed. Retry later with the same Idempotency-Key.")
         }
-        _ => {
+        StorageFailure::Other => {
             tracing::error!(error = %store, "storage failure");
             ApiError::internal()
         }

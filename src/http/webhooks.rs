@@ -7,10 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::body::read_limited;
 use super::limits::RateLimits;
 use super::problem::ApiError;
+use crate::domain::event::WebhookRejection;
 use crate::domain::{EventOutcome, ProviderKind};
-use crate::providers::WebhookRejection;
 use crate::service::webhooks::WebhookError;
-use crate::service::AppServices;
+use crate::service::{AppServices, StorageFailure};
 
 fn unknown_account() -> ApiError {
     ApiError::new(
@@ -100,7 +100,7 @@ fn answer(result: Result<EventOutcome, WebhookError>) -> Result<HttpResponse, Ap
             "The webhook signature is missing or does not match",
         )),
         // An allow-listed field held a card number: nothing was written, and never will be.
-        Err(WebhookError::Store(crate::store::StoreError::CardData)) => {
+        Err(WebhookError::Store(e)) if StorageFailure::of(&e) == StorageFailure::CardData => {
             tracing::warn!("webhook refused by the store: a field holds a card number");
             Err(ApiError::card_data())
         }

@@ -87,19 +87,7 @@ pub(crate) fn transport_error(error: crate::outbound::OutboundError) -> Provider
 /// Finds a request header by name (case-insensitive), so providers need no HTTP framework types.
 pub type HeaderLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
-/// Why a webhook was not accepted. None of these carries any part of the body.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookRejection {
-    #[error("no signature header")]
-    MissingSignature,
-    #[error("the signature does not match any configured secret")]
-    BadSignature,
-    #[error("the signed timestamp is outside the tolerance")]
-    StaleTimestamp,
-    /// Names what was wrong (a field, never its value).
-    #[error("the signed body is not a webhook message: {0}")]
-    Malformed(String),
-}
+pub use crate::domain::event::WebhookRejection;
 
 /// Reads a provider's message into `T`. A failure names the field (by the names the provider's
 /// document gives; any other key as `?`), never its value: the message may carry card details.

@@ -108,6 +108,29 @@ pub(crate) fn create_failure(error: &ProviderError) -> CreateFailure {
     }
 }
 
+/// How a storage failure reads to whoever asked: the edges answer by this, never by the store's
+/// own error type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// A value held a card number: nothing was written, and retrying will not help.
+    CardData,
+    /// The database could not be reached in time: nothing was changed; worth retrying.
+    Unavailable,
+    /// Anything else: our fault.
+    Other,
+}
+
+impl StorageFailure {
+    pub fn of(error: &crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::CardData => Self::CardData,
+            StoreError::Unavailable(_) => Self::Unavailable,
+            _ => Self::Other,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("the request is not valid")]

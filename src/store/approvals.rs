@@ -6,56 +6,8 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::domain::PaymentId;
 
-/// Where a refund waiting for a second person stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApprovalStatus {
-    Waiting,
-    Approved,
-    Declined,
-}
-
-impl ApprovalStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Waiting => "waiting",
-            Self::Approved => "approved",
-            Self::Declined => "declined",
-        }
-    }
-}
-
-impl std::str::FromStr for ApprovalStatus {
-    type Err = crate::domain::payment::UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Waiting, Self::Approved, Self::Declined]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or(crate::domain::payment::UnknownStatus)
-    }
-}
-
-/// A refund asked for in the console that needs (or needed) a second person.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RefundApproval {
-    pub id: String,
-    pub payment_id: PaymentId,
-    pub amount: i64,
-    pub reason: String,
-    pub requested_by: String,
-    pub requested_by_label: String,
-    pub requested_at: DateTime<Utc>,
-    pub status: ApprovalStatus,
-    pub decided_by: Option<String>,
-    pub decided_by_label: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    /// The refund made once approved.
-    pub refund_id: Option<String>,
-    /// Why the second person declined it.
-    pub decline_reason: Option<String>,
-    /// The provider refused the refund an earlier approval sent (its failure code): the
-    /// approval is waiting again.
-    pub last_failure: Option<String>,
-}
+pub use crate::domain::approval::{ApprovalStatus, RefundApproval};
+pub use crate::domain::queries::RegisterQuery;
 
 /// What recording a refund that waits for a second person came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,23 +32,6 @@ pub struct ApprovalDecision<'a> {
     pub at: DateTime<Utc>,
     /// Why it was declined (required to decline).
     pub decline_reason: Option<&'a str>,
-}
-
-/// Which refunds the register lists: every filter optional, newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RegisterQuery {
-    pub payment_id: Option<PaymentId>,
-    pub state: Option<crate::domain::refund::RefundState>,
-    pub service: Option<String>,
-    /// Part of the requester's or approver's name (any case).
-    pub requested_by: Option<String>,
-    pub decided_by: Option<String>,
-    /// When asked for: [from, to).
-    pub requested_from: Option<DateTime<Utc>>,
-    pub requested_to: Option<DateTime<Utc>>,
-    /// Keyset paging: rows before this (requested_at, id).
-    pub before: Option<(DateTime<Utc>, String)>,
-    pub limit: u32,
 }
 
 #[async_trait]

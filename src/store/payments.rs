@@ -17,24 +17,7 @@ pub struct StatusChange {
     pub failure_code: Option<String>,
 }
 
-/// Filters and position for listing payments, newest first.
-#[derive(Debug, Clone, Default)]
-pub struct PaymentQuery {
-    pub request_ref: Option<String>,
-    /// Our own id.
-    pub id: Option<String>,
-    /// The provider's id for the payment.
-    pub provider_payment_id: Option<String>,
-    /// Pence.
-    pub amount: Option<i64>,
-    pub status: Option<PaymentStatus>,
-    pub service: Option<String>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_to: Option<DateTime<Utc>>,
-    /// Only payments strictly older than this (created_at, id) position.
-    pub before: Option<(DateTime<Utc>, PaymentId)>,
-    pub limit: u32,
-}
+pub use crate::domain::queries::PaymentQuery;
 
 #[async_trait]
 pub trait PaymentStore: Send + Sync + 'static {

@@ -316,3 +316,112 @@ fn every_sink_the_process_writes_to_is_where_its_guard_is() {
     }
     assert!(strays.is_empty(), "sinks outside their guard: {strays:#?}");
 }
+
+/// The layers of ARCHITECTURE.md, each with the parts of the crate it may name (`crate::<part>`).
+/// `{http, console} → edge, service → {providers, store}`, everything → `domain`; `startup` alone
+/// chooses implementations and may name anything; the binary and the simulators are outside.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("domain", &["domain"]),
+    ("store", &["store", "domain"]),
+    (
+        "providers",
+        &["providers", "domain", "outbound", "metrics", "telemetry"],
+    ),
+    (
+        "service",
+        &[
+            "service",
+            "domain",
+            "store",
+            "providers",
+            "views",
+            "metrics",
+            "outbound",
+            "config",
+            "background",
+            "telemetry",
+        ],
+    ),
+    ("edge", &["edge", "service", "domain"]),
+    (
+        "http",
+        &[
+            "http",
+            "edge",
+            "service",
+            "domain",
+            "views",
+            "config",
+            "metrics",
+            "telemetry",
+        ],
+    ),
+    (
+        "console",
+        &["console", "edge", "service", "domain", "config"],
+    ),
+];
+
+/// Crates a layer must not use at all.
+const FOREIGN: &[(&str, &[&str])] = &[
+    ("domain", &["actix_web", "sqlx", "reqwest"]),
+    ("service", &["actix_web"]),
+    ("store", &["actix_web", "reqwest"]),
+];
+
+/// Every `crate::<part>` a file names, outside its tests.
+fn parts_named(source: &str) -> Vec<String> {
+    let shipped = source.split("#[cfg(test)]").next().unwrap_or("");
+    shipped
+        .match_indices("crate::")
+        .filter(|(at, _)| {
+            // `crate::` itself, not `some_crate::`.
+            !shipped[..*at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+        })
+        .map(|(at, _)| {
+            shipped[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_layers_point_one_way_as_architecture_md_draws_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut wrong = Vec::new();
+    for (layer, allowed) in LAYERS {
+        let mut files = Vec::new();
+        rust_files(&root.join("src").join(layer), &mut files);
+        assert!(!files.is_empty(), "src/{layer} was read");
+        for file in files {
+            let name = file.strip_prefix(root).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&file).unwrap();
+            for part in parts_named(&text) {
+                if !allowed.contains(&part.as_str()) {
+                    wrong.push(format!("{name}: {layer} names crate::{part}"));
+                }
+            }
+            let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (foreign_layer, crates) in FOREIGN {
+                if foreign_layer == layer {
+                    for krate in *crates {
+                        if shipped.contains(&format!("{krate}::")) {
+                            wrong.push(format!("{name}: {layer} uses {krate}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(wrong.is_empty(), "arrows the wrong way: {wrong:#?}");
+}
+
+#[test]
+fn the_layer_reader_finds_crate_paths_and_nothing_else() {
+    let source = "use crate::store::Store;\nlet x = other_crate::thing; crate::domain::refs::new_id(\"x\");\n#[cfg(test)]\nuse crate::http::X;";
+    assert_eq!(parts_named(source), ["store", "domain"]);
+}
