@@ -3,37 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::domain::ServiceCode;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountKind {
-    GovukPay,
-    Stripe,
-}
-
-impl AccountKind {
-    /// The provider an account of this kind talks to.
-    pub fn provider(self) -> crate::domain::ProviderKind {
-        match self {
-            Self::GovukPay => crate::domain::ProviderKind::GovukPay,
-            Self::Stripe => crate::domain::ProviderKind::Stripe,
-        }
-    }
-
-    /// Where this kind of provider sends citizens to pay, when the account names no hosts.
-    pub fn default_redirect_hosts(self) -> &'static [&'static str] {
-        match self {
-            Self::GovukPay => &["card.payments.service.gov.uk"],
-            Self::Stripe => &["checkout.stripe.com"],
-        }
-    }
-}
+use crate::domain::{ProviderKind, ServiceCode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSettings {
-    pub kind: AccountKind,
+    pub kind: ProviderKind,
     /// The provider's API base URL, or `simulator` for the built-in one.
     pub base_url: String,
     pub api_key: SecretSource,

@@ -138,7 +138,7 @@ impl Settings {
             self.accounts.insert(
                 "sandbox".into(),
                 AccountSettings {
-                    kind: AccountKind::GovukPay,
+                    kind: crate::domain::ProviderKind::GovukPay,
                     base_url: SIMULATOR_BASE_URL.into(),
                     api_key: SecretSource::Value("api_test_counterfoil_simulator_key".into()),
                     webhook_secrets: vec![SecretSource::Value(
@@ -153,7 +153,7 @@ impl Settings {
             self.accounts.insert(
                 "stripe-sandbox".into(),
                 AccountSettings {
-                    kind: AccountKind::Stripe,
+                    kind: crate::domain::ProviderKind::Stripe,
                     base_url: SIMULATOR_BASE_URL.into(),
                     api_key: SecretSource::Value("sk_test_counterfoil_simulator_key".into()),
                     webhook_secrets: vec![SecretSource::Value(

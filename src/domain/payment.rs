@@ -187,14 +187,24 @@ impl FromStr for CreateOutcome {
     }
 }
 
-/// Which provider handles a payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which provider handles a payment, and which one an account in the configuration is with
+/// (`govuk_pay` or `stripe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     GovukPay,
     Stripe,
 }
 
 impl ProviderKind {
+    /// Where this provider sends citizens to pay, when an account names no hosts.
+    pub fn default_redirect_hosts(self) -> &'static [&'static str] {
+        match self {
+            Self::GovukPay => &["card.payments.service.gov.uk"],
+            Self::Stripe => &["checkout.stripe.com"],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::GovukPay => "govuk_pay",

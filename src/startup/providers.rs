@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::config::{AccountKind, AccountSettings, Settings, SIMULATOR_BASE_URL};
+use crate::config::{AccountSettings, Settings, SIMULATOR_BASE_URL};
+use crate::domain::ProviderKind;
 use crate::metrics::Metrics;
 use crate::providers::govuk_pay::GovukPayClient;
 use crate::providers::instrumented::Instrumented;
@@ -54,8 +55,8 @@ pub(super) fn simulators(
     {
         let simulated = simulated_account(name, account, loopback)?;
         match account.kind {
-            AccountKind::GovukPay => govuk_pay.push(simulated),
-            AccountKind::Stripe => stripe.push(simulated),
+            ProviderKind::GovukPay => govuk_pay.push(simulated),
+            ProviderKind::Stripe => stripe.push(simulated),
         }
     }
     Ok(Simulators {
@@ -75,7 +76,7 @@ fn simulated_account(
         .map_err(anyhow::Error::msg)?
         .expose_secret()
         .to_owned();
-    let segment = account.kind.provider().webhook_segment();
+    let segment = account.kind.webhook_segment();
     let webhook = match account.webhook_secrets.first() {
         Some(secret) => Some((
             format!("http://{loopback}/v1/webhooks/{segment}/{name}"),
@@ -133,10 +134,10 @@ fn client(
     loopback: SocketAddr,
 ) -> anyhow::Result<Arc<dyn PaymentProvider>> {
     let base_url = match (account.base_url == SIMULATOR_BASE_URL, account.kind) {
-        (true, AccountKind::GovukPay) => {
+        (true, ProviderKind::GovukPay) => {
             format!("http://{loopback}{}", crate::simulator::govuk_pay::MOUNT)
         }
-        (true, AccountKind::Stripe) => {
+        (true, ProviderKind::Stripe) => {
             format!("http://{loopback}{}", crate::simulator::stripe::MOUNT)
         }
         (false, _) => account.base_url.clone(),
@@ -150,7 +151,7 @@ fn client(
     let connect_timeout = Duration::from_millis(account.connect_timeout_ms);
     let timeout = Duration::from_millis(account.timeout_ms);
     Ok(match account.kind {
-        AccountKind::GovukPay => Arc::new(
+        ProviderKind::GovukPay => Arc::new(
             GovukPayClient::new(
                 &base_url,
                 api_key,
@@ -160,7 +161,7 @@ fn client(
             )
             .context("cannot build the HTTP client")?,
         ),
-        AccountKind::Stripe => Arc::new(
+        ProviderKind::Stripe => Arc::new(
             StripeClient::new(
                 &base_url,
                 api_key,

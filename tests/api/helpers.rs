@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use counterfoil::config::{
-    AccountKind, AccountSettings, RateLimitSettings, SecretSource, ServiceSettings, Settings,
+    AccountSettings, RateLimitSettings, SecretSource, ServiceSettings, Settings,
 };
 use counterfoil::domain::api_key::Role;
 use counterfoil::service::{AppServices, Clock, SystemClock};
@@ -110,7 +110,7 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings.accounts.insert(
         "offline".into(),
         AccountSettings {
-            kind: AccountKind::GovukPay,
+            kind: counterfoil::domain::ProviderKind::GovukPay,
             base_url: format!("http://127.0.0.1:{}", closed_port()),
             api_key: SecretSource::Value("api_test_offline".into()),
             webhook_secrets: vec![],
