@@ -16,15 +16,18 @@ use crate::domain::refs::new_id;
 use crate::service::AppServices;
 use crate::telemetry;
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod data_protection;
-pub mod finance;
+pub mod ledger;
 pub mod limits;
 pub mod notifications;
 pub mod payments;
 pub mod probes;
 pub mod problem;
+pub mod reconciliations;
+pub mod refunds;
 pub mod requests;
 pub mod webhooks;
 
@@ -77,13 +80,13 @@ api_routes! {
     get "/payments/{id}" => payments::get,
     post "/payments/{id}/cancel" => payments::cancel,
     get "/payments/{id}/events" => payments::events,
-    post "/payments/{id}/refunds" => finance::create_refund,
-    get "/payments/{id}/refunds" => finance::list_refunds,
-    get "/ledger" => finance::ledger,
-    get "/ledger/summary" => finance::ledger_summary,
-    post "/reconciliations" => finance::reconcile,
-    get "/reconciliations/{id}" => finance::reconciliation,
-    get "/audit" => finance::audit,
+    post "/payments/{id}/refunds" => refunds::create_refund,
+    get "/payments/{id}/refunds" => refunds::list_refunds,
+    get "/ledger" => ledger::ledger,
+    get "/ledger/summary" => ledger::ledger_summary,
+    post "/reconciliations" => reconciliations::reconcile,
+    get "/reconciliations/{id}" => reconciliations::reconciliation,
+    get "/audit" => audit::audit,
     get "/notifications" => notifications::list,
     post "/notifications/{id}/retry" => notifications::retry,
     post "/webhooks/{provider}/{account}" => webhooks::receive,
