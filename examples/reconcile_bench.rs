@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use counterfoil::config::Settings;
-use counterfoil::service::reconciliation::Actor;
+use counterfoil::domain::Actor;
 use counterfoil::startup::Application;
 use serde_json::{json, Value};
 
@@ -71,10 +71,7 @@ async fn run_child(spec: &str) {
         .unwrap();
     let services = app.services();
     tokio::spawn(app.run_until_stopped());
-    let actor = Actor {
-        key_id: "bench".into(),
-        label: "reconcile bench".into(),
-    };
+    let actor = Actor::CommandLine("reconcile bench");
     let began = Instant::now();
     let run = services
         .reconciliation

@@ -202,7 +202,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             );
             let subject = subject.strip_prefix("staff:").unwrap_or(&subject);
             let ended = sessions
-                .revoke_all(&format!("staff:{subject}"), ("cli", "command line"))
+                .revoke_all(
+                    &format!("staff:{subject}"),
+                    &counterfoil::domain::Actor::CommandLine("counterfoil sign-out"),
+                )
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("{ended} console session(s) ended");
@@ -232,10 +235,7 @@ async fn reconcile(
     let (account, from, to) =
         counterfoil::http::requests::reconciliation_run(&body, |a| reconciliation.knows_account(a))
             .map_err(|e| anyhow::anyhow!("{e}: check --account, --from and --to"))?;
-    let actor = counterfoil::service::reconciliation::Actor {
-        key_id: "cli".into(),
-        label: "counterfoil command line".into(),
-    };
+    let actor = counterfoil::domain::Actor::CommandLine("counterfoil reconcile");
     // The simulator (in development) answers on this process's own server.
     tokio::spawn(app.run_until_stopped());
     let run = services

@@ -315,12 +315,12 @@ async fn audit_reads(
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         })
         .collect();
-    let principal = crate::service::staff_refunds::principal_of(&member);
+    let actor = crate::domain::Actor::Person(member);
     let detail = serde_json::json!({"route": route, "filters": filters});
     match console
         .services
         .audit
-        .record(&principal, "console.viewed", &subject, detail)
+        .record(&actor, "console.viewed", &subject, detail)
         .await
     {
         Ok(()) => Ok(res),

@@ -14,6 +14,7 @@ use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days};
 use crate::domain::queries::PaymentQuery;
 use crate::domain::staff::{parse_pounds, Permission};
+use crate::domain::Actor;
 use crate::domain::{Payment, PaymentId, PaymentStatus, RequestRef};
 use crate::service::payments::listing::{decode_cursor, encode_cursor};
 
@@ -235,12 +236,12 @@ pub async fn payments_csv(
     .filter(|(_, v)| !v.trim().is_empty())
     .map(|(k, _)| k)
     .collect();
-    let principal = crate::service::staff_refunds::principal_of(&staff.member);
+    let actor = Actor::Person(staff.member.clone());
     console
         .services
         .audit
         .record(
-            &principal,
+            &actor,
             "payments.exported",
             "payments",
             json!({"filters": filters}),

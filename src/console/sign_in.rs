@@ -26,6 +26,7 @@ use super::session::{self, Staff};
 use super::{Console, ConsoleError};
 use crate::config::OidcSettings;
 use crate::domain::staff::{roles_from_claim, StaffMember, StaffRole};
+use crate::domain::Actor;
 
 const PENDING_KEY: &str = "sign_in";
 
@@ -335,7 +336,7 @@ pub async fn callback(
         .services
         .audit
         .record(
-            &crate::service::staff_refunds::principal_of(&member),
+            &Actor::Person(member.clone()),
             "console.signed_in",
             &member.actor_id(),
             json!({}),
@@ -421,7 +422,7 @@ pub async fn sign_out(
         .services
         .audit
         .record(
-            &crate::service::staff_refunds::principal_of(&staff.member),
+            &Actor::Person(staff.member.clone()),
             "console.signed_out",
             &staff.member.actor_id(),
             json!({}),

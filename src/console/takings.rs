@@ -253,11 +253,11 @@ async fn download(
     let query = form
         .parse(console, format)
         .map_err(|_| ConsoleError::Service(ServiceError::Validation(Vec::new())))?;
-    let principal = crate::service::staff_refunds::principal_of(&staff.member);
+    let actor = crate::domain::Actor::Person(staff.member.clone());
     console
         .services
         .ledger
-        .record_export(&principal, &query, console.clock.now())
+        .record_export(&actor, &query, console.clock.now())
         .await?;
     let mut response = crate::edge::downloads::ledger_download(&console.services, &query);
     if format == Format::Json {

@@ -1,6 +1,7 @@
 //! The domain: money, references, the payment state machine, API keys and the card-number guard.
 //! Plain Rust with no I/O; everything else may depend on it, it depends on nothing of ours.
 
+pub mod actor;
 pub mod api_key;
 pub mod approval;
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod retention;
 pub mod staff;
 pub mod standard_webhooks;
 
+pub use actor::Actor;
 pub use event::{happened_at, replay_in_order, EventOutcome, ProviderEvent};
 pub use money::AmountPence;
 pub use payment::{

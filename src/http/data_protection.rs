@@ -26,7 +26,7 @@ pub async fn erase(
     let request_ref = requests::erasure(&body)?;
     let report = services
         .data_protection
-        .erase(principal, &request_ref)
+        .erase(&principal.actor(), &request_ref)
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }
@@ -76,7 +76,7 @@ pub async fn export(
     };
     let export = services
         .data_protection
-        .export(principal, &request_ref)
+        .export(&principal.actor(), &request_ref)
         .await?;
     if csv {
         Ok(HttpResponse::Ok()

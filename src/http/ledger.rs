@@ -22,7 +22,7 @@ pub async fn ledger(
     let query = services.ledger.parse_query(&query, true)?;
     services
         .ledger
-        .record_export(principal, &query, chrono::Utc::now())
+        .record_export(&principal.actor(), &query, chrono::Utc::now())
         .await?;
     Ok(crate::edge::downloads::ledger_download(&services, &query))
 }

@@ -307,7 +307,7 @@ async fn audit_access(
     });
     match services
         .audit
-        .record(&principal, action, &subject, detail)
+        .record(&principal.actor(), action, &subject, detail)
         .await
     {
         Ok(()) => Ok(response),

@@ -63,7 +63,7 @@ pub async fn create(
         payments.allows_loopback_return(),
     )?;
     let request = Idempotent::new(key, CREATE_ROUTE.to_owned(), &principal.key_id, &body);
-    match payments.create(principal, request, new).await? {
+    match payments.create(&principal.actor(), request, new).await? {
         CreateResponse::Created(payment) => {
             Ok(json(StatusCode::CREATED, &PaymentView::from(&*payment)))
         }

@@ -12,7 +12,6 @@ use super::problem::ApiError;
 use super::requests;
 use crate::domain::api_key::Role;
 use crate::domain::FieldError;
-use crate::service::reconciliation::Actor;
 use crate::service::{AppServices, FieldIssue};
 
 const FINANCE: &[Role] = &[Role::Finance];
@@ -29,10 +28,7 @@ pub async fn reconcile(
     let reconciliation = &services.reconciliation;
     let (account, from, to) =
         requests::reconciliation_run(&body, |account| reconciliation.knows_account(account))?;
-    let actor = Actor {
-        key_id: principal.key_id.clone(),
-        label: principal.label.clone(),
-    };
+    let actor = principal.actor();
     let run = services
         .reconciliation
         .run(&actor, &account, from, to)

@@ -32,7 +32,13 @@ pub async fn create_refund(
     let request = Idempotent::new(key, route, &principal.key_id, &body);
     match services
         .refunds
-        .request(principal, &payment, request, new, RefundChannel::Api)
+        .request(
+            &principal.actor(),
+            &payment,
+            request,
+            new,
+            RefundChannel::Api,
+        )
         .await?
     {
         RefundResponse::Created(refund) => {

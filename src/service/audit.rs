@@ -6,8 +6,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Clock, Principal, ServiceError};
+use super::{Clock, ServiceError};
 use crate::domain::audit::{ChainBreak, ChainVerifier};
+use crate::domain::Actor;
 use crate::store::{AuditEntry, Store};
 
 /// What `audit verify` found.
@@ -75,7 +76,7 @@ impl AuditService {
     /// Appends an entry for `principal`. `detail` holds ids, counts and routes, never personal data.
     pub async fn record(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         action: &str,
         subject: &str,
         detail: Value,
@@ -83,8 +84,8 @@ impl AuditService {
         self.store
             .append_audit(&AuditEntry {
                 at: self.clock.now(),
-                actor_key_id: principal.key_id.clone(),
-                actor_label: principal.label.clone(),
+                actor_key_id: actor.id(),
+                actor_label: actor.label(),
                 action: action.to_owned(),
                 subject: subject.to_owned(),
                 detail,

@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::notifications::NotificationView;
-use super::{Clock, Principal, ServiceError};
+use super::{Clock, ServiceError};
 use crate::config::RetentionSettings;
 use crate::domain::retention::{daily_totals, personal_data_cutoff, removal_cutoff};
+use crate::domain::Actor;
 use crate::domain::{PaymentId, RequestRef};
 use crate::store::{AuditEntry, DailyTotal, Store};
 use crate::views::RefundView;
@@ -45,21 +46,11 @@ pub struct ErasureReport {
 
 use crate::views::ts;
 
-/// The actor for work nobody asked for at the time.
-pub struct SystemActor {
-    pub key_id: &'static str,
-    pub label: &'static str,
-}
+/// The retention sweep, run by the service on its schedule.
+pub const SWEEP: Actor = Actor::SWEEP;
 
-pub const SWEEP: SystemActor = SystemActor {
-    key_id: "system",
-    label: "retention sweep",
-};
-
-pub const COMMAND_LINE: SystemActor = SystemActor {
-    key_id: "cli",
-    label: "counterfoil purge",
-};
+/// The retention sweep run by hand.
+pub const COMMAND_LINE: Actor = Actor::CommandLine("counterfoil purge");
 
 pub struct DataProtectionService {
     store: Arc<dyn Store>,
@@ -93,11 +84,7 @@ impl DataProtectionService {
     /// One sweep: pseudonymise what is past `personal_data_days`, remove records past the
     /// financial year plus `keep_years_after_financial_year` (adding them to the daily totals),
     /// and drop idempotency keys whose replay window has ended. A dry run changes nothing.
-    pub async fn sweep(
-        &self,
-        actor: &SystemActor,
-        dry_run: bool,
-    ) -> Result<SweepReport, ServiceError> {
+    pub async fn sweep(&self, actor: &Actor, dry_run: bool) -> Result<SweepReport, ServiceError> {
         let now = self.clock.now();
         let personal_before = personal_data_cutoff(now, self.settings.personal_data_days);
         let records_before = removal_cutoff(now, self.settings.keep_years_after_financial_year);
@@ -109,8 +96,8 @@ impl DataProtectionService {
         };
         let audit = |action: &str, detail: Value| AuditEntry {
             at: now,
-            actor_key_id: actor.key_id.into(),
-            actor_label: actor.label.into(),
+            actor_key_id: actor.id(),
+            actor_label: actor.label(),
             action: action.into(),
             subject: "retention".into(),
             detail,
@@ -212,7 +199,7 @@ impl DataProtectionService {
     /// changes nothing more.
     pub async fn erase(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         request_ref: &RequestRef,
     ) -> Result<ErasureReport, ServiceError> {
         let now = self.clock.now();
@@ -222,8 +209,8 @@ impl DataProtectionService {
             .await?;
         let entry = AuditEntry {
             at: now,
-            actor_key_id: principal.key_id.clone(),
-            actor_label: principal.label.clone(),
+            actor_key_id: actor.id(),
+            actor_label: actor.label(),
             action: "data_protection.erased".into(),
             subject: request_ref.as_ref().to_owned(),
             detail: json!({"payments": ids.len()}),
@@ -243,7 +230,7 @@ impl DataProtectionService {
     /// (none are kept).
     pub async fn export(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         request_ref: &RequestRef,
     ) -> Result<SubjectExport, ServiceError> {
         let now = self.clock.now();
@@ -290,8 +277,8 @@ impl DataProtectionService {
         self.store
             .append_audit(&AuditEntry {
                 at: now,
-                actor_key_id: principal.key_id.clone(),
-                actor_label: principal.label.clone(),
+                actor_key_id: actor.id(),
+                actor_label: actor.label(),
                 action: "data_protection.exported".into(),
                 subject: request_ref.as_ref().to_owned(),
                 detail: json!({"payments": payments.len()}),

@@ -192,7 +192,7 @@ impl LedgerService {
     /// Records a download of the ledger (an export) in the audit trail: who, which period, when.
     pub async fn record_export(
         &self,
-        principal: &super::Principal,
+        actor: &crate::domain::Actor,
         query: &LedgerQuery,
         at: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
@@ -200,8 +200,8 @@ impl LedgerService {
             .store
             .append_audit(&crate::store::AuditEntry {
                 at,
-                actor_key_id: principal.key_id.clone(),
-                actor_label: principal.label.clone(),
+                actor_key_id: actor.id(),
+                actor_label: actor.label(),
                 action: "ledger.exported".into(),
                 subject: format!("{}..{}", query.from, query.to),
                 detail: serde_json::json!({

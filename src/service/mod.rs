@@ -55,6 +55,15 @@ impl Principal {
     pub fn allowed(&self, roles: &[Role]) -> bool {
         self.role == Role::Admin || roles.contains(&self.role)
     }
+
+    /// The key as the one who acts.
+    pub fn actor(&self) -> crate::domain::Actor {
+        crate::domain::Actor::Key {
+            id: self.key_id.clone(),
+            role: self.role,
+            label: self.label.clone(),
+        }
+    }
 }
 
 /// One refused input field (or header, or query parameter).

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::payments::PaymentService;
 use super::{Clock, ServiceError};
 use crate::domain::refund::RefundStatus;
+use crate::domain::Actor;
 use crate::domain::{
     decide_transition, CreateOutcome, Payment, TransitionDecision, TransitionSource,
 };
@@ -106,13 +107,6 @@ impl RunView {
     }
 }
 
-/// Who started a run: an API key, the command line, or the nightly schedule.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub key_id: String,
-    pub label: String,
-}
-
 pub struct ReconciliationService {
     store: Arc<dyn Store>,
     providers: ProviderRegistry,
@@ -174,7 +168,7 @@ impl ReconciliationService {
             account: account.to_owned(),
             period_from: from,
             period_to: to,
-            requested_by: actor.key_id.clone(),
+            requested_by: actor.id(),
             started_at: now,
             finished_at: None,
             status: "running".into(),
@@ -185,8 +179,8 @@ impl ReconciliationService {
         };
         let audit = AuditEntry {
             at: now,
-            actor_key_id: actor.key_id.clone(),
-            actor_label: actor.label.clone(),
+            actor_key_id: actor.id(),
+            actor_label: actor.label(),
             action: "reconciliation.run".into(),
             subject: run.id.clone(),
             detail: json!({"account": account, "from": ts(from), "to": ts(to)}),
@@ -223,10 +217,7 @@ impl ReconciliationService {
     ) -> Result<Option<RunView>, ServiceError> {
         let yesterday = crate::domain::ledger::london_day(now) - chrono::Days::new(1);
         let (from, to) = crate::domain::ledger::london_days(yesterday, yesterday);
-        let actor = Actor {
-            key_id: "nightly".into(),
-            label: "nightly reconciliation".into(),
-        };
+        let actor = Actor::NIGHTLY_RECONCILIATION;
         match self.run(&actor, account, from, to).await {
             Ok(run) => Ok(Some(run)),
             Err(ServiceError::Store(crate::store::StoreError::Conflict)) => Ok(None),

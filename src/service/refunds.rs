@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{create_failure, Clock, Principal, ServiceError};
+use super::{create_failure, Clock, ServiceError};
 use crate::domain::idempotency::Idempotent;
 use crate::domain::refund::{NewRefund, Refund, RefundStatus, SecondPerson};
 use crate::domain::staff::SoloAllowance;
+use crate::domain::Actor;
 use crate::domain::{CreateOutcome, Payment, PaymentId};
 use crate::providers::{ProviderError, ProviderRefund, ProviderRegistry};
 use crate::store::{
@@ -105,7 +106,7 @@ impl RefundService {
     /// API keys refund only where the rule lets them.
     pub async fn request(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         payment_id: &PaymentId,
         request: Idempotent,
         new: NewRefund,
@@ -124,13 +125,14 @@ impl RefundService {
         self.providers.get(&payment.account)?;
         let now = self.clock.now();
         let day = crate::domain::ledger::london_day(now);
+        let requester_id = actor.id();
         let solo = SoloCheck {
-            requester: &principal.key_id,
+            requester: &requester_id,
             allowance: self.rule.allowance(&payment.service),
             day_start: crate::domain::ledger::london_days(day, day).0,
         };
         let claim = IdempotencyClaim {
-            principal: principal.key_id.clone(),
+            principal: actor.id(),
             key: request.key,
             fingerprint: request.fingerprint,
             route: request.route,
@@ -138,9 +140,9 @@ impl RefundService {
             lease_until: now + self.settings.create_lease,
             expires_at: now + self.settings.idempotency_ttl,
         };
-        let requester = (principal.key_id.clone(), principal.label.clone());
+        let requester = (actor.id(), actor.label());
         let mut refund = pending_refund(payment_id, amount.pence(), reason, requester, None, now);
-        let available = match self.reserve(principal, &claim, &refund, &solo).await? {
+        let available = match self.reserve(actor, &claim, &refund, &solo).await? {
             Reserved::Available(available) => available,
             Reserved::Answered(answer) => return Ok(answer),
         };
@@ -169,7 +171,7 @@ impl RefundService {
     pub async fn send_approved(
         &self,
         approval: &RefundApproval,
-        approver: &Principal,
+        approver: &Actor,
     ) -> Result<Refund, ServiceError> {
         let payment = self
             .store
@@ -178,10 +180,11 @@ impl RefundService {
             .ok_or(ServiceError::PaymentNotFound)?;
         self.providers.get(&payment.account)?;
         let now = self.clock.now();
+        let (approver_id, approver_label) = (approver.id(), approver.label());
         let second = SecondPerson {
             approval_id: approval.id.clone(),
-            by: approver.key_id.clone(),
-            by_label: approver.label.clone(),
+            by: approver_id.clone(),
+            by_label: approver_label.clone(),
             at: now,
         };
         let requester = (
@@ -200,15 +203,15 @@ impl RefundService {
         let decision = ApprovalDecision {
             id: &approval.id,
             status: ApprovalStatus::Approved,
-            decided_by: &approver.key_id,
-            decided_by_label: &approver.label,
+            decided_by: &approver_id,
+            decided_by_label: &approver_label,
             at: now,
             decline_reason: None,
         };
         let audit = AuditEntry {
             at: now,
-            actor_key_id: approver.key_id.clone(),
-            actor_label: approver.label.clone(),
+            actor_key_id: approver_id.clone(),
+            actor_label: approver_label.clone(),
             action: "refund.approved".into(),
             subject: approval.id.clone(),
             detail: json!({
@@ -246,15 +249,15 @@ impl RefundService {
     /// repeated request, or refuses one that is not refundable.
     async fn reserve(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         claim: &IdempotencyClaim,
         refund: &Refund,
         solo: &SoloCheck<'_>,
     ) -> Result<Reserved, ServiceError> {
         let audit = AuditEntry {
             at: claim.now,
-            actor_key_id: principal.key_id.clone(),
-            actor_label: principal.label.clone(),
+            actor_key_id: actor.id(),
+            actor_label: actor.label(),
             action: "refund.requested".into(),
             subject: refund.id.clone(),
             detail: json!({"payment_id": refund.payment_id.as_ref(), "amount": refund.amount}),
@@ -455,8 +458,8 @@ impl RefundService {
 fn reopened_entry(approval: &RefundApproval, refund: &Refund, at: DateTime<Utc>) -> AuditEntry {
     AuditEntry {
         at,
-        actor_key_id: "system".into(),
-        actor_label: "Counterfoil".into(),
+        actor_key_id: Actor::COUNTERFOIL.id(),
+        actor_label: Actor::COUNTERFOIL.label(),
         action: "refund.approval_reopened".into(),
         subject: approval.id.clone(),
         detail: json!({

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::refunds::{RefundChannel, RefundResponse, RefundService};
-use super::{Clock, Principal, ServiceError};
-use crate::domain::api_key::Role;
+use super::{Clock, ServiceError};
 use crate::domain::idempotency::Idempotent;
 use crate::domain::refund::{refundable_remaining, NewRefund, Refund, RefundStatus};
 use crate::domain::staff::{may_approve, ApprovalRefused, Permission, StaffMember};
+use crate::domain::Actor;
 use crate::domain::{IdempotencyKey, PaymentId, PaymentStatus};
 use crate::store::{
     ApprovalDecision, ApprovalInsert, ApprovalStatus, AuditEntry, RefundApproval, Store,
@@ -44,16 +44,6 @@ pub struct StaffRefundService {
     store: Arc<dyn Store>,
     refunds: Arc<RefundService>,
     clock: Arc<dyn Clock>,
-}
-
-/// The API's idea of the caller, for the services the console shares with the API: the person's
-/// subject as the key id, their name and roles as its label.
-pub fn principal_of(member: &StaffMember) -> Principal {
-    Principal {
-        key_id: member.actor_id(),
-        role: Role::Finance,
-        label: member.actor_label(),
-    }
 }
 
 impl StaffRefundService {
@@ -119,14 +109,14 @@ impl StaffRefundService {
         if let Some(existing) = self.store.get_refund_approval(&approval_id).await? {
             return Ok(StaffRefundOutcome::Waiting(Box::new(existing)));
         }
-        let principal = principal_of(who);
+        let actor = Actor::Person(who.clone());
         let route = format!("console refund {payment_id}");
         let body = json!({"amount": new.amount.pence(), "reason": new.reason});
-        let request = Idempotent::new(form_token, route, &principal.key_id, &body);
+        let request = Idempotent::new(form_token, route, &actor.id(), &body);
         let sent = self
             .refunds
             .request(
-                &principal,
+                &actor,
                 payment_id,
                 request,
                 new.clone(),
@@ -241,7 +231,7 @@ impl StaffRefundService {
         let approval = self.approval(approval_id).await?;
         self.second_person(who, &approval)?;
         self.refunds
-            .send_approved(&approval, &principal_of(who))
+            .send_approved(&approval, &Actor::Person(who.clone()))
             .await
     }
 

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Clock, ServiceError};
 use crate::domain::staff::StaffMember;
+use crate::domain::Actor;
 use crate::store::{AuditEntry, StaffSession, Store};
 
 pub struct StaffSessionService {
@@ -71,7 +72,7 @@ impl StaffSessionService {
     }
 
     /// Ends every session of the person `subject` (`staff:<subject>`), as `by`; how many.
-    pub async fn revoke_all(&self, subject: &str, by: (&str, &str)) -> Result<u64, ServiceError> {
+    pub async fn revoke_all(&self, subject: &str, by: &Actor) -> Result<u64, ServiceError> {
         let at = self.clock.now();
         let ended = self
             .store
@@ -80,8 +81,8 @@ impl StaffSessionService {
         self.store
             .append_audit(&AuditEntry {
                 at,
-                actor_key_id: by.0.to_owned(),
-                actor_label: by.1.to_owned(),
+                actor_key_id: by.id(),
+                actor_label: by.label(),
                 action: "console.sessions_revoked".into(),
                 subject: subject.to_owned(),
                 detail: json!({"sessions": ended}),

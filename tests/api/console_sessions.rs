@@ -88,7 +88,7 @@ each_backend! {
         let ended = app
             .services
             .staff_sessions
-            .revoke_all("staff:test-refunder", ("cli", "command line"))
+            .revoke_all("staff:test-refunder", &counterfoil::domain::Actor::CommandLine("test"))
             .await
             .unwrap();
         assert_eq!(ended, 1);

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{create_failure, Clock, Principal, ServiceError};
+use super::{create_failure, Clock, ServiceError};
 use crate::domain::idempotency::Idempotent;
+use crate::domain::Actor;
 use crate::domain::{
     decide_transition, CreateOutcome, Email, NewPayment, Payment, PaymentId, PaymentStatus,
     ServiceCode, TransitionDecision, TransitionSource,
@@ -115,13 +116,13 @@ impl PaymentService {
     /// `create_outcome = unknown` until it is found at the provider.
     pub async fn create(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         request: Idempotent,
         new: NewPayment,
     ) -> Result<CreateResponse, ServiceError> {
         let now = self.clock.now();
         let claim = IdempotencyClaim {
-            principal: principal.key_id.clone(),
+            principal: actor.id(),
             key: request.key,
             route: request.route,
             fingerprint: request.fingerprint,
@@ -133,7 +134,7 @@ impl PaymentService {
         let provider = self.providers.get(&service.account)?;
         let mut payment = new_row(new, &service.account, provider.kind(), now);
 
-        if let Some(answered) = self.claim(principal, &claim, &payment).await? {
+        if let Some(answered) = self.claim(actor, &claim, &payment).await? {
             return Ok(answered);
         }
         let answer = provider
@@ -192,14 +193,14 @@ impl PaymentService {
     /// a repeated create without asking again.
     async fn claim(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         claim: &IdempotencyClaim,
         payment: &Payment,
     ) -> Result<Option<CreateResponse>, ServiceError> {
         let audit = AuditEntry {
             at: claim.now,
-            actor_key_id: principal.key_id.clone(),
-            actor_label: principal.label.clone(),
+            actor_key_id: actor.id(),
+            actor_label: actor.label(),
             action: "payment.created".into(),
             subject: payment.id.to_string(),
             detail: serde_json::json!({
