@@ -160,9 +160,26 @@ pub fn query_string(form: &impl Serialize) -> String {
 }
 
 /// The link to the page after this one: the same filters and the cursor.
-pub fn next_page_link(path: &str, query_string: &str, cursor: &str) -> String {
+fn next_page_link(path: &str, query_string: &str, cursor: &str) -> String {
     let joiner = if query_string.is_empty() { "?" } else { "&" };
     format!("{path}{query_string}{joiner}cursor={cursor}")
+}
+
+/// A page of at most `limit` rows out of `found` (read with one more than `limit`), and the link
+/// to the next page when there is one (`cursor` says where a row's page ends).
+pub fn page_of<T>(
+    mut found: Vec<T>,
+    limit: u32,
+    path: &str,
+    query_string: &str,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let next = (found.len() > limit as usize).then(|| {
+        found.truncate(limit as usize);
+        let last = found.last().expect("a full page");
+        next_page_link(path, query_string, &cursor(last))
+    });
+    (found, next)
 }
 
 /// An instant as a CSV cell in UK time (the column's name says so), empty when there is none.

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::forms::{next_page_link, query_string, uk_csv_time, DateRange};
+use super::forms::{page_of, query_string, uk_csv_time, DateRange};
 use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
 use super::payment::refund_row;
 use super::render::{layout, with};
@@ -129,7 +129,7 @@ pub async fn page(
             )
         }
     };
-    let mut found = console
+    let found = console
         .services
         .staff_refunds
         .register(&RegisterQuery {
@@ -138,11 +138,8 @@ pub async fn page(
         })
         .await?;
     let query_string = query_string(&form);
-    let next_page = (found.len() > query.limit as usize).then(|| {
-        found.truncate(query.limit as usize);
-        let last = found.last().expect("a full page");
-        let cursor = encode_cursor(last.requested_at, &last.id);
-        next_page_link("/console/refunds", &query_string, &cursor)
+    let (found, next_page) = page_of(found, query.limit, "/console/refunds", &query_string, |r| {
+        encode_cursor(r.requested_at, &r.id)
     });
     let rows: Vec<Value> = found.iter().map(|r| refund_row(&console, r)).collect();
     let context = with(with(context, "refunds", rows), "next_page", next_page);

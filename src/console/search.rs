@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::forms::{next_page_link, query_string, uk_csv_time, DateRange};
+use super::forms::{page_of, query_string, uk_csv_time, DateRange};
 use super::pages::{html, html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
 use super::render::{layout, money, uk_time, with};
 use super::session::Staff;
@@ -164,7 +164,7 @@ pub async fn payments(
             );
         }
     };
-    let mut found = console
+    let found = console
         .services
         .payments
         .search(&PaymentQuery {
@@ -173,12 +173,13 @@ pub async fn payments(
         })
         .await?;
     let query_string = query_string(&form);
-    let next_page = (found.len() > query.limit as usize).then(|| {
-        found.truncate(query.limit as usize);
-        let last = found.last().expect("a full page");
-        let cursor = encode_cursor(last.created_at, &last.id);
-        next_page_link("/console/payments", &query_string, &cursor)
-    });
+    let (found, next_page) = page_of(
+        found,
+        query.limit,
+        "/console/payments",
+        &query_string,
+        |p| encode_cursor(p.created_at, &p.id),
+    );
     let rows: Vec<Value> = found.iter().map(|p| payment_row(&console, p)).collect();
     let context = with(with(context, "payments", rows), "next_page", next_page);
     html(

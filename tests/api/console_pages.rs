@@ -7,6 +7,35 @@ use crate::console::{page, paid, post_form, signed_in};
 use crate::helpers::TestApp;
 
 each_backend! {
+    async fn a_search_pages_fifty_at_a_time_newest_first_with_no_row_twice(backend) {
+        let app = TestApp::spawn(backend).await;
+        for n in 0..53 {
+            let body = crate::helpers::payment_body(&format!("CRM-PAGE-{n:02}"));
+            assert_eq!(app.create_payment(&format!("page-{n}"), &body).await.status(), 201);
+        }
+        let viewer = signed_in(&app, "test-viewer").await;
+        let rows = |html: &str| -> Vec<String> {
+            html.split("CRM-PAGE-").skip(1).map(|r| r[..2].to_owned()).collect()
+        };
+        let (_, first) = page(&viewer, &app, "/console/payments?service=demo").await;
+        let next = first
+            .split("rel=\"next\"")
+            .next()
+            .and_then(|head| head.rsplit("href=\"").next())
+            .map(|href| href.split('"').next().unwrap().replace("&amp;", "&").replace("&#x2f;", "/"))
+            .expect("a next page link");
+        assert!(next.starts_with("/console/payments?service=demo&cursor="), "{next}");
+        let (_, second) = page(&viewer, &app, &next).await;
+        let (one, two) = (rows(&first), rows(&second));
+        assert_eq!((one.len(), two.len()), (50, 3));
+        assert_eq!(one[0], "52", "newest first");
+        let mut all: Vec<_> = one.iter().chain(two.iter()).cloned().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 53, "every payment once");
+        assert!(!second.contains("rel=\"next\""), "the last page has no next");
+    }
+
     async fn errors_are_console_pages_with_the_layout(backend) {
         let app = TestApp::spawn(backend).await;
         let payment = paid(&app, "CRM-PAGES-1").await;
