@@ -198,6 +198,19 @@ def sign_out(page):
     page.wait_for_url("**/console/sign-in?reason=signed_out")
 
 
+def ask_for_refund(page, amount, reason, outcome):
+    """Fills the refund form on the payment page by keyboard and waits for `outcome` (sent,
+    waiting)."""
+    tab_to(page, "#amount")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(amount)
+    tab_to(page, "#reason")
+    page.keyboard.type(reason)
+    tab_to(page, "button.button-warning")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**done={outcome}**")
+
+
 def finance_officer(browser, base, payment):
     page = browser.new_page(accept_downloads=True, locale="en-GB")
     sign_in(page, base, "fiona")
@@ -225,14 +238,7 @@ def finance_officer(browser, base, payment):
     # The error summary takes focus, so a screen reader reads it and Tab goes on to its links.
     page.wait_for_function("document.activeElement && document.activeElement.classList.contains('error-summary')")
     check(page, "payment-refund-error")
-    tab_to(page, "#amount")
-    page.keyboard.press("Control+A")
-    page.keyboard.type("7.50")
-    tab_to(page, "#reason")
-    page.keyboard.type("Permit cancelled early")
-    tab_to(page, "button.button-warning")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**done=sent**")
+    ask_for_refund(page, "7.50", "Permit cancelled early", "sent")
     expect(page.locator(".banner")).to_contain_text("Refund sent")
     check(page, "payment-refunded")
     tab_to(page, "nav a[href='/console/takings']")
@@ -280,13 +286,7 @@ def two_people(browser, base, payment):
     sam = browser.new_page(locale="en-GB")
     sign_in(sam, base, "sam")
     sam.goto(base + f"/console/payments/{payment}")
-    tab_to(sam, "#amount")
-    sam.keyboard.type("15")
-    tab_to(sam, "#reason")
-    sam.keyboard.type("Overcharged")
-    tab_to(sam, "button.button-warning")
-    sam.keyboard.press("Enter")
-    sam.wait_for_url("**done=waiting**")
+    ask_for_refund(sam, "15", "Overcharged", "waiting")
     check(sam, "payment-refund-waiting")
     sam.goto(base + "/console/approvals")
     expect(sam.locator("main table").first).to_contain_text("£15.00")
@@ -333,13 +333,7 @@ def failed_and_declined(browser, base, payment):
     fiona = browser.new_page(locale="en-GB")
     sign_in(fiona, base, "fiona")
     fiona.goto(base + f"/console/payments/{payment}")
-    tab_to(fiona, "#amount")
-    fiona.keyboard.type("20")
-    tab_to(fiona, "#reason")
-    fiona.keyboard.type("Duplicate payment")
-    tab_to(fiona, "button.button-warning")
-    fiona.keyboard.press("Enter")
-    fiona.wait_for_url("**done=waiting**")
+    ask_for_refund(fiona, "20", "Duplicate payment", "waiting")
     expect(fiona.locator("main table").first).to_contain_text("Waiting for approval")
     check(fiona, "payment-waiting-refund")
     fiona.goto(base + "/console")
@@ -453,15 +447,9 @@ def split_refund(browser, base, payment):
     second £6 waits for a second person, who approves it; both names are on the refund."""
     fiona = browser.new_page(locale="en-GB")
     sign_in(fiona, base, "fiona")
-    for expected in ["done=sent", "done=waiting"]:
+    for outcome in ["sent", "waiting"]:
         fiona.goto(base + f"/console/payments/{payment}")
-        tab_to(fiona, "#amount")
-        fiona.keyboard.type("6")
-        tab_to(fiona, "#reason")
-        fiona.keyboard.type("Charged twice")
-        tab_to(fiona, "button.button-warning")
-        fiona.keyboard.press("Enter")
-        fiona.wait_for_url(f"**{expected}**")
+        ask_for_refund(fiona, "6", "Charged twice", outcome)
     expect(fiona.locator(".banner")).to_contain_text("With what you have already refunded")
     check(fiona, "payment-split-refund-waiting")
     fiona.goto(base + "/console/refunds?state=waiting")
