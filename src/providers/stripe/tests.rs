@@ -2,6 +2,19 @@
 
 use super::*;
 
+/// A client that never reaches Stripe, with the webhook secret of Stripe's own test helper.
+fn test_client() -> StripeClient {
+    StripeClient::new(
+        "http://127.0.0.1:9",
+        SecretString::from("sk_test_x"),
+        vec![SecretString::from("whsec_test_secret")],
+        Duration::from_secs(3600),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+    .unwrap()
+}
+
 /// The header stripe-python 16.1.0's `generate_signature_header` produces for this payload,
 /// secret and time (from the reference notes): ours must be the same, byte for byte.
 /// Our verifier accepts the header Stripe's own test helper made, at its time, and refuses it
@@ -11,15 +24,7 @@ fn stripes_header_verifies() {
     let body = r#"{"id":"evt_test_1","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_test_1","object":"checkout.session"}}}"#;
     let header = "t=1700000000,v1=4a2a3f39402d4bd02442ede6e477b3cbea42955b23b6d2cdab72e5a256f346f1"
         .to_owned();
-    let client = StripeClient::new(
-        "http://127.0.0.1:9",
-        SecretString::from("sk_test_x"),
-        vec![SecretString::from("whsec_test_secret")],
-        Duration::from_secs(3600),
-        Duration::from_secs(1),
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    let client = test_client();
     let lookup = move |name: &str| (name == SIGNATURE_HEADER).then(|| header.clone());
     let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap();
     assert_eq!(
@@ -62,15 +67,7 @@ fn our_signature_is_stripes() {
 #[test]
 fn a_flood_of_signatures_costs_no_more_than_one_hmac() {
     let body = br#"{"id":"evt_flood","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_flood","object":"checkout.session"}}}"#;
-    let client = StripeClient::new(
-        "http://127.0.0.1:9",
-        SecretString::from("sk_test_x"),
-        vec![SecretString::from("whsec_test_secret")],
-        Duration::from_secs(3600),
-        Duration::from_secs(1),
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    let client = test_client();
     let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
     let verify = |header: String| {
         HMACS.with(|n| n.set(0));
