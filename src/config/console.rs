@@ -54,6 +54,9 @@ pub struct ConsoleSettings {
     /// Whether finance API keys may refund (under the same rule; over it they get 403
     /// `two_person_rule`). Default: off in production, on elsewhere.
     pub api_refunds: Option<bool>,
+    /// A payment still not final this many minutes after it was made is listed under "Needs
+    /// attention" (GOV.UK Pay's payment pages expire after 90 minutes).
+    pub stuck_after_minutes: u64,
     pub oidc: OidcSettings,
 }
 
@@ -82,6 +85,7 @@ impl Default for ConsoleSettings {
             two_person_threshold_pence: 50_000,
             two_person_daily_limit_pence: None,
             api_refunds: None,
+            stuck_after_minutes: 120,
             oidc: OidcSettings::default(),
         }
     }

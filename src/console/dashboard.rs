@@ -9,6 +9,7 @@ use super::pages::html;
 use super::render::{day_text, layout, money, with};
 use super::session::Staff;
 use super::{Console, ConsoleError};
+use crate::domain::attention::AttentionKind;
 use crate::domain::ledger::london_day;
 use crate::domain::queries::{PaymentQuery, RegisterQuery};
 use crate::domain::refund::RefundState;
@@ -66,9 +67,7 @@ pub async fn dashboard(
             errors.to_string()
         };
         attention.push(json!({"label": "Payments whose outcome the provider could not give", "count": count, "href": "/console/payments?status=error"}));
-        let dead = services.notifications.list(Some("dead")).await?.len();
-        attention
-            .push(json!({"label": "CRM notifications that could not be delivered", "count": dead}));
+        attention.extend(attention_counts(&console).await?);
     }
     let mut days = Vec::new();
     if staff.member.may(Permission::ViewTakings) {
@@ -93,6 +92,18 @@ pub async fn dashboard(
     let context = layout(&console.brand, Some(&staff), "dashboard", "Dashboard");
     let context = with(with(context, "attention", attention), "days", days);
     html(&console, "dashboard.html", context)
+}
+
+/// How many items of each kind wait under "Needs attention", each linking to its list.
+async fn attention_counts(console: &Console) -> Result<Vec<Value>, ConsoleError> {
+    let counts = console.services.attention.counts().await?;
+    Ok(AttentionKind::ALL
+        .iter()
+        .map(|kind| {
+            let href = format!("/console/attention?kind={}", kind.as_str());
+            json!({"label": kind.dashboard_label(), "count": counts.of(*kind), "href": href})
+        })
+        .collect())
 }
 
 /// A takings row for people.

@@ -192,6 +192,27 @@ pub fn uk_csv_time(at: Option<DateTime<Utc>>) -> String {
     .unwrap_or_default()
 }
 
+/// Where a page ends: its last row's time and id, as an opaque link parameter.
+pub(super) fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}|{id}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    ))
+}
+
+/// The time and id of [`encode_cursor`]; `None` for anything it did not make.
+pub(super) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once('|')?;
+    let at = DateTime::parse_from_rfc3339(at).ok()?;
+    Some((at.with_timezone(&Utc), id.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

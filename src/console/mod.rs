@@ -2,6 +2,7 @@
 //! administrators, signed in with the council's identity provider. Pages are plain HTML forms and
 //! links (no JavaScript); handlers stay thin and call the same services as the API.
 
+mod attention;
 mod dashboard;
 mod forms;
 mod pages;
@@ -227,7 +228,24 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/takings", web::get().to(takings::summary))
         .route("/takings/ledger.csv", web::get().to(takings::ledger_csv))
         .route("/takings/ledger.json", web::get().to(takings::ledger_json))
-        .route("/takings/{day}", web::get().to(takings::day));
+        .route("/takings/{day}", web::get().to(takings::day))
+        .route("/attention", web::get().to(attention::queue))
+        .route(
+            "/attention/{kind}/{id}/ask-provider",
+            web::post().to(attention::ask_provider),
+        )
+        .route(
+            "/attention/{kind}/{id}/retry",
+            web::post().to(attention::retry_notification),
+        )
+        .route(
+            "/attention/{kind}/{id}/resolve",
+            web::get().to(attention::confirm_resolve),
+        )
+        .route(
+            "/attention/{kind}/{id}/resolve",
+            web::post().to(attention::resolve),
+        );
 }
 
 fn image_type(path: &std::path::Path) -> &'static str {

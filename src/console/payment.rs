@@ -148,7 +148,7 @@ pub(super) async fn payment_context(
     let mut refunds: Vec<Value> = records.iter().map(|r| refund_row(console, r)).collect();
     refunds.reverse();
     let notifications: Vec<Value> = notifications.iter().map(|n| json!({
-        "event_type": n.event_type, "status": status_text(&n.status), "attempts": n.attempts,
+        "event_type": n.event_type, "status": status_text(n.status.as_str()), "attempts": n.attempts,
         "created": uk_time(n.created_at), "delivered": n.delivered_at.map(uk_time).unwrap_or_default(),
     })).collect();
     let threshold_text =

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::forms::{page_of, query_string, uk_csv_time, DateRange};
+use super::forms::{decode_cursor, encode_cursor, page_of, query_string, uk_csv_time, DateRange};
 use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
 use super::payment::refund_row;
 use super::render::{layout, with};
@@ -67,26 +67,6 @@ impl RegisterForm {
             Err(problems)
         }
     }
-}
-
-/// Where a page ends: its last row's time and id.
-fn encode_cursor(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}|{id}",
-        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    ))
-}
-
-fn decode_cursor(cursor: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (at, id) = text.split_once('|')?;
-    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
-    Some((at.with_timezone(&chrono::Utc), id.to_owned()))
 }
 
 fn may_see_refunds(staff: &Staff) -> Result<(), ConsoleError> {

@@ -24,6 +24,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("approvals.html", include_str!("templates/approvals.html")),
     ("decline.html", include_str!("templates/decline.html")),
     ("refunds.html", include_str!("templates/refunds.html")),
+    ("attention.html", include_str!("templates/attention.html")),
+    ("resolve.html", include_str!("templates/resolve.html")),
     ("takings.html", include_str!("templates/takings.html")),
     (
         "takings_day.html",
@@ -104,6 +106,10 @@ pub fn layout(brand: &Brand, staff: Option<&Staff>, nav: &str, title: &str) -> M
                 "may_view_takings": member.may(ViewTakings),
                 "may_refund": member.may(RequestRefund),
                 "may_approve": member.may(ApproveRefund),
+                "may_act": member.may(ActOnAttention),
+                "may_reconcile": member.may(Reconcile),
+                "may_protect_data": member.may(ProtectData),
+                "may_manage_access": member.may(ManageAccess),
             }),
         );
         context.insert("csrf".into(), json!(staff.csrf));

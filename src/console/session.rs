@@ -40,6 +40,11 @@ pub struct Staff {
 
 impl Staff {
     /// Refuses (403) unless the person's roles allow `permission`.
+    /// The person as services and the audit trail know them.
+    pub fn actor(&self) -> crate::domain::Actor {
+        crate::domain::Actor::Person(self.member.clone())
+    }
+
     pub fn require(&self, permission: Permission) -> Result<(), ConsoleError> {
         if self.member.may(permission) {
             Ok(())

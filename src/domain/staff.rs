@@ -12,11 +12,13 @@ use super::refs::FieldError;
 pub enum StaffRole {
     /// Sees payments, takings and downloads.
     Viewer,
-    /// A viewer who may ask for refunds.
+    /// A viewer who may ask for refunds, and act on what needs a person and on reconciliation.
     Refunder,
-    /// A viewer who may approve refunds that need a second person (never their own).
+    /// A viewer who may approve refunds that need a second person (never their own), and act on
+    /// what needs a person and on reconciliation.
     RefundApprover,
-    /// The data-protection officer: sees payments (to answer a person's request).
+    /// The data-protection officer: sees payments, finds, exports and erases a person's
+    /// records, and reads retention and the audit trail.
     Dpo,
     /// Everything the others may do.
     Admin,
@@ -57,11 +59,15 @@ impl StaffRole {
         match self {
             Self::Admin => true,
             Self::Viewer => matches!(permission, ViewPayments | ViewTakings),
-            Self::Refunder => matches!(permission, ViewPayments | ViewTakings | RequestRefund),
-            Self::RefundApprover => {
-                matches!(permission, ViewPayments | ViewTakings | ApproveRefund)
-            }
-            Self::Dpo => matches!(permission, ViewPayments),
+            Self::Refunder => matches!(
+                permission,
+                ViewPayments | ViewTakings | RequestRefund | ActOnAttention | Reconcile
+            ),
+            Self::RefundApprover => matches!(
+                permission,
+                ViewPayments | ViewTakings | ApproveRefund | ActOnAttention | Reconcile
+            ),
+            Self::Dpo => matches!(permission, ViewPayments | ProtectData),
         }
     }
 }
@@ -94,6 +100,14 @@ pub enum Permission {
     ViewTakings,
     RequestRefund,
     ApproveRefund,
+    /// Act on what needs a person: ask the provider, retry a notification, mark resolved.
+    ActOnAttention,
+    /// Start reconciliation runs and resolve their discrepancies.
+    Reconcile,
+    /// Find a person's records, export them, erase them; retention and the audit trail.
+    ProtectData,
+    /// API keys, CRM endpoints, sign-ins and console sessions.
+    ManageAccess,
 }
 
 /// Whether any of `roles` grants `permission`.

@@ -46,7 +46,7 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(ADMIN)?;
-    if services.notifications.retry(&id).await? {
+    if services.notifications.retry(&auth.0.actor(), &id).await? {
         Ok(HttpResponse::Accepted()
             .json(serde_json::json!({ "id": id.as_str(), "status": "pending" })))
     } else {

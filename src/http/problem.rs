@@ -226,12 +226,7 @@ impl From<ServiceError> for ApiError {
                 "already_decided",
                 "This refund has already been approved or declined",
             ),
-            ServiceError::NotCancellable { reason } => ApiError::new(
-                S::CONFLICT,
-                "payment_not_cancellable",
-                "The payment can no longer be cancelled",
-            )
-            .detail(reason),
+            ServiceError::NotCancellable { reason } => not_cancellable(reason),
             ServiceError::ProviderUnavailable {
                 payment_id,
                 certain_nothing_happened,
@@ -244,9 +239,23 @@ impl From<ServiceError> for ApiError {
                 e
             }
             ServiceError::CardData => ApiError::card_data(),
+            ServiceError::NotWaiting => ApiError::new(
+                S::CONFLICT,
+                "no_longer_waiting",
+                "This no longer needs anyone",
+            ),
             ServiceError::Store(store) => storage_failure(&store, StorageFailure::of(&store)),
         }
     }
+}
+
+fn not_cancellable(reason: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "payment_not_cancellable",
+        "The payment can no longer be cancelled",
+    )
+    .detail(reason)
 }
 
 fn account_not_configured() -> ApiError {

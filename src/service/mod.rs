@@ -10,6 +10,7 @@ use crate::domain::FieldError;
 use crate::providers::ProviderError;
 use crate::store::StoreError;
 
+pub mod attention;
 pub mod audit;
 pub mod compliance;
 pub mod data_protection;
@@ -191,6 +192,9 @@ pub enum ServiceError {
     /// Something to be sent held a card number: it was not sent.
     #[error("the request held a card number")]
     CardData,
+    /// What a person acted on no longer needs them (someone else dealt with it, or it healed).
+    #[error("this no longer needs anyone")]
+    NotWaiting,
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -229,6 +233,7 @@ pub struct AppServices {
     pub staff_refunds: Arc<staff_refunds::StaffRefundService>,
     pub staff_sessions: Arc<staff_sessions::StaffSessionService>,
     pub notifications: Arc<notifications::NotificationService>,
+    pub attention: Arc<attention::AttentionService>,
     pub webhooks: Arc<WebhookService>,
     pub keys: Arc<KeyService>,
     pub audit: Arc<audit::AuditService>,

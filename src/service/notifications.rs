@@ -11,7 +11,9 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::{Clock, ServiceError};
+use crate::domain::notification::NotificationStatus;
 use crate::domain::standard_webhooks;
+use crate::domain::Actor;
 use crate::metrics::Metrics;
 use crate::outbound::{OutboundClient, OutboundError};
 use crate::store::{DeliveryResult, Notification, Store};
@@ -72,10 +74,11 @@ impl From<&Notification> for NotificationView {
             id: n.id.clone(),
             event_type: n.event_type.clone(),
             payment_id: n.payment_id.to_string(),
-            status: n.status.clone(),
+            status: n.status.as_str().to_owned(),
             attempts: n.attempts,
             created_at: ts(n.created_at),
-            next_attempt_at: (n.status == "pending").then(|| ts(n.next_attempt_at)),
+            next_attempt_at: (n.status == NotificationStatus::Pending)
+                .then(|| ts(n.next_attempt_at)),
             delivered_at: n.delivered_at.map(ts),
             last_error: n.last_error.clone(),
         }
@@ -293,9 +296,19 @@ impl NotificationService {
         Ok(self.store.notifications_for_payment(payment_id).await?)
     }
 
-    /// An admin's retry: pending again, due now, with the whole schedule ahead of it.
-    pub async fn retry(&self, id: &str) -> Result<bool, ServiceError> {
-        Ok(self.store.retry_notification(id, self.clock.now()).await?)
+    /// A person's retry: pending again, due now, with the whole schedule ahead of it; audited
+    /// under `actor` with the retry itself. False if unknown or already delivered.
+    pub async fn retry(&self, actor: &Actor, id: &str) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        let audit = crate::store::AuditEntry {
+            at: now,
+            actor_key_id: actor.id(),
+            actor_label: actor.label(),
+            action: "notification.retried".into(),
+            subject: id.to_owned(),
+            detail: serde_json::json!({}),
+        };
+        Ok(self.store.retry_notification(id, now, &audit).await?)
     }
 }
 

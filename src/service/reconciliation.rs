@@ -10,13 +10,14 @@ use serde_json::json;
 
 use super::payments::PaymentService;
 use super::{Clock, ServiceError};
+use crate::domain::reconciliation::{Discrepancy, DiscrepancyKind, ReconciliationRun, RunStatus};
 use crate::domain::refund::RefundStatus;
 use crate::domain::Actor;
 use crate::domain::{
     decide_transition, CreateOutcome, Payment, TransitionDecision, TransitionSource,
 };
 use crate::providers::{PaymentProvider, ProviderPayment, ProviderRefundRecord, ProviderRegistry};
-use crate::store::{AuditEntry, Discrepancy, ReconciliationRun, Store};
+use crate::store::{AuditEntry, Store};
 
 /// Our record and the provider's can be stamped a little apart; each side is checked against the
 /// other's records over this much more time.
@@ -64,7 +65,7 @@ impl RunView {
             requested_by: run.requested_by.clone(),
             started_at: ts(run.started_at),
             finished_at: run.finished_at.map(ts),
-            status: run.status.clone(),
+            status: run.status.as_str().to_owned(),
             provider_payments: run.provider_payments,
             provider_refunds: run.provider_refunds,
             local_payments: run.local_payments,
@@ -72,7 +73,7 @@ impl RunView {
             discrepancies: found
                 .iter()
                 .map(|d| DiscrepancyView {
-                    kind: d.kind.clone(),
+                    kind: d.kind.as_str().to_owned(),
                     payment_id: d.payment_id.clone(),
                     provider_payment_id: d.provider_payment_id.clone(),
                     ours: d.ours.clone(),
@@ -117,18 +118,14 @@ pub struct ReconciliationService {
 }
 
 fn discrepancy(
-    kind: &str,
+    kind: DiscrepancyKind,
     ours: Option<&crate::domain::Payment>,
     provider_id: Option<&str>,
 ) -> Discrepancy {
     Discrepancy {
-        kind: kind.into(),
         payment_id: ours.map(|p| p.id.to_string()),
         provider_payment_id: provider_id.map(str::to_owned),
-        ours: None,
-        theirs: None,
-        healed: false,
-        note: String::new(),
+        ..Discrepancy::new(kind)
     }
 }
 
@@ -171,7 +168,7 @@ impl ReconciliationService {
             requested_by: actor.id(),
             started_at: now,
             finished_at: None,
-            status: "running".into(),
+            status: RunStatus::Running,
             provider_payments: 0,
             provider_refunds: 0,
             local_payments: 0,
@@ -188,12 +185,12 @@ impl ReconciliationService {
         self.store.insert_reconciliation_run(&run, &audit).await?;
         let found = match self.compare(&mut run).await {
             Ok(found) => {
-                run.status = "completed".into();
+                run.status = RunStatus::Completed;
                 found
             }
             Err(e) => {
                 // What was found before the failure stays recorded with the failed run.
-                run.status = "failed".into();
+                run.status = RunStatus::Failed;
                 run.error = Some(e.to_string());
                 0
             }
@@ -391,13 +388,21 @@ impl ReconciliationService {
         let provider_id = their.provider_payment_id.as_str();
         let mut found = Vec::new();
         if ours.amount != their.amount {
-            let mut d = discrepancy("amount_mismatch", Some(ours), Some(provider_id));
+            let mut d = discrepancy(
+                DiscrepancyKind::AmountMismatch,
+                Some(ours),
+                Some(provider_id),
+            );
             d.ours = Some(ours.amount.to_string());
             d.theirs = Some(their.amount.to_string());
             found.push(d);
         }
         if ours.status != their.status {
-            let mut d = discrepancy("status_mismatch", Some(ours), Some(provider_id));
+            let mut d = discrepancy(
+                DiscrepancyKind::StatusMismatch,
+                Some(ours),
+                Some(provider_id),
+            );
             d.ours = Some(ours.status.to_string());
             d.theirs = Some(their.status.to_string());
             if let TransitionDecision::Apply { .. } = decide_transition(ours.status, their.status) {
@@ -441,7 +446,7 @@ impl ReconciliationService {
                 None => None,
             };
         let mut d = discrepancy(
-            "missing_locally",
+            DiscrepancyKind::MissingLocally,
             lost.as_ref(),
             Some(their.provider_payment_id.as_str()),
         );
@@ -493,7 +498,11 @@ impl ReconciliationService {
         if !healed_any && their_total == our_total {
             return Ok(None);
         }
-        let mut d = discrepancy("refund_mismatch", Some(&ours), Some(provider_id));
+        let mut d = discrepancy(
+            DiscrepancyKind::RefundMismatch,
+            Some(&ours),
+            Some(provider_id),
+        );
         d.ours = Some(our_total.to_string());
         d.theirs = Some(their_total.to_string());
         d.healed = their_total == our_total;
@@ -544,7 +553,7 @@ impl ReconciliationService {
 /// One of ours, confirmed at the provider and made in the period, that its search does not list.
 fn missing_at_provider(ours: &Payment) -> Discrepancy {
     let mut d = discrepancy(
-        "missing_at_provider",
+        DiscrepancyKind::MissingAtProvider,
         Some(ours),
         ours.provider_payment_id.as_deref(),
     );

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::domain::standard_webhooks;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRegistry;
+use crate::service::attention::AttentionService;
 use crate::service::audit::AuditService;
 use crate::service::data_protection::DataProtectionService;
 use crate::service::ledger::{FinanceCodes, LedgerService};
@@ -49,16 +50,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             idempotency_ttl: Duration::from_secs(24 * 3600),
             recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
         },
-        TwoPersonRule {
-            thresholds: settings
-                .services
-                .iter()
-                .filter_map(|(code, s)| Some((code.clone(), s.two_person_threshold_pence?)))
-                .collect(),
-            default_threshold: settings.console.two_person_threshold_pence,
-            daily_limit: settings.console.two_person_daily_limit_pence,
-            api_refunds: settings.console.api_refunds_allowed(settings.environment),
-        },
+        two_person_rule(settings),
     ));
     let payments = Arc::new(PaymentService::new(
         store.clone(),
@@ -67,6 +59,19 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         clock.clone(),
         payment_settings(settings),
         metrics.clone(),
+    ));
+    let notifications = Arc::new(NotificationService::new(
+        store.clone(),
+        clock.clone(),
+        delivery_settings(settings)?,
+        metrics.clone(),
+    ));
+    let attention = Arc::new(AttentionService::new(
+        store.clone(),
+        payments.clone(),
+        notifications.clone(),
+        clock.clone(),
+        Duration::from_secs(settings.console.stuck_after_minutes.saturating_mul(60)),
     ));
     Ok(AppServices {
         webhooks: Arc::new(WebhookService::new(
@@ -94,12 +99,8 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             settings.reconciliation.batch_size,
         )),
         payments,
-        notifications: Arc::new(NotificationService::new(
-            store.clone(),
-            clock.clone(),
-            delivery_settings(settings)?,
-            metrics.clone(),
-        )),
+        notifications,
+        attention,
         keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
         audit: Arc::new(AuditService::new(store.clone(), clock.clone())),
         data_protection: Arc::new(DataProtectionService::new(
@@ -177,4 +178,18 @@ fn delivery_settings(settings: &Settings) -> anyhow::Result<DeliverySettings> {
         batch_size: n.batch_size,
         lease: Duration::from_secs(n.lease_seconds),
     })
+}
+
+/// The two-person rule for refunds, per service and across them.
+fn two_person_rule(settings: &Settings) -> TwoPersonRule {
+    TwoPersonRule {
+        thresholds: settings
+            .services
+            .iter()
+            .filter_map(|(code, s)| Some((code.clone(), s.two_person_threshold_pence?)))
+            .collect(),
+        default_threshold: settings.console.two_person_threshold_pence,
+        daily_limit: settings.console.two_person_daily_limit_pence,
+        api_refunds: settings.console.api_refunds_allowed(settings.environment),
+    }
 }

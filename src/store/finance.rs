@@ -27,37 +27,9 @@ pub struct LedgerLine {
     pub provider_reference: Option<String>,
 }
 
-/// A reconciliation run against one provider account's records for a period.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReconciliationRun {
-    pub id: String,
-    pub account: String,
-    pub period_from: DateTime<Utc>,
-    pub period_to: DateTime<Utc>,
-    pub requested_by: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `completed` or `failed`.
-    pub status: String,
-    pub provider_payments: i32,
-    pub provider_refunds: i32,
-    pub local_payments: i32,
-    pub error: Option<String>,
-}
-
-/// One difference a run found between our records and the provider's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Discrepancy {
-    /// `missing_locally`, `missing_at_provider`, `amount_mismatch`, `status_mismatch`, `refund_mismatch`.
-    pub kind: String,
-    pub payment_id: Option<String>,
-    pub provider_payment_id: Option<String>,
-    pub ours: Option<String>,
-    pub theirs: Option<String>,
-    /// The provider was authoritative and the run brought our record in line.
-    pub healed: bool,
-    pub note: String,
-}
+pub use crate::domain::reconciliation::{
+    Discrepancy, DiscrepancyKind, ReconciliationRun, RunStatus,
+};
 
 /// The totals kept for one Europe/London day and service once its payment records are removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use crate::domain::CreateOutcome;
 pub mod backend;
 mod api_keys;
 mod approvals;
+mod attention;
 mod audit;
 mod finance;
 pub mod guard;
@@ -28,6 +29,7 @@ pub mod sqlite;
 
 pub use api_keys::*;
 pub use approvals::*;
+pub use attention::*;
 pub use audit::*;
 pub use finance::*;
 pub use idempotency::*;
@@ -111,6 +113,7 @@ pub trait Store:
     + LeaseStore
     + ApprovalStore
     + StaffSessionStore
+    + AttentionStore
 {
 }
 
@@ -128,6 +131,7 @@ impl<T> Store for T where
         + LeaseStore
         + ApprovalStore
         + StaffSessionStore
+        + AttentionStore
 {
 }
 

@@ -6,40 +6,7 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::domain::PaymentId;
 
-/// A CRM notification in the outbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
-    /// Stable across attempts: the `webhook-id` the CRM deduplicates on.
-    pub id: String,
-    pub event_type: String,
-    pub payment_id: PaymentId,
-    /// For `refund.*` notifications, the refund.
-    pub refund_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    /// `pending`, `delivered` or `dead`.
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-}
-
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DeliveryResult {
-    Delivered {
-        at: DateTime<Utc>,
-    },
-    /// Failed; try again at `next_attempt_at`.
-    Retry {
-        next_attempt_at: DateTime<Utc>,
-        error: String,
-    },
-    /// Failed for the last time.
-    Dead {
-        error: String,
-    },
-}
+pub use crate::domain::notification::{DeliveryResult, Notification, NotificationStatus};
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync + 'static {
@@ -72,6 +39,11 @@ pub trait NotificationStore: Send + Sync + 'static {
     ) -> Result<Vec<Notification>, StoreError>;
 
     /// Makes a notification pending and due now, with a fresh set of attempts; false if unknown
-    /// or already delivered.
-    async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// or already delivered. The person's retry is audited in the same transaction.
+    async fn retry_notification(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
 }

@@ -5,6 +5,7 @@ mod support;
 mod helpers;
 
 mod architecture;
+mod attention;
 mod audit;
 mod auth;
 mod bad_input;

@@ -200,7 +200,7 @@ both_stores! {
             requested_by: "nightly".into(),
             started_at: began,
             finished_at: None,
-            status: "running".into(),
+            status: counterfoil::domain::reconciliation::RunStatus::Running,
             provider_payments: 0,
             provider_refunds: 0,
             local_payments: 0,
@@ -233,7 +233,7 @@ both_stores! {
         let (from, to) = around_now();
         reconcile(&app, &from, &to).await;
         let (run, _) = store.get_reconciliation_run("rec_died").await.unwrap().unwrap();
-        assert_eq!(run.status, "failed");
+        assert_eq!(run.status, counterfoil::domain::reconciliation::RunStatus::Failed);
         assert!(run.error.unwrap().contains("did not finish"));
         assert_eq!(app.count_rows("reconciliation_provider_payments").await, 0);
     }

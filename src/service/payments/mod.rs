@@ -264,6 +264,36 @@ impl PaymentService {
         Ok(self.refresh(payment, TransitionSource::Api).await)
     }
 
+    /// A person asks the provider about a payment now, whatever the refresh interval; audited
+    /// under them before the provider is asked.
+    pub async fn ask_provider(
+        &self,
+        actor: &Actor,
+        id: &PaymentId,
+    ) -> Result<Payment, ServiceError> {
+        let payment = self
+            .store
+            .get_payment(id)
+            .await?
+            .ok_or(ServiceError::PaymentNotFound)?;
+        self.store
+            .append_audit(&crate::store::AuditEntry {
+                at: self.clock.now(),
+                actor_key_id: actor.id(),
+                actor_label: actor.label(),
+                action: "payment.provider_asked".into(),
+                subject: id.to_string(),
+                detail: serde_json::json!({"status": payment.status.as_str(),
+                    "create_outcome": payment.create_outcome.as_str()}),
+            })
+            .await?;
+        self.providers.get(&payment.account)?;
+        if payment.status.is_final() && payment.create_outcome != CreateOutcome::Unknown {
+            return Ok(payment);
+        }
+        Ok(self.refresh(payment, TransitionSource::Poll).await)
+    }
+
     fn refresh_due(&self, payment: &Payment) -> bool {
         let interval =
             chrono::Duration::from_std(self.settings.refresh_interval).unwrap_or_default();

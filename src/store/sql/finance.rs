@@ -199,7 +199,7 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         )
         .bind(&run.id)
         .bind(run.finished_at)
-        .bind(&run.status)
+        .bind(run.status.as_str())
         .bind(run.provider_payments)
         .bind(run.provider_refunds)
         .bind(run.local_payments)
@@ -446,15 +446,18 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
             requested_by: row.col("requested_by")?,
             started_at: row.col("started_at")?,
             finished_at: row.col("finished_at")?,
-            status: row.col("status")?,
+            status: parse_column(&row.col::<String>("status")?, "reconciliation_runs.status")?,
             provider_payments: row.col("provider_payments")?,
             provider_refunds: row.col("provider_refunds")?,
             local_payments: row.col("local_payments")?,
             error: row.col("error")?,
         };
         let found = statement::<B>(
-            "SELECT kind, payment_id, provider_payment_id, ours, theirs, healed, note \
-             FROM reconciliation_discrepancies WHERE run_id = $1 ORDER BY id",
+            "SELECT d.id, d.kind, d.payment_id, d.provider_payment_id, d.ours, d.theirs, d.healed, \
+             d.note, r.resolved_at, r.resolved_by, r.resolved_by_label, r.note AS resolution_note \
+             FROM reconciliation_discrepancies d LEFT JOIN attention_resolutions r \
+             ON r.kind = 'discrepancy' AND r.item_id = CAST(d.id AS TEXT) \
+             WHERE d.run_id = $1 ORDER BY d.id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -462,7 +465,9 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         .iter()
         .map(|r| {
             Ok(Discrepancy {
-                kind: r.col("kind")?,
+                id: r.col("id")?,
+                kind: parse_column(&r.col::<String>("kind")?, "reconciliation_discrepancies.kind")?,
+                resolution: resolution_from_row(r)?,
                 payment_id: r.col("payment_id")?,
                 provider_payment_id: r.col("provider_payment_id")?,
                 ours: r.col("ours")?,

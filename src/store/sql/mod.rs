@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod approvals;
+mod attention;
 mod audit;
 mod finance;
 mod idempotency;
@@ -18,6 +19,8 @@ mod sessions;
 mod webhook_batch;
 
 use sqlx::Pool;
+
+use attention::resolution_from_row;
 
 use crate::store::backend::{Backend, Column, ReadRow};
 use crate::store::guard::Builder;

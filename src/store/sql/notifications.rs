@@ -22,7 +22,7 @@ pub(super) fn notification_from_row(row: &impl ReadRow) -> Result<Notification, 
             .map_err(|_| StoreError::Corrupt("outbox.payment_id".into()))?,
         refund_id: row.col("refund_id")?,
         created_at: row.col("created_at")?,
-        status: row.col("status")?,
+        status: parse_column(&row.col::<String>("status")?, "outbox.status")?,
         attempts: row.col("attempts")?,
         next_attempt_at: row.col("next_attempt_at")?,
         last_error: row.col("last_error")?,
@@ -152,16 +152,27 @@ impl<B: Backend> NotificationStore for SqlStore<B> {
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store retry_notification", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn retry_notification(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn retry_notification(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
         let done = statement::<B>(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
              leased_until = NULL WHERE id = $1 AND status <> 'delivered'",
         )
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Self::insert_audit_tx(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store notifications_for_payment", otel.kind = "client", db.system = B::SYSTEM))]

@@ -71,7 +71,7 @@ pub(super) async fn chapter(store: &dyn Store, t0: DateTime<Utc>) {
         requested_by: "conformance".into(),
         started_at: t0,
         finished_at: None,
-        status: "running".into(),
+        status: counterfoil::domain::reconciliation::RunStatus::Running,
         provider_payments: 0,
         provider_refunds: 0,
         local_payments: 0,
@@ -185,7 +185,7 @@ pub(super) async fn chapter(store: &dyn Store, t0: DateTime<Utc>) {
 
     // Finishing the run removes what it staged.
     let mut finished = run.clone();
-    finished.status = "completed".into();
+    finished.status = counterfoil::domain::reconciliation::RunStatus::Completed;
     finished.finished_at = Some(t0 + Duration::minutes(1));
     store.finish_reconciliation_run(&finished).await.unwrap();
     assert!(store
