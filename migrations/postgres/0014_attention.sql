@@ -23,3 +23,8 @@ CREATE INDEX outbox_dead ON outbox (created_at DESC, id DESC) WHERE status = 'de
 CREATE INDEX refunds_failed_newest ON refunds (updated_at DESC, id DESC) WHERE status = 'failed';
 CREATE INDEX reconciliation_discrepancies_unhealed ON reconciliation_discrepancies (id DESC)
     WHERE NOT healed;
+
+-- Who started a run, as the audit trail names them, for the console's list of runs; and that list
+-- newest first.
+ALTER TABLE reconciliation_runs ADD COLUMN requested_by_label TEXT NOT NULL DEFAULT '';
+CREATE INDEX reconciliation_runs_newest ON reconciliation_runs (started_at DESC, id DESC);

@@ -146,6 +146,23 @@ pub struct ActionForm {
     csrf_token: String,
     #[serde(default)]
     note: String,
+    /// The reconciliation run whose page the person came from, to go back to.
+    #[serde(default)]
+    back: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct BackQuery {
+    back: String,
+}
+
+/// A run id to go back to, if `back` is one (letters, digits and `_` only: it becomes a path).
+fn run_to_go_back_to(back: &str) -> Option<&str> {
+    let plain = back.starts_with("rec_")
+        && back.len() <= 64
+        && back.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then_some(back)
 }
 
 fn kind_of(path: &(String, String)) -> Result<AttentionKind, ConsoleError> {
@@ -209,16 +226,20 @@ pub async fn confirm_resolve(
     console: web::Data<Console>,
     staff: Staff,
     path: web::Path<(String, String)>,
+    query: web::Query<BackQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Permission::ActOnAttention)?;
-    resolve_page(&console, &staff, &path, "", Vec::new(), StatusCode::OK).await
+    let back = run_to_go_back_to(&query.back);
+    let form = (String::new(), back);
+    resolve_page(&console, &staff, &path, &form, Vec::new(), StatusCode::OK).await
 }
 
+/// The resolve form: `typed` is the note so far and the run to go back to.
 async fn resolve_page(
     console: &Console,
     staff: &Staff,
     path: &(String, String),
-    note: &str,
+    typed: &(String, Option<&str>),
     problems: Vec<FieldProblem>,
     status: StatusCode,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -228,7 +249,8 @@ async fn resolve_page(
     };
     let context = layout(&console.brand, Some(staff), "attention", "Mark as resolved");
     let context = with(context, "item", item_view(console, &item, true));
-    let context = with(with(context, "note", note), "errors", problems);
+    let context = with(with(context, "note", &typed.0), "errors", problems);
+    let context = with(context, "back", typed.1);
     html_with_status(console, "resolve.html", context, status)
 }
 
@@ -243,13 +265,15 @@ pub async fn resolve(
     staff.require(Permission::ActOnAttention)?;
     let kind = kind_of(&path)?;
     let note = form.note.trim();
+    let back = run_to_go_back_to(&form.back);
     if contains_card_number(note) {
         let problems = vec![FieldProblem {
             field: "note",
             message: CARD_NUMBER_REFUSED.to_owned(),
         }];
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return resolve_page(&console, &staff, &path, "", problems, status).await;
+        let typed = (String::new(), back);
+        return resolve_page(&console, &staff, &path, &typed, problems, status).await;
     }
     let actor = staff.actor();
     let result = console
@@ -258,7 +282,10 @@ pub async fn resolve(
         .act(&actor, kind, &path.1, AttentionAction::Resolve, note)
         .await;
     match result {
-        Ok(_) => Ok(see_other("/console/attention?done=resolved#main")),
+        Ok(_) => Ok(see_other(&match back {
+            Some(run) => format!("/console/reconciliation/{run}?done=resolved#main"),
+            None => "/console/attention?done=resolved#main".to_owned(),
+        })),
         Err(ServiceError::Validation(issues)) => {
             let problems = issues
                 .into_iter()
@@ -268,7 +295,8 @@ pub async fn resolve(
                 })
                 .collect();
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            resolve_page(&console, &staff, &path, note, problems, status).await
+            let typed = (note.to_owned(), back);
+            resolve_page(&console, &staff, &path, &typed, problems, status).await
         }
         Err(e) => refused(&console, &staff, e).await,
     }

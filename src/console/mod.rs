@@ -7,6 +7,7 @@ mod dashboard;
 mod forms;
 mod pages;
 mod payment;
+mod reconciliation;
 mod refunds;
 mod register;
 mod render;
@@ -229,6 +230,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/takings/ledger.csv", web::get().to(takings::ledger_csv))
         .route("/takings/ledger.json", web::get().to(takings::ledger_json))
         .route("/takings/{day}", web::get().to(takings::day))
+        .route("/reconciliation", web::get().to(reconciliation::runs))
+        .route("/reconciliation", web::post().to(reconciliation::start))
+        .route("/reconciliation/{id}", web::get().to(reconciliation::run))
+        .route(
+            "/reconciliation/{id}/discrepancies.csv",
+            web::get().to(reconciliation::csv),
+        )
         .route("/attention", web::get().to(attention::queue))
         .route(
             "/attention/{kind}/{id}/ask-provider",

@@ -26,6 +26,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("refunds.html", include_str!("templates/refunds.html")),
     ("attention.html", include_str!("templates/attention.html")),
     ("resolve.html", include_str!("templates/resolve.html")),
+    (
+        "reconciliation.html",
+        include_str!("templates/reconciliation.html"),
+    ),
+    (
+        "reconciliation_run.html",
+        include_str!("templates/reconciliation_run.html"),
+    ),
     ("takings.html", include_str!("templates/takings.html")),
     (
         "takings_day.html",

@@ -45,6 +45,8 @@ pub struct ReconciliationRun {
     pub period_to: DateTime<Utc>,
     /// The actor's id: a person's subject, an API key's id, `nightly` or `cli`.
     pub requested_by: String,
+    /// How the audit trail names them (empty for runs from before it was kept).
+    pub requested_by_label: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub status: RunStatus,
@@ -92,5 +94,22 @@ impl Discrepancy {
     /// Whether it still needs a person: neither healed nor resolved.
     pub fn is_open(&self) -> bool {
         !self.healed && self.resolution.is_none()
+    }
+}
+
+/// What a run found, and what became of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunTally {
+    pub found: i64,
+    /// Brought in line with the provider by the run itself.
+    pub healed: i64,
+    /// Not healed; a person said why it needs nothing more.
+    pub resolved: i64,
+}
+
+impl RunTally {
+    /// Still waiting for a person.
+    pub fn open(&self) -> i64 {
+        self.found - self.healed - self.resolved
     }
 }

@@ -219,6 +219,13 @@ impl ProviderRegistry {
             .cloned()
             .ok_or_else(|| AccountNotConfigured(account.to_owned()))
     }
+
+    /// The configured accounts' names, in order.
+    pub fn accounts(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.accounts.keys().cloned().collect();
+        names.sort();
+        names
+    }
 }
 
 /// A provider account that the configuration does not have.

@@ -22,6 +22,7 @@ mod payments;
 pub mod postgres;
 mod privacy;
 mod provider_events;
+mod reconciliation_runs;
 mod refunds;
 mod sessions;
 mod sql;
@@ -40,6 +41,7 @@ pub use payments::*;
 pub use postgres::PgStore;
 pub use privacy::*;
 pub use provider_events::*;
+pub use reconciliation_runs::*;
 pub use refunds::*;
 pub use sessions::*;
 pub use sql::SqlStore;
@@ -114,6 +116,7 @@ pub trait Store:
     + ApprovalStore
     + StaffSessionStore
     + AttentionStore
+    + RunStore
 {
 }
 
@@ -132,6 +135,7 @@ impl<T> Store for T where
         + ApprovalStore
         + StaffSessionStore
         + AttentionStore
+        + RunStore
 {
 }
 

@@ -34,6 +34,7 @@ mod proof;
 mod provider_failures;
 mod providers;
 mod reconciliation;
+mod reconciliation_pages;
 mod refund_truth;
 mod refunds;
 mod replicas;

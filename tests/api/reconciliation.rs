@@ -198,6 +198,7 @@ both_stores! {
             period_from: began - chrono::Duration::days(1),
             period_to: began,
             requested_by: "nightly".into(),
+            requested_by_label: "nightly reconciliation".into(),
             started_at: began,
             finished_at: None,
             status: counterfoil::domain::reconciliation::RunStatus::Running,

@@ -134,13 +134,14 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         let mut tx = B::begin_write(&self.pool).await?;
         statement::<B>(
             "INSERT INTO reconciliation_runs (id, account, period_from, period_to, requested_by, \
-             started_at, status) VALUES ($1, $2, $3, $4, $5, $6, 'running')",
+             requested_by_label, started_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running')",
         )
         .bind(&run.id)
         .bind(&run.account)
         .bind(run.period_from)
         .bind(run.period_to)
         .bind(&run.requested_by)
+        .bind(&run.requested_by_label)
         .bind(run.started_at)
         .execute(&mut tx)
         .await?;
@@ -438,44 +439,15 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
         else {
             return Ok(None);
         };
-        let run = ReconciliationRun {
-            id: row.col("id")?,
-            account: row.col("account")?,
-            period_from: row.col("period_from")?,
-            period_to: row.col("period_to")?,
-            requested_by: row.col("requested_by")?,
-            started_at: row.col("started_at")?,
-            finished_at: row.col("finished_at")?,
-            status: parse_column(&row.col::<String>("status")?, "reconciliation_runs.status")?,
-            provider_payments: row.col("provider_payments")?,
-            provider_refunds: row.col("provider_refunds")?,
-            local_payments: row.col("local_payments")?,
-            error: row.col("error")?,
-        };
-        let found = statement::<B>(
-            "SELECT d.id, d.kind, d.payment_id, d.provider_payment_id, d.ours, d.theirs, d.healed, \
-             d.note, r.resolved_at, r.resolved_by, r.resolved_by_label, r.note AS resolution_note \
-             FROM reconciliation_discrepancies d LEFT JOIN attention_resolutions r \
-             ON r.kind = 'discrepancy' AND r.item_id = CAST(d.id AS TEXT) \
-             WHERE d.run_id = $1 ORDER BY d.id",
-        )
+        let run = run_from_row(&row)?;
+        let found = statement::<B>(&format!(
+            "{DISCREPANCY_SELECT} WHERE d.run_id = $1 ORDER BY d.id"
+        ))
         .bind(id)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| {
-            Ok(Discrepancy {
-                id: r.col("id")?,
-                kind: parse_column(&r.col::<String>("kind")?, "reconciliation_discrepancies.kind")?,
-                resolution: resolution_from_row(r)?,
-                payment_id: r.col("payment_id")?,
-                provider_payment_id: r.col("provider_payment_id")?,
-                ours: r.col("ours")?,
-                theirs: r.col("theirs")?,
-                healed: r.col("healed")?,
-                note: r.col("note")?,
-            })
-        })
+        .map(discrepancy_from_row)
         .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some((run, found)))
     }

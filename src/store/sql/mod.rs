@@ -13,6 +13,7 @@ mod operations;
 mod payments;
 mod privacy;
 mod provider_events;
+mod reconciliation_runs;
 mod refunds;
 mod register;
 mod sessions;
@@ -21,6 +22,7 @@ mod webhook_batch;
 use sqlx::Pool;
 
 use attention::resolution_from_row;
+use reconciliation_runs::{discrepancy_from_row, run_from_row, DISCREPANCY_SELECT};
 
 use crate::store::backend::{Backend, Column, ReadRow};
 use crate::store::guard::Builder;

@@ -69,6 +69,7 @@ pub(super) async fn chapter(store: &dyn Store, t0: DateTime<Utc>) {
         period_from: t0 - Duration::hours(1),
         period_to: t0 + Duration::hours(1),
         requested_by: "conformance".into(),
+        requested_by_label: "conformance test".into(),
         started_at: t0,
         finished_at: None,
         status: counterfoil::domain::reconciliation::RunStatus::Running,

@@ -2,11 +2,16 @@
 //! Where the provider is authoritative (a status we have not heard, a create whose answer was
 //! lost, a refund's outcome) the run heals our record through the state machine, and says so.
 
+mod runs;
+mod view;
+
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use serde_json::json;
+
+use view::ts;
+pub use view::{DiscrepancyView, RunView};
 
 use super::payments::PaymentService;
 use super::{Clock, ServiceError};
@@ -22,91 +27,6 @@ use crate::store::{AuditEntry, Store};
 /// Our record and the provider's can be stamped a little apart; each side is checked against the
 /// other's records over this much more time.
 const MARGIN: chrono::Duration = chrono::Duration::minutes(10);
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunView {
-    pub id: String,
-    pub account: String,
-    pub from: String,
-    pub to: String,
-    pub requested_by: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub status: String,
-    pub provider_payments: i32,
-    pub provider_refunds: i32,
-    pub local_payments: i32,
-    pub error: Option<String>,
-    pub discrepancies: Vec<DiscrepancyView>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DiscrepancyView {
-    pub kind: String,
-    pub payment_id: Option<String>,
-    pub provider_payment_id: Option<String>,
-    pub ours: Option<String>,
-    pub theirs: Option<String>,
-    pub healed: bool,
-    pub note: String,
-}
-
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-impl RunView {
-    pub fn new(run: &ReconciliationRun, found: &[Discrepancy]) -> Self {
-        Self {
-            id: run.id.clone(),
-            account: run.account.clone(),
-            from: ts(run.period_from),
-            to: ts(run.period_to),
-            requested_by: run.requested_by.clone(),
-            started_at: ts(run.started_at),
-            finished_at: run.finished_at.map(ts),
-            status: run.status.as_str().to_owned(),
-            provider_payments: run.provider_payments,
-            provider_refunds: run.provider_refunds,
-            local_payments: run.local_payments,
-            error: run.error.clone(),
-            discrepancies: found
-                .iter()
-                .map(|d| DiscrepancyView {
-                    kind: d.kind.as_str().to_owned(),
-                    payment_id: d.payment_id.clone(),
-                    provider_payment_id: d.provider_payment_id.clone(),
-                    ours: d.ours.clone(),
-                    theirs: d.theirs.clone(),
-                    healed: d.healed,
-                    note: d.note.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// The discrepancies as RFC 4180 CSV, one line each.
-    pub fn csv(&self) -> String {
-        use crate::domain::ledger::{csv_raw, csv_text};
-        let mut out =
-            String::from("run_id,kind,payment_id,provider_payment_id,ours,theirs,healed,note\r\n");
-        for d in &self.discrepancies {
-            let cells = [
-                csv_raw(&self.id),
-                csv_raw(&d.kind),
-                csv_raw(d.payment_id.as_deref().unwrap_or("")),
-                csv_text(d.provider_payment_id.as_deref().unwrap_or("")),
-                csv_text(d.ours.as_deref().unwrap_or("")),
-                csv_text(d.theirs.as_deref().unwrap_or("")),
-                csv_raw(if d.healed { "true" } else { "false" }),
-                csv_text(&d.note),
-            ];
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        }
-        out
-    }
-}
 
 pub struct ReconciliationService {
     store: Arc<dyn Store>,
@@ -159,13 +79,31 @@ impl ReconciliationService {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<RunView, ServiceError> {
+        let mut run = self.begin(actor, account, from, to).await?;
+        self.carry_out(&mut run).await?;
+        self.get(&run.id)
+            .await?
+            .ok_or(ServiceError::Store(crate::store::StoreError::Corrupt(
+                "a finished reconciliation run is missing".into(),
+            )))
+    }
+
+    /// Records a run of `account` for [from, to) as started, with its audit entry.
+    async fn begin(
+        &self,
+        actor: &Actor,
+        account: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ReconciliationRun, ServiceError> {
         let now = self.clock.now();
-        let mut run = ReconciliationRun {
+        let run = ReconciliationRun {
             id: crate::domain::refs::new_id("rec_"),
             account: account.to_owned(),
             period_from: from,
             period_to: to,
             requested_by: actor.id(),
+            requested_by_label: actor.label(),
             started_at: now,
             finished_at: None,
             status: RunStatus::Running,
@@ -183,7 +121,12 @@ impl ReconciliationService {
             detail: json!({"account": account, "from": ts(from), "to": ts(to)}),
         };
         self.store.insert_reconciliation_run(&run, &audit).await?;
-        let found = match self.compare(&mut run).await {
+        Ok(run)
+    }
+
+    /// Compares the two sides for a started run and records how it ended.
+    async fn carry_out(&self, run: &mut ReconciliationRun) -> Result<(), ServiceError> {
+        let found = match self.compare(run).await {
             Ok(found) => {
                 run.status = RunStatus::Completed;
                 found
@@ -196,13 +139,9 @@ impl ReconciliationService {
             }
         };
         run.finished_at = Some(self.clock.now());
-        self.store.finish_reconciliation_run(&run).await?;
-        tracing::info!(run = %run.id, account, status = %run.status, discrepancies = found, "reconciliation run");
-        self.get(&run.id)
-            .await?
-            .ok_or(ServiceError::Store(crate::store::StoreError::Corrupt(
-                "a finished reconciliation run is missing".into(),
-            )))
+        self.store.finish_reconciliation_run(run).await?;
+        tracing::info!(run = %run.id, account = %run.account, status = %run.status, discrepancies = found, "reconciliation run");
+        Ok(())
     }
 
     /// The nightly run of `account` for the London day before `now`. Several replicas may try;
@@ -356,6 +295,7 @@ impl ReconciliationService {
             payments += found.items.len();
             let items = keepable(found.items, ProviderPayment::withhold_card_numbers);
             self.store.stage_provider_payments(run_id, &items).await?;
+            self.note_progress(run_id, payments, 0).await;
             match found.next {
                 Some(next) => cursor = Some(next),
                 None => break,
@@ -370,6 +310,7 @@ impl ReconciliationService {
             refunds += found.items.len();
             let items = keepable(found.items, ProviderRefundRecord::withhold_card_numbers);
             self.store.stage_provider_refunds(run_id, &items).await?;
+            self.note_progress(run_id, payments, refunds).await;
             match found.next {
                 Some(next) => cursor = Some(next),
                 None => break,
