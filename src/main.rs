@@ -278,6 +278,14 @@ async fn audit_verify(mut settings: Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings).await?;
     let audit = counterfoil::service::audit::AuditService::new(store, Arc::new(SystemClock));
     let report = audit.verify().await.map_err(anyhow::Error::msg)?;
+    // The console shows when the chain was last verified, by whom, and its head then.
+    let actor = counterfoil::domain::Actor::CommandLine("counterfoil audit verify");
+    if let Err(e) = audit
+        .record(&actor, "audit.verified", "audit", report.detail())
+        .await
+    {
+        eprintln!("audit verify: the result could not be recorded in the trail: {e}");
+    }
     println!(
         "audit verify: {} chained entries checked; {} written before the chain existed",
         report.entries, report.unchained

@@ -28,3 +28,10 @@ CREATE INDEX reconciliation_discrepancies_unhealed ON reconciliation_discrepanci
 -- newest first.
 ALTER TABLE reconciliation_runs ADD COLUMN requested_by_label TEXT NOT NULL DEFAULT '';
 CREATE INDEX reconciliation_runs_newest ON reconciliation_runs (started_at DESC, id DESC);
+
+-- The data-protection officer's pages: a person found by their email address (any case), and the
+-- audit trail filtered by who, what and what it was done to, newest first.
+CREATE INDEX payments_by_email ON payments (LOWER(email)) WHERE email IS NOT NULL;
+CREATE INDEX audit_log_by_actor ON audit_log (actor_key_id, id);
+CREATE INDEX audit_log_by_action ON audit_log (action, id);
+CREATE INDEX audit_log_by_subject ON audit_log (subject, id);

@@ -3,7 +3,9 @@
 //! links (no JavaScript); handlers stay thin and call the same services as the API.
 
 mod attention;
+mod audit;
 mod dashboard;
+mod data_protection;
 mod forms;
 mod pages;
 mod payment;
@@ -200,6 +202,62 @@ impl ConsoleMount {
     }
 }
 
+/// The pages for what needs a person: reconciliation, data protection, the audit trail and the
+/// needs-attention queue.
+fn casework_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/reconciliation", web::get().to(reconciliation::runs))
+        .route("/reconciliation", web::post().to(reconciliation::start))
+        .route("/reconciliation/{id}", web::get().to(reconciliation::run))
+        .route(
+            "/reconciliation/{id}/discrepancies.csv",
+            web::get().to(reconciliation::csv),
+        )
+        .route("/data-protection", web::get().to(data_protection::home))
+        .route(
+            "/data-protection/preview",
+            web::post().to(data_protection::preview),
+        )
+        .route(
+            "/data-protection/subject",
+            web::get().to(data_protection::subject),
+        )
+        .route(
+            "/data-protection/subject/export.json",
+            web::get().to(data_protection::export_json),
+        )
+        .route(
+            "/data-protection/subject/export.csv",
+            web::get().to(data_protection::export_csv),
+        )
+        .route(
+            "/data-protection/erase",
+            web::get().to(data_protection::confirm_erase),
+        )
+        .route(
+            "/data-protection/erase",
+            web::post().to(data_protection::erase),
+        )
+        .route("/audit", web::get().to(audit::trail))
+        .route("/audit/verify", web::post().to(audit::verify))
+        .route("/attention", web::get().to(attention::queue))
+        .route(
+            "/attention/{kind}/{id}/ask-provider",
+            web::post().to(attention::ask_provider),
+        )
+        .route(
+            "/attention/{kind}/{id}/retry",
+            web::post().to(attention::retry_notification),
+        )
+        .route(
+            "/attention/{kind}/{id}/resolve",
+            web::get().to(attention::confirm_resolve),
+        )
+        .route(
+            "/attention/{kind}/{id}/resolve",
+            web::post().to(attention::resolve),
+        );
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("", web::get().to(dashboard::dashboard))
         .route("/", web::get().to(dashboard::dashboard))
@@ -230,30 +288,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/takings/ledger.csv", web::get().to(takings::ledger_csv))
         .route("/takings/ledger.json", web::get().to(takings::ledger_json))
         .route("/takings/{day}", web::get().to(takings::day))
-        .route("/reconciliation", web::get().to(reconciliation::runs))
-        .route("/reconciliation", web::post().to(reconciliation::start))
-        .route("/reconciliation/{id}", web::get().to(reconciliation::run))
-        .route(
-            "/reconciliation/{id}/discrepancies.csv",
-            web::get().to(reconciliation::csv),
-        )
-        .route("/attention", web::get().to(attention::queue))
-        .route(
-            "/attention/{kind}/{id}/ask-provider",
-            web::post().to(attention::ask_provider),
-        )
-        .route(
-            "/attention/{kind}/{id}/retry",
-            web::post().to(attention::retry_notification),
-        )
-        .route(
-            "/attention/{kind}/{id}/resolve",
-            web::get().to(attention::confirm_resolve),
-        )
-        .route(
-            "/attention/{kind}/{id}/resolve",
-            web::post().to(attention::resolve),
-        );
+        .configure(casework_routes);
 }
 
 fn image_type(path: &std::path::Path) -> &'static str {

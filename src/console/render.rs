@@ -27,6 +27,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("attention.html", include_str!("templates/attention.html")),
     ("resolve.html", include_str!("templates/resolve.html")),
     (
+        "data_protection.html",
+        include_str!("templates/data_protection.html"),
+    ),
+    ("subject.html", include_str!("templates/subject.html")),
+    ("erase.html", include_str!("templates/erase.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    (
         "reconciliation.html",
         include_str!("templates/reconciliation.html"),
     ),

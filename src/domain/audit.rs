@@ -6,6 +6,34 @@ use sha2::{Digest, Sha256};
 
 use super::refs::in_letters;
 
+/// One entry of the append-only audit trail: who did what to what, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor_key_id: String,
+    pub actor_label: String,
+    pub action: String,
+    pub subject: String,
+    /// Amounts, references and counts only; never personal data.
+    pub detail: serde_json::Value,
+}
+
+impl AuditEntry {
+    /// The entry as the audit trail keeps it: any card number in any of its text is replaced, so
+    /// the entry is still written (the trail must not lose an action) but never holds one.
+    pub fn without_card_numbers(&self) -> AuditEntry {
+        use super::card_guard::{redact, redact_json};
+        AuditEntry {
+            at: self.at,
+            actor_key_id: redact(&self.actor_key_id).into_owned(),
+            actor_label: redact(&self.actor_label).into_owned(),
+            action: redact(&self.action).into_owned(),
+            subject: redact(&self.subject).into_owned(),
+            detail: redact_json(self.detail.clone()),
+        }
+    }
+}
+
 /// What the first entry of the chain points back to.
 pub const GENESIS: &str = "genesis";
 
@@ -271,4 +299,21 @@ mod tests {
         let with_nanos = DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap();
         assert_eq!(chain_time(with_nanos).timestamp_subsec_nanos(), 123_456_000);
     }
+}
+
+/// Which entries the audit trail's page lists: newest first, every filter optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Part of who did it: their id (`staff:…`, a key id, `system`) or name, any case.
+    pub who: Option<String>,
+    /// The action, or the start of one (`refund.` for every refund action).
+    pub action: Option<String>,
+    /// Exactly what it was done to: a payment id, a CRM reference, a run id.
+    pub subject: Option<String>,
+    /// When: [from, to).
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset paging: entries with a smaller row id.
+    pub before: Option<i64>,
+    pub limit: u32,
 }

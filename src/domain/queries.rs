@@ -9,6 +9,8 @@ use super::{PaymentId, PaymentStatus};
 #[derive(Debug, Clone, Default)]
 pub struct PaymentQuery {
     pub request_ref: Option<String>,
+    /// The payer's email address, any case (the data-protection officer's search).
+    pub email: Option<String>,
     /// Our own id.
     pub id: Option<String>,
     /// The provider's id for the payment.

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+/// What a pseudonymised personal field holds instead.
+pub const ERASED: &str = "[erased]";
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use super::ledger::{london_day, london_days};

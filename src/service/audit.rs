@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Clock, ServiceError};
-use crate::domain::audit::{ChainBreak, ChainVerifier};
+use crate::domain::audit::{AuditQuery, ChainBreak, ChainVerifier};
 use crate::domain::Actor;
 use crate::store::{AuditEntry, Store};
 
@@ -29,6 +29,13 @@ pub struct Verification {
 impl Verification {
     pub fn intact(&self) -> bool {
         self.broken.is_none()
+    }
+
+    /// What an `audit.verified` entry records of it.
+    pub fn detail(&self) -> Value {
+        serde_json::json!({"entries": self.entries, "intact": self.intact(),
+            "head_seq": self.head_seq, "head_hash": self.head_hash,
+            "broken_seq": self.broken_seq})
     }
 }
 
@@ -120,6 +127,49 @@ impl AuditService {
             items: rows.into_iter().map(|(_, entry)| entry).collect(),
             next_cursor,
         }))
+    }
+
+    /// Up to `limit` entries the query matches, newest first, with the cursor (a row id) of the
+    /// page after.
+    pub async fn search(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<(Vec<AuditEntry>, Option<i64>), ServiceError> {
+        let limit = query.limit.clamp(1, LIST_PAGE);
+        let ask = AuditQuery {
+            limit: limit + 1,
+            ..query.clone()
+        };
+        let mut rows = self.store.audit_search(&ask).await?;
+        let next = (rows.len() > limit as usize).then(|| {
+            rows.truncate(limit as usize);
+            rows.last().expect("limit is at least 1").0
+        });
+        Ok((rows.into_iter().map(|(_, e)| e).collect(), next))
+    }
+
+    /// Verifies the chain and records the result (`audit.verified`: entries, intact, head), so
+    /// the trail says when it was last checked and what its head was.
+    pub async fn verify_and_record(&self, actor: &Actor) -> Result<Verification, ServiceError> {
+        let found = self.verify().await?;
+        self.record(actor, "audit.verified", "audit", found.detail())
+            .await?;
+        Ok(found)
+    }
+
+    /// The last recorded verification, if any.
+    pub async fn last_verification(&self) -> Result<Option<AuditEntry>, ServiceError> {
+        let query = AuditQuery {
+            action: Some("audit.verified".into()),
+            limit: 1,
+            ..AuditQuery::default()
+        };
+        Ok(self.store.audit_search(&query).await?.pop().map(|(_, e)| e))
+    }
+
+    /// Where the chain ends now.
+    pub async fn head(&self) -> Result<crate::store::AuditHead, ServiceError> {
+        Ok(self.store.audit_head().await?)
     }
 
     /// Re-computes every entry's hash and link, in pages, and checks the chain ends where its

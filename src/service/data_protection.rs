@@ -33,6 +33,20 @@ pub struct SweepReport {
     pub idempotency_keys_removed: u64,
 }
 
+/// Retention as the data-protection officer sees it.
+#[derive(Debug, Clone)]
+pub struct RetentionStatus {
+    pub personal_data_days: u32,
+    pub keep_years_after_financial_year: u32,
+    /// Whether this deployment runs the sweep on its schedule.
+    pub sweeps_here: bool,
+    pub interval: Duration,
+    /// When the current holder's turn ends and the next sweep may run.
+    pub next_sweep: Option<DateTime<Utc>>,
+    /// The last sweep's `retention.swept` entry.
+    pub last_sweep: Option<AuditEntry>,
+}
+
 /// What an erasure did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ErasureReport {
@@ -119,6 +133,11 @@ impl DataProtectionService {
             .await?;
         self.remove_due(records_before, &mut report, &audit).await?;
         report.idempotency_keys_removed = self.store.purge_expired_idempotency(now).await?;
+        // What the sweep did, so the data-protection officer can see when it last ran.
+        let done = serde_json::to_value(&report).unwrap_or_default();
+        self.store
+            .append_audit(&audit("retention.swept", done))
+            .await?;
         Ok(report)
     }
 
@@ -192,6 +211,42 @@ impl DataProtectionService {
             }
         }
         Ok(())
+    }
+
+    /// What the retention settings are, when the sweep next runs and what its last run did.
+    pub async fn retention_status(&self) -> Result<RetentionStatus, ServiceError> {
+        let next = self.store.job_lease("retention_sweep").await?;
+        let query = crate::domain::audit::AuditQuery {
+            action: Some("retention.swept".into()),
+            limit: 1,
+            ..Default::default()
+        };
+        let last = self.store.audit_search(&query).await?.pop().map(|(_, e)| e);
+        Ok(RetentionStatus {
+            personal_data_days: self.settings.personal_data_days,
+            keep_years_after_financial_year: self.settings.keep_years_after_financial_year,
+            sweeps_here: self.settings.sweep,
+            interval: self.sweep_interval(),
+            next_sweep: next.map(|(_, until)| until),
+            last_sweep: last,
+        })
+    }
+
+    /// A dry run of the sweep for a person: what it would do now, changing nothing; the preview
+    /// is audited (counts only).
+    pub async fn preview_sweep(&self, actor: &Actor) -> Result<SweepReport, ServiceError> {
+        let report = self.sweep(actor, true).await?;
+        self.store
+            .append_audit(&AuditEntry {
+                at: self.clock.now(),
+                actor_key_id: actor.id(),
+                actor_label: actor.label(),
+                action: "retention.previewed".into(),
+                subject: "retention".into(),
+                detail: serde_json::to_value(&report).unwrap_or_default(),
+            })
+            .await?;
+        Ok(report)
     }
 
     /// Pseudonymises every personal field held for one service request's payments and refunds.

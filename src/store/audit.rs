@@ -5,33 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 
-/// One entry of the append-only audit trail: who did what to what, and when.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntry {
-    pub at: DateTime<Utc>,
-    pub actor_key_id: String,
-    pub actor_label: String,
-    pub action: String,
-    pub subject: String,
-    /// Amounts, references and counts only; never personal data.
-    pub detail: serde_json::Value,
-}
-
-impl AuditEntry {
-    /// The entry as the audit trail keeps it: any card number in any of its text is replaced, so
-    /// the entry is still written (the trail must not lose an action) but never holds one.
-    pub fn without_card_numbers(&self) -> AuditEntry {
-        use crate::domain::card_guard::{redact, redact_json};
-        AuditEntry {
-            at: self.at,
-            actor_key_id: redact(&self.actor_key_id).into_owned(),
-            actor_label: redact(&self.actor_label).into_owned(),
-            action: redact(&self.action).into_owned(),
-            subject: redact(&self.subject).into_owned(),
-            detail: redact_json(self.detail.clone()),
-        }
-    }
-}
+pub use crate::domain::audit::AuditEntry;
 
 /// The audit chain's end, and how many entries predate the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +41,12 @@ pub trait AuditStore: Send + Sync + 'static {
         to: Option<DateTime<Utc>>,
         after: Option<i64>,
         limit: u32,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError>;
+
+    /// Up to `limit` entries the query matches, newest first, each with its row id.
+    async fn audit_search(
+        &self,
+        query: &crate::domain::audit::AuditQuery,
     ) -> Result<Vec<(i64, AuditEntry)>, StoreError>;
 
     /// The first `limit` audit entries in [from, to), oldest first.

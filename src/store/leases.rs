@@ -18,6 +18,9 @@ pub trait LeaseStore: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Who holds a background job's lease, and until when (the job's next turn is then).
+    async fn job_lease(&self, name: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError>;
+
     /// Leases up to `limit` payments that are not final and were created before `created_before`,
     /// skipping rows another server holds; the lease is committed before this returns.
     async fn lease_payments_to_poll(

@@ -17,6 +17,7 @@ mod console;
 mod console_pages;
 mod console_sessions;
 mod data_protection;
+mod data_protection_pages;
 mod deploy;
 mod deploy_roles;
 mod exits;

@@ -170,4 +170,64 @@ impl<B: Backend> AuditStore for SqlStore<B> {
             .map(|row| Ok((row.col("id")?, audit_from_row(row)?)))
             .collect()
     }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store audit_search", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn audit_search(
+        &self,
+        query: &crate::domain::audit::AuditQuery,
+    ) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        let mut sql = Builder::<B>::new(
+            "SELECT id, at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(who) = &query.who {
+            let pattern = format!("%{}%", like_literal(&who.to_lowercase()));
+            sql.push(" AND (LOWER(actor_key_id) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR LOWER(actor_label) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(action) = &query.action {
+            if action.ends_with('.') {
+                let prefix = format!("{}%", like_literal(action));
+                sql.push(" AND action LIKE ")
+                    .push_bind(prefix)
+                    .push(" ESCAPE '\\'");
+            } else {
+                sql.push(" AND action = ").push_bind(action.clone());
+            }
+        }
+        if let Some(subject) = &query.subject {
+            sql.push(" AND subject = ").push_bind(subject.clone());
+        }
+        if let Some(from) = query.from {
+            sql.push(" AND at >= ").push_bind(from);
+        }
+        if let Some(to) = query.to {
+            sql.push(" AND at < ").push_bind(to);
+        }
+        if let Some(before) = query.before {
+            sql.push(" AND id < ").push_bind(before);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.col("id")?, audit_from_row(row)?)))
+            .collect()
+    }
+}
+
+/// `text` matched literally inside a LIKE pattern with `ESCAPE '\'`.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -42,6 +42,16 @@ impl<B: Backend> LeaseStore for SqlStore<B> {
         rows.iter().map(payment_from_row).collect()
     }
 
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store job_lease", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn job_lease(&self, name: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        statement::<B>("SELECT holder, leased_until FROM job_leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Ok((row.col("holder")?, row.col("leased_until")?)))
+            .transpose()
+    }
+
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store try_lease_job", otel.kind = "client", db.system = B::SYSTEM))]
     async fn try_lease_job(
         &self,

@@ -283,6 +283,10 @@ impl<B: Backend> PaymentStore for SqlStore<B> {
         let mut sql = Builder::<B>::new(format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE 1 = 1"
         ));
+        if let Some(email) = &query.email {
+            sql.push(" AND LOWER(email) = ")
+                .push_bind(email.to_lowercase());
+        }
         if let Some(request_ref) = &query.request_ref {
             sql.push(" AND request_ref = ")
                 .push_bind(request_ref.clone());

@@ -11,7 +11,7 @@ use crate::store::guard::{statement, Builder};
 use crate::store::*;
 
 /// What pseudonymised personal fields read.
-pub(super) const ERASED: &str = "[erased]";
+use crate::domain::retention::ERASED;
 
 #[async_trait]
 impl<B: Backend> PrivacyStore for SqlStore<B> {

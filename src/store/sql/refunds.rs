@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Transaction;
 
-use super::privacy::ERASED;
 use super::*;
 use crate::domain::refund::{
     refund_notification_on, refunded_amount_change, Refund, RefundStatus, SecondPerson,
 };
+use crate::domain::retention::ERASED;
 use crate::domain::staff::RefundedAlone;
 use crate::domain::{CreateOutcome, PaymentId, PaymentStatus};
 use crate::store::backend::{Backend, ReadRow};
