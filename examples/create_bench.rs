@@ -69,7 +69,11 @@ async fn main() {
     tokio::spawn(app.run_until_stopped());
     let crm_key = services
         .keys
-        .create(Role::Crm, "create bench")
+        .create(
+            &counterfoil::domain::Actor::CommandLine("create bench"),
+            Role::Crm,
+            "create bench",
+        )
         .await
         .unwrap()
         .1;

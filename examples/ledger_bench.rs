@@ -43,7 +43,11 @@ async fn main() {
     let key = app
         .services()
         .keys
-        .create(Role::Finance, "bench")
+        .create(
+            &counterfoil::domain::Actor::CommandLine("bench"),
+            Role::Finance,
+            "bench",
+        )
         .await
         .unwrap()
         .1;

@@ -272,6 +272,10 @@ async fn purge(mut settings: Settings, dry_run: bool) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who the audit trail says made a key change at the command line.
+const OPERATOR: counterfoil::domain::Actor =
+    counterfoil::domain::Actor::CommandLine("counterfoil command line");
+
 /// `counterfoil audit verify`: walks the audit chain.
 async fn audit_verify(mut settings: Settings) -> anyhow::Result<ExitCode> {
     settings.database.migrate_on_start = false;
@@ -353,7 +357,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<ExitCo
             let expires_at = expires_in_days
                 .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
             let (record, token) = keys
-                .create_expiring(role, &label, expires_at)
+                .create_expiring(&OPERATOR, role, &label, expires_at)
                 .await
                 .map_err(anyhow::Error::msg)?;
             eprintln!(
@@ -385,7 +389,11 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<ExitCo
             }
         }
         KeysCommand::Revoke { id } => {
-            if keys.revoke(&id).await.map_err(anyhow::Error::msg)? {
+            if keys
+                .revoke(&OPERATOR, &id)
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
                 println!("revoked {id}");
             } else {
                 eprintln!("no active key with id {id}");

@@ -35,3 +35,6 @@ CREATE INDEX payments_by_email ON payments (LOWER(email)) WHERE email IS NOT NUL
 CREATE INDEX audit_log_by_actor ON audit_log (actor_key_id, id);
 CREATE INDEX audit_log_by_action ON audit_log (action, id);
 CREATE INDEX audit_log_by_subject ON audit_log (subject, id);
+
+-- The administrator's list of live console sessions names the person, as sign-in did.
+ALTER TABLE staff_sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';

@@ -2,6 +2,7 @@
 //! administrators, signed in with the council's identity provider. Pages are plain HTML forms and
 //! links (no JavaScript); handlers stay thin and call the same services as the API.
 
+mod access;
 mod attention;
 mod audit;
 mod dashboard;
@@ -59,6 +60,8 @@ pub struct Brand {
 pub struct ServiceName {
     pub name: String,
     pub fund_code: String,
+    /// Where its CRM notifications go (its own, or the default), if anywhere.
+    pub crm_url: Option<String>,
 }
 
 /// Everything the console's handlers share, built once at start.
@@ -133,9 +136,13 @@ impl ConsoleMount {
                 .services
                 .iter()
                 .map(|(code, s)| {
+                    let crm_url = s.crm_url.as_ref();
                     let name = ServiceName {
                         name: s.name.clone(),
                         fund_code: s.fund_code.clone(),
+                        crm_url: crm_url
+                            .or(settings.notifications.default_url.as_ref())
+                            .cloned(),
                     };
                     (code.clone(), name)
                 })
@@ -238,6 +245,17 @@ fn casework_routes(cfg: &mut web::ServiceConfig) {
             web::post().to(data_protection::erase),
         )
         .route("/audit", web::get().to(audit::trail))
+        .route("/access", web::get().to(access::page))
+        .route("/access/keys", web::post().to(access::create_key))
+        .route(
+            "/access/keys/{id}/revoke",
+            web::get().to(access::confirm_revoke),
+        )
+        .route(
+            "/access/keys/{id}/revoke",
+            web::post().to(access::revoke_key),
+        )
+        .route("/access/sessions/end", web::post().to(access::end_session))
         .route("/audit/verify", web::post().to(audit::verify))
         .route("/attention", web::get().to(attention::queue))
         .route(

@@ -33,6 +33,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("subject.html", include_str!("templates/subject.html")),
     ("erase.html", include_str!("templates/erase.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("access.html", include_str!("templates/access.html")),
+    (
+        "key_created.html",
+        include_str!("templates/key_created.html"),
+    ),
+    ("revoke_key.html", include_str!("templates/revoke_key.html")),
     (
         "reconciliation.html",
         include_str!("templates/reconciliation.html"),

@@ -129,6 +129,20 @@ pub fn roles_from_claim(
         .collect()
 }
 
+/// A console session that is live now, as an administrator sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSession {
+    /// What names the session to end it (the SHA-256 of its token, never the token).
+    pub handle: String,
+    /// `staff:<subject at the identity provider>`.
+    pub subject: String,
+    pub name: String,
+    /// The console roles at sign-in, comma-separated.
+    pub roles: String,
+    pub signed_in_at: chrono::DateTime<chrono::Utc>,
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+}
+
 /// Who a person is, as the console records them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffMember {

@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use super::{Clock, Principal, ServiceError};
 use crate::domain::api_key::{self, Role};
 use crate::domain::refs::in_letters;
+use crate::domain::Actor;
 use crate::store::{ApiKeyRecord, Store};
 
 pub struct KeyService {
@@ -37,15 +38,17 @@ impl KeyService {
     /// Makes a new key. The returned token is the only time the key exists in clear.
     pub async fn create(
         &self,
+        actor: &Actor,
         role: Role,
         label: &str,
     ) -> Result<(ApiKeyRecord, String), ServiceError> {
-        self.create_expiring(role, label, None).await
+        self.create_expiring(actor, role, label, None).await
     }
 
     /// Makes a new key that is refused after `expires_at`, if given.
     pub async fn create_expiring(
         &self,
+        actor: &Actor,
         role: Role,
         label: &str,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -79,6 +82,7 @@ impl KeyService {
         };
         self.store.insert_api_key(&record).await?;
         self.audit(
+            actor,
             "key.created",
             &record.id,
             serde_json::json!({
@@ -96,17 +100,20 @@ impl KeyService {
     }
 
     /// Revokes a key by its id (the part after `cf_`); false when there was nothing to revoke.
-    pub async fn revoke(&self, id: &str) -> Result<bool, ServiceError> {
+    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<bool, ServiceError> {
         let revoked = self.store.revoke_api_key(id, self.clock.now()).await?;
         if revoked {
-            self.audit("key.revoked", id, serde_json::json!({})).await?;
+            self.audit(actor, "key.revoked", id, serde_json::json!({}))
+                .await?;
         }
         Ok(revoked)
     }
 
-    /// Key changes are made by operators at the command line, so the actor is `cli`.
+    /// Key changes are recorded under whoever made them (an administrator in the console, an
+    /// operator at the command line).
     async fn audit(
         &self,
+        actor: &Actor,
         action: &str,
         subject: &str,
         detail: serde_json::Value,
@@ -115,8 +122,8 @@ impl KeyService {
             .store
             .append_audit(&crate::store::AuditEntry {
                 at: self.clock.now(),
-                actor_key_id: "cli".into(),
-                actor_label: "counterfoil command line".into(),
+                actor_key_id: actor.id(),
+                actor_label: actor.label(),
                 action: action.into(),
                 subject: subject.into(),
                 detail,

@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Clock, ServiceError};
-use crate::domain::staff::StaffMember;
+use crate::domain::staff::{LiveSession, StaffMember};
 use crate::domain::Actor;
 use crate::store::{AuditEntry, StaffSession, Store};
 
@@ -39,6 +39,7 @@ impl StaffSessionService {
         let session = StaffSession {
             token_hash: hash(token),
             subject: member.actor_id(),
+            name: member.name.clone(),
             roles: roles.join(","),
             signed_in_at: now,
         };
@@ -69,6 +70,42 @@ impl StaffSessionService {
             .revoke_staff_session(&hash(token), self.clock.now(), why)
             .await?;
         Ok(())
+    }
+
+    /// The sessions live now under these timeouts, most recently used first.
+    pub async fn live(
+        &self,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Result<Vec<LiveSession>, ServiceError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .live_staff_sessions(now - idle, now - absolute, 200)
+            .await?)
+    }
+
+    /// Ends one session (named by its handle) for an administrator, audited under them; false
+    /// if it had already ended.
+    pub async fn revoke(&self, handle: &str, by: &Actor) -> Result<bool, ServiceError> {
+        let at = self.clock.now();
+        let ended = self
+            .store
+            .revoke_staff_session(handle, at, "revoked_by_admin")
+            .await?;
+        if ended {
+            self.store
+                .append_audit(&AuditEntry {
+                    at,
+                    actor_key_id: by.id(),
+                    actor_label: by.label(),
+                    action: "console.session_revoked".into(),
+                    subject: handle.chars().take(12).collect(),
+                    detail: json!({}),
+                })
+                .await?;
+        }
+        Ok(ended)
     }
 
     /// Ends every session of the person `subject` (`staff:<subject>`), as `by`; how many.

@@ -11,6 +11,8 @@ use super::*;
 pub struct StaffSession {
     pub token_hash: String,
     pub subject: String,
+    /// The person's name, as the identity provider gave it.
+    pub name: String,
     pub roles: String,
     pub signed_in_at: DateTime<Utc>,
 }
@@ -38,6 +40,15 @@ pub trait StaffSessionStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         why: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` live sessions (not revoked, seen since `idle_since`, begun since
+    /// `begun_since`), most recently seen first.
+    async fn live_staff_sessions(
+        &self,
+        idle_since: DateTime<Utc>,
+        begun_since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::staff::LiveSession>, StoreError>;
 
     /// Ends every live session of a person; how many.
     async fn revoke_staff_sessions_of(

@@ -22,7 +22,7 @@ both_stores! {
 
         assert_eq!(app.get(path, &app.crm_key).await.status(), 200);
         let id = &app.crm_key[3..15];
-        assert!(app.services.keys.revoke(id).await.unwrap());
+        assert!(app.services.keys.revoke(&counterfoil::domain::Actor::CommandLine("test"), id).await.unwrap());
         assert_eq!(app.get(path, &app.crm_key).await.status(), 401);
         let refused = app.create_payment("after-revoke", &payment_body("CRM-4001")).await;
         assert_eq!(refused.status(), 401);
@@ -68,6 +68,7 @@ async fn an_expired_key_is_refused() {
         .services
         .keys
         .create_expiring(
+            &counterfoil::domain::Actor::CommandLine("test"),
             counterfoil::domain::api_key::Role::Finance,
             "contractor",
             Some(in_a_day),
@@ -84,6 +85,7 @@ async fn an_expired_key_is_refused() {
         .services
         .keys
         .create_expiring(
+            &counterfoil::domain::Actor::CommandLine("test"),
             counterfoil::domain::api_key::Role::Crm,
             "late",
             Some(in_a_day - chrono::Duration::days(2))

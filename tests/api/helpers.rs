@@ -82,6 +82,9 @@ pub fn closed_port() -> u16 {
         .1
 }
 
+/// Who the audit trail says set a test up.
+pub const TESTER: counterfoil::domain::Actor = counterfoil::domain::Actor::CommandLine("test");
+
 /// Settings for a test: loopback, short provider timeouts, no refresh throttle, plus an `offline`
 /// service whose provider account points at a closed port.
 pub fn test_settings(db_url: &str) -> Settings {
@@ -166,7 +169,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         let key = |role| {
             let services = services.clone();
-            async move { services.keys.create(role, "test").await.unwrap().1 }
+            async move { services.keys.create(&TESTER, role, "test").await.unwrap().1 }
         };
         Self {
             address,

@@ -34,7 +34,7 @@ both_stores! {
 
     async fn a_key_is_the_callers_own(app) {
         // Two different CRM keys may use the same Idempotency-Key for different payments.
-        let other_key = app.services.keys.create(counterfoil::domain::api_key::Role::Crm, "second portal").await.unwrap().1;
+        let other_key = app.services.keys.create(&counterfoil::domain::Actor::CommandLine("test"), counterfoil::domain::api_key::Role::Crm, "second portal").await.unwrap().1;
         assert_eq!(app.create_payment("shared", &payment_body("CRM-2003")).await.status(), 201);
         let response = app
             .client

@@ -4,6 +4,7 @@ mod support;
 #[macro_use]
 mod helpers;
 
+mod access_pages;
 mod architecture;
 mod attention;
 mod audit;

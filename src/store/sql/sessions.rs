@@ -32,11 +32,12 @@ impl<B: Backend> StaffSessionStore for SqlStore<B> {
         .execute(&mut tx)
         .await?;
         statement::<B>(
-            "INSERT INTO staff_sessions (token_hash, subject, roles, signed_in_at, last_seen) \
-             VALUES ($1, $2, $3, $4, $4)",
+            "INSERT INTO staff_sessions (token_hash, subject, name, roles, signed_in_at, last_seen) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(&session.token_hash)
         .bind(&session.subject)
+        .bind(&session.name)
         .bind(&session.roles)
         .bind(session.signed_in_at)
         .execute(&mut tx)
@@ -104,5 +105,36 @@ impl<B: Backend> StaffSessionStore for SqlStore<B> {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store live_staff_sessions", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn live_staff_sessions(
+        &self,
+        idle_since: DateTime<Utc>,
+        begun_since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::domain::staff::LiveSession>, StoreError> {
+        statement::<B>(
+            "SELECT token_hash, subject, name, roles, signed_in_at, last_seen FROM staff_sessions \
+             WHERE revoked_at IS NULL AND last_seen >= $1 AND signed_in_at >= $2 \
+             ORDER BY last_seen DESC LIMIT $3",
+        )
+        .bind(idle_since)
+        .bind(begun_since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(crate::domain::staff::LiveSession {
+                handle: row.col("token_hash")?,
+                subject: row.col("subject")?,
+                name: row.col("name")?,
+                roles: row.col("roles")?,
+                signed_in_at: row.col("signed_in_at")?,
+                last_seen: row.col("last_seen")?,
+            })
+        })
+        .collect()
     }
 }
