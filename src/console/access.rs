@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::forms::DateFields;
-use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::pages::{html_with_status, CsrfForm, FieldProblem, CARD_NUMBER_REFUSED};
 use super::render::{layout, status_text, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
@@ -317,11 +317,6 @@ pub async fn confirm_revoke(
         "last_used": key.last_used_at.map(uk_time)}),
     );
     html_with_status(&console, "revoke_key.html", context, StatusCode::OK)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
 }
 
 /// Revokes a key.

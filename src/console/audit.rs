@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::forms::{query_string, DateRange};
-use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::pages::{html_with_status, refuse_card_numbers, CsrfForm, FieldProblem};
 use super::render::{layout, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
 use crate::domain::audit::{AuditEntry, AuditQuery};
-use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::london_days;
 use crate::domain::staff::Permission;
 
@@ -42,15 +41,9 @@ impl TrailForm {
             ("action", &mut self.action),
             ("reference", &mut self.reference),
         ];
-        for (field, value) in fields.into_iter().chain(self.dates.boxes_mut()) {
-            if contains_card_number(value) {
-                value.clear();
-                problems.push(FieldProblem {
-                    field,
-                    message: CARD_NUMBER_REFUSED.to_owned(),
-                });
-            }
-        }
+        problems.extend(refuse_card_numbers(
+            fields.into_iter().chain(self.dates.boxes_mut()),
+        ));
         let given = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
         let (from, to) = self.dates.read(&mut problems);
         let query = AuditQuery {
@@ -133,11 +126,6 @@ fn entry_row(e: &AuditEntry) -> Value {
     };
     json!({"at": uk_time(e.at), "who": e.actor_label, "who_id": e.actor_key_id,
            "action": e.action, "subject": e.subject, "detail": detail})
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
 }
 
 /// Verifies the hash chain now and records the result under the person.

@@ -7,11 +7,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::pages::{html_with_status, refuse_card_numbers, CsrfForm, FieldProblem};
 use super::render::{layout, money, status_text, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
-use crate::domain::card_guard::contains_card_number;
 use crate::domain::queries::PaymentQuery;
 use crate::domain::retention::ERASED;
 use crate::domain::staff::Permission;
@@ -36,19 +35,10 @@ pub async fn home(
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Permission::ProtectData)?;
     let mut form = form.into_inner();
-    let mut problems = Vec::new();
-    for (field, value) in [
+    let mut problems = refuse_card_numbers([
         ("reference", &mut form.reference),
         ("email", &mut form.email),
-    ] {
-        if contains_card_number(value) {
-            value.clear();
-            problems.push(FieldProblem {
-                field,
-                message: CARD_NUMBER_REFUSED.to_owned(),
-            });
-        }
-    }
+    ]);
     let reference = form.reference.trim();
     let email = form.email.trim();
     if !email.is_empty() && Email::parse(email).is_err() {
@@ -115,11 +105,6 @@ async fn retention(console: &Console) -> Result<Value, ConsoleError> {
         "next": status.next_sweep.map(uk_time),
         "last": last,
     }))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
 }
 
 /// What the sweep would do now, changing nothing.
@@ -212,15 +197,7 @@ pub async fn export_json(
     staff: Staff,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    staff.require(Permission::ProtectData)?;
-    let reference = request_ref(&query.reference)?;
-    let export = console
-        .services
-        .data_protection
-        .export(&staff.actor(), &reference)
-        .await?;
-    let body = serde_json::to_string_pretty(&export).map_err(|_| ConsoleError::Template)?;
-    Ok(download("application/json", &reference, "json", body))
+    export(&console, &staff, &query.reference, ExportFormat::Json).await
 }
 
 /// The subject export as CSV (a byte-order mark for spreadsheets).
@@ -229,15 +206,37 @@ pub async fn export_csv(
     staff: Staff,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
+    export(&console, &staff, &query.reference, ExportFormat::Csv).await
+}
+
+enum ExportFormat {
+    Json,
+    Csv,
+}
+
+async fn export(
+    console: &Console,
+    staff: &Staff,
+    reference: &str,
+    format: ExportFormat,
+) -> Result<HttpResponse, ConsoleError> {
     staff.require(Permission::ProtectData)?;
-    let reference = request_ref(&query.reference)?;
+    let reference = request_ref(reference)?;
     let export = console
         .services
         .data_protection
         .export(&staff.actor(), &reference)
         .await?;
-    let body = format!("\u{feff}{}", export.csv());
-    Ok(download("text/csv", &reference, "csv", body))
+    Ok(match format {
+        ExportFormat::Json => {
+            let body = serde_json::to_string_pretty(&export).map_err(|_| ConsoleError::Template)?;
+            download("application/json", &reference, "json", body)
+        }
+        ExportFormat::Csv => {
+            let body = format!("\u{feff}{}", export.csv());
+            download("text/csv", &reference, "csv", body)
+        }
+    })
 }
 
 fn download(kind: &str, reference: &RequestRef, ext: &str, body: String) -> HttpResponse {

@@ -92,5 +92,29 @@ pub async fn accessibility(
 }
 
 /// What a person is told when they type a card number: it is refused and never repeated.
+/// Empties every field that holds a card number (so the page, its links and the audit trail
+/// never repeat it) and says so for each: what every search form does first.
+pub(super) fn refuse_card_numbers<'a>(
+    fields: impl IntoIterator<Item = (&'static str, &'a mut String)>,
+) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    for (field, value) in fields {
+        if crate::domain::card_guard::contains_card_number(value) {
+            value.clear();
+            problems.push(FieldProblem {
+                field,
+                message: CARD_NUMBER_REFUSED.to_owned(),
+            });
+        }
+    }
+    problems
+}
+
+/// A form whose only field is its CSRF token (a button that changes something).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf_token: String,
+}
+
 pub(super) const CARD_NUMBER_REFUSED: &str =
     "Do not enter card numbers: the council never keeps card details. Remove the card number";

@@ -7,11 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::forms::{decode_cursor, encode_cursor, page_of, query_string, uk_csv_time, DateRange};
-use super::pages::{html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::pages::{html_with_status, refuse_card_numbers, FieldProblem};
 use super::payment::refund_row;
 use super::render::{layout, with};
 use super::{Console, ConsoleError, Staff};
-use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days, pounds};
 use crate::domain::queries::RegisterQuery;
 use crate::domain::refund::{RefundRecord, RefundState};
@@ -39,15 +38,9 @@ impl RegisterForm {
             ("requested_by", &mut self.requested_by),
             ("decided_by", &mut self.decided_by),
         ];
-        for (field, value) in fields.into_iter().chain(self.dates.boxes_mut()) {
-            if contains_card_number(value) {
-                value.clear();
-                problems.push(FieldProblem {
-                    field,
-                    message: CARD_NUMBER_REFUSED.to_owned(),
-                });
-            }
-        }
+        problems.extend(refuse_card_numbers(
+            fields.into_iter().chain(self.dates.boxes_mut()),
+        ));
         let given = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
         let mut query = RegisterQuery {
             state: self.state.parse().ok(),

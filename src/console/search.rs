@@ -6,11 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::forms::{page_of, query_string, uk_csv_time, DateRange};
-use super::pages::{html, html_with_status, FieldProblem, CARD_NUMBER_REFUSED};
+use super::pages::{html, html_with_status, refuse_card_numbers, FieldProblem};
 use super::render::{layout, money, uk_time, with};
 use super::session::Staff;
 use super::{Console, ConsoleError};
-use crate::domain::card_guard::contains_card_number;
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days};
 use crate::domain::queries::PaymentQuery;
 use crate::domain::staff::{parse_pounds, Permission};
@@ -48,15 +47,9 @@ impl SearchForm {
             ("service", &mut self.service),
             ("cursor", &mut self.cursor),
         ];
-        for (field, value) in fields.into_iter().chain(self.dates.boxes_mut()) {
-            if contains_card_number(value) {
-                value.clear();
-                problems.push(FieldProblem {
-                    field,
-                    message: CARD_NUMBER_REFUSED.to_owned(),
-                });
-            }
-        }
+        problems.extend(refuse_card_numbers(
+            fields.into_iter().chain(self.dates.boxes_mut()),
+        ));
         (self, problems)
     }
 
