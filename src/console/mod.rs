@@ -489,7 +489,7 @@ impl ResponseError for ConsoleError {
             Self::Template => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::SignInFailed(_) => StatusCode::UNAUTHORIZED,
-            Self::Service(e) => service_status(e),
+            Self::Service(e) => crate::edge::status_of(e),
         }
     }
 
@@ -544,21 +544,6 @@ impl ResponseError for ConsoleError {
 }
 
 /// The status a service error is shown with in the console.
-fn service_status(error: &ServiceError) -> StatusCode {
-    match error {
-        ServiceError::PaymentNotFound
-        | ServiceError::ApprovalNotFound
-        | ServiceError::RefundNotFound => StatusCode::NOT_FOUND,
-        ServiceError::Forbidden | ServiceError::SecondPersonRequired => StatusCode::FORBIDDEN,
-        ServiceError::AlreadyDecided => StatusCode::CONFLICT,
-        ServiceError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceError::ProviderUnavailable { .. } | ServiceError::ProviderRejected { .. } => {
-            StatusCode::BAD_GATEWAY
-        }
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
 /// Gives an error's bare response its page, in the console's layout.
 async fn render_error_pages(
     req: ServiceRequest,

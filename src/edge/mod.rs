@@ -1,7 +1,11 @@
 //! What both HTTP edges (the API in `http/` and the staff console in `console/`) share, so that
-//! neither imports the other: the client's address behind trusted proxies, and downloads.
+//! neither imports the other: the client's address behind trusted proxies, the status of a
+//! service's error, and downloads.
 
 pub mod downloads;
+mod status;
+
+pub use status::status_of;
 
 use std::net::IpAddr;
 

@@ -170,82 +170,92 @@ impl ResponseError for ApiError {
 }
 
 impl From<ServiceError> for ApiError {
+    /// The problem for `error`, with the status both edges give it.
     fn from(error: ServiceError) -> Self {
-        use StatusCode as S;
-        match error {
-            ServiceError::Validation(issues) => ApiError::validation(issues),
-            ServiceError::PaymentNotFound => {
-                ApiError::new(S::NOT_FOUND, "payment_not_found", "No such payment")
-            }
-            ServiceError::Forbidden => ApiError::new(
-                S::FORBIDDEN,
-                "forbidden",
-                "This API key's role may not do that",
-            ),
-            ServiceError::IdempotencyConflict => ApiError::new(
-                S::CONFLICT,
-                "idempotency_conflict",
-                "A request with this Idempotency-Key is still being processed",
-            )
-            .detail("Retry after a short wait; the first request's answer will then be replayed."),
-            ServiceError::IdempotencyKeyReused => ApiError::new(
-                S::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used for a different request",
-            )
-            .detail("Use a new Idempotency-Key for a new request."),
-            ServiceError::NotRefundable => ApiError::new(
-                S::CONFLICT,
-                "payment_not_refundable",
-                "Only a succeeded payment can be refunded",
-            ),
-            ServiceError::RefundExceedsCaptured { available } => {
-                let mut e = ApiError::new(
-                    S::UNPROCESSABLE_ENTITY,
-                    "refund_exceeds_captured",
-                    "The refund is more than is left to refund on this payment",
-                )
-                .detail(format!("At most {available} pence can still be refunded."));
-                e.problem.refundable_amount = Some(available);
-                e
-            }
-            ServiceError::RefundNotFound => {
-                ApiError::new(S::NOT_FOUND, "refund_not_found", "No such refund")
-            }
-            ServiceError::ApprovalNotFound => approval_not_found(),
-            ServiceError::SecondPersonRequired => ApiError::new(
-                S::FORBIDDEN,
-                "second_person_required",
-                "A second person must approve this refund",
-            ),
-            ServiceError::NeedsSecondPerson { threshold } => two_person_rule(threshold),
-            ServiceError::ApiRefundsOff => api_refunds_off(),
-            ServiceError::AccountNotConfigured(_) => account_not_configured(),
-            ServiceError::AlreadyDecided => ApiError::new(
-                S::CONFLICT,
-                "already_decided",
-                "This refund has already been approved or declined",
-            ),
-            ServiceError::NotCancellable { reason } => not_cancellable(reason),
-            ServiceError::ProviderUnavailable {
-                payment_id,
-                certain_nothing_happened,
-            } => provider_unavailable(payment_id, certain_nothing_happened),
-            ServiceError::ProviderRejected { payment_id, code } => {
-                let mut e = ApiError::new(S::BAD_GATEWAY, "provider_rejected", "The payment provider refused the request")
-                    .detail("The provider made no payment. See provider_code; this usually needs a configuration fix.");
-                e.problem.payment_id = payment_id;
-                e.problem.provider_code = code;
-                e
-            }
-            ServiceError::CardData => ApiError::card_data(),
-            ServiceError::NotWaiting => ApiError::new(
-                S::CONFLICT,
-                "no_longer_waiting",
-                "This no longer needs anyone",
-            ),
-            ServiceError::Store(store) => storage_failure(&store, StorageFailure::of(&store)),
+        let status = crate::edge::status_of(&error);
+        let mut problem = problem_of(error);
+        debug_assert_eq!(problem.status, status, "{:?}", problem.problem.code);
+        problem.status = status;
+        problem
+    }
+}
+
+/// The problem+json body for a service's error: its stable code, title and detail.
+fn problem_of(error: ServiceError) -> ApiError {
+    use StatusCode as S;
+    match error {
+        ServiceError::Validation(issues) => ApiError::validation(issues),
+        ServiceError::PaymentNotFound => {
+            ApiError::new(S::NOT_FOUND, "payment_not_found", "No such payment")
         }
+        ServiceError::Forbidden => ApiError::new(
+            S::FORBIDDEN,
+            "forbidden",
+            "This API key's role may not do that",
+        ),
+        ServiceError::IdempotencyConflict => ApiError::new(
+            S::CONFLICT,
+            "idempotency_conflict",
+            "A request with this Idempotency-Key is still being processed",
+        )
+        .detail("Retry after a short wait; the first request's answer will then be replayed."),
+        ServiceError::IdempotencyKeyReused => ApiError::new(
+            S::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request",
+        )
+        .detail("Use a new Idempotency-Key for a new request."),
+        ServiceError::NotRefundable => ApiError::new(
+            S::CONFLICT,
+            "payment_not_refundable",
+            "Only a succeeded payment can be refunded",
+        ),
+        ServiceError::RefundExceedsCaptured { available } => {
+            let mut e = ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "refund_exceeds_captured",
+                "The refund is more than is left to refund on this payment",
+            )
+            .detail(format!("At most {available} pence can still be refunded."));
+            e.problem.refundable_amount = Some(available);
+            e
+        }
+        ServiceError::RefundNotFound => {
+            ApiError::new(S::NOT_FOUND, "refund_not_found", "No such refund")
+        }
+        ServiceError::ApprovalNotFound => approval_not_found(),
+        ServiceError::SecondPersonRequired => ApiError::new(
+            S::FORBIDDEN,
+            "second_person_required",
+            "A second person must approve this refund",
+        ),
+        ServiceError::NeedsSecondPerson { threshold } => two_person_rule(threshold),
+        ServiceError::ApiRefundsOff => api_refunds_off(),
+        ServiceError::AccountNotConfigured(_) => account_not_configured(),
+        ServiceError::AlreadyDecided => ApiError::new(
+            S::CONFLICT,
+            "already_decided",
+            "This refund has already been approved or declined",
+        ),
+        ServiceError::NotCancellable { reason } => not_cancellable(reason),
+        ServiceError::ProviderUnavailable {
+            payment_id,
+            certain_nothing_happened,
+        } => provider_unavailable(payment_id, certain_nothing_happened),
+        ServiceError::ProviderRejected { payment_id, code } => {
+            let mut e = ApiError::new(S::BAD_GATEWAY, "provider_rejected", "The payment provider refused the request")
+                    .detail("The provider made no payment. See provider_code; this usually needs a configuration fix.");
+            e.problem.payment_id = payment_id;
+            e.problem.provider_code = code;
+            e
+        }
+        ServiceError::CardData => ApiError::card_data(),
+        ServiceError::NotWaiting => ApiError::new(
+            S::CONFLICT,
+            "no_longer_waiting",
+            "This no longer needs anyone",
+        ),
+        ServiceError::Store(store) => storage_failure(&store, StorageFailure::of(&store)),
     }
 }
 
@@ -332,6 +342,57 @@ fn storage_failure(store: &dyn std::fmt::Display, failure: StorageFailure) -> Ap
         StorageFailure::Other => {
             tracing::error!(error = %store, "storage failure");
             ApiError::internal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    /// Every kind of service error answers the API with the status the console gives it.
+    #[test]
+    fn the_api_and_the_console_give_every_service_error_one_status() {
+        let every = vec![
+            ServiceError::Validation(Vec::new()),
+            ServiceError::PaymentNotFound,
+            ServiceError::Forbidden,
+            ServiceError::IdempotencyConflict,
+            ServiceError::IdempotencyKeyReused,
+            ServiceError::NotRefundable,
+            ServiceError::RefundExceedsCaptured { available: 1 },
+            ServiceError::RefundNotFound,
+            ServiceError::ApprovalNotFound,
+            ServiceError::SecondPersonRequired,
+            ServiceError::AlreadyDecided,
+            ServiceError::NeedsSecondPerson { threshold: 1 },
+            ServiceError::AccountNotConfigured(crate::providers::AccountNotConfigured("x".into())),
+            ServiceError::ApiRefundsOff,
+            ServiceError::NotCancellable { reason: "x" },
+            ServiceError::ProviderUnavailable {
+                payment_id: None,
+                certain_nothing_happened: true,
+            },
+            ServiceError::ProviderUnavailable {
+                payment_id: None,
+                certain_nothing_happened: false,
+            },
+            ServiceError::ProviderRejected {
+                payment_id: None,
+                code: None,
+            },
+            ServiceError::CardData,
+            ServiceError::NotWaiting,
+            ServiceError::Store(StoreError::CardData),
+            ServiceError::Store(StoreError::Conflict),
+            ServiceError::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+            ServiceError::Store(StoreError::Other("x".into())),
+        ];
+        for error in every {
+            let shared = crate::edge::status_of(&error);
+            let said = format!("{error:?}");
+            assert_eq!(problem_of(error).status, shared, "{said}");
         }
     }
 }
