@@ -1,5 +1,6 @@
 //! API keys: roles, the `cf_<id>_<secret>` token format and its SHA-256 digest (keys are stored hashed).
 
+use chrono::{DateTime, Utc};
 use std::fmt;
 use std::str::FromStr;
 
@@ -91,6 +92,20 @@ pub const fn secret_len() -> usize {
 /// SHA-256 of the whole token. Keys are long and random, so a fast hash is the right tool.
 pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// An API key as stored: its hash, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub role: Role,
+    pub label: String,
+    pub token_sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// After this the key is refused, as if revoked.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

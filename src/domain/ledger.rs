@@ -4,6 +4,30 @@
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::London;
 
+super::named::named_enum! {
+    /// What a ledger line is: money in (a payment) or money out (a refund).
+    pub enum LineKind { Payment = "payment", Refund = "refund" }
+}
+
+/// One line of the ledger: a succeeded payment, or a succeeded refund (negative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerLine {
+    /// When the money moved (the payment or refund succeeded), UTC.
+    pub at: DateTime<Utc>,
+    pub kind: LineKind,
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+    /// The line's own id (the refund's, or the payment's), for ordering and paging.
+    pub line_id: String,
+    pub request_ref: String,
+    pub service: String,
+    /// Pence; refunds are negative.
+    pub amount: i64,
+    pub description: String,
+    pub provider: String,
+    pub provider_reference: Option<String>,
+}
+
 /// The London calendar day an instant falls on (a payment at 23:30 UTC in summer is tomorrow's).
 pub fn london_day(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&London).date_naive()

@@ -222,7 +222,7 @@ impl LedgerService {
             fund_code: codes.map(|c| c.fund_code.clone()).unwrap_or_default(),
             cost_centre: codes.map(|c| c.cost_centre.clone()).unwrap_or_default(),
             at: line.at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            kind: line.kind,
+            kind: line.kind.as_str().to_owned(),
             payment_id: line.payment_id,
             refund_id: line.refund_id,
             request_ref: line.request_ref,

@@ -4,21 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::domain::api_key::Role;
 
-/// An API key as stored: its hash, never the key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    pub role: Role,
-    pub label: String,
-    pub token_sha256: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// After this the key is refused, as if revoked.
-    pub expires_at: Option<DateTime<Utc>>,
-}
+pub use crate::domain::api_key::ApiKeyRecord;
 
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync + 'static {

@@ -7,26 +7,7 @@ use super::*;
 use crate::domain::provider_view::{ProviderPayment, ProviderRefundRecord};
 use crate::domain::Payment;
 
-/// One line of the ledger: a succeeded payment, or a succeeded refund (negative).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LedgerLine {
-    /// When the money moved (the payment or refund succeeded), UTC.
-    pub at: DateTime<Utc>,
-    /// `payment` or `refund`.
-    pub kind: String,
-    pub payment_id: String,
-    pub refund_id: Option<String>,
-    /// The line's own id (the refund's, or the payment's), for ordering and paging.
-    pub line_id: String,
-    pub request_ref: String,
-    pub service: String,
-    /// Pence; refunds are negative.
-    pub amount: i64,
-    pub description: String,
-    pub provider: String,
-    pub provider_reference: Option<String>,
-}
-
+pub use crate::domain::ledger::{LedgerLine, LineKind};
 pub use crate::domain::reconciliation::{
     Discrepancy, DiscrepancyKind, ReconciliationRun, RunStatus,
 };

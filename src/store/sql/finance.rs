@@ -91,7 +91,7 @@ impl<B: Backend> FinanceStore for SqlStore<B> {
             .map(|row| {
                 Ok(LedgerLine {
                     at: row.col("at")?,
-                    kind: row.col("kind")?,
+                    kind: parse_column(&row.col::<String>("kind")?, "ledger.kind")?,
                     payment_id: row.col("payment_id")?,
                     refund_id: row.col("refund_id")?,
                     line_id: row.col("line_id")?,
