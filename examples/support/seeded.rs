@@ -1,0 +1,35 @@
+//! What the seeder makes and the benchmarks read: the services a seeded database's payments are
+//! spread over, and the settings a service reading it runs with.
+
+use counterfoil::config::{ServiceSettings, Settings};
+
+/// The seeded council services: `svc-a` … `svc-l`, all on the built-in simulator's account.
+pub const SERVICES: usize = 12;
+
+pub fn service_code(n: usize) -> String {
+    format!("svc-{}", (b'a' + n as u8) as char)
+}
+
+/// The development default on `database_url`, with the seeded services and no background work.
+pub fn settings(database_url: &str) -> Settings {
+    let mut settings = Settings::development_default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.database.url = database_url.to_owned();
+    settings.poller.enabled = false;
+    settings.notifications.worker = false;
+    settings.retention.sweep = false;
+    for n in 0..SERVICES {
+        settings.services.insert(
+            service_code(n),
+            ServiceSettings {
+                name: format!("Seeded service {}", (b'A' + n as u8) as char),
+                account: "sandbox".into(),
+                fund_code: format!("F{n:02}"),
+                cost_centre: format!("C{n:02}"),
+                crm_url: None,
+                two_person_threshold_pence: None,
+            },
+        );
+    }
+    settings
+}
