@@ -304,7 +304,8 @@ mod tests {
 /// Which entries the audit trail's page lists: newest first, every filter optional.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditQuery {
-    /// Part of who did it: their id (`staff:…`, a key id, `system`) or name, any case.
+    /// Who did it: their id exactly (`staff:…`, a key id, `system`), or the start of their name
+    /// (any case).
     pub who: Option<String>,
     /// The action, or the start of one (`refund.` for every refund action).
     pub action: Option<String>,

@@ -180,11 +180,12 @@ impl<B: Backend> AuditStore for SqlStore<B> {
             "SELECT id, at, actor_key_id, actor_label, action, subject, detail FROM audit_log WHERE 1 = 1",
         );
         if let Some(who) = &query.who {
-            let pattern = format!("%{}%", like_literal(&who.to_lowercase()));
-            sql.push(" AND (LOWER(actor_key_id) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR LOWER(actor_label) LIKE ")
-                .push_bind(pattern)
+            // An id exactly, or the start of a name: both read an index.
+            let prefix = format!("{}%", like_literal(&who.to_lowercase()));
+            sql.push(" AND (actor_key_id = ")
+                .push_bind(who.clone())
+                .push(" OR LOWER(actor_label) LIKE ")
+                .push_bind(prefix)
                 .push(" ESCAPE '\\')");
         }
         if let Some(action) = &query.action {
