@@ -61,10 +61,7 @@ each_backend! {
         assert_eq!(after.status(), StatusCode::SEE_OTHER);
         assert!(location(&after).starts_with("/console/sign-in"), "{}", location(&after));
 
-        let trail = app.services.audit.list(None, None, None, 500).await.unwrap().unwrap();
-        let by_ada: Vec<_> = trail.items.iter()
-            .filter(|e| e.actor_key_id == "staff:test-admin" && e.action != "console.viewed")
-            .map(|e| e.action.as_str()).collect();
+        let by_ada = crate::console::actions_of(&app, "staff:test-admin").await;
         assert_eq!(by_ada, ["console.signed_in", "key.created", "key.revoked", "console.session_revoked"]);
     }
 

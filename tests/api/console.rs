@@ -325,3 +325,20 @@ each_backend! {
         assert!(html.contains("You have been signed out"));
     }
 }
+
+/// What `actor` did, oldest first, as the audit trail says (without the pages they read).
+pub(crate) async fn actions_of(app: &TestApp, actor: &str) -> Vec<String> {
+    let trail = app
+        .services
+        .audit
+        .list(None, None, None, 500)
+        .await
+        .unwrap()
+        .unwrap();
+    trail
+        .items
+        .iter()
+        .filter(|e| e.actor_key_id == actor && e.action != "console.viewed")
+        .map(|e| e.action.clone())
+        .collect()
+}

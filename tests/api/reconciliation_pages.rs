@@ -96,10 +96,7 @@ each_backend! {
         let (_, list) = page(&vera, &app, "/console/reconciliation").await;
         assert!(list.contains(&run_id) && list.contains("Fiona Finance (refunder)"), "{list}");
 
-        let trail = app.services.audit.list(None, None, None, 500).await.unwrap().unwrap();
-        let by_fiona: Vec<_> = trail.items.iter()
-            .filter(|e| e.actor_key_id == "staff:test-refunder" && e.action != "console.viewed")
-            .map(|e| e.action.as_str()).collect();
+        let by_fiona = crate::console::actions_of(&app, "staff:test-refunder").await;
         assert_eq!(by_fiona, ["console.signed_in", "reconciliation.run", "attention.resolved"]);
     }
 }
