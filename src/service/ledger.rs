@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{FieldIssue, ServiceError};
 use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days, pounds};
 use crate::domain::FieldError;
-use crate::store::{LedgerLine, Store};
+use crate::store::{LedgerLine, LineKind, Store};
 
 /// The finance codes of a configured service.
 #[derive(Debug, Clone)]
@@ -97,6 +97,9 @@ pub struct SummaryRow {
 }
 
 const PAGE: u32 = 1000;
+
+/// Days a takings statement totals at once.
+const SUMMARY_DAYS: usize = 31;
 
 pub struct LedgerService {
     store: Arc<dyn Store>,
@@ -273,31 +276,38 @@ impl LedgerService {
         self: &Arc<Self>,
         query: &LedgerQuery,
     ) -> Result<Vec<SummaryRow>, ServiceError> {
-        use futures_util::StreamExt;
         let mut totals: BTreeMap<(String, String, String), SummaryRow> = BTreeMap::new();
-        let mut pages = std::pin::pin!(self.pages(query));
-        while let Some(page) = pages.next().await {
-            for e in page? {
-                let row = totals
-                    .entry((e.date.clone(), e.service.clone(), e.fund_code.clone()))
-                    .or_insert_with(|| SummaryRow {
-                        date: e.date.clone(),
-                        service: e.service.clone(),
-                        fund_code: e.fund_code.clone(),
-                        payments: 0,
-                        gross_pence: 0,
-                        refunds: 0,
-                        refunds_pence: 0,
-                        net_pence: 0,
-                    });
-                if e.amount_pence < 0 {
-                    row.refunds += 1;
-                    row.refunds_pence -= e.amount_pence;
-                } else {
-                    row.payments += 1;
-                    row.gross_pence += e.amount_pence;
+        let days: Vec<NaiveDate> = query
+            .from
+            .iter_days()
+            .take_while(|d| *d <= query.to)
+            .collect();
+        // The database counts and sums; a statement covers at most a month of days.
+        for chunk in days.chunks(SUMMARY_DAYS) {
+            let mut bounds: Vec<DateTime<Utc>> =
+                chunk.iter().map(|day| london_days(*day, *day).0).collect();
+            bounds.push(london_days(chunk[chunk.len() - 1], chunk[chunk.len() - 1]).1);
+            let found = self
+                .store
+                .ledger_totals(&bounds, query.service.as_deref())
+                .await?;
+            for t in found {
+                let Some(day) = chunk.get(t.day_index) else {
+                    continue;
+                };
+                let row = self.summary_row(&mut totals, day.to_string(), &t.service);
+                match t.kind {
+                    LineKind::Payment => {
+                        row.payments += t.lines as u64;
+                        row.gross_pence += t.pence;
+                        row.net_pence += t.pence;
+                    }
+                    LineKind::Refund => {
+                        row.refunds += t.lines as u64;
+                        row.refunds_pence += t.pence;
+                        row.net_pence -= t.pence;
+                    }
                 }
-                row.net_pence += e.amount_pence;
             }
         }
         // Days whose payment records were removed after the retention period keep their totals.
@@ -310,23 +320,7 @@ impl LedgerService {
             )
             .await?;
         for t in kept {
-            let fund_code = self
-                .services
-                .get(&t.service)
-                .map(|c| c.fund_code.clone())
-                .unwrap_or_default();
-            let row = totals
-                .entry((t.day.clone(), t.service.clone(), fund_code.clone()))
-                .or_insert_with(|| SummaryRow {
-                    date: t.day.clone(),
-                    service: t.service.clone(),
-                    fund_code,
-                    payments: 0,
-                    gross_pence: 0,
-                    refunds: 0,
-                    refunds_pence: 0,
-                    net_pence: 0,
-                });
+            let row = self.summary_row(&mut totals, t.day.clone(), &t.service);
             row.payments += t.payments as u64;
             row.gross_pence += t.gross_pence;
             row.refunds += t.refunds as u64;
@@ -334,5 +328,31 @@ impl LedgerService {
             row.net_pence += t.gross_pence - t.refunds_pence;
         }
         Ok(totals.into_values().collect())
+    }
+
+    /// The summary's row for a day and service (under the service's fund), made when first met.
+    fn summary_row<'a>(
+        &self,
+        totals: &'a mut BTreeMap<(String, String, String), SummaryRow>,
+        date: String,
+        service: &str,
+    ) -> &'a mut SummaryRow {
+        let fund_code = self
+            .services
+            .get(service)
+            .map(|c| c.fund_code.clone())
+            .unwrap_or_default();
+        totals
+            .entry((date.clone(), service.to_owned(), fund_code.clone()))
+            .or_insert_with(|| SummaryRow {
+                date,
+                service: service.to_owned(),
+                fund_code,
+                payments: 0,
+                gross_pence: 0,
+                refunds: 0,
+                refunds_pence: 0,
+                net_pence: 0,
+            })
     }
 }

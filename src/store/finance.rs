@@ -25,8 +25,29 @@ pub struct DailyTotal {
     pub refunds_pence: i64,
 }
 
+/// The ledger's lines of one kind, service and day, counted and summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTotal {
+    /// Which day: the `n`th of the bounds given to [`FinanceStore::ledger_totals`].
+    pub day_index: usize,
+    pub kind: LineKind,
+    pub service: String,
+    pub lines: i64,
+    /// Positive for refunds too: the pence refunded.
+    pub pence: i64,
+}
+
 #[async_trait]
 pub trait FinanceStore: Send + Sync + 'static {
+    /// The ledger's lines counted and summed per day, kind and service, where day `n` is
+    /// `bounds[n] <= at < bounds[n + 1]` (so `bounds` holds one more instant than there are
+    /// days), without reading the lines themselves.
+    async fn ledger_totals(
+        &self,
+        bounds: &[DateTime<Utc>],
+        service: Option<&str>,
+    ) -> Result<Vec<LedgerTotal>, StoreError>;
+
     /// Up to `limit` ledger lines with `start <= at < end`, ordered by (at, line id), after `after`.
     async fn ledger_page(
         &self,

@@ -256,4 +256,51 @@ both_stores! {
         let backwards = app.get("/v1/ledger?from=2026-02-01&to=2026-01-01", &app.finance_key).await;
         assert_eq!(backwards.json::<Value>().await.unwrap()["errors"][0]["field"], "to");
     }
+
+    async fn daily_totals_add_up_the_ledgers_lines_per_london_day_across_the_clocks_changing(app) {
+        // Either side of London's midnights on the day the clocks go back (25 October 2026,
+        // 25 hours long), and a day past the first month of a 40-day period.
+        let times = [
+            "2026-10-01T00:00:00.000000Z",
+            "2026-10-24T22:59:59.999999Z",
+            "2026-10-24T23:00:00.000000Z",
+            "2026-10-25T23:59:59.999999Z",
+            "2026-10-26T00:00:00.000000Z",
+            "2026-10-31T23:59:59.999999Z",
+            "2026-11-01T00:00:00.000000Z",
+            "2026-11-09T23:59:59.999999Z",
+        ];
+        let mut paid = Vec::new();
+        for (n, at) in times.iter().enumerate() {
+            paid.push(paid_at(&app, &format!("T-{n}"), "Garden waste", at).await);
+        }
+        for (n, id) in paid.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+            let response = app.client.post(app.url(&format!("/v1/payments/{id}/refunds")))
+                .bearer_auth(&app.finance_key).header("Idempotency-Key", format!("totals-{n}"))
+                .json(&json!({"amount": 100 * (n as i64 + 1), "reason": "Part refund"})).send().await.unwrap();
+            assert_eq!(response.status(), 201);
+            // Each refund lands on the day after its payment's.
+            app.execute(&format!(
+                "UPDATE refunds SET finished_at = '{}' WHERE payment_id = '{id}'",
+                times[(n + 1) % times.len()]
+            )).await;
+        }
+        let period = "from=2026-10-01&to=2026-11-09";
+        let lines = ledger(&app, period).await;
+        let mut expected = std::collections::BTreeMap::<String, [i64; 4]>::new();
+        for line in lines["items"].as_array().unwrap() {
+            let totals = expected.entry(line["date"].as_str().unwrap().to_owned()).or_default();
+            let pence = line["amount_pence"].as_i64().unwrap();
+            if pence < 0 { totals[2] += 1; totals[3] -= pence } else { totals[0] += 1; totals[1] += pence }
+        }
+        assert_eq!(expected.len(), 7, "the lines fall on seven London days: {expected:?}");
+        let summary: Value = app.get(&format!("/v1/ledger/summary?{period}"), &app.finance_key)
+            .await.json().await.unwrap();
+        let got: std::collections::BTreeMap<String, [i64; 4]> = summary["items"].as_array().unwrap().iter()
+            .map(|row| (row["date"].as_str().unwrap().to_owned(), ["payments", "gross_pence", "refunds", "refunds_pence"].map(|k| row[k].as_i64().unwrap())))
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(got["2026-10-25"], [2, 5000, 0, 0], "both ends of the 25-hour day");
+        assert_eq!(got["2026-11-01"], [1, 2500, 0, 0], "the first day past a month's statement");
+    }
 }

@@ -196,8 +196,9 @@ impl<B: Backend> SqlStore<B> {
         };
         let approved = refund.approved.as_ref();
         statement::<B>(&format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "INSERT INTO refunds ({REFUND_COLUMNS}, requested_at) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             COALESCE((SELECT requested_at FROM refund_approvals WHERE id = $15), $12))"
         ))
         .bind(&refund.id)
         .bind(refund.payment_id.as_ref())

@@ -9,64 +9,41 @@ use crate::domain::PaymentId;
 use crate::store::backend::{Backend, ReadRow};
 use crate::store::{parse_column, RegisterQuery};
 
-/// Both kinds of row in one shape. A refund sent on an approval is asked for when the approval
-/// was; a waiting approval's `failure` is why its last attempt failed.
-const REGISTER: &str = "SELECT * FROM (\
-    SELECT r.id AS id, r.payment_id AS payment_id, p.service AS service, \
+/// A refund sent to the provider, in the register's shape. A refund sent on an approval was asked
+/// for when the approval was (`refunds.requested_at` keeps that, so the newest come from an index).
+const SENT: &str = "SELECT r.id AS id, r.payment_id AS payment_id, p.service AS service, \
       p.request_ref AS request_ref, r.amount AS amount, r.status AS state, r.reason AS reason, \
       r.requested_by AS requested_by, r.requested_by_label AS requested_by_label, \
-      COALESCE(a.requested_at, r.created_at) AS requested_at, \
+      r.requested_at AS requested_at, \
       r.approved_by_label AS decided_by_label, r.approved_at AS decided_at, \
-      NULL AS decline_reason, r.failure_code AS failure, r.created_at AS sent_at, \
+      CAST(NULL AS TEXT) AS decline_reason, r.failure_code AS failure, r.created_at AS sent_at, \
       r.finished_at AS finished_at \
-    FROM refunds r JOIN payments p ON p.id = r.payment_id \
-    LEFT JOIN refund_approvals a ON a.id = r.approval_id \
-  UNION ALL \
-    SELECT a.id, a.payment_id, p.service, p.request_ref, a.amount, a.status, a.reason, \
-      a.requested_by, a.requested_by_label, a.requested_at, a.decided_by_label, a.decided_at, \
-      a.decline_reason, a.last_failure, NULL, NULL \
-    FROM refund_approvals a JOIN payments p ON p.id = a.payment_id \
-    WHERE a.status IN ('waiting', 'declined')\
-  ) register WHERE 1 = 1";
+    FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE 1 = 1";
 
+/// A refund waiting for, or declined by, a second person, in the same shape (each branch is a
+/// query of its own, so its NULLs are typed: SQLite reads a cast of NULL as NULL).
+const UNSENT: &str = "SELECT a.id, a.payment_id, p.service, p.request_ref, a.amount, \
+      a.status, a.reason, a.requested_by, a.requested_by_label, a.requested_at, \
+      a.decided_by_label, a.decided_at, a.decline_reason, a.last_failure, \
+      CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ) \
+    FROM refund_approvals a JOIN payments p ON p.id = a.payment_id \
+    WHERE a.status IN ('waiting', 'declined')";
+
+/// The register's newest `limit` rows matching `query`. Each kind of row is filtered, ordered and
+/// cut to one page on its own table's index (newest asked for first, by state when one is
+/// asked for) before the two pages are merged, so a page costs the same however many refunds
+/// there are.
 pub(super) async fn refund_register<B: Backend>(
     pool: &Pool<B>,
     query: &RegisterQuery,
 ) -> Result<Vec<RefundRecord>, StoreError> {
-    let mut sql = Builder::<B>::new(REGISTER);
-    if let Some(id) = &query.payment_id {
-        sql.push(" AND payment_id = ").push_bind(id.to_string());
-    }
-    if let Some(state) = query.state {
-        sql.push(" AND state = ").push_bind(state.as_str());
-    }
-    if let Some(service) = &query.service {
-        sql.push(" AND service = ").push_bind(service.clone());
-    }
-    for (column, name) in [
-        ("requested_by_label", &query.requested_by),
-        ("decided_by_label", &query.decided_by),
-    ] {
-        if let Some(name) = name {
-            let pattern = format!("%{}%", name.to_lowercase().replace(['%', '_'], ""));
-            sql.push(format!(" AND LOWER({column}) LIKE "))
-                .push_bind(pattern);
-        }
-    }
-    if let Some(from) = query.requested_from {
-        sql.push(" AND requested_at >= ").push_bind(from);
-    }
-    if let Some(to) = query.requested_to {
-        sql.push(" AND requested_at < ").push_bind(to);
-    }
-    if let Some((at, id)) = &query.before {
-        sql.push(" AND (requested_at, id) < (")
-            .push_bind(*at)
-            .push(", ")
-            .push_bind(id.clone())
-            .push(")");
-    }
-    sql.push(" ORDER BY requested_at DESC, id DESC LIMIT ")
+    let mut sql = Builder::<B>::new("SELECT * FROM (SELECT * FROM (");
+    sql.push(SENT);
+    branch_filters(&mut sql, query, "r", "r.approved_by_label");
+    sql.push(") AS sent UNION ALL SELECT * FROM (");
+    sql.push(UNSENT);
+    branch_filters(&mut sql, query, "a", "a.decided_by_label");
+    sql.push(") AS unsent) AS register ORDER BY requested_at DESC, id DESC LIMIT ")
         .push_bind(i64::from(query.limit));
     sql.build()
         .fetch_all(pool)
@@ -74,6 +51,53 @@ pub(super) async fn refund_register<B: Backend>(
         .iter()
         .map(record_from_row)
         .collect()
+}
+
+/// One branch's filters, order and page, on its own table's columns (`table` is its alias).
+fn branch_filters<B: Backend>(
+    sql: &mut Builder<B>,
+    query: &RegisterQuery,
+    table: &str,
+    decided_by: &str,
+) {
+    if let Some(id) = &query.payment_id {
+        sql.push(format!(" AND {table}.payment_id = "))
+            .push_bind(id.to_string());
+    }
+    if let Some(state) = query.state {
+        sql.push(format!(" AND {table}.status = "))
+            .push_bind(state.as_str());
+    }
+    if let Some(service) = &query.service {
+        sql.push(" AND p.service = ").push_bind(service.clone());
+    }
+    let requested_by = format!("{table}.requested_by_label");
+    for (column, name) in [
+        (requested_by.as_str(), &query.requested_by),
+        (decided_by, &query.decided_by),
+    ] {
+        if let Some(name) = name {
+            let pattern = format!("%{}%", name.to_lowercase().replace(['%', '_'], ""));
+            sql.push(format!(" AND LOWER({column}) LIKE "))
+                .push_bind(pattern);
+        }
+    }
+    let at = format!("{table}.requested_at");
+    if let Some(from) = query.requested_from {
+        sql.push(format!(" AND {at} >= ")).push_bind(from);
+    }
+    if let Some(to) = query.requested_to {
+        sql.push(format!(" AND {at} < ")).push_bind(to);
+    }
+    if let Some((before_at, id)) = &query.before {
+        sql.push(format!(" AND ({at}, {table}.id) < ("))
+            .push_bind(*before_at)
+            .push(", ")
+            .push_bind(id.clone())
+            .push(")");
+    }
+    sql.push(format!(" ORDER BY {at} DESC, {table}.id DESC LIMIT "))
+        .push_bind(i64::from(query.limit));
 }
 
 fn record_from_row(row: &impl ReadRow) -> Result<RefundRecord, StoreError> {
