@@ -19,3 +19,8 @@ CREATE INDEX refund_approvals_register ON refund_approvals (status, requested_at
 DROP INDEX payments_ledger;
 CREATE INDEX payments_ledger ON payments (finished_at, id) INCLUDE (service, amount)
     WHERE status = 'succeeded';
+
+-- The dashboard's count of payments in `error` (0.2% of payments) read the newest-first index
+-- filtered by status, about 50,000 entries for its first 100; the error payments are now listed
+-- on their own.
+CREATE INDEX payments_error_newest ON payments (created_at DESC, id DESC) WHERE status = 'error';

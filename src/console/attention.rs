@@ -79,7 +79,7 @@ async fn queue_page(
     let counts = attention.counts().await?;
     let kinds: Vec<Value> = AttentionKind::ALL
         .iter()
-        .map(|k| json!({"value": k.as_str(), "text": k.title(), "count": counts.of(*k)}))
+        .map(|k| json!({"value": k.as_str(), "text": k.title(), "count": counts.text_of(*k)}))
         .collect();
     let services: Vec<Value> = console
         .service_names

@@ -101,7 +101,7 @@ async fn attention_counts(console: &Console) -> Result<Vec<Value>, ConsoleError>
         .iter()
         .map(|kind| {
             let href = format!("/console/attention?kind={}", kind.as_str());
-            json!({"label": kind.dashboard_label(), "count": counts.of(*kind), "href": href})
+            json!({"label": kind.dashboard_label(), "count": counts.text_of(*kind), "href": href})
         })
         .collect())
 }

@@ -173,7 +173,12 @@ pub async fn summary(
 #[derive(Deserialize)]
 pub struct DayQuery {
     service: Option<String>,
+    /// Where the previous page of the day's lines ended.
+    cursor: Option<String>,
 }
+
+/// Lines of a day shown on one page.
+const DAY_PAGE: u32 = 100;
 
 /// One London day's payments and refunds, as they count in takings.
 pub async fn day(
@@ -182,7 +187,6 @@ pub async fn day(
     day: web::Path<String>,
     query: web::Query<DayQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    use futures_util::StreamExt;
     staff.require(Permission::ViewTakings)?;
     let date = crate::domain::dates::parse_day(&day).map_err(|_| ConsoleError::NotFound)?;
     let service = query
@@ -195,21 +199,33 @@ pub async fn day(
         service: service.clone(),
         format: Format::Json,
     };
-    let mut lines = Vec::new();
-    let mut pages = std::pin::pin!(console.services.ledger.pages(&ledger_query));
-    while let Some(page) = pages.next().await {
-        for e in page? {
+    let (entries, next) = console
+        .services
+        .ledger
+        .page(&ledger_query, query.cursor.as_deref(), DAY_PAGE)
+        .await?;
+    let lines: Vec<Value> = entries
+        .into_iter()
+        .map(|e| {
             let at = chrono::DateTime::parse_from_rfc3339(&e.at)
                 .map(|t| uk_time(t.to_utc()))
                 .unwrap_or(e.at.clone());
-            lines.push(json!({
+            json!({
                 "time": at, "kind": if e.kind == "refund" { "Refund" } else { "Payment" },
                 "payment_id": e.payment_id, "request_ref": e.request_ref,
                 "service_name": console.service_name(&e.service), "fund_code": e.fund_code,
                 "amount": money(e.amount_pence),
-            }));
+            })
+        })
+        .collect();
+    let next_page = next.map(|cursor| {
+        let mut link = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(service) = &service {
+            link.append_pair("service", service);
         }
-    }
+        link.append_pair("cursor", &cursor);
+        format!("/console/takings/{date}?{}", link.finish())
+    });
     let context = layout(
         &console.brand,
         Some(&staff),
@@ -217,6 +233,7 @@ pub async fn day(
         &format!("Takings for {}", day_text(date)),
     );
     let context = with(with(context, "lines", lines), "date", date.to_string());
+    let context = with(context, "next_page", next_page);
     let context = with(
         with(context, "date_text", day_text(date)),
         "service",

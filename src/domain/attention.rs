@@ -189,6 +189,21 @@ pub struct AttentionQuery {
 pub struct AttentionCounts(pub Vec<(AttentionKind, i64)>);
 
 impl AttentionCounts {
+    /// Counting stops here: a count reads at most this many items of a kind, so it costs the
+    /// same however many are waiting, and "1,000 or more" says enough to a person.
+    pub const COUNTED_UP_TO: i64 = 1000;
+
+    /// How many of `kind` are waiting, as a person reads it.
+    pub fn text_of(&self, kind: AttentionKind) -> String {
+        match self.of(kind) {
+            n if n >= Self::COUNTED_UP_TO => format!("{} or more", Self::COUNTED_UP_TO_TEXT),
+            n => n.to_string(),
+        }
+    }
+
+    const COUNTED_UP_TO_TEXT: &'static str = "1,000";
+
+    /// How many of `kind` are waiting, up to [`Self::COUNTED_UP_TO`].
     pub fn of(&self, kind: AttentionKind) -> i64 {
         self.0
             .iter()
@@ -204,6 +219,17 @@ impl AttentionCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_at_its_limit_reads_as_that_many_or_more() {
+        let counts = AttentionCounts(vec![
+            (AttentionKind::StuckPayment, 999),
+            (AttentionKind::FailedRefund, AttentionCounts::COUNTED_UP_TO),
+        ]);
+        assert_eq!(counts.text_of(AttentionKind::StuckPayment), "999");
+        assert_eq!(counts.text_of(AttentionKind::FailedRefund), "1,000 or more");
+        assert_eq!(counts.text_of(AttentionKind::DeadNotification), "0");
+    }
 
     fn item(kind: AttentionKind) -> AttentionItem {
         AttentionItem {

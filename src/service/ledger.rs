@@ -98,6 +98,34 @@ pub struct SummaryRow {
 
 const PAGE: u32 = 1000;
 
+/// Where a page of ledger lines ends, for the next page's link: opaque, URL-safe.
+fn encode_cursor(at: DateTime<Utc>, line_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}|{line_id}",
+        at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    ))
+}
+
+/// A cursor of [`encode_cursor`]; anything else is none (the first page).
+fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, line_id) = text.split_once('|')?;
+    let well_formed = (line_id.starts_with("pay_") || line_id.starts_with("rfd_"))
+        && line_id.len() <= 64
+        && line_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    Some((
+        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+        well_formed.then(|| line_id.to_owned())?,
+    ))
+}
+
 /// Days a takings statement totals at once.
 const SUMMARY_DAYS: usize = 31;
 
@@ -237,6 +265,26 @@ impl LedgerService {
         }
     }
 
+    /// Up to `limit` of the period's lines, oldest first, after `cursor` (from an earlier page's
+    /// answer), and the cursor of the page after it when there may be one.
+    pub async fn page(
+        &self,
+        query: &LedgerQuery,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<LedgerEntry>, Option<String>), ServiceError> {
+        let (start, end) = london_days(query.from, query.to);
+        let after = cursor.and_then(decode_cursor);
+        let lines = self
+            .store
+            .ledger_page(start, end, query.service.as_deref(), after, limit)
+            .await?;
+        let next = (lines.len() as u32 == limit)
+            .then(|| lines.last().map(|l| encode_cursor(l.at, &l.line_id)))
+            .flatten();
+        Ok((lines.into_iter().map(|l| self.entry(l)).collect(), next))
+    }
+
     /// The period's lines, a page at a time, oldest first.
     pub fn pages(
         self: &Arc<Self>,
@@ -354,5 +402,21 @@ impl LedgerService {
                 refunds_pence: 0,
                 net_pence: 0,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_anything_else_is_the_first_page() {
+        let at = Utc::now();
+        let (back_at, back_id) = decode_cursor(&encode_cursor(at, "rfd_abcdefgh")).unwrap();
+        assert_eq!(back_id, "rfd_abcdefgh");
+        assert_eq!(back_at.timestamp_micros(), at.timestamp_micros());
+        for garbage in ["", "not-a-cursor", &encode_cursor(at, "x' OR 1=1 --")] {
+            assert!(decode_cursor(garbage).is_none(), "{garbage}");
+        }
     }
 }

@@ -16,7 +16,7 @@ pub trait AttentionStore: Send + Sync + 'static {
         query: &AttentionQuery,
     ) -> Result<Vec<AttentionItem>, StoreError>;
 
-    /// How many items of each kind wait.
+    /// How many items of each kind wait, each counted up to [`AttentionCounts::COUNTED_UP_TO`].
     async fn attention_counts(
         &self,
         stuck_before: DateTime<Utc>,

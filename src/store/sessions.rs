@@ -23,14 +23,16 @@ pub trait StaffSessionStore: Send + Sync + 'static {
     /// (their roles changed at the identity provider). Returns how many were revoked.
     async fn begin_staff_session(&self, session: &StaffSession) -> Result<u64, StoreError>;
 
-    /// Marks the session seen at `now` if it is live: not revoked, seen since `idle_since` and
-    /// begun since `begun_since`. False (the session is over) otherwise.
+    /// Whether the session is live: not revoked, seen since `idle_since` and begun since
+    /// `begun_since`; a live one last recorded as seen before `write_before` is recorded as seen
+    /// at `now` (so most page loads only read). False (the session is over) otherwise.
     async fn touch_staff_session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
         idle_since: DateTime<Utc>,
         begun_since: DateTime<Utc>,
+        write_before: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
     /// Ends one session.

@@ -36,6 +36,37 @@ each_backend! {
         assert!(!second.contains("rel=\"next\""), "the last page has no next");
     }
 
+    async fn a_days_takings_page_a_hundred_lines_at_a_time_in_the_order_they_counted(backend) {
+        let app = TestApp::spawn(backend).await;
+        for n in 0..103 {
+            let body = crate::helpers::payment_body(&format!("CRM-DAY-{n:03}"));
+            assert_eq!(app.create_payment(&format!("day-{n}"), &body).await.status(), 201);
+        }
+        app.execute("UPDATE payments SET status = 'succeeded', \
+                     finished_at = '2026-06-10T09:00:00.000000Z'").await;
+        let finance = signed_in(&app, "test-viewer").await;
+        let rows = |html: &str| -> Vec<String> {
+            html.split("CRM-DAY-").skip(1).map(|r| r[..3].to_owned()).collect()
+        };
+        let (status, first) = page(&finance, &app, "/console/takings/2026-06-10?service=demo").await;
+        assert_eq!(status, 200);
+        let next = first
+            .split("rel=\"next\"")
+            .next()
+            .and_then(|head| head.rsplit("href=\"").next())
+            .map(|href| href.split('"').next().unwrap().replace("&amp;", "&").replace("&#x2f;", "/"))
+            .expect("a next page link");
+        assert!(next.starts_with("/console/takings/2026-06-10?service=demo&cursor="), "{next}");
+        let (_, second) = page(&finance, &app, &next).await;
+        let (one, two) = (rows(&first), rows(&second));
+        assert_eq!((one.len(), two.len()), (100, 3));
+        let mut all: Vec<_> = one.iter().chain(two.iter()).cloned().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 103, "every line once");
+        assert!(!second.contains("rel=\"next\""), "the last page has no next");
+    }
+
     async fn errors_are_console_pages_with_the_layout(backend) {
         let app = TestApp::spawn(backend).await;
         let payment = paid(&app, "CRM-PAGES-1").await;

@@ -285,9 +285,11 @@ impl<B: Backend> AttentionStore for SqlStore<B> {
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push("(SELECT COUNT(*)");
+            sql.push("(SELECT COUNT(*) FROM (SELECT 1 AS one");
             branch.push_waiting(&mut sql, &query);
-            sql.push(format!(") AS {}", branch.kind.as_str()));
+            sql.push(" LIMIT ")
+                .push_bind(AttentionCounts::COUNTED_UP_TO)
+                .push(format!(") AS waiting) AS {}", branch.kind.as_str()));
         }
         let row = sql.build().fetch_one(&self.pool).await?;
         let counts = BRANCHES

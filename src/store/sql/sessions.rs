@@ -53,15 +53,31 @@ impl<B: Backend> StaffSessionStore for SqlStore<B> {
         now: DateTime<Utc>,
         idle_since: DateTime<Utc>,
         begun_since: DateTime<Utc>,
+        write_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let live = statement::<B>(
+            "SELECT last_seen FROM staff_sessions WHERE token_hash = $1 \
+             AND revoked_at IS NULL AND last_seen >= $2 AND signed_in_at >= $3",
+        )
+        .bind(token_hash)
+        .bind(idle_since)
+        .bind(begun_since)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = live else {
+            return Ok(false);
+        };
+        let last_seen: DateTime<Utc> = row.col("last_seen")?;
+        if last_seen >= write_before {
+            return Ok(true);
+        }
+        // Ended since it was read: over.
         Ok(statement::<B>(
             "UPDATE staff_sessions SET last_seen = $2 WHERE token_hash = $1 \
-             AND revoked_at IS NULL AND last_seen >= $3 AND signed_in_at >= $4",
+             AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .bind(now)
-        .bind(idle_since)
-        .bind(begun_since)
         .execute(&self.pool)
         .await?
         .rows_affected()
