@@ -210,13 +210,13 @@ async fn around_payments(pool: &PgPool, now: DateTime<Utc>) {
     .await;
     step_at(pool, "refunds", &format!("INSERT INTO refunds (id, payment_id, amount, status, create_outcome, \
         provider_refund_id, provider_status, reason, requested_by, requested_by_label, failure_code, \
-        created_at, updated_at, finished_at, requested_at) \
+        created_at, updated_at, finished_at, requested_at, service) \
         SELECT 'rfd_' || substr(p.id, 5), p.id, CASE WHEN h % 2 = 0 THEN p.amount ELSE p.amount / 2 END, \
           state, 'confirmed', 'refund' || substr(p.id, 5), \
           CASE state WHEN 'succeeded' THEN 'success' WHEN 'failed' THEN 'error' ELSE 'submitted' END, \
           CASE WHEN p.personal_erased_at IS NULL THEN 'Permit cancelled' ELSE '[erased]' END, \
           'staff:finance-' || chr(97 + h % 20), 'Finance officer ' || chr(65 + h % 20) || ' (refunder)', \
-          CASE WHEN state = 'failed' THEN 'P0941' END, at, at, CASE WHEN state <> 'pending' THEN at END, at \
+          CASE WHEN state = 'failed' THEN 'P0941' END, at, at, CASE WHEN state <> 'pending' THEN at END, at, p.service \
         FROM (SELECT p.*, {h} AS h, LEAST($1, p.finished_at + ({h} % 30) * interval '1 day') AS at, \
                 CASE WHEN {state} % 100 < 90 THEN 'succeeded' WHEN {state} % 100 < 95 THEN 'failed' \
                   ELSE 'pending' END AS state \

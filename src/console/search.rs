@@ -244,7 +244,7 @@ pub async fn payments_csv(
     let state = (
         console.clone(),
         PaymentQuery {
-            limit: 500,
+            limit: 1000,
             before: None,
             ..query
         },
@@ -268,6 +268,8 @@ pub async fn payments_csv(
             }
         }
     });
+    // The next page is read and written out while this one is sent.
+    let rows = crate::service::read_ahead::read_ahead(rows, 2);
     let head = futures_util::stream::once(async {
         Ok(web::Bytes::from_static(PAYMENTS_CSV_HEADER.as_bytes()))
     });

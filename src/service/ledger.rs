@@ -294,7 +294,8 @@ impl LedgerService {
         let service = query.service.clone();
         let this = self.clone();
         type Cursor = Option<(DateTime<Utc>, String)>;
-        stream::unfold(
+        // The next page is read while this one is written out.
+        let pages = stream::unfold(
             Some(None::<(DateTime<Utc>, String)>),
             move |cursor: Option<Cursor>| {
                 let (this, service) = (this.clone(), service.clone());
@@ -316,7 +317,8 @@ impl LedgerService {
                     }
                 }
             },
-        )
+        );
+        super::read_ahead::read_ahead(pages, 2)
     }
 
     /// Per London day, service and fund: count and sum of payments and of refunds, and the net.

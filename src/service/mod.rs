@@ -19,6 +19,7 @@ pub mod keys;
 pub mod ledger;
 pub mod notifications;
 pub mod payments;
+pub mod read_ahead;
 pub mod reconciliation;
 pub mod refunds;
 pub mod staff_refunds;

@@ -21,6 +21,9 @@ struct Branch {
     /// In the order of [`COLUMNS`].
     columns: [&'static str; 11],
     from: &'static str,
+    /// The same items without the joins that only name a payment's service and reference: what
+    /// the counts read (a failed refund's or a notification's payment always exists).
+    count_from: &'static str,
     /// The stuck-payment branch compares `created_at` with the query's `stuck_before`.
     stuck: bool,
 }
@@ -60,6 +63,8 @@ const BRANCHES: [Branch; 5] = [
         ],
         from: "payments p WHERE p.status IN ('created', 'in_progress') \
             AND p.create_outcome = 'confirmed'",
+        count_from: "payments p WHERE p.status IN ('created', 'in_progress') \
+            AND p.create_outcome = 'confirmed'",
         stuck: true,
     },
     Branch {
@@ -80,6 +85,7 @@ const BRANCHES: [Branch; 5] = [
             "CAST(NULL AS TEXT)",
         ],
         from: "payments p WHERE p.create_outcome = 'unknown'",
+        count_from: "payments p WHERE p.create_outcome = 'unknown'",
         stuck: false,
     },
     Branch {
@@ -100,6 +106,7 @@ const BRANCHES: [Branch; 5] = [
             "CAST(NULL AS TEXT)",
         ],
         from: "outbox o JOIN payments p ON p.id = o.payment_id WHERE o.status = 'dead'",
+        count_from: "outbox o WHERE o.status = 'dead'",
         stuck: false,
     },
     Branch {
@@ -121,6 +128,8 @@ const BRANCHES: [Branch; 5] = [
         ],
         from: "reconciliation_discrepancies d JOIN reconciliation_runs r ON r.id = d.run_id \
             LEFT JOIN payments p ON p.id = d.payment_id WHERE d.healed = FALSE",
+        count_from: "reconciliation_discrepancies d JOIN reconciliation_runs r ON r.id = d.run_id \
+            WHERE d.healed = FALSE",
         stuck: false,
     },
     Branch {
@@ -141,6 +150,7 @@ const BRANCHES: [Branch; 5] = [
             "CAST(NULL AS TEXT)",
         ],
         from: "refunds f JOIN payments p ON p.id = f.payment_id WHERE f.status = 'failed'",
+        count_from: "refunds f WHERE f.status = 'failed'",
         stuck: false,
     },
 ];
@@ -148,10 +158,20 @@ const BRANCHES: [Branch; 5] = [
 impl Branch {
     /// `FROM … WHERE …` of the waiting items of this kind that match the query's filters.
     fn push_waiting<B: Backend>(&self, sql: &mut Builder<B>, query: &AttentionQuery) {
+        self.push_waiting_from(sql, query, self.from);
+    }
+
+    /// [`Self::push_waiting`] reading `from` (this branch's `from` or `count_from`).
+    fn push_waiting_from<B: Backend>(
+        &self,
+        sql: &mut Builder<B>,
+        query: &AttentionQuery,
+        from: &str,
+    ) {
         sql.push(format!(
             " FROM {} AND NOT EXISTS (SELECT 1 FROM attention_resolutions ar \
              WHERE ar.kind = '{}' AND ar.item_id = {})",
-            self.from,
+            from,
             self.kind.as_str(),
             self.id
         ));
@@ -286,7 +306,7 @@ impl<B: Backend> AttentionStore for SqlStore<B> {
                 sql.push(", ");
             }
             sql.push("(SELECT COUNT(*) FROM (SELECT 1 AS one");
-            branch.push_waiting(&mut sql, &query);
+            branch.push_waiting_from(&mut sql, &query, branch.count_from);
             sql.push(" LIMIT ")
                 .push_bind(AttentionCounts::COUNTED_UP_TO)
                 .push(format!(") AS waiting) AS {}", branch.kind.as_str()));

@@ -196,9 +196,10 @@ impl<B: Backend> SqlStore<B> {
         };
         let approved = refund.approved.as_ref();
         statement::<B>(&format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}, requested_at) VALUES \
+            "INSERT INTO refunds ({REFUND_COLUMNS}, requested_at, service) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             COALESCE((SELECT requested_at FROM refund_approvals WHERE id = $15), $12))"
+             COALESCE((SELECT requested_at FROM refund_approvals WHERE id = $15), $12), \
+             (SELECT service FROM payments WHERE id = $2))"
         ))
         .bind(&refund.id)
         .bind(refund.payment_id.as_ref())
