@@ -9,7 +9,9 @@
 //! the same statement the store runs, directly, as many times, with `EXPLAIN (ANALYZE, BUFFERS)`
 //! (its execution time is the baseline: the database's own work with nothing in the way), and the
 //! ratio of the page's p95 to it; when a page's p95 is over 100 ms or over 1.5× its baseline, the
-//! plan is printed. The month's payments CSV and ledger are read once each, in rows per second.
+//! plan is printed. The month's payments CSV and ledger are read five times each, as they arrive, in
+//! rows per second with the process's peak memory. `BENCH_ONLY=text` runs only the reads whose
+//! names hold `text`.
 
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
@@ -32,6 +34,22 @@ struct Read {
     name: &'static str,
     path: String,
     sql: Option<String>,
+}
+
+/// How many times each export is read.
+const EXPORT_RUNS: usize = 5;
+
+/// This process's peak resident memory (the service runs inside it), from `/proc`.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|kb| kb.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -203,7 +221,13 @@ async fn main() {
         "{:<30} {:>9} {:>9} {:>9} {:>11} {:>7}",
         "read", "p50 ms", "p95 ms", "p99 ms", "direct p95", "ratio"
     );
-    for read in reads(&pool).await {
+    // BENCH_ONLY=text: only the reads and exports whose names hold it (to profile one).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    for read in reads(&pool)
+        .await
+        .into_iter()
+        .filter(|r| r.name.contains(&only))
+    {
         let mut times = Vec::new();
         for _ in 0..runs {
             let began = Instant::now();
@@ -279,18 +303,33 @@ async fn main() {
             ledger.clone(),
         ),
     ] {
-        let began = Instant::now();
-        let body = request.send().await.unwrap().bytes().await.unwrap();
-        let took = began.elapsed();
-        let rows = body
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            .saturating_sub(1);
+        if !name.contains(&only) {
+            continue;
+        }
+        let peak_before = peak_rss_mib();
+        let mut rates = Vec::new();
+        let mut rows = 0;
+        for _ in 0..EXPORT_RUNS {
+            let began = Instant::now();
+            let mut answer = request.try_clone().unwrap().send().await.unwrap();
+            assert!(answer.status().is_success(), "{name}: {}", answer.status());
+            // Read as it arrives, counting lines: nothing held but the chunk in hand.
+            let mut lines = 0usize;
+            while let Some(chunk) = answer.chunk().await.unwrap() {
+                lines += chunk.iter().filter(|b| **b == b'\n').count();
+            }
+            rows = lines.saturating_sub(1);
+            rates.push(rows as f64 / began.elapsed().as_secs_f64());
+        }
+        rates.sort_by(f64::total_cmp);
         println!(
-            "{name:<30} {rows:>9} rows in {:.2} s: {:.0} rows/s ({path})",
-            took.as_secs_f64(),
-            rows as f64 / took.as_secs_f64()
+            "{name:<30} {rows:>9} rows: median {:.0} rows/s (slowest {:.0}, fastest {:.0}, {EXPORT_RUNS} runs); \
+             process peak RSS {:.1} MiB before, {:.1} MiB after ({path})",
+            rates[rates.len() / 2],
+            rates[0],
+            rates[rates.len() - 1],
+            peak_before,
+            peak_rss_mib()
         );
     }
 }

@@ -184,12 +184,28 @@ pub fn page_of<T>(
 
 /// An instant as a CSV cell in UK time (the column's name says so), empty when there is none.
 pub fn uk_csv_time(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| {
-        t.with_timezone(&chrono_tz::Europe::London)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    })
-    .unwrap_or_default()
+    let mut cell = String::with_capacity(19);
+    push_uk_csv_time(&mut cell, at);
+    cell
+}
+
+/// [`uk_csv_time`] written onto the end of `line` (`YYYY-MM-DD HH:MM:SS`, UK time).
+pub fn push_uk_csv_time(line: &mut String, at: Option<DateTime<Utc>>) {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    if let Some(t) = at {
+        let t = t.with_timezone(&chrono_tz::Europe::London);
+        let _ = write!(
+            line,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+    }
 }
 
 /// Where a page ends: its last row's time and id, as an opaque link parameter.

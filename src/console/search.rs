@@ -5,12 +5,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::forms::{page_of, query_string, uk_csv_time, DateRange};
+use super::forms::{page_of, push_uk_csv_time, query_string, DateRange};
 use super::pages::{html, html_with_status, refuse_card_numbers, FieldProblem};
 use super::render::{layout, money, uk_time, with};
 use super::session::Staff;
 use super::{Console, ConsoleError};
-use crate::domain::ledger::{csv_raw, csv_text, london_day, london_days};
+use crate::domain::ledger::{london_day, london_days, push_csv_text};
 use crate::domain::queries::PaymentQuery;
 use crate::domain::staff::{parse_pounds, Permission};
 use crate::domain::Actor;
@@ -184,23 +184,31 @@ pub async fn payments(
 
 const PAYMENTS_CSV_HEADER: &str = "\u{feff}payment_id,crm_reference,service,fund_code,amount_pounds,amount_pence,status,provider,provider_reference,created_uk_time (Europe/London),finished_uk_time (Europe/London),refunded_pence,description\r\n";
 
-fn payment_csv_line(console: &Console, p: &Payment) -> String {
-    let cells = [
-        csv_raw(p.id.as_ref()),
-        csv_text(&p.request_ref),
-        csv_text(&p.service),
-        csv_text(&console.fund_code(&p.service)),
+fn payment_csv_line(console: &Console, p: &Payment, line: &mut String) {
+    use std::fmt::Write;
+    line.push_str(p.id.as_ref());
+    line.push(',');
+    push_csv_text(line, &p.request_ref);
+    line.push(',');
+    push_csv_text(line, &p.service);
+    line.push(',');
+    push_csv_text(line, &console.fund_code(&p.service));
+    let _ = write!(
+        line,
+        ",{},{},{},{},",
         crate::domain::ledger::pounds(p.amount),
-        p.amount.to_string(),
-        p.status.as_str().to_owned(),
-        p.provider.as_str().to_owned(),
-        csv_text(p.provider_payment_id.as_deref().unwrap_or("")),
-        uk_csv_time(Some(p.created_at)),
-        uk_csv_time(p.finished_at),
-        p.refunded_amount.to_string(),
-        csv_text(&p.description),
-    ];
-    format!("{}\r\n", cells.join(","))
+        p.amount,
+        p.status.as_str(),
+        p.provider.as_str()
+    );
+    push_csv_text(line, p.provider_payment_id.as_deref().unwrap_or(""));
+    line.push(',');
+    push_uk_csv_time(line, Some(p.created_at));
+    line.push(',');
+    push_uk_csv_time(line, p.finished_at);
+    let _ = write!(line, ",{},", p.refunded_amount);
+    push_csv_text(line, &p.description);
+    line.push_str("\r\n");
 }
 
 /// Every payment matching the search, as CSV, read and sent a page at a time (no cap).
@@ -250,7 +258,7 @@ pub async fn payments_csv(
         },
         false,
     );
-    let rows = futures_util::stream::unfold(state, |(console, query, done)| async move {
+    let pages = futures_util::stream::unfold(state, |(console, query, done)| async move {
         if done {
             return None;
         }
@@ -258,18 +266,26 @@ pub async fn payments_csv(
             Err(e) => Some((Err(ConsoleError::from(e)), (console, query, true))),
             Ok(page) => {
                 let last = page.last().map(|p| (p.created_at, p.id.clone()));
-                let text: String = page.iter().map(|p| payment_csv_line(&console, p)).collect();
                 let finished = page.len() < query.limit as usize;
                 let next = PaymentQuery {
                     before: last,
                     ..query
                 };
-                Some((Ok(web::Bytes::from(text)), (console, next, finished)))
+                Some((Ok(page), (console, next, finished)))
             }
         }
     });
-    // The next page is read and written out while this one is sent.
-    let rows = crate::service::read_ahead::read_ahead(rows, 2);
+    // The database reads the next page while this one is written out and sent.
+    let writer = console.clone();
+    let rows = crate::service::read_ahead::read_ahead(pages, 2).map(move |page| {
+        page.map(|page| {
+            let mut text = String::with_capacity(page.len() * 160);
+            for p in &page {
+                payment_csv_line(&writer, p, &mut text);
+            }
+            web::Bytes::from(text)
+        })
+    });
     let head = futures_util::stream::once(async {
         Ok(web::Bytes::from_static(PAYMENTS_CSV_HEADER.as_bytes()))
     });

@@ -69,20 +69,42 @@ pub fn pounds(pence: i64) -> String {
 /// A text cell for RFC 4180 CSV: a cell that a spreadsheet could read as a formula gets a `'` in
 /// front (see [`reads_as_formula`]); then quoted if it holds a comma, quote or line break.
 pub fn csv_text(value: &str) -> String {
-    let neutral = if reads_as_formula(value) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    csv_raw(&neutral)
+    let mut cell = String::with_capacity(value.len() + 2);
+    push_csv_text(&mut cell, value);
+    cell
 }
 
 /// A cell Counterfoil itself wrote (a number, a date, an id): quoted if needed, never altered.
 pub fn csv_raw(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+    let mut cell = String::with_capacity(value.len() + 2);
+    push_csv_raw(&mut cell, value, false);
+    cell
+}
+
+/// [`csv_text`] written onto the end of `line` (an export writes a row without a string per cell).
+pub fn push_csv_text(line: &mut String, value: &str) {
+    push_csv_raw(line, value, reads_as_formula(value));
+}
+
+/// [`csv_raw`] written onto the end of `line`, with a `'` in front when `neutralise`.
+fn push_csv_raw(line: &mut String, value: &str, neutralise: bool) {
+    let quoted = value.contains([',', '"', '\n', '\r']);
+    if quoted {
+        line.push('"');
+    }
+    if neutralise {
+        line.push('\'');
+    }
+    if quoted {
+        for part in value.split_inclusive('"') {
+            line.push_str(part);
+            if part.ends_with('"') {
+                line.push('"');
+            }
+        }
+        line.push('"');
     } else {
-        value.to_owned()
+        line.push_str(value);
     }
 }
 
@@ -175,5 +197,10 @@ mod tests {
         assert_eq!(csv_text("Parking, zone B"), "\"Parking, zone B\"");
         assert_eq!(csv_text("plain"), "plain");
         assert_eq!(csv_raw("-10.50"), "-10.50", "our own numbers stay numbers");
+        assert_eq!(
+            csv_text("say \"hi\"\nthen \"\""),
+            "\"say \"\"hi\"\"\nthen \"\"\"\"\""
+        );
+        assert_eq!(csv_raw("\""), "\"\"\"\"");
     }
 }
