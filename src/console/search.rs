@@ -211,6 +211,39 @@ fn payment_csv_line(console: &Console, p: &Payment, line: &mut String) {
     line.push_str("\r\n");
 }
 
+/// Every payment matching `query`, newest first, a thousand at a time (keyset pages).
+fn matching_pages(
+    console: web::Data<Console>,
+    query: PaymentQuery,
+) -> impl futures_util::Stream<Item = Result<Vec<Payment>, ConsoleError>> + Send + 'static {
+    let state = (
+        console,
+        PaymentQuery {
+            limit: 1000,
+            before: None,
+            ..query
+        },
+        false,
+    );
+    futures_util::stream::unfold(state, |(console, query, done)| async move {
+        if done {
+            return None;
+        }
+        match console.services.payments.search(&query).await {
+            Err(e) => Some((Err(ConsoleError::from(e)), (console, query, true))),
+            Ok(page) => {
+                let last = page.last().map(|p| (p.created_at, p.id.clone()));
+                let finished = page.len() < query.limit as usize;
+                let next = PaymentQuery {
+                    before: last,
+                    ..query
+                };
+                Some((Ok(page), (console, next, finished)))
+            }
+        }
+    })
+}
+
 /// Every payment matching the search, as CSV, read and sent a page at a time (no cap).
 pub async fn payments_csv(
     console: web::Data<Console>,
@@ -249,32 +282,7 @@ pub async fn payments_csv(
             json!({"filters": filters}),
         )
         .await?;
-    let state = (
-        console.clone(),
-        PaymentQuery {
-            limit: 1000,
-            before: None,
-            ..query
-        },
-        false,
-    );
-    let pages = futures_util::stream::unfold(state, |(console, query, done)| async move {
-        if done {
-            return None;
-        }
-        match console.services.payments.search(&query).await {
-            Err(e) => Some((Err(ConsoleError::from(e)), (console, query, true))),
-            Ok(page) => {
-                let last = page.last().map(|p| (p.created_at, p.id.clone()));
-                let finished = page.len() < query.limit as usize;
-                let next = PaymentQuery {
-                    before: last,
-                    ..query
-                };
-                Some((Ok(page), (console, next, finished)))
-            }
-        }
-    });
+    let pages = matching_pages(console.clone(), query);
     // The database reads the next page while this one is written out and sent.
     let writer = console.clone();
     let rows = crate::service::read_ahead::read_ahead(pages, 2).map(move |page| {

@@ -1,0 +1,243 @@
+//! Bulk work at a shared deployment's size. Run by hand, after the seeder:
+//!
+//!     cargo run --release --example seed -- 10000000                 # once: counterfoil_bench
+//!     cargo run --release --example bulk_bench -- [database]          # counterfoil_bench
+//!
+//! On the seeded database (about a million payments' personal data due for the retention sweep at
+//! ten million), with the service running in this process, it measures:
+//! - **webhooks alone**: signed GOV.UK Pay webhooks over HTTP at a steady 200 a second for 30 s;
+//! - **the retention sweep**, start to end, with the same webhooks at the same pace during its
+//!   first 30 s (their p99 beside the first figure's: the sweep must not starve the money path);
+//! - **erasure by reference** of one request's payments;
+//! - **`pci-scan`** of every text column of the whole database.
+//!
+//! Each with its time and the process's peak resident memory before and after. The sweep changes
+//! the database; afterwards the payments it pseudonymised are made due again (their fields filled
+//! with new made-up values), so the next run sweeps as many.
+
+#[path = "support/memory.rs"]
+mod memory;
+#[path = "../tests/api/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+#[path = "support/seeded.rs"]
+mod seeded;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use counterfoil::domain::refs::RequestRef;
+use counterfoil::domain::Actor;
+use counterfoil::providers::govuk_pay::sign_webhook;
+use counterfoil::startup::Application;
+use sqlx::{PgPool, Row};
+
+const SECRET: &str = "webhook_test_counterfoil_simulator_secret";
+/// Webhooks a second, and for how long, in each measured window.
+const PACE: u64 = 200;
+const WINDOW: Duration = Duration::from_secs(30);
+
+fn message(provider_id: &str, n: usize) -> String {
+    serde_json::json!({
+        "webhook_message_id": format!("{provider_id}-message-{n}"),
+        "created_date": Utc::now().to_rfc3339(),
+        "resource_id": provider_id,
+        "api_version": 1,
+        "resource_type": "payment",
+        "event_type": "card_payment_succeeded",
+        "resource": {
+            "payment_id": provider_id, "amount": 2500, "reference": "BULK",
+            "state": {"status": "success", "finished": true}
+        }
+    })
+    .to_string()
+}
+
+/// Payments waiting at the provider, one per webhook to come: `bulk-<tag>-<n>`.
+async fn seed_waiting(pool: &PgPool, tag: &str, n: usize) {
+    sqlx::query(
+        "INSERT INTO payments (id, request_ref, service, account, provider, amount, description, \
+           metadata, return_url, status, create_outcome, provider_payment_id, created_at, updated_at) \
+         SELECT 'pay_' || translate(lpad(to_hex(i), 24, '0') || $2, '0123456789abcdef', 'abcdefghijklmnop'), \
+           'BULK-' || i, 'svc-a', 'sandbox', 'govuk_pay', 2500, 'Bulk benchmark', '{}', \
+           'https://example.gov.uk/done', 'in_progress', 'confirmed', 'bulk-' || $2 || '-' || i, now(), now() \
+         FROM generate_series(0, $1 - 1) AS i",
+    )
+    .bind(n as i64)
+    .bind(tag)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Webhooks for `bulk-<tag>-<from..>` at [`PACE`] a second for [`WINDOW`] (each sent on time
+/// whether or not the last was answered), and each one's time to a 2xx.
+async fn paced_webhooks(url: &str, tag: &str, from: usize) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / PACE));
+    let mut sent = Vec::new();
+    for n in 0..(PACE * WINDOW.as_secs()) as usize {
+        ticks.tick().await;
+        let body = message(&format!("bulk-{tag}-{}", from + n), n);
+        let request = client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Pay-Signature", sign_webhook(SECRET, body.as_bytes()))
+            .body(body);
+        let latencies = latencies.clone();
+        sent.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let answer = request.send().await.unwrap();
+            assert!(answer.status().is_success(), "webhook: {}", answer.status());
+            latencies.lock().unwrap().push(began.elapsed());
+        }));
+    }
+    for task in sent {
+        task.await.unwrap();
+    }
+    let mut all = latencies.lock().unwrap().clone();
+    all.sort();
+    all
+}
+
+fn ms_at(sorted: &[Duration], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+fn peak() -> f64 {
+    memory::peak_rss_mib("self").unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let name = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "counterfoil_bench".into());
+    let server = postgres::server_url();
+    let base_url = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
+    let url = format!("{base_url}/{name}");
+    let pool = PgPool::connect(&url).await.unwrap();
+    let app = Application::build(seeded::settings(&url).validate().unwrap())
+        .await
+        .expect("the service starts on the seeded database");
+    let webhooks = format!("http://{}/v1/webhooks/govuk-pay/sandbox", app.address());
+    let services = app.services();
+    tokio::spawn(app.run_until_stopped());
+    let actor = Actor::CommandLine("bulk bench");
+    let tag = format!("{:x}", Utc::now().timestamp());
+    let per_window = (PACE * WINDOW.as_secs()) as usize;
+    seed_waiting(&pool, &tag, 2 * per_window).await;
+    let due: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM payments WHERE personal_erased_at IS NULL \
+         AND finished_at < now() - interval '90 days'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    println!("bulk_bench on {name}: {due} payments' personal data due for the sweep\n");
+
+    let alone = paced_webhooks(&webhooks, &tag, 0).await;
+    println!(
+        "webhooks alone:        {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        alone.len(),
+        ms_at(&alone, 0.5),
+        ms_at(&alone, 0.99),
+        ms_at(&alone, 1.0)
+    );
+
+    let swept_from = Utc::now();
+    let before = peak();
+    let began = Instant::now();
+    let sweeper = {
+        let services = services.clone();
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            let report = services.data_protection.sweep(&actor, false).await.unwrap();
+            (report, began.elapsed())
+        })
+    };
+    let during = paced_webhooks(&webhooks, &tag, per_window).await;
+    let (report, took) = sweeper.await.unwrap();
+    println!(
+        "webhooks during sweep: {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms   \
+         p99 ratio to alone {:.2}x",
+        during.len(),
+        ms_at(&during, 0.5),
+        ms_at(&during, 0.99),
+        ms_at(&during, 1.0),
+        ms_at(&during, 0.99) / ms_at(&alone, 0.99)
+    );
+    println!(
+        "retention sweep:       {} payments pseudonymised, {} refund reasons, {} removed in {:.1} s \
+         ({:.0} payments/s); peak RSS {before:.1} MiB before, {:.1} MiB after",
+        report.payments_pseudonymised,
+        report.refund_reasons_pseudonymised,
+        report.payments_removed,
+        took.as_secs_f64(),
+        report.payments_pseudonymised as f64 / took.as_secs_f64(),
+        peak()
+    );
+
+    let reference: String = sqlx::query(
+        "SELECT request_ref FROM payments WHERE personal_erased_at IS NULL \
+         AND request_ref LIKE 'CRM-%' ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    let before = peak();
+    let began = Instant::now();
+    let erased = services
+        .data_protection
+        .erase(&actor, &RequestRef::parse(&reference).unwrap())
+        .await
+        .unwrap();
+    println!(
+        "erasure by reference:  {reference}, {} payment(s) in {:.1} ms; peak RSS {before:.1} MiB \
+         before, {:.1} MiB after",
+        erased.payments,
+        began.elapsed().as_secs_f64() * 1000.0,
+        peak()
+    );
+
+    let before = peak();
+    let began = Instant::now();
+    let scan = counterfoil::service::compliance::pci_scan(services.store.as_ref())
+        .await
+        .unwrap();
+    let took = began.elapsed();
+    println!(
+        "pci-scan:              {} values in {} columns of {} tables in {:.1} s ({:.0} values/s), \
+         {} findings; peak RSS {before:.1} MiB before, {:.1} MiB after",
+        scan.values,
+        scan.columns,
+        scan.tables,
+        took.as_secs_f64(),
+        scan.values as f64 / took.as_secs_f64(),
+        scan.findings.len(),
+        peak()
+    );
+
+    // What this run pseudonymised is made due again, for the next run.
+    let began = Instant::now();
+    let restored = sqlx::query(
+        "UPDATE payments SET personal_erased_at = NULL, description = 'Seeded payment again', \
+           email = 'person' || substr(id, 5, 6) || '@example.org', metadata = '{\"case\":\"A-1\"}', \
+           return_url = 'https://myaccount.example.gov.uk/done' \
+         WHERE personal_erased_at >= $1",
+    )
+    .bind(swept_from)
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    println!(
+        "\n(made due again: {restored} payments in {:.0} s)",
+        began.elapsed().as_secs_f64()
+    );
+}
