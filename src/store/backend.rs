@@ -160,6 +160,9 @@ pub trait Backend: Database<Row: ReadRow> {
     /// Whether a `WITH` clause may hold an `INSERT`/`UPDATE`, so that writes to two tables
     /// take one round trip.
     const WRITES_IN_WITH: bool;
+    /// The `metadata` column (a JSON object of strings) with every value replaced by
+    /// `[erased]`, its keys (the CRM's field names) kept.
+    const ERASED_METADATA: &'static str;
 
     fn bind<'q>(
         query: Query<'q, Self, Self::Arguments<'q>>,

@@ -42,6 +42,9 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const ROW_LOCATOR: &'static str = "ctid::text";
+    const ERASED_METADATA: &'static str =
+        "COALESCE((SELECT CAST(jsonb_object_agg(key, '[erased]') \
+        AS TEXT) FROM jsonb_each_text(CAST(metadata AS jsonb))), '{}')";
     const WRITES_IN_WITH: bool = true;
 
     run_statements_with_sqlx!(stored_time = stored_time);

@@ -57,6 +57,8 @@ impl Backend for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
     const ROW_LOCATOR: &'static str = "CAST(rowid AS TEXT)";
+    const ERASED_METADATA: &'static str =
+        "COALESCE((SELECT json_group_object(key, '[erased]') FROM json_each(metadata)), '{}')";
     const WRITES_IN_WITH: bool = false;
 
     run_statements_with_sqlx!(stored_time = stored_time);

@@ -1,7 +1,5 @@
 //! The SQL of [`PrivacyStore`](crate::store::PrivacyStore).
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -25,37 +23,18 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
         let mut tx = B::begin_write(&self.pool).await?;
         let mut counts = ErasureCounts::default();
         if !payment_ids.is_empty() {
-            let mut select = Builder::<B>::new(
-                "SELECT id, metadata FROM payments WHERE personal_erased_at IS NULL AND id IN ",
-            );
-            push_ids(&mut select, payment_ids);
-            let due: Vec<(String, String)> = select
-                .build()
-                .fetch_all(&mut tx)
-                .await?
-                .iter()
-                .map(|row| Ok((row.col("id")?, row.col("metadata")?)))
-                .collect::<Result<_, StoreError>>()?;
-            for (id, metadata) in &due {
-                // Keys are the CRM's field names; values may be personal.
-                let keys: BTreeMap<String, String> =
-                    serde_json::from_str::<BTreeMap<String, String>>(metadata)
-                        .unwrap_or_default()
-                        .into_keys()
-                        .map(|k| (k, ERASED.to_owned()))
-                        .collect();
-                statement::<B>(
-                    "UPDATE payments SET description = $2, email = NULL, metadata = $3, \
-                     return_url = $2, next_url = NULL, personal_erased_at = $4 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(ERASED)
-                .bind(serde_json::to_string(&keys).expect("a map of strings serialises"))
-                .bind(at)
-                .execute(&mut tx)
-                .await?;
-            }
-            counts.payments = due.len() as u64;
+            // One statement for the batch: the metadata's values are replaced in the database.
+            let mut update = Builder::<B>::new(format!(
+                "UPDATE payments SET description = '{ERASED}', email = NULL, metadata = {}, \
+                 return_url = '{ERASED}', next_url = NULL, personal_erased_at = ",
+                B::ERASED_METADATA
+            ));
+            update
+                .push_bind(at)
+                .push(" WHERE personal_erased_at IS NULL AND id IN ");
+            push_ids(&mut update, payment_ids);
+            counts.payments = update.build().execute(&mut tx).await?.rows_affected();
+
             // Every payment of the request, erased now or before: a refund reason or
             // a stored answer that arrived after an earlier erasure is caught too.
             let mut refunds = Builder::<B>::new("UPDATE refunds SET reason = ");
