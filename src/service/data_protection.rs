@@ -117,16 +117,10 @@ impl DataProtectionService {
             detail,
         };
         if dry_run {
-            report.payments_pseudonymised = self
+            (report.payments_pseudonymised, report.payments_removed) = self
                 .store
-                .payments_due_for_erasure(personal_before, u32::MAX)
-                .await?
-                .len() as u64;
-            report.payments_removed = self
-                .store
-                .payments_due_for_removal(records_before, u32::MAX)
-                .await?
-                .len() as u64;
+                .count_due(personal_before, records_before)
+                .await?;
             return Ok(report);
         }
         self.pseudonymise_due(personal_before, now, &mut report, &audit)

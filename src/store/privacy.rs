@@ -31,6 +31,15 @@ pub trait PrivacyStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// How many payments [`Self::payments_due_for_erasure`] and
+    /// [`Self::payments_due_for_removal`] would list without a limit: counted by the database,
+    /// not read (the sweep's dry run).
+    async fn count_due(
+        &self,
+        erasure_before: DateTime<Utc>,
+        removal_cutoff: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError>;
+
     /// Pseudonymises the reasons of refunds that finished before `before` (those asked for after
     /// their payment was pseudonymised). How many.
     async fn erase_refund_reasons(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -11,6 +11,16 @@ use crate::store::*;
 /// What pseudonymised personal fields read.
 use crate::domain::retention::ERASED;
 
+/// Final payments that finished before `$1` and still hold personal data.
+const DUE_FOR_ERASURE: &str =
+    "personal_erased_at IS NULL AND finished_at IS NOT NULL AND finished_at < $1";
+
+/// Payments (`p`) whose creation, completion and refunds all fall before `$1`.
+const DUE_FOR_REMOVAL: &str = "p.created_at < $1 \
+    AND (p.finished_at IS NULL OR p.finished_at < $1) \
+    AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id \
+      AND (r.created_at >= $1 OR r.finished_at >= $1))";
+
 #[async_trait]
 impl<B: Backend> PrivacyStore for SqlStore<B> {
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store erase_payments", otel.kind = "client", db.system = B::SYSTEM))]
@@ -80,15 +90,36 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         first_column(
-            statement::<B>(
-                "SELECT id FROM payments WHERE personal_erased_at IS NULL \
-             AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, id LIMIT $2",
-            )
+            statement::<B>(&format!(
+                "SELECT id FROM payments WHERE {DUE_FOR_ERASURE} \
+                 ORDER BY finished_at, id LIMIT $2"
+            ))
             .bind(before)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?,
         )
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store count_due", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn count_due(
+        &self,
+        erasure_before: DateTime<Utc>,
+        removal_cutoff: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        let row = statement::<B>(&format!(
+            "SELECT (SELECT COUNT(*) FROM payments WHERE {DUE_FOR_ERASURE}) AS erasure, \
+             (SELECT COUNT(*) FROM payments p WHERE {}) AS removal",
+            DUE_FOR_REMOVAL.replace("$1", "$2")
+        ))
+        .bind(erasure_before)
+        .bind(removal_cutoff)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |name: &str| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.col::<i64>(name)?).unwrap_or(0))
+        };
+        Ok((count("erasure")?, count("removal")?))
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store erase_refund_reasons", otel.kind = "client", db.system = B::SYSTEM))]
@@ -121,13 +152,10 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         first_column(
-            statement::<B>(
-                "SELECT p.id FROM payments p WHERE p.created_at < $1 \
-             AND (p.finished_at IS NULL OR p.finished_at < $1) \
-             AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id \
-               AND (r.created_at >= $1 OR r.finished_at >= $1)) \
-             ORDER BY p.created_at, p.id LIMIT $2",
-            )
+            statement::<B>(&format!(
+                "SELECT p.id FROM payments p WHERE {DUE_FOR_REMOVAL} \
+                 ORDER BY p.created_at, p.id LIMIT $2"
+            ))
             .bind(cutoff)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
