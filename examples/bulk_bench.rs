@@ -11,7 +11,8 @@
 //! - **erasure by reference** of one request's payments;
 //! - **`pci-scan`** of every text column of the whole database.
 //!
-//! Each with its time and the process's peak resident memory before and after. The sweep changes
+//! Each with its time and the process's peak resident memory before and after.
+//! `BENCH_ONLY=sweep` (or `erasure`, `scan`) runs only that part. The sweep changes
 //! the database; afterwards the payments it pseudonymised are made due again (their fields filled
 //! with new made-up values), so the next run sweeps as many.
 
@@ -147,7 +148,30 @@ async fn main() {
     .get(0);
     println!("bulk_bench on {name}: {due} payments' personal data due for the sweep\n");
 
-    let alone = paced_webhooks(&webhooks, &tag, 0).await;
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only == part;
+    if wanted("sweep") {
+        sweep(&services, &actor, &webhooks, &tag, per_window, &pool).await;
+    }
+    if wanted("erasure") {
+        erasure(&services, &actor, &pool).await;
+    }
+    if wanted("scan") {
+        scan(&services).await;
+    }
+}
+
+/// The webhooks alone, then the sweep with the same webhooks during it; then what it
+/// pseudonymised is made due again.
+async fn sweep(
+    services: &counterfoil::service::AppServices,
+    actor: &Actor,
+    webhooks: &str,
+    tag: &str,
+    per_window: usize,
+    pool: &PgPool,
+) {
+    let alone = paced_webhooks(webhooks, tag, 0).await;
     println!(
         "webhooks alone:        {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
         alone.len(),
@@ -167,7 +191,7 @@ async fn main() {
             (report, began.elapsed())
         })
     };
-    let during = paced_webhooks(&webhooks, &tag, per_window).await;
+    let during = paced_webhooks(webhooks, tag, per_window).await;
     let (report, took) = sweeper.await.unwrap();
     println!(
         "webhooks during sweep: {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms   \
@@ -188,12 +212,16 @@ async fn main() {
         report.payments_pseudonymised as f64 / took.as_secs_f64(),
         peak()
     );
+    restore(pool, swept_from).await;
+}
 
+/// Erasure of one request's payments by its reference.
+async fn erasure(services: &counterfoil::service::AppServices, actor: &Actor, pool: &PgPool) {
     let reference: String = sqlx::query(
         "SELECT request_ref FROM payments WHERE personal_erased_at IS NULL \
          AND request_ref LIKE 'CRM-%' ORDER BY id LIMIT 1",
     )
-    .fetch_one(&pool)
+    .fetch_one(pool)
     .await
     .unwrap()
     .get(0);
@@ -201,7 +229,7 @@ async fn main() {
     let began = Instant::now();
     let erased = services
         .data_protection
-        .erase(&actor, &RequestRef::parse(&reference).unwrap())
+        .erase(actor, &RequestRef::parse(&reference).unwrap())
         .await
         .unwrap();
     println!(
@@ -211,7 +239,10 @@ async fn main() {
         began.elapsed().as_secs_f64() * 1000.0,
         peak()
     );
+}
 
+/// `pci-scan` of the whole database.
+async fn scan(services: &counterfoil::service::AppServices) {
     let before = peak();
     let began = Instant::now();
     let scan = counterfoil::service::compliance::pci_scan(services.store.as_ref())
@@ -229,8 +260,10 @@ async fn main() {
         scan.findings.len(),
         peak()
     );
+}
 
-    // What this run pseudonymised is made due again, for the next run.
+/// What a sweep that began at `swept_from` pseudonymised is made due again, for the next run.
+async fn restore(pool: &PgPool, swept_from: chrono::DateTime<Utc>) {
     let began = Instant::now();
     let restored = sqlx::query(
         "UPDATE payments SET personal_erased_at = NULL, description = 'Seeded payment again', \
@@ -239,7 +272,7 @@ async fn main() {
          WHERE personal_erased_at >= $1",
     )
     .bind(swept_from)
-    .execute(&pool)
+    .execute(pool)
     .await
     .unwrap()
     .rows_affected();
