@@ -117,18 +117,9 @@ async fn main() {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "counterfoil_bench".into());
-    let server = postgres::server_url();
-    let base_url = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
-    let url = format!("{base_url}/{name}");
+    let url = seeded::database_on(postgres::server_url(), &name);
     let pool = PgPool::connect(&url).await.unwrap();
-    let mut settings = seeded::settings(&url);
-    // Measure the work, not the rate limits.
-    settings.rate_limits = counterfoil::config::RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
-    let app = Application::build(settings.validate().unwrap())
+    let app = Application::build(seeded::settings(&url).validate().unwrap())
         .await
         .expect("the service starts on the seeded database");
     let webhooks = format!("http://{}/v1/webhooks/govuk-pay/sandbox", app.address());

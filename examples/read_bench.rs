@@ -178,9 +178,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(30);
     let name = args.next().unwrap_or_else(|| "counterfoil_bench".into());
-    let server = postgres::server_url();
-    let base_url = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
-    let url = format!("{base_url}/{name}");
+    let url = seeded::database_on(postgres::server_url(), &name);
     // BENCH_LOGS=1: the service's logs on stderr (development format), to see why a read failed.
     let _telemetry = std::env::var_os("BENCH_LOGS").map(|_| {
         counterfoil::telemetry::init(

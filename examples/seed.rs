@@ -417,8 +417,7 @@ async fn main() {
         .execute(&mut admin)
         .await
         .unwrap();
-    let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
-    let url = format!("{base}/{name}");
+    let url = seeded::database_on(server, &name);
     // Migrated as the service migrates it.
     drop(
         Application::build(seeded::settings(&url).validate().unwrap())

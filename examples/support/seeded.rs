@@ -10,7 +10,17 @@ pub fn service_code(n: usize) -> String {
     format!("svc-{}", (b'a' + n as u8) as char)
 }
 
-/// The development default on `database_url`, with the seeded services and no background work.
+/// The database `name` on the same server as `server_url` (a URL naming some database).
+pub fn database_on(server_url: &str, name: &str) -> String {
+    let base = server_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(server_url);
+    format!("{base}/{name}")
+}
+
+/// The development default on `database_url`, with the seeded services, no background work and
+/// no rate limits (the benchmarks measure the work, not the limits).
 pub fn settings(database_url: &str) -> Settings {
     let mut settings = Settings::development_default();
     settings.server.bind = "127.0.0.1:0".into();
@@ -18,6 +28,11 @@ pub fn settings(database_url: &str) -> Settings {
     settings.poller.enabled = false;
     settings.notifications.worker = false;
     settings.retention.sweep = false;
+    settings.rate_limits = counterfoil::config::RateLimitSettings {
+        per_key_per_minute: 0,
+        per_ip_per_minute: 0,
+        per_webhook_account_per_minute: 0,
+    };
     for n in 0..SERVICES {
         settings.services.insert(
             service_code(n),

@@ -6,6 +6,21 @@ use reqwest::StatusCode;
 use crate::console::{page, paid, post_form, signed_in};
 use crate::helpers::TestApp;
 
+/// The page's "Next page" link, as a path to follow.
+fn next_page_link(html: &str) -> String {
+    html.split("rel=\"next\"")
+        .next()
+        .and_then(|head| head.rsplit("href=\"").next())
+        .map(|href| {
+            href.split('"')
+                .next()
+                .unwrap()
+                .replace("&amp;", "&")
+                .replace("&#x2f;", "/")
+        })
+        .expect("a next page link")
+}
+
 each_backend! {
     async fn a_search_pages_fifty_at_a_time_newest_first_with_no_row_twice(backend) {
         let app = TestApp::spawn(backend).await;
@@ -18,12 +33,7 @@ each_backend! {
             html.split("CRM-PAGE-").skip(1).map(|r| r[..2].to_owned()).collect()
         };
         let (_, first) = page(&viewer, &app, "/console/payments?service=demo").await;
-        let next = first
-            .split("rel=\"next\"")
-            .next()
-            .and_then(|head| head.rsplit("href=\"").next())
-            .map(|href| href.split('"').next().unwrap().replace("&amp;", "&").replace("&#x2f;", "/"))
-            .expect("a next page link");
+        let next = next_page_link(&first);
         assert!(next.starts_with("/console/payments?service=demo&cursor="), "{next}");
         let (_, second) = page(&viewer, &app, &next).await;
         let (one, two) = (rows(&first), rows(&second));
@@ -50,12 +60,7 @@ each_backend! {
         };
         let (status, first) = page(&finance, &app, "/console/takings/2026-06-10?service=demo").await;
         assert_eq!(status, 200);
-        let next = first
-            .split("rel=\"next\"")
-            .next()
-            .and_then(|head| head.rsplit("href=\"").next())
-            .map(|href| href.split('"').next().unwrap().replace("&amp;", "&").replace("&#x2f;", "/"))
-            .expect("a next page link");
+        let next = next_page_link(&first);
         assert!(next.starts_with("/console/takings/2026-06-10?service=demo&cursor="), "{next}");
         let (_, second) = page(&finance, &app, &next).await;
         let (one, two) = (rows(&first), rows(&second));
