@@ -20,7 +20,8 @@ pub struct RetentionSettings {
     pub keep_years_after_financial_year: u32,
     /// How often the sweep runs.
     pub sweep_interval_seconds: u64,
-    /// Payments handled per transaction.
+    /// Payments handled per transaction. Small, so that each of the sweep's commits is short
+    /// and the money path's commits never queue behind a large one.
     pub batch_size: u32,
 }
 
@@ -31,7 +32,7 @@ impl Default for RetentionSettings {
             personal_data_days: 90,
             keep_years_after_financial_year: 6,
             sweep_interval_seconds: 3_600,
-            batch_size: 500,
+            batch_size: 50,
         }
     }
 }

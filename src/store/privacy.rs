@@ -12,6 +12,13 @@ pub struct ErasureCounts {
     pub refunds: u64,
 }
 
+/// A payment due for pseudonymisation, and where it stands in the sweep's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueForErasure {
+    pub id: String,
+    pub finished_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait PrivacyStore: Send + Sync + 'static {
     /// Pseudonymises the personal fields of these payments (description, email, metadata values,
@@ -24,12 +31,15 @@ pub trait PrivacyStore: Send + Sync + 'static {
         audit: Option<&AuditEntry>,
     ) -> Result<ErasureCounts, StoreError>;
 
-    /// Final payments that finished before `before` and still hold personal data.
+    /// Final payments that finished before `before` and still hold personal data, in the order
+    /// they finished, from just past `after` (the last of the previous batch): each batch starts
+    /// where the last ended instead of re-reading the index past entries it has just erased.
     async fn payments_due_for_erasure(
         &self,
         before: DateTime<Utc>,
+        after: Option<&DueForErasure>,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<DueForErasure>, StoreError>;
 
     /// How many payments [`Self::payments_due_for_erasure`] and
     /// [`Self::payments_due_for_removal`] would list without a limit: counted by the database,

@@ -112,6 +112,40 @@ each_backend! {
         assert!(!swept.detail.to_string().contains("Ottoline"));
     }
 
+    async fn the_sweep_goes_batch_by_batch_through_every_due_payment(backend) {
+        // Batches of two over five payments finished at the same instant (the clock stands
+        // still): each batch must start just past the last, ties in time taken in id order.
+        let clock = ManualClock::at(utc("2026-06-01T09:00:00Z"));
+        let app = TestApp::spawn_with_clock(backend, |s| s.retention.batch_size = 2, clock.clone()).await;
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            let mut body = payment_body(&format!("CRM-BATCH-{n}"));
+            body["email"] = json!(format!("person{n}@batch.example"));
+            let created = app.create_payment(&format!("batch-{n}"), &body).await;
+            assert_eq!(created.status(), 201);
+            let p: Value = created.json().await.unwrap();
+            app.press(p["next_url"].as_str().unwrap(), "pay").await;
+            ids.push(p["id"].as_str().unwrap().to_owned());
+        }
+        for id in &ids {
+            app.wait_for_status(id, "succeeded").await;
+        }
+        // One already erased on request, in the middle of the order.
+        let reference = counterfoil::domain::refs::RequestRef::parse("CRM-BATCH-2").unwrap();
+        app.services.data_protection.erase(&SWEEP, &reference).await.unwrap();
+
+        clock.advance(Duration::from_secs(91 * 24 * 3600));
+        let report = app.services.data_protection.sweep(&SWEEP, false).await.unwrap();
+        assert_eq!(report.payments_pseudonymised, 4);
+        assert!(app.columns_containing("@batch.example").await.is_empty(), "every email is gone");
+        for id in &ids {
+            assert_eq!(app.get_payment(id).await["description"], "[erased]", "{id}");
+        }
+        let batches = app.services.store.list_audit(None, None, 1000).await.unwrap().into_iter()
+            .filter(|e| e.action == "retention.pseudonymised").count();
+        assert_eq!(batches, 2, "four payments in batches of two");
+    }
+
     async fn records_go_six_years_after_their_financial_year_leaving_daily_totals(backend) {
         // Paid on 15 May 2019: the financial year ending 31 March 2020.
         let clock = ManualClock::at(utc("2019-05-15T10:00:00Z"));

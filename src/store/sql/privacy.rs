@@ -11,9 +11,9 @@ use crate::store::*;
 /// What pseudonymised personal fields read.
 use crate::domain::retention::ERASED;
 
-/// Final payments that finished before `$1` and still hold personal data.
-const DUE_FOR_ERASURE: &str =
-    "personal_erased_at IS NULL AND finished_at IS NOT NULL AND finished_at < $1";
+/// Final payments that finished before the value that follows and still hold personal data.
+const DUE_FOR_ERASURE_BEFORE: &str =
+    "personal_erased_at IS NULL AND finished_at IS NOT NULL AND finished_at < ";
 
 /// Payments (`p`) whose creation, completion and refunds all fall before `$1`.
 const DUE_FOR_REMOVAL: &str = "p.created_at < $1 \
@@ -87,18 +87,35 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
     async fn payments_due_for_erasure(
         &self,
         before: DateTime<Utc>,
+        after: Option<&DueForErasure>,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
-        first_column(
-            statement::<B>(&format!(
-                "SELECT id FROM payments WHERE {DUE_FOR_ERASURE} \
-                 ORDER BY finished_at, id LIMIT $2"
-            ))
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?,
-        )
+    ) -> Result<Vec<DueForErasure>, StoreError> {
+        let mut query = Builder::<B>::new(format!(
+            "SELECT id, finished_at FROM payments WHERE {DUE_FOR_ERASURE_BEFORE}"
+        ));
+        query.push_bind(before);
+        if let Some(after) = after {
+            query
+                .push(" AND (finished_at > ")
+                .push_bind(after.finished_at)
+                .push(" OR (finished_at = ")
+                .push_bind(after.finished_at)
+                .push(" AND id > ")
+                .push_bind(after.id.clone())
+                .push("))");
+        }
+        query
+            .push(" ORDER BY finished_at, id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueForErasure {
+                    id: row.col("id")?,
+                    finished_at: row.col("finished_at")?,
+                })
+            })
+            .collect()
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store count_due", otel.kind = "client", db.system = B::SYSTEM))]
@@ -108,7 +125,7 @@ impl<B: Backend> PrivacyStore for SqlStore<B> {
         removal_cutoff: DateTime<Utc>,
     ) -> Result<(u64, u64), StoreError> {
         let row = statement::<B>(&format!(
-            "SELECT (SELECT COUNT(*) FROM payments WHERE {DUE_FOR_ERASURE}) AS erasure, \
+            "SELECT (SELECT COUNT(*) FROM payments WHERE {DUE_FOR_ERASURE_BEFORE}$1) AS erasure, \
              (SELECT COUNT(*) FROM payments p WHERE {}) AS removal",
             DUE_FOR_REMOVAL.replace("$1", "$2")
         ))
