@@ -9,10 +9,13 @@
 //! - **the retention sweep**, start to end, with the same webhooks at the same pace during its
 //!   first 30 s (their p99 beside the first figure's: the sweep must not starve the money path);
 //! - **erasure by reference** of one request's payments;
+//! - **reconciliation of a busy day**: 30,000 payments on one London day, at the provider (the
+//!   built-in simulator, seeded) and among the ten million;
 //! - **`pci-scan`** of every text column of the whole database.
 //!
 //! Each with its time and the process's peak resident memory before and after.
-//! `BENCH_ONLY=sweep` (or `erasure`, `scan`) runs only that part. The sweep changes
+//! `BENCH_ONLY=sweep` (or `erasure`, `reconciliation`, `scan`) runs only that part;
+//! `SWEEP_WINDOW_ONLY=1` measures the webhooks beside the sweep without sweeping the rest. The sweep changes
 //! the database; afterwards the payments it pseudonymised are made due again (their fields filled
 //! with new made-up values), so the next run sweeps as many.
 
@@ -35,9 +38,16 @@ use counterfoil::startup::Application;
 use sqlx::{PgPool, Row};
 
 const SECRET: &str = "webhook_test_counterfoil_simulator_secret";
+const SIMULATOR_KEY: &str = "api_test_counterfoil_simulator_key";
+/// Payments on the busy day reconciled (a shared deployment's average day is about 4,500).
+const BUSY_DAY: u32 = 30_000;
+/// The busy day's provider ids begin with this (letters only, as the card-number guards expect).
+const BUSY_PREFIX: &str = "busyday";
 /// Webhooks a second, and for how long, in each measured window.
 const PACE: u64 = 200;
 const WINDOW: Duration = Duration::from_secs(30);
+/// Windows alone and during the sweep, taken in turn.
+const ROUNDS: usize = 4;
 
 fn message(provider_id: &str, n: usize) -> String {
     serde_json::json!({
@@ -123,12 +133,13 @@ async fn main() {
         .await
         .expect("the service starts on the seeded database");
     let webhooks = format!("http://{}/v1/webhooks/govuk-pay/sandbox", app.address());
+    let simulator = format!("http://{}/sandbox/govuk-pay", app.address());
     let services = app.services();
     tokio::spawn(app.run_until_stopped());
     let actor = Actor::CommandLine("bulk bench");
     let tag = format!("{:x}", Utc::now().timestamp());
     let per_window = (PACE * WINDOW.as_secs()) as usize;
-    seed_waiting(&pool, &tag, 2 * per_window).await;
+    seed_waiting(&pool, &tag, (2 * ROUNDS + 1) * per_window).await;
     let due: i64 = sqlx::query(
         "SELECT COUNT(*) FROM payments WHERE personal_erased_at IS NULL \
          AND finished_at < now() - interval '90 days'",
@@ -144,16 +155,24 @@ async fn main() {
     if wanted("sweep") {
         sweep(&services, &actor, &webhooks, &tag, per_window, &pool).await;
     }
+    // The payments the webhooks paid are the benchmark's, not the seeded deployment's: gone,
+    // so that the next read benchmark reads the month the seeder made.
+    remove_payments(&pool, "BULK-%").await;
     if wanted("erasure") {
         erasure(&services, &actor, &pool).await;
+    }
+    if wanted("reconciliation") {
+        reconciliation(&services, &actor, &simulator, &pool).await;
     }
     if wanted("scan") {
         scan(&services).await;
     }
 }
 
-/// The webhooks alone, then the sweep with the same webhooks during it; then what it
-/// pseudonymised is made due again.
+/// Rounds of webhooks alone and webhooks during the sweep, in turn (a 30 s window's p99 varies
+/// by a third from one window to the next on this machine, so each side pools several windows
+/// taken side by side); then the whole sweep, start to end; then what it pseudonymised is made
+/// due again.
 async fn sweep(
     services: &counterfoil::service::AppServices,
     actor: &Actor,
@@ -162,47 +181,61 @@ async fn sweep(
     per_window: usize,
     pool: &PgPool,
 ) {
-    let alone = paced_webhooks(webhooks, tag, 0).await;
-    println!(
-        "webhooks alone:        {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
-        alone.len(),
-        ms_at(&alone, 0.5),
-        ms_at(&alone, 0.99),
-        ms_at(&alone, 1.0)
-    );
-
+    // Not counted: the first window after start-up is slower (connections opened, caches cold).
+    paced_webhooks(webhooks, tag, 0).await;
     let swept_from = Utc::now();
-    let before = peak();
-    let began = Instant::now();
-    let sweeper = {
-        let services = services.clone();
-        let actor = actor.clone();
-        tokio::spawn(async move {
-            let report = services.data_protection.sweep(&actor, false).await.unwrap();
-            (report, began.elapsed())
-        })
-    };
-    let during = paced_webhooks(webhooks, tag, per_window).await;
-    let (report, took) = sweeper.await.unwrap();
+    let (mut alone, mut during) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let from = (2 * round + 1) * per_window;
+        let quiet = paced_webhooks(webhooks, tag, from).await;
+        let sweeper = {
+            let (services, actor) = (services.clone(), actor.clone());
+            tokio::spawn(async move { services.data_protection.sweep(&actor, false).await })
+        };
+        let busy = paced_webhooks(webhooks, tag, from + per_window).await;
+        let finished_early = sweeper.is_finished();
+        sweeper.abort();
+        assert!(!finished_early, "the sweep ended before its window did");
+        println!(
+            "round {}: webhooks alone p99 {:.1} ms, during the sweep p99 {:.1} ms",
+            round + 1,
+            ms_at(&quiet, 0.99),
+            ms_at(&busy, 0.99)
+        );
+        alone.extend(quiet);
+        during.extend(busy);
+    }
+    alone.sort();
+    during.sort();
+    for (name, all) in [("alone", &alone), ("during the sweep", &during)] {
+        println!(
+            "webhooks {name:<16} {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+            all.len(),
+            ms_at(all, 0.5),
+            ms_at(all, 0.99),
+            ms_at(all, 1.0)
+        );
+    }
     println!(
-        "webhooks during sweep: {} at {PACE}/s   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms   \
-         p99 ratio to alone {:.2}x",
-        during.len(),
-        ms_at(&during, 0.5),
-        ms_at(&during, 0.99),
-        ms_at(&during, 1.0),
+        "p99 during the sweep / alone: {:.2}x",
         ms_at(&during, 0.99) / ms_at(&alone, 0.99)
     );
-    println!(
-        "retention sweep:       {} payments pseudonymised, {} refund reasons, {} removed in {:.1} s \
-         ({:.0} payments/s); peak RSS {before:.1} MiB before, {:.1} MiB after",
-        report.payments_pseudonymised,
-        report.refund_reasons_pseudonymised,
-        report.payments_removed,
-        took.as_secs_f64(),
-        report.payments_pseudonymised as f64 / took.as_secs_f64(),
-        peak()
-    );
+    if std::env::var("SWEEP_WINDOW_ONLY").is_err() {
+        let before = peak();
+        let began = Instant::now();
+        let report = services.data_protection.sweep(actor, false).await.unwrap();
+        let took = began.elapsed();
+        println!(
+            "retention sweep:       the rest: {} payments pseudonymised, {} refund reasons, {} removed \
+             in {:.1} s ({:.0} payments/s); peak RSS {before:.1} MiB before, {:.1} MiB after",
+            report.payments_pseudonymised,
+            report.refund_reasons_pseudonymised,
+            report.payments_removed,
+            took.as_secs_f64(),
+            report.payments_pseudonymised as f64 / took.as_secs_f64(),
+            peak()
+        );
+    }
     restore(pool, swept_from).await;
 }
 
@@ -230,6 +263,99 @@ async fn erasure(services: &counterfoil::service::AppServices, actor: &Actor, po
         began.elapsed().as_secs_f64() * 1000.0,
         peak()
     );
+}
+
+/// A busy day's reconciliation: [`BUSY_DAY`] payments on one London day, at the provider (the
+/// built-in simulator, seeded) and in the ten-million-payment table alike, compared in full.
+/// The day is before the seeded six years, so its payments are only the busy day's; they are
+/// removed afterwards.
+async fn reconciliation(
+    services: &counterfoil::service::AppServices,
+    actor: &Actor,
+    simulator: &str,
+    pool: &PgPool,
+) {
+    let (from, to) = (
+        "2020-12-01T00:00:00Z"
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+        "2020-12-02T00:00:00Z"
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+    );
+    let seeded = reqwest::Client::new()
+        .post(format!("{simulator}/_control/seed"))
+        .bearer_auth(SIMULATOR_KEY)
+        .json(
+            &serde_json::json!({"count": BUSY_DAY, "from": from, "to": to,
+                                  "id_prefix": BUSY_PREFIX, "amount": 2500}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seeded.status(), 204);
+    // Ours: the same ids, amounts and times as the simulator's seed makes them.
+    sqlx::query(
+        "INSERT INTO payments (id, request_ref, service, account, provider, amount, description, \
+           metadata, return_url, status, create_outcome, provider_payment_id, created_at, \
+           updated_at, finished_at, refunded_amount) \
+         SELECT 'pay_' || $1 || translate(lpad(to_hex(i), 20, '0'), '0123456789abcdef', 'abcdefghijklmnop'), \
+           'BUSY-' || i, 'svc-b', 'sandbox', 'govuk_pay', 2500, 'Busy day', '{}', \
+           'https://example.gov.uk/done', 'succeeded', 'confirmed', \
+           $1 || translate(lpad(to_hex(i), 26 - length($1), '0'), '0123456789abcdef', 'abcdefghijklmnop'), \
+           t, t, t, 0 \
+         FROM (SELECT i, $2::timestamptz + (86400000000::bigint * i / $3::bigint) * interval '1 microsecond' AS t \
+               FROM generate_series(0, $3::bigint - 1) AS i) AS s",
+    )
+    .bind(BUSY_PREFIX)
+    .bind(from)
+    .bind(i64::from(BUSY_DAY))
+    .execute(pool)
+    .await
+    .unwrap();
+    let before = peak();
+    let began = Instant::now();
+    let run = services
+        .reconciliation
+        .run(actor, "sandbox", from, to)
+        .await
+        .unwrap();
+    let took = began.elapsed();
+    println!(
+        "reconciliation:        a day of {} payments of ours against {} at the provider, {} \
+         discrepancies, in {:.1} s ({:.0} payments/s); peak RSS {before:.1} MiB before, {:.1} MiB after",
+        run.local_payments,
+        run.provider_payments,
+        run.discrepancies.len(),
+        took.as_secs_f64(),
+        run.local_payments as f64 / took.as_secs_f64(),
+        peak()
+    );
+    remove_payments(pool, "BUSY-%").await;
+}
+
+/// Removes the payments whose CRM reference is `like` (a pattern), with all that hangs on them.
+async fn remove_payments(pool: &PgPool, like: &str) {
+    for table in [
+        "payment_events",
+        "webhook_receipts",
+        "outbox",
+        "idempotency_keys",
+        "payments",
+    ] {
+        let id = if table == "payments" {
+            "id"
+        } else {
+            "payment_id"
+        };
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE {id} IN (SELECT id FROM payments WHERE request_ref LIKE $1)"
+        ))
+        .bind(like)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
 }
 
 /// `pci-scan` of the whole database.

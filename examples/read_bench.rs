@@ -5,11 +5,14 @@
 //!
 //! It starts the service on the seeded database (migrating it if it is behind), signs in to the
 //! console through the built-in test identity provider, and reads each console page and API
-//! answer `runs` times over HTTP, in turn, printing p50/p95/p99. Beside each that has one it runs
-//! the same statement the store runs, directly, as many times, with `EXPLAIN (ANALYZE, BUFFERS)`
-//! (its execution time is the baseline: the database's own work with nothing in the way), and the
-//! ratio of the page's p95 to it; when a page's p95 is over 100 ms or over 1.5× its baseline, the
-//! plan is printed. The month's payments CSV and ledger are read five times each, as they arrive, in
+//! answer `runs` times over HTTP, in turn, printing p50/p95/p99. Beside each: the page's own
+//! database work, every statement it made (the session's read, the queries, `BEGIN`/`COMMIT` of
+//! the audit entry a page of personal data writes) timed from just before it was sent to its last
+//! row read, summed per page, at p95, and the page's p95 as a ratio to it (what the service adds:
+//! HTTP, sign-in checks, rendering); and, for the searches, the store's main statement run
+//! directly as many times with `EXPLAIN (ANALYZE, BUFFERS)` (the database's own work on that one
+//! statement, nothing in the way) with the page's ratio to it; when a page's p95 is over 100 ms
+//! its plan is printed. The month's payments CSV and ledger are read five times each, as they arrive, in
 //! rows per second with the process's peak memory. `BENCH_ONLY=text` runs only the reads whose
 //! names hold `text`.
 
@@ -19,6 +22,7 @@ mod postgres;
 #[path = "support/seeded.rs"]
 mod seeded;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, Utc};
@@ -34,6 +38,38 @@ struct Read {
     name: &'static str,
     path: String,
     sql: Option<String>,
+}
+
+/// The time the service spent waiting on the database since the last [`database_time`], from
+/// every statement's own report (sqlx's `sqlx::query` event, from just before the statement is
+/// sent to its last row read: round trip, `BEGIN` and `COMMIT` included), and how many statements.
+static DATABASE_NANOS: AtomicU64 = AtomicU64::new(0);
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+struct DatabaseTime;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DatabaseTime {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Elapsed;
+        impl tracing::field::Visit for Elapsed {
+            fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+                if field.name() == "elapsed_secs" {
+                    DATABASE_NANOS.fetch_add((value * 1e9) as u64, Ordering::Relaxed);
+                    STATEMENTS.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        event.record(&mut Elapsed);
+    }
+}
+
+/// The database time and statements since the last call.
+fn database_time() -> (Duration, u64) {
+    (
+        Duration::from_nanos(DATABASE_NANOS.swap(0, Ordering::Relaxed)),
+        STATEMENTS.swap(0, Ordering::Relaxed),
+    )
 }
 
 /// How many times each export is read.
@@ -187,6 +223,16 @@ async fn main() {
         )
         .expect("logs")
     });
+    if _telemetry.is_none() {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
+        let only_statements = tracing_subscriber::filter::Targets::new()
+            .with_target("sqlx::query", tracing::Level::DEBUG);
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(DatabaseTime.with_filter(only_statements)),
+        )
+        .expect("the only subscriber");
+    }
     let app = Application::build(seeded::settings(&url).validate().unwrap())
         .await
         .expect("the service starts on the seeded database");
@@ -216,8 +262,16 @@ async fn main() {
         .get(0);
     println!("read_bench: {payments} payments in {name}; {runs} runs of each read, in turn\n");
     println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>11} {:>7}",
-        "read", "p50 ms", "p95 ms", "p99 ms", "direct p95", "ratio"
+        "{:<30} {:>7} {:>7} {:>7}  {:>10} {:>9} {:>6}  {:>10} {:>6}",
+        "read",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "statements",
+        "db p95",
+        "ratio",
+        "direct p95",
+        "ratio"
     );
     // BENCH_ONLY=text: only the reads and exports whose names hold it (to profile one).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -227,7 +281,10 @@ async fn main() {
         .filter(|r| r.name.contains(&only))
     {
         let mut times = Vec::new();
+        let mut database = Vec::new();
+        let mut statements = 0;
         for _ in 0..runs {
+            database_time();
             let began = Instant::now();
             let request = if read.path.starts_with("/v1/") {
                 api.get(format!("{base}{}", read.path)).bearer_auth(&crm)
@@ -239,8 +296,13 @@ async fn main() {
             let _ = answer.bytes().await.unwrap();
             assert!(status.is_success(), "{}: {status}", read.name);
             times.push(began.elapsed());
+            let (waited, made) = database_time();
+            database.push(waited);
+            statements = made;
         }
         times.sort();
+        database.sort();
+        let database_p95 = percentile(&database, 0.95);
         let (p50, p95, p99) = (
             percentile(&times, 0.5),
             percentile(&times, 0.95),
@@ -254,12 +316,16 @@ async fn main() {
             None => (None, None),
         };
         let ratio = baseline.map(|b| ms(p95) / ms(b).max(0.001));
+        let database_ratio = ms(p95) / ms(database_p95).max(0.001);
         println!(
-            "{:<30} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>7}",
+            "{:<30} {:>7.1} {:>7.1} {:>7.1}  {:>10} {:>9.2} {:>5.2}x  {:>10} {:>6}",
             read.name,
             ms(p50),
             ms(p95),
             ms(p99),
+            statements,
+            ms(database_p95),
+            database_ratio,
             baseline
                 .map(|b| format!("{:.2}", ms(b)))
                 .unwrap_or_else(|| "-".into()),
