@@ -141,6 +141,8 @@ async fn on_postgres_the_application_role_can_only_append_to_the_audit_trail() {
         "CREATE TABLE shadow (id int)",
         "DELETE FROM audit_head",
         "UPDATE audit_head SET last_seq = 0, last_hash = 'genesis'",
+        // One place forward, but to no entry: checked after the statement (migration 0019).
+        "UPDATE audit_head SET last_seq = last_seq + 1, last_hash = 'forged'",
         "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject) \
          VALUES (now(), 'x', 'x', 'outside.the.chain', '-')",
         "DELETE FROM _sqlx_migrations",

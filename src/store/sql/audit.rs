@@ -23,15 +23,11 @@ pub(super) fn audit_from_row(row: &impl ReadRow) -> Result<AuditEntry, StoreErro
 }
 
 impl<B: Backend> SqlStore<B> {
-    pub(super) async fn insert_audit_tx(
+    /// The chain's end, locked until the transaction ends: writers queue here, so two entries
+    /// never claim the same place. Returns the next entry's place and what it points back to.
+    pub(super) async fn lock_audit_head(
         tx: &mut Transaction<'static, B>,
-        entry: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        use crate::domain::audit::{chain_time, entry_hash, ChainedFields};
-        // The audit writer's own card-number guard: the entry is kept, the number not.
-        let entry = &entry.without_card_numbers();
-        // The chain's end, locked until this transaction ends: writers queue here,
-        // so two entries never claim the same place.
+    ) -> Result<(i64, String), StoreError> {
         let head = statement::<B>(&format!(
             "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
             B::FOR_UPDATE
@@ -39,8 +35,46 @@ impl<B: Backend> SqlStore<B> {
         .fetch_one(&mut *tx)
         .await?;
         let last_seq: i64 = head.col("last_seq")?;
-        let prev_hash: String = head.col("last_hash")?;
-        let seq = last_seq + 1;
+        Ok((last_seq + 1, head.col("last_hash")?))
+    }
+
+    pub(super) async fn insert_audit_tx(
+        tx: &mut Transaction<'static, B>,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let (seq, prev_hash) = Self::lock_audit_head(tx).await?;
+        let link = ChainLink::after(entry, seq, prev_hash);
+        link.bind(statement::<B>(
+            "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ))
+        .execute(&mut *tx)
+        .await?;
+        statement::<B>("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+            .bind(link.seq)
+            .bind(&link.hash)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// An audit entry as the chain keeps it in a given place: card numbers replaced (the audit
+/// writer's own guard: the entry is kept, the number not), its time to the microsecond, its
+/// detail as text, and its hash over all of it and the entry before.
+pub(super) struct ChainLink {
+    pub(super) entry: AuditEntry,
+    pub(super) seq: i64,
+    pub(super) prev_hash: String,
+    pub(super) at: DateTime<Utc>,
+    pub(super) detail: String,
+    pub(super) hash: String,
+}
+
+impl ChainLink {
+    pub(super) fn after(entry: &AuditEntry, seq: i64, prev_hash: String) -> ChainLink {
+        use crate::domain::audit::{chain_time, entry_hash, ChainedFields};
+        let entry = entry.without_card_numbers();
         let at = chain_time(entry.at);
         let detail = entry.detail.to_string();
         let hash = entry_hash(&ChainedFields {
@@ -53,27 +87,32 @@ impl<B: Backend> SqlStore<B> {
             subject: &entry.subject,
             detail: &detail,
         });
-        statement::<B>(
-            "INSERT INTO audit_log (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(at)
-        .bind(&entry.actor_key_id)
-        .bind(&entry.actor_label)
-        .bind(&entry.action)
-        .bind(&entry.subject)
-        .bind(&detail)
-        .bind(seq)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-        statement::<B>("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
+        ChainLink {
+            entry,
+            seq,
+            prev_hash,
+            at,
+            detail,
+            hash,
+        }
+    }
+
+    /// Binds the nine stored columns, in the order `at, actor_key_id, actor_label, action,
+    /// subject, detail, seq, prev_hash, hash`.
+    pub(super) fn bind<'q, B: Backend>(
+        &self,
+        query: crate::store::guard::Statement<'q, 'q, B>,
+    ) -> crate::store::guard::Statement<'q, 'q, B> {
+        query
+            .bind(self.at)
+            .bind(&self.entry.actor_key_id)
+            .bind(&self.entry.actor_label)
+            .bind(&self.entry.action)
+            .bind(&self.entry.subject)
+            .bind(&self.detail)
+            .bind(self.seq)
+            .bind(&self.prev_hash)
+            .bind(&self.hash)
     }
 }
 

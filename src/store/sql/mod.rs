@@ -5,6 +5,7 @@ mod api_keys;
 mod approvals;
 mod attention;
 mod audit;
+mod create_at_once;
 mod finance;
 mod idempotency;
 mod leases;

@@ -146,67 +146,53 @@ impl<B: Backend> PaymentStore for SqlStore<B> {
         payment: &Payment,
         audit: &AuditEntry,
     ) -> Result<ClaimOutcome, StoreError> {
+        if B::WRITES_IN_WITH {
+            return self.claim_and_insert_at_once(claim, payment, audit).await;
+        }
+        // Step by step (SQLite): the claim, the payment, the claim's link to it, its first
+        // timeline event and the audit entry, in one transaction.
         let mut tx = B::begin_write(&self.pool).await?;
         if !Self::claim_key_tx(&mut tx, claim).await? {
             let outcome = Self::existing_claim_tx(&mut tx, claim).await?;
             tx.commit().await?;
             return Ok(outcome);
         }
-        let insert = format!(
+        statement::<B>(&format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-        );
-        let sql = if B::WRITES_IN_WITH {
-            // The payment, the claim's link to it and its first timeline event in one round trip.
-            format!(
-                "WITH payment AS ({insert}), linked AS (UPDATE idempotency_keys SET payment_id = $1 \
-                 WHERE principal = $21 AND idempotency_key = $22) \
-                 INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
-                 VALUES ($1, $16, NULL, $11, $23)"
-            )
-        } else {
-            insert
-        };
-        let mut write = statement::<B>(&sql)
-            .bind(payment.id.as_ref())
-            .bind(&payment.request_ref)
-            .bind(&payment.service)
-            .bind(&payment.account)
-            .bind(payment.provider.as_str())
-            .bind(payment.amount)
-            .bind(&payment.description)
-            .bind(&payment.email)
-            .bind(metadata_json(payment))
-            .bind(&payment.return_url)
-            .bind(payment.status.as_str())
-            .bind(create_outcome_text(payment.create_outcome))
-            .bind(&payment.provider_payment_id)
-            .bind(&payment.next_url)
-            .bind(&payment.failure_code)
-            .bind(payment.created_at)
-            .bind(payment.updated_at)
-            .bind(payment.finished_at)
-            .bind(payment.refreshed_at)
-            .bind(payment.refunded_amount);
-        if B::WRITES_IN_WITH {
-            write = write
-                .bind(&claim.principal)
-                .bind(claim.key.as_ref())
-                .bind(TransitionSource::Api.as_str());
-        }
-        write.execute(&mut tx).await?;
-        if !B::WRITES_IN_WITH {
-            Self::link_key_tx(&mut tx, claim, "payment_id", payment.id.as_ref()).await?;
-            Self::insert_event(
-                &mut tx,
-                &payment.id,
-                payment.created_at,
-                None,
-                payment.status,
-                TransitionSource::Api,
-            )
-            .await?;
-        }
+        ))
+        .bind(payment.id.as_ref())
+        .bind(&payment.request_ref)
+        .bind(&payment.service)
+        .bind(&payment.account)
+        .bind(payment.provider.as_str())
+        .bind(payment.amount)
+        .bind(&payment.description)
+        .bind(&payment.email)
+        .bind(metadata_json(payment))
+        .bind(&payment.return_url)
+        .bind(payment.status.as_str())
+        .bind(create_outcome_text(payment.create_outcome))
+        .bind(&payment.provider_payment_id)
+        .bind(&payment.next_url)
+        .bind(&payment.failure_code)
+        .bind(payment.created_at)
+        .bind(payment.updated_at)
+        .bind(payment.finished_at)
+        .bind(payment.refreshed_at)
+        .bind(payment.refunded_amount)
+        .execute(&mut tx)
+        .await?;
+        Self::link_key_tx(&mut tx, claim, "payment_id", payment.id.as_ref()).await?;
+        Self::insert_event(
+            &mut tx,
+            &payment.id,
+            payment.created_at,
+            None,
+            payment.status,
+            TransitionSource::Api,
+        )
+        .await?;
         Self::insert_audit_tx(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(ClaimOutcome::Claimed)
@@ -221,6 +207,19 @@ impl<B: Backend> PaymentStore for SqlStore<B> {
         notify: bool,
         idempotency: Option<(&IdempotencyClaim, IdempotencySettle)>,
     ) -> Result<bool, StoreError> {
+        if B::WRITES_IN_WITH
+            && self
+                .settle_create_at_once(
+                    payment,
+                    previous_status,
+                    source,
+                    notify,
+                    idempotency.as_ref(),
+                )
+                .await?
+        {
+            return Ok(true);
+        }
         let mut tx = B::begin_write(&self.pool).await?;
         let updated = statement::<B>(
             "UPDATE payments SET status = $2, create_outcome = $3, provider_payment_id = $4, \

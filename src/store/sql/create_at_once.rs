@@ -1,0 +1,175 @@
+//! A payment create's two durable steps in the fewest round trips PostgreSQL allows: the claim
+//! as one statement of data-modifying `WITH` clauses after the audit head's lock, and the settle
+//! as one statement in its own implicit transaction. SQLite has no writes in `WITH` and keeps the
+//! step-by-step transactions in `payments.rs`, which also remain PostgreSQL's path when the one
+//! statement does not apply (a key already held, webhooks that arrived before the answer).
+
+use super::audit::ChainLink;
+use super::payments::{metadata_json, PAYMENT_COLUMNS};
+use super::*;
+use crate::domain::payment::notification_type;
+use crate::domain::{Payment, PaymentStatus, TransitionSource};
+use crate::store::backend::{Backend, ReadRow};
+use crate::store::create_outcome_text;
+use crate::store::guard::statement;
+use crate::store::*;
+
+/// The claim's statement (PostgreSQL): the key claimed (or an expired claim taken over) already
+/// linked to the payment; and only when it was, the payment, its first timeline event, the audit
+/// entry in the chain's next place, and the head moved to it. Nothing is written when the key is
+/// still held. The head moves only after the entry is added (it reads the entry's `RETURNING`,
+/// so the entry's own check still sees the head where it was), and the head's forward-only
+/// check runs after the statement (migration 0019), so it sees the entry added beside it.
+fn claim_statement() -> String {
+    format!(
+        "WITH claimed AS (INSERT INTO idempotency_keys \
+           (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, \
+            expires_at, payment_id) \
+           VALUES ($21, $22, $24, $25, 'in_flight', $26, $27, $28, $1) \
+           ON CONFLICT (principal, idempotency_key) DO UPDATE SET \
+           route = excluded.route, fingerprint = excluded.fingerprint, state = 'in_flight', \
+           locked_until = excluded.locked_until, created_at = excluded.created_at, \
+           expires_at = excluded.expires_at, payment_id = excluded.payment_id, refund_id = NULL, \
+           response_status = NULL, response_body = NULL \
+           WHERE idempotency_keys.expires_at <= excluded.created_at RETURNING 1 AS one), \
+         payment AS (INSERT INTO payments ({PAYMENT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, \
+           $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM claimed), \
+         event AS (INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
+           SELECT $1, $16, NULL, $11, $23 FROM claimed), \
+         audited AS (INSERT INTO audit_log \
+           (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
+           SELECT $29, $30, $31, $32, $33, $34, $35, $36, $37 FROM claimed RETURNING seq), \
+         moved AS (UPDATE audit_head SET last_seq = $35, last_hash = $37 \
+           WHERE id = 1 AND EXISTS (SELECT 1 FROM audited)) \
+         SELECT COUNT(*) AS claimed FROM claimed"
+    )
+}
+
+/// How the settle leaves the Idempotency-Key, as a `WITH` clause applied only when the payment
+/// was settled by the same statement (parameters from `$16`).
+fn key_clause(settle: Option<&IdempotencySettle>) -> &'static str {
+    match settle {
+        None => "",
+        Some(IdempotencySettle::Completed { .. }) => {
+            ", keyed AS (UPDATE idempotency_keys SET state = 'completed', response_status = $18, \
+             response_body = $19 WHERE principal = $16 AND idempotency_key = $17 \
+             AND EXISTS (SELECT 1 FROM settled))"
+        }
+        Some(IdempotencySettle::Linked) => {
+            ", keyed AS (UPDATE idempotency_keys SET state = 'linked' \
+             WHERE principal = $16 AND idempotency_key = $17 AND EXISTS (SELECT 1 FROM settled))"
+        }
+        Some(IdempotencySettle::Release) => {
+            ", keyed AS (DELETE FROM idempotency_keys WHERE principal = $16 \
+             AND idempotency_key = $17 AND EXISTS (SELECT 1 FROM settled))"
+        }
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The claim (PostgreSQL): `BEGIN`, the audit head locked, one statement, `COMMIT`.
+    pub(super) async fn claim_and_insert_at_once(
+        &self,
+        claim: &IdempotencyClaim,
+        payment: &Payment,
+        audit: &AuditEntry,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut tx = B::begin_write(&self.pool).await?;
+        let (seq, prev_hash) = Self::lock_audit_head(&mut tx).await?;
+        let link = ChainLink::after(audit, seq, prev_hash);
+        let sql = claim_statement();
+        let write = statement::<B>(&sql)
+            .bind(payment.id.as_ref())
+            .bind(&payment.request_ref)
+            .bind(&payment.service)
+            .bind(&payment.account)
+            .bind(payment.provider.as_str())
+            .bind(payment.amount)
+            .bind(&payment.description)
+            .bind(&payment.email)
+            .bind(metadata_json(payment))
+            .bind(&payment.return_url)
+            .bind(payment.status.as_str())
+            .bind(create_outcome_text(payment.create_outcome))
+            .bind(&payment.provider_payment_id)
+            .bind(&payment.next_url)
+            .bind(&payment.failure_code)
+            .bind(payment.created_at)
+            .bind(payment.updated_at)
+            .bind(payment.finished_at)
+            .bind(payment.refreshed_at)
+            .bind(payment.refunded_amount)
+            .bind(&claim.principal)
+            .bind(claim.key.as_ref())
+            .bind(TransitionSource::Api.as_str())
+            .bind(&claim.route)
+            .bind(&claim.fingerprint)
+            .bind(claim.lease_until)
+            .bind(claim.now)
+            .bind(claim.expires_at);
+        let claimed: i64 = link.bind(write).fetch_one(&mut tx).await?.col("claimed")?;
+        let outcome = if claimed == 1 {
+            ClaimOutcome::Claimed
+        } else {
+            Self::existing_claim_tx(&mut tx, claim).await?
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// The settle (PostgreSQL) as one statement, committed on its own: the payment's outcome,
+    /// its timeline event and CRM notification when its status changed, and the key's stored
+    /// answer. True when it settled the payment; false when it wrote nothing, because the
+    /// payment was settled already or webhooks that arrived before the answer wait to be
+    /// matched: the caller then takes the step-by-step transaction, which decides both.
+    pub(super) async fn settle_create_at_once(
+        &self,
+        payment: &Payment,
+        previous_status: PaymentStatus,
+        source: TransitionSource,
+        notify: bool,
+        idempotency: Option<&(&IdempotencyClaim, IdempotencySettle)>,
+    ) -> Result<bool, StoreError> {
+        let changed = payment.status != previous_status;
+        let notification = notification_type(payment.status).filter(|_| changed && notify);
+        let sql = format!(
+            "WITH settled AS (UPDATE payments SET status = $2, create_outcome = $3, \
+               provider_payment_id = $4, next_url = $5, failure_code = $6, updated_at = $7, \
+               finished_at = $8, refreshed_at = $9 \
+               WHERE id = $1 AND create_outcome IN ('pending', 'unknown') AND NOT EXISTS \
+               (SELECT 1 FROM webhook_receipts WHERE account = $10 \
+                AND provider_payment_id = $4 AND outcome = 'orphan') RETURNING id), \
+             event AS (INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
+               SELECT id, $7, $11, $2, $12 FROM settled WHERE $13), \
+             notified AS (INSERT INTO outbox \
+               (id, event_type, payment_id, refund_id, created_at, next_attempt_at) \
+               SELECT $14, $15::text, id, NULL, $7, $7 FROM settled WHERE $15::text IS NOT NULL)\
+             {} SELECT COUNT(*) AS settled FROM settled",
+            key_clause(idempotency.map(|(_, settle)| settle))
+        );
+        let mut write = statement::<B>(&sql)
+            .bind(payment.id.as_ref())
+            .bind(payment.status.as_str())
+            .bind(create_outcome_text(payment.create_outcome))
+            .bind(&payment.provider_payment_id)
+            .bind(&payment.next_url)
+            .bind(&payment.failure_code)
+            .bind(payment.updated_at)
+            .bind(payment.finished_at)
+            .bind(payment.refreshed_at)
+            .bind(&payment.account)
+            .bind(previous_status.as_str())
+            .bind(source.as_str())
+            .bind(changed)
+            .bind(crate::domain::refs::new_id("evt_"))
+            .bind(notification);
+        if let Some((claim, settle)) = idempotency {
+            write = write.bind(&claim.principal).bind(claim.key.as_ref());
+            if let IdempotencySettle::Completed { status, body } = settle {
+                write = write.bind(i32::from(*status)).bind(body.clone());
+            }
+        }
+        let settled: i64 = write.fetch_one(&self.pool).await?.col("settled")?;
+        Ok(settled == 1)
+    }
+}
