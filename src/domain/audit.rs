@@ -57,10 +57,17 @@ pub fn chain_time(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).expect("a representable time")
 }
 
+/// An entry's time as its hash reads it: RFC 3339, UTC, to the microsecond.
+pub fn chained_time_text(at: DateTime<Utc>) -> String {
+    chain_time(at).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
 /// The entry's hash: SHA-256 over every field, each length-prefixed (so no two different entries
-/// serialise alike), written in letters like every digest we store.
+/// serialise alike), written in letters like every digest we store. A payment create on
+/// PostgreSQL computes the same in SQL, in the statement that appends it
+/// (`store/sql/create_at_once.rs`); `audit verify` recomputes every stored hash here.
 pub fn entry_hash(fields: &ChainedFields<'_>) -> String {
-    let at = chain_time(fields.at).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let at = chained_time_text(fields.at);
     let seq = fields.seq.to_string();
     let mut hasher = Sha256::new();
     for part in [

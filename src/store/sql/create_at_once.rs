@@ -1,12 +1,11 @@
 //! A payment create's two durable steps in the fewest round trips PostgreSQL allows: the claim
-//! as one statement of data-modifying `WITH` clauses after the audit head's lock, and the settle
-//! as one statement in its own implicit transaction. SQLite has no writes in `WITH` and keeps the
+//! and the settle each one statement of data-modifying `WITH` clauses, committed on its own. SQLite has no writes in `WITH` and keeps the
 //! step-by-step transactions in `payments.rs`, which also remain PostgreSQL's path when the one
 //! statement does not apply (a key already held, webhooks that arrived before the answer).
 
-use super::audit::ChainLink;
 use super::payments::{metadata_json, PAYMENT_COLUMNS};
 use super::*;
+use crate::domain::audit::{chain_time, chained_time_text};
 use crate::domain::payment::notification_type;
 use crate::domain::{Payment, PaymentStatus, TransitionSource};
 use crate::store::backend::{Backend, ReadRow};
@@ -14,15 +13,39 @@ use crate::store::create_outcome_text;
 use crate::store::guard::statement;
 use crate::store::*;
 
-/// The claim's statement (PostgreSQL): the key claimed (or an expired claim taken over) already
-/// linked to the payment; and only when it was, the payment, its first timeline event, the audit
-/// entry in the chain's next place, and the head moved to it. Nothing is written when the key is
-/// still held. The head moves only after the entry is added (it reads the entry's `RETURNING`,
-/// so the entry's own check still sees the head where it was), and the head's forward-only
-/// check runs after the statement (migration 0019), so it sees the entry added beside it.
-fn claim_statement() -> String {
+/// SQL for one length-prefixed part of an audit entry's hash, as `entry_hash` feeds SHA-256:
+/// the text's length in UTF-8 bytes (eight bytes, big-endian), then the bytes.
+fn hashed_part(text: &str) -> String {
     format!(
-        "WITH claimed AS (INSERT INTO idempotency_keys \
+        "int8send(octet_length(convert_to({text}, 'UTF8'))::bigint) || convert_to({text}, 'UTF8')"
+    )
+}
+
+/// The claim's statement (PostgreSQL), committed on its own: the audit chain's head locked;
+/// the key claimed (or an expired claim taken over) already linked to the payment; and only
+/// when it was, the payment, its first timeline event, the audit entry in the head's next place
+/// with its hash computed here exactly as `domain::audit::entry_hash` computes it (SHA-256 over
+/// each length-prefixed field, written in the letters `a`-`p`), and the head moved to it.
+/// Nothing is written when the key is still held. The head moves only after the entry is added
+/// (it reads the entry's `RETURNING`, so the entry's own check still sees the head where it
+/// was), and the head's forward-only check runs after the statement (migration 0019).
+fn claim_statement() -> String {
+    let hash = [
+        "head.prev_hash",
+        "head.seq::text",
+        "$30",
+        "$31",
+        "$32",
+        "$33",
+        "$34",
+        "$35",
+    ]
+    .map(hashed_part)
+    .join(" || ");
+    format!(
+        "WITH head AS (SELECT last_seq + 1 AS seq, last_hash AS prev_hash FROM audit_head \
+           WHERE id = 1 FOR UPDATE), \
+         claimed AS (INSERT INTO idempotency_keys \
            (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, \
             expires_at, payment_id) \
            VALUES ($21, $22, $24, $25, 'in_flight', $26, $27, $28, $1) \
@@ -36,11 +59,14 @@ fn claim_statement() -> String {
            $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM claimed), \
          event AS (INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
            SELECT $1, $16, NULL, $11, $23 FROM claimed), \
+         link AS (SELECT head.seq, head.prev_hash, translate(encode(sha256({hash}), 'hex'), \
+           '0123456789abcdef', 'abcdefghijklmnop') AS hash FROM head, claimed), \
          audited AS (INSERT INTO audit_log \
            (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
-           SELECT $29, $30, $31, $32, $33, $34, $35, $36, $37 FROM claimed RETURNING seq), \
-         moved AS (UPDATE audit_head SET last_seq = $35, last_hash = $37 \
-           WHERE id = 1 AND EXISTS (SELECT 1 FROM audited)) \
+           SELECT $29, $31, $32, $33, $34, $35, link.seq, link.prev_hash, link.hash FROM link \
+           RETURNING seq, hash), \
+         moved AS (UPDATE audit_head SET last_seq = audited.seq, last_hash = audited.hash \
+           FROM audited WHERE audit_head.id = 1) \
          SELECT COUNT(*) AS claimed FROM claimed"
     )
 }
@@ -67,18 +93,18 @@ fn key_clause(settle: Option<&IdempotencySettle>) -> &'static str {
 }
 
 impl<B: Backend> SqlStore<B> {
-    /// The claim (PostgreSQL): `BEGIN`, the audit head locked, one statement, `COMMIT`.
+    /// The claim (PostgreSQL): one statement; a key already held is then read in a transaction
+    /// of its own (a replay, a conflict, or a claim whose holder stopped).
     pub(super) async fn claim_and_insert_at_once(
         &self,
         claim: &IdempotencyClaim,
         payment: &Payment,
         audit: &AuditEntry,
     ) -> Result<ClaimOutcome, StoreError> {
-        let mut tx = B::begin_write(&self.pool).await?;
-        let (seq, prev_hash) = Self::lock_audit_head(&mut tx).await?;
-        let link = ChainLink::after(audit, seq, prev_hash);
+        // The audit writer's own card-number guard: the entry is kept, the number not.
+        let entry = audit.without_card_numbers();
         let sql = claim_statement();
-        let write = statement::<B>(&sql)
+        let claimed: i64 = statement::<B>(&sql)
             .bind(payment.id.as_ref())
             .bind(&payment.request_ref)
             .bind(&payment.service)
@@ -106,13 +132,22 @@ impl<B: Backend> SqlStore<B> {
             .bind(&claim.fingerprint)
             .bind(claim.lease_until)
             .bind(claim.now)
-            .bind(claim.expires_at);
-        let claimed: i64 = link.bind(write).fetch_one(&mut tx).await?.col("claimed")?;
-        let outcome = if claimed == 1 {
-            ClaimOutcome::Claimed
-        } else {
-            Self::existing_claim_tx(&mut tx, claim).await?
-        };
+            .bind(claim.expires_at)
+            .bind(chain_time(entry.at))
+            .bind(chained_time_text(entry.at))
+            .bind(&entry.actor_key_id)
+            .bind(&entry.actor_label)
+            .bind(&entry.action)
+            .bind(&entry.subject)
+            .bind(entry.detail.to_string())
+            .fetch_one(&self.pool)
+            .await?
+            .col("claimed")?;
+        if claimed == 1 {
+            return Ok(ClaimOutcome::Claimed);
+        }
+        let mut tx = B::begin_write(&self.pool).await?;
+        let outcome = Self::existing_claim_tx(&mut tx, claim).await?;
         tx.commit().await?;
         Ok(outcome)
     }
