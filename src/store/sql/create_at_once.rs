@@ -3,13 +3,12 @@
 //! step-by-step transactions in `payments.rs`, which also remain PostgreSQL's path when the one
 //! statement does not apply (a key already held, webhooks that arrived before the answer).
 
-use super::payments::{metadata_json, PAYMENT_COLUMNS};
+use super::payments::{bind_create_outcome, bind_payment_row, PAYMENT_COLUMNS, SETTLED_COLUMNS};
 use super::*;
 use crate::domain::audit::{chain_time, chained_time_text};
 use crate::domain::payment::notification_type;
 use crate::domain::{Payment, PaymentStatus, TransitionSource};
 use crate::store::backend::{Backend, ReadRow};
-use crate::store::create_outcome_text;
 use crate::store::guard::statement;
 use crate::store::*;
 
@@ -104,27 +103,7 @@ impl<B: Backend> SqlStore<B> {
         // The audit writer's own card-number guard: the entry is kept, the number not.
         let entry = audit.without_card_numbers();
         let sql = claim_statement();
-        let claimed: i64 = statement::<B>(&sql)
-            .bind(payment.id.as_ref())
-            .bind(&payment.request_ref)
-            .bind(&payment.service)
-            .bind(&payment.account)
-            .bind(payment.provider.as_str())
-            .bind(payment.amount)
-            .bind(&payment.description)
-            .bind(&payment.email)
-            .bind(metadata_json(payment))
-            .bind(&payment.return_url)
-            .bind(payment.status.as_str())
-            .bind(create_outcome_text(payment.create_outcome))
-            .bind(&payment.provider_payment_id)
-            .bind(&payment.next_url)
-            .bind(&payment.failure_code)
-            .bind(payment.created_at)
-            .bind(payment.updated_at)
-            .bind(payment.finished_at)
-            .bind(payment.refreshed_at)
-            .bind(payment.refunded_amount)
+        let claimed: i64 = bind_payment_row(statement::<B>(&sql), payment)
             .bind(&claim.principal)
             .bind(claim.key.as_ref())
             .bind(TransitionSource::Api.as_str())
@@ -168,9 +147,7 @@ impl<B: Backend> SqlStore<B> {
         let changed = payment.status != previous_status;
         let notification = notification_type(payment.status).filter(|_| changed && notify);
         let sql = format!(
-            "WITH settled AS (UPDATE payments SET status = $2, create_outcome = $3, \
-               provider_payment_id = $4, next_url = $5, failure_code = $6, updated_at = $7, \
-               finished_at = $8, refreshed_at = $9 \
+            "WITH settled AS (UPDATE payments SET {SETTLED_COLUMNS} \
                WHERE id = $1 AND create_outcome IN ('pending', 'unknown') AND NOT EXISTS \
                (SELECT 1 FROM webhook_receipts WHERE account = $10 \
                 AND provider_payment_id = $4 AND outcome = 'orphan') RETURNING id), \
@@ -182,16 +159,7 @@ impl<B: Backend> SqlStore<B> {
              {} SELECT COUNT(*) AS settled FROM settled",
             key_clause(idempotency.map(|(_, settle)| settle))
         );
-        let mut write = statement::<B>(&sql)
-            .bind(payment.id.as_ref())
-            .bind(payment.status.as_str())
-            .bind(create_outcome_text(payment.create_outcome))
-            .bind(&payment.provider_payment_id)
-            .bind(&payment.next_url)
-            .bind(&payment.failure_code)
-            .bind(payment.updated_at)
-            .bind(payment.finished_at)
-            .bind(payment.refreshed_at)
+        let mut write = bind_create_outcome(statement::<B>(&sql), payment)
             .bind(&payment.account)
             .bind(previous_status.as_str())
             .bind(source.as_str())

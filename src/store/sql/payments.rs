@@ -19,6 +19,56 @@ pub(super) const PAYMENT_COLUMNS: &str = "id, request_ref, service, account, pro
     provider_payment_id, next_url, failure_code, created_at, updated_at, \
     finished_at, refreshed_at, refunded_amount";
 
+/// Binds a payment's row as `$1` to `$20`, in the order of [`PAYMENT_COLUMNS`].
+pub(super) fn bind_payment_row<'q, B: Backend>(
+    query: crate::store::guard::Statement<'q, 'q, B>,
+    payment: &Payment,
+) -> crate::store::guard::Statement<'q, 'q, B> {
+    query
+        .bind(payment.id.as_ref())
+        .bind(&payment.request_ref)
+        .bind(&payment.service)
+        .bind(&payment.account)
+        .bind(payment.provider.as_str())
+        .bind(payment.amount)
+        .bind(&payment.description)
+        .bind(&payment.email)
+        .bind(metadata_json(payment))
+        .bind(&payment.return_url)
+        .bind(payment.status.as_str())
+        .bind(create_outcome_text(payment.create_outcome))
+        .bind(&payment.provider_payment_id)
+        .bind(&payment.next_url)
+        .bind(&payment.failure_code)
+        .bind(payment.created_at)
+        .bind(payment.updated_at)
+        .bind(payment.finished_at)
+        .bind(payment.refreshed_at)
+        .bind(payment.refunded_amount)
+}
+
+/// What a create's settle writes: the provider's answer, `$2` to `$9` (the payment is `$1`).
+pub(super) const SETTLED_COLUMNS: &str = "status = $2, create_outcome = $3, \
+    provider_payment_id = $4, next_url = $5, failure_code = $6, updated_at = $7, \
+    finished_at = $8, refreshed_at = $9";
+
+/// Binds the payment's id and the outcome a settle writes, `$1` to `$9`, for [`SETTLED_COLUMNS`].
+pub(super) fn bind_create_outcome<'q, B: Backend>(
+    query: crate::store::guard::Statement<'q, 'q, B>,
+    payment: &Payment,
+) -> crate::store::guard::Statement<'q, 'q, B> {
+    query
+        .bind(payment.id.as_ref())
+        .bind(payment.status.as_str())
+        .bind(create_outcome_text(payment.create_outcome))
+        .bind(&payment.provider_payment_id)
+        .bind(&payment.next_url)
+        .bind(&payment.failure_code)
+        .bind(payment.updated_at)
+        .bind(payment.finished_at)
+        .bind(payment.refreshed_at)
+}
+
 pub(super) fn payment_from_row(row: &impl ReadRow) -> Result<Payment, StoreError> {
     let metadata: String = row.col("metadata")?;
     let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata)
@@ -157,30 +207,10 @@ impl<B: Backend> PaymentStore for SqlStore<B> {
             tx.commit().await?;
             return Ok(outcome);
         }
-        statement::<B>(&format!(
+        bind_payment_row(statement::<B>(&format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-        ))
-        .bind(payment.id.as_ref())
-        .bind(&payment.request_ref)
-        .bind(&payment.service)
-        .bind(&payment.account)
-        .bind(payment.provider.as_str())
-        .bind(payment.amount)
-        .bind(&payment.description)
-        .bind(&payment.email)
-        .bind(metadata_json(payment))
-        .bind(&payment.return_url)
-        .bind(payment.status.as_str())
-        .bind(create_outcome_text(payment.create_outcome))
-        .bind(&payment.provider_payment_id)
-        .bind(&payment.next_url)
-        .bind(&payment.failure_code)
-        .bind(payment.created_at)
-        .bind(payment.updated_at)
-        .bind(payment.finished_at)
-        .bind(payment.refreshed_at)
-        .bind(payment.refunded_amount)
+        )), payment)
         .execute(&mut tx)
         .await?;
         Self::link_key_tx(&mut tx, claim, "payment_id", payment.id.as_ref()).await?;
@@ -221,20 +251,13 @@ impl<B: Backend> PaymentStore for SqlStore<B> {
             return Ok(true);
         }
         let mut tx = B::begin_write(&self.pool).await?;
-        let updated = statement::<B>(
-            "UPDATE payments SET status = $2, create_outcome = $3, provider_payment_id = $4, \
-             next_url = $5, failure_code = $6, updated_at = $7, finished_at = $8, refreshed_at = $9 \
-             WHERE id = $1 AND create_outcome IN ('pending', 'unknown')",
+        let updated = bind_create_outcome(
+            statement::<B>(&format!(
+                "UPDATE payments SET {SETTLED_COLUMNS} \
+                 WHERE id = $1 AND create_outcome IN ('pending', 'unknown')"
+            )),
+            payment,
         )
-        .bind(payment.id.as_ref())
-        .bind(payment.status.as_str())
-        .bind(create_outcome_text(payment.create_outcome))
-        .bind(&payment.provider_payment_id)
-        .bind(&payment.next_url)
-        .bind(&payment.failure_code)
-        .bind(payment.updated_at)
-        .bind(payment.finished_at)
-        .bind(payment.refreshed_at)
         .execute(&mut tx)
         .await?
         .rows_affected()
