@@ -14,7 +14,8 @@
 //! - **`pci-scan`** of every text column of the whole database.
 //!
 //! Each with its time and the process's peak resident memory before and after.
-//! `BENCH_ONLY=sweep` (or `erasure`, `reconciliation`, `scan`) runs only that part;
+//! `BENCH_ONLY=sweep` (or `erasure`, `reconciliation`, `scan`, or several: `sweep,erasure`) runs
+//! only those parts;
 //! `SWEEP_WINDOW_ONLY=1` measures the webhooks beside the sweep without sweeping the rest. The sweep changes
 //! the database; afterwards the payments it pseudonymised are made due again (their fields filled
 //! with new made-up values), so the next run sweeps as many.
@@ -151,7 +152,7 @@ async fn main() {
     println!("bulk_bench on {name}: {due} payments' personal data due for the sweep\n");
 
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let wanted = |part: &str| only.is_empty() || only == part;
+    let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("sweep") {
         sweep(&services, &actor, &webhooks, &tag, per_window, &pool).await;
     }

@@ -14,7 +14,9 @@
 //! own share is the difference, printed at p50 and p99. Beside it, the same run measures one
 //! database round trip (`SELECT 1` on the same database), one durable commit (a one-row insert
 //! in its own transaction) and the floor a create keeping its guarantees cannot go below (a
-//! round trip and two durable commits in a row), so the share can be read as round trips.
+//! round trip and two durable commits in a row), so the share can be read as round trips. The
+//! floor is measured again at each concurrency, interleaved with the creates, and the own share
+//! printed as a ratio to it.
 
 #[path = "support/cpu.rs"]
 mod cpu;
@@ -127,6 +129,20 @@ async fn main() {
         }
     };
 
+    // The floor at the load's own concurrency: a round trip and two durable commits, on a pool
+    // as large as the service's, interleaved with the creates so both see the same machine.
+    let floor_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&costs.database_url)
+        .await
+        .unwrap();
+    let floor = |pool: sqlx::PgPool| {
+        move |i: usize| {
+            let pool = pool.clone();
+            async move { floor_sequence(&pool, i as i64).await }
+        }
+    };
+
     println!(
         "create_bench: {creates} creates per run, provider delay {delay_ms} ms, PostgreSQL, {} cores",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
@@ -150,9 +166,16 @@ async fn main() {
         )
         .await;
         next += warm_up;
+        drive(0..warm_up, concurrency, floor(floor_pool.clone())).await;
         let mut theirs = Figures::default();
         let mut ours = Figures::default();
+        let mut floors = Figures::default();
         for _ in 0..2 {
+            floors.latencies.extend(
+                drive(0..creates / 2, concurrency, floor(floor_pool.clone()))
+                    .await
+                    .latencies,
+            );
             theirs.latencies.extend(
                 drive(
                     next..next + creates / 2,
@@ -176,9 +199,15 @@ async fn main() {
         }
         let (p50, p99) = (theirs.percentile(0.50), theirs.percentile(0.99));
         let (o50, o99) = (ours.percentile(0.50), ours.percentile(0.99));
+        let (f50, f99) = (floors.percentile(0.50), floors.percentile(0.99));
+        let (s50, s99) = (ms(o50) - ms(p50), ms(o99) - ms(p99));
         println!(
             "concurrency {concurrency:>2}: provider p50 {:>6.2} ms p99 {:>6.2} ms | counterfoil p50 {:>6.2} ms p99 {:>6.2} ms | Counterfoil's own share p50 {:>5.2} ms p99 {:>5.2} ms",
-            ms(p50), ms(p99), ms(o50), ms(o99), ms(o50) - ms(p50), ms(o99) - ms(p99)
+            ms(p50), ms(p99), ms(o50), ms(o99), s50, s99
+        );
+        println!(
+            "concurrency {concurrency:>2}: the floor at this concurrency p50 {:>5.2} ms p99 {:>5.2} ms | own share / floor: p50 {:.2}x, p99 {:.2}x",
+            ms(f50), ms(f99), s50 / ms(f50), s99 / ms(f99)
         );
     }
     if let (Some(before), Some(after)) = (machine_before, cpu::MachineTime::now()) {
@@ -218,37 +247,46 @@ async fn database_costs(database_url: &str) -> DatabaseCosts {
         .execute(&pool)
         .await
         .unwrap();
-    let commit = |n: i64| {
-        let pool = pool.clone();
-        async move {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO bench_commits (n) VALUES ($1)")
-                .bind(n)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        }
+    let mut costs = DatabaseCosts {
+        database_url: database_url.to_owned(),
+        ..DatabaseCosts::default()
     };
-    let mut costs = DatabaseCosts::default();
     for n in 0..1000_i64 {
         let began = std::time::Instant::now();
         sqlx::query("SELECT 1").execute(&pool).await.unwrap();
         costs.round_trip.latencies.push(began.elapsed());
         let began = std::time::Instant::now();
-        commit(n).await;
+        durable_commit(&pool, n).await;
         costs.commit.latencies.push(began.elapsed());
         let began = std::time::Instant::now();
-        sqlx::query("SELECT 1").execute(&pool).await.unwrap();
-        commit(n).await;
-        commit(n).await;
+        floor_sequence(&pool, n).await;
         costs.floor.latencies.push(began.elapsed());
     }
     costs
 }
 
+/// One durable commit: a one-row insert in its own transaction.
+async fn durable_commit(pool: &sqlx::PgPool, n: i64) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO bench_commits (n) VALUES ($1)")
+        .bind(n)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The floor under a create that keeps its guarantees: a round trip (the key), then two durable
+/// commits one after the other (the claim, the settle).
+async fn floor_sequence(pool: &sqlx::PgPool, n: i64) {
+    sqlx::query("SELECT 1").execute(pool).await.unwrap();
+    durable_commit(pool, n).await;
+    durable_commit(pool, n).await;
+}
+
 #[derive(Default)]
 struct DatabaseCosts {
+    database_url: String,
     round_trip: Figures,
     commit: Figures,
     floor: Figures,
