@@ -15,11 +15,16 @@
 //! database round trip (`SELECT 1` on the same database), one durable commit (a one-row insert
 //! in its own transaction) and the floor a create keeping its guarantees cannot go below (a
 //! round trip and two durable commits in a row), so the share can be read as round trips. The
-//! floor is measured again at each concurrency, interleaved with the creates, and the own share
-//! printed as a ratio to it.
+//! floor is measured again at each concurrency, interleaved with the creates, shaped like a
+//! create (the provider's delay between its two commits, not counted: a database left idle for
+//! that long is slower to wake than one kept busy), and the own share printed as a ratio to it. With `BENCH_DB_TIME=1`, each create's own database work at
+//! concurrency 1 is measured too (every statement's time as sqlx reports it), and the rest of the
+//! share beside it.
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/database_time.rs"]
+mod database_time;
 #[path = "support/load.rs"]
 mod load;
 #[path = "../tests/api/support/postgres.rs"]
@@ -49,6 +54,13 @@ async fn main() {
         .collect();
     let creates = args.first().copied().unwrap_or(800);
     let delay_ms = args.get(1).copied().unwrap_or(20) as u64;
+    // Opt-in (it makes sqlx describe every statement, which the service does not otherwise do):
+    // each create's own database work at concurrency 1, to split its share into database and
+    // the rest.
+    let database_work = std::env::var_os("BENCH_DB_TIME").is_some();
+    if database_work {
+        database_time::install();
+    }
     let database_url = postgres::fresh_database().await;
     let machine_before = cpu::MachineTime::now();
     let costs = database_costs(&database_url).await;
@@ -108,10 +120,14 @@ async fn main() {
             }
         }
     };
+    let work = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let counterfoil = |client: reqwest::Client, base: String, key: String| {
+        let work = work.clone();
         move |i: usize| {
-            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            let (client, base, key, work) =
+                (client.clone(), base.clone(), key.clone(), work.clone());
             async move {
+                database_time::database_time();
                 let response = client
                     .post(format!("{base}/v1/payments"))
                     .bearer_auth(&key)
@@ -125,6 +141,7 @@ async fn main() {
                     .await
                     .unwrap();
                 assert_eq!(response.status(), 201);
+                work.lock().unwrap().push(database_time::database_time());
             }
         }
     };
@@ -136,10 +153,18 @@ async fn main() {
         .connect(&costs.database_url)
         .await
         .unwrap();
+    // Shaped like a create: the provider's delay between the claim's commit and the settle's
+    // (a database that idles between them is slower to wake than one kept busy), timed without it.
+    let floor_times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gap = Duration::from_millis(delay_ms);
     let floor = |pool: sqlx::PgPool| {
+        let times = floor_times.clone();
         move |i: usize| {
-            let pool = pool.clone();
-            async move { floor_sequence(&pool, i as i64).await }
+            let (pool, times) = (pool.clone(), times.clone());
+            async move {
+                let took = floor_sequence(&pool, i as i64, gap).await;
+                times.lock().unwrap().push(took);
+            }
         }
     };
 
@@ -167,15 +192,16 @@ async fn main() {
         .await;
         next += warm_up;
         drive(0..warm_up, concurrency, floor(floor_pool.clone())).await;
+        work.lock().unwrap().clear();
         let mut theirs = Figures::default();
         let mut ours = Figures::default();
         let mut floors = Figures::default();
         for _ in 0..2 {
-            floors.latencies.extend(
-                drive(0..creates / 2, concurrency, floor(floor_pool.clone()))
-                    .await
-                    .latencies,
-            );
+            floor_times.lock().unwrap().clear();
+            drive(0..creates / 2, concurrency, floor(floor_pool.clone())).await;
+            floors
+                .latencies
+                .extend(floor_times.lock().unwrap().drain(..));
             theirs.latencies.extend(
                 drive(
                     next..next + creates / 2,
@@ -205,6 +231,20 @@ async fn main() {
             "concurrency {concurrency:>2}: provider p50 {:>6.2} ms p99 {:>6.2} ms | counterfoil p50 {:>6.2} ms p99 {:>6.2} ms | Counterfoil's own share p50 {:>5.2} ms p99 {:>5.2} ms",
             ms(p50), ms(p99), ms(o50), ms(o99), s50, s99
         );
+        if database_work && concurrency == 1 {
+            let work = work.lock().unwrap();
+            let statements = work.iter().map(|(_, n)| n).sum::<u64>() as f64 / work.len() as f64;
+            let times = Figures {
+                latencies: work.iter().map(|(t, _)| *t).collect(),
+                ..Figures::default()
+            };
+            println!(
+                "concurrency  1: a create's own database work ({statements:.1} statements) p50 {:>5.2} ms p99 {:>5.2} ms; the rest of its share at p50 {:.2} ms",
+                ms(times.percentile(0.50)),
+                ms(times.percentile(0.99)),
+                s50 - ms(times.percentile(0.50))
+            );
+        }
         println!(
             "concurrency {concurrency:>2}: the floor at this concurrency p50 {:>5.2} ms p99 {:>5.2} ms | own share / floor: p50 {:.2}x, p99 {:.2}x",
             ms(f50), ms(f99), s50 / ms(f50), s99 / ms(f99)
@@ -258,9 +298,10 @@ async fn database_costs(database_url: &str) -> DatabaseCosts {
         let began = std::time::Instant::now();
         durable_commit(&pool, n).await;
         costs.commit.latencies.push(began.elapsed());
-        let began = std::time::Instant::now();
-        floor_sequence(&pool, n).await;
-        costs.floor.latencies.push(began.elapsed());
+        costs
+            .floor
+            .latencies
+            .push(floor_sequence(&pool, n, Duration::ZERO).await);
     }
     costs
 }
@@ -277,11 +318,17 @@ async fn durable_commit(pool: &sqlx::PgPool, n: i64) {
 }
 
 /// The floor under a create that keeps its guarantees: a round trip (the key), then two durable
-/// commits one after the other (the claim, the settle).
-async fn floor_sequence(pool: &sqlx::PgPool, n: i64) {
+/// commits (the claim, the settle) with `gap` between them (the provider's time); the time taken
+/// without the gap.
+async fn floor_sequence(pool: &sqlx::PgPool, n: i64, gap: Duration) -> Duration {
+    let began = std::time::Instant::now();
     sqlx::query("SELECT 1").execute(pool).await.unwrap();
     durable_commit(pool, n).await;
+    let before_gap = began.elapsed();
+    tokio::time::sleep(gap).await;
+    let began = std::time::Instant::now();
     durable_commit(pool, n).await;
+    before_gap + began.elapsed()
 }
 
 #[derive(Default)]

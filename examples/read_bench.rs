@@ -16,13 +16,14 @@
 //! rows per second with the process's peak memory. `BENCH_ONLY=text` runs only the reads whose
 //! names hold `text`.
 
+#[path = "support/database_time.rs"]
+mod database_time;
 #[path = "../tests/api/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
 #[path = "support/seeded.rs"]
 mod seeded;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, Utc};
@@ -30,6 +31,7 @@ use counterfoil::domain::api_key::Role;
 use counterfoil::domain::ledger::london_day;
 use counterfoil::domain::Actor;
 use counterfoil::startup::Application;
+use database_time::database_time;
 use reqwest::Client;
 use sqlx::{PgPool, Row};
 
@@ -38,38 +40,6 @@ struct Read {
     name: &'static str,
     path: String,
     sql: Option<String>,
-}
-
-/// The time the service spent waiting on the database since the last [`database_time`], from
-/// every statement's own report (sqlx's `sqlx::query` event, from just before the statement is
-/// sent to its last row read: round trip, `BEGIN` and `COMMIT` included), and how many statements.
-static DATABASE_NANOS: AtomicU64 = AtomicU64::new(0);
-static STATEMENTS: AtomicU64 = AtomicU64::new(0);
-
-struct DatabaseTime;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DatabaseTime {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Elapsed;
-        impl tracing::field::Visit for Elapsed {
-            fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-                if field.name() == "elapsed_secs" {
-                    DATABASE_NANOS.fetch_add((value * 1e9) as u64, Ordering::Relaxed);
-                    STATEMENTS.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        event.record(&mut Elapsed);
-    }
-}
-
-/// The database time and statements since the last call.
-fn database_time() -> (Duration, u64) {
-    (
-        Duration::from_nanos(DATABASE_NANOS.swap(0, Ordering::Relaxed)),
-        STATEMENTS.swap(0, Ordering::Relaxed),
-    )
 }
 
 /// How many times each export is read.
@@ -224,14 +194,7 @@ async fn main() {
         .expect("logs")
     });
     if _telemetry.is_none() {
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::Layer;
-        let only_statements = tracing_subscriber::filter::Targets::new()
-            .with_target("sqlx::query", tracing::Level::DEBUG);
-        tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(DatabaseTime.with_filter(only_statements)),
-        )
-        .expect("the only subscriber");
+        database_time::install();
     }
     let app = Application::build(seeded::settings(&url).validate().unwrap())
         .await
