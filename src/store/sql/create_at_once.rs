@@ -1,7 +1,8 @@
 //! A payment create's two durable steps in the fewest round trips PostgreSQL allows: the claim
-//! and the settle each one statement of data-modifying `WITH` clauses, committed on its own. SQLite has no writes in `WITH` and keeps the
-//! step-by-step transactions in `payments.rs`, which also remain PostgreSQL's path when the one
-//! statement does not apply (a key already held, webhooks that arrived before the answer).
+//! and the settle each one statement of data-modifying `WITH` clauses, committed on its own.
+//! SQLite has no writes in `WITH` and keeps the step-by-step transactions in `payments.rs`, which
+//! also remain PostgreSQL's path when the one statement does not apply (a key already held,
+//! webhooks that arrived before the answer, a payment settled already).
 
 use super::payments::{bind_create_outcome, bind_payment_row, PAYMENT_COLUMNS, SETTLED_COLUMNS};
 use super::*;
