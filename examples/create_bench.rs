@@ -69,11 +69,7 @@ async fn main() {
     settings.database.url = database_url;
     settings.poller.enabled = false;
     settings.console.enabled = false;
-    settings.rate_limits = counterfoil::config::RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
+    settings.rate_limits = counterfoil::config::RateLimitSettings::OFF;
     // No webhooks: the simulator's answers are what is measured, not its deliveries.
     let app = Application::build(settings.validate().unwrap())
         .await

@@ -31,11 +31,7 @@ async fn main() {
     settings.database.url = database_url.clone();
     settings.poller.enabled = false;
     // Measure the service, not its rate limits.
-    settings.rate_limits = counterfoil::config::RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
+    settings.rate_limits = counterfoil::config::RateLimitSettings::OFF;
     let app = Application::build(settings.validate().unwrap())
         .await
         .unwrap();

@@ -90,11 +90,7 @@ fn settings(database_url: &str) -> Settings {
     settings.poller.enabled = false;
     settings.console.enabled = false;
     // Measure the service, not its rate limits.
-    settings.rate_limits = counterfoil::config::RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
+    settings.rate_limits = counterfoil::config::RateLimitSettings::OFF;
     // Group commit as configured, or as these say (to compare settings in one run).
     let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     if let Some(n) = number("BENCH_GROUP_MAX") {

@@ -28,11 +28,7 @@ pub fn settings(database_url: &str) -> Settings {
     settings.poller.enabled = false;
     settings.notifications.worker = false;
     settings.retention.sweep = false;
-    settings.rate_limits = counterfoil::config::RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
+    settings.rate_limits = counterfoil::config::RateLimitSettings::OFF;
     for n in 0..SERVICES {
         settings.services.insert(
             service_code(n),

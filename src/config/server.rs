@@ -67,6 +67,15 @@ pub struct RateLimitSettings {
     pub per_webhook_account_per_minute: u32,
 }
 
+impl RateLimitSettings {
+    /// No limits: for the test suite's and the benchmarks' bursts from one address with one key.
+    pub const OFF: RateLimitSettings = RateLimitSettings {
+        per_key_per_minute: 0,
+        per_ip_per_minute: 0,
+        per_webhook_account_per_minute: 0,
+    };
+}
+
 impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {

@@ -16,9 +16,9 @@ fn behind_a_proxy(per_minute: u32) -> impl FnOnce(&mut Settings) {
     move |s| {
         s.server.trusted_proxies = 1;
         s.rate_limits = RateLimitSettings {
-            per_key_per_minute: 0,
             per_ip_per_minute: per_minute,
             per_webhook_account_per_minute: per_minute,
+            ..RateLimitSettings::OFF
         };
     }
 }

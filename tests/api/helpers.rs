@@ -100,11 +100,7 @@ pub fn test_settings(db_url: &str) -> Settings {
     // Tests sweep when they mean to (`data_protection.sweep`).
     settings.retention.sweep = false;
     // Tests fire bursts from one address with one key; the rate-limit tests turn limits on.
-    settings.rate_limits = RateLimitSettings {
-        per_key_per_minute: 0,
-        per_ip_per_minute: 0,
-        per_webhook_account_per_minute: 0,
-    };
+    settings.rate_limits = RateLimitSettings::OFF;
     for simulated in ["sandbox", "stripe-sandbox"] {
         let account = settings.accounts.get_mut(simulated).unwrap();
         account.connect_timeout_ms = 1_000;

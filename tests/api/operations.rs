@@ -307,9 +307,8 @@ async fn each_api_key_has_its_own_allowance() {
 #[tokio::test]
 async fn each_client_address_has_an_allowance_before_any_key_is_checked() {
     let app = limited(RateLimitSettings {
-        per_key_per_minute: 0,
         per_ip_per_minute: 6,
-        per_webhook_account_per_minute: 0,
+        ..RateLimitSettings::OFF
     })
     .await;
     assert_eq!(app.get("/v1/payments", "cf_nonsense").await.status(), 401);
@@ -329,9 +328,9 @@ async fn each_client_address_has_an_allowance_before_any_key_is_checked() {
 #[tokio::test]
 async fn each_webhook_account_has_an_allowance() {
     let app = limited(RateLimitSettings {
-        per_key_per_minute: 0,
         per_ip_per_minute: 6,
         per_webhook_account_per_minute: 6,
+        ..RateLimitSettings::OFF
     })
     .await;
     let body = crate::helpers::govuk_message(
