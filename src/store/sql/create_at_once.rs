@@ -71,6 +71,9 @@ fn claim_statement() -> String {
     )
 }
 
+/// [`claim_statement`], built once: it is the same text for every create.
+static CLAIM_STATEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(claim_statement);
+
 /// How the settle leaves the Idempotency-Key, as a `WITH` clause applied only when the payment
 /// was settled by the same statement (parameters from `$16`).
 fn key_clause(settle: Option<&IdempotencySettle>) -> &'static str {
@@ -103,8 +106,7 @@ impl<B: Backend> SqlStore<B> {
     ) -> Result<ClaimOutcome, StoreError> {
         // The audit writer's own card-number guard: the entry is kept, the number not.
         let entry = audit.without_card_numbers();
-        let sql = claim_statement();
-        let claimed: i64 = bind_payment_row(statement::<B>(&sql), payment)
+        let claimed: i64 = bind_payment_row(statement::<B>(&CLAIM_STATEMENT), payment)
             .bind(&claim.principal)
             .bind(claim.key.as_ref())
             .bind(TransitionSource::Api.as_str())
