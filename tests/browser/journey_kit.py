@@ -196,7 +196,10 @@ def sign_in(page, base, subject):
     check(page, f"sign-in-{subject}") if subject == "fiona" else None
     tab_to(page, "a.button")
     page.keyboard.press("Enter")
+    # The identity provider's page (not ours) autofocuses its field only once loaded; typing
+    # before that went nowhere and the sign-in waited forever. Focus it first.
     page.wait_for_selector("input[name=sub]")
+    page.focus("input[name=sub]")
     page.keyboard.type(subject)
     page.keyboard.press("Enter")
     page.wait_for_url(base + "/console")
