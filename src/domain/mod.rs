@@ -10,6 +10,7 @@ pub mod card_guard;
 pub mod dates;
 pub mod event;
 pub mod idempotency;
+pub mod income;
 pub mod ledger;
 pub mod money;
 pub mod named;
