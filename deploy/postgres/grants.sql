@@ -29,3 +29,8 @@ REVOKE INSERT, DELETE, TRUNCATE ON audit_head FROM counterfoil_app;
 
 -- Which migrations ran: read by /readyz, written only by `counterfoil migrate`.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM counterfoil_app;
+
+-- Income batches: built once and never rewritten (triggers keep their rows and figures as
+-- built); the service may neither delete nor change a row.
+REVOKE UPDATE, DELETE, TRUNCATE ON income_batch_lines FROM counterfoil_app;
+REVOKE DELETE, TRUNCATE ON income_batches FROM counterfoil_app;

@@ -39,6 +39,7 @@ pub fn settings(database_url: &str) -> Settings {
                 cost_centre: format!("C{n:02}"),
                 crm_url: None,
                 two_person_threshold_pence: None,
+                posting: None,
             },
         );
     }

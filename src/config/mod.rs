@@ -15,6 +15,7 @@ pub const SIMULATOR_BASE_URL: &str = "simulator";
 mod accounts;
 mod console;
 mod database;
+mod income;
 mod jobs;
 mod notifications;
 mod secrets;
@@ -25,6 +26,7 @@ mod telemetry;
 pub use accounts::*;
 pub use console::*;
 pub use database::*;
+pub use income::*;
 pub use jobs::*;
 pub use notifications::*;
 pub use secrets::*;
@@ -66,6 +68,8 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     #[serde(default)]
     pub console: ConsoleSettings,
+    #[serde(default)]
+    pub income: IncomeSettings,
     /// Provider accounts by name. When none is configured, one `sandbox` account on the simulator.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountSettings>,
@@ -123,6 +127,7 @@ impl Settings {
             telemetry: TelemetrySettings::default(),
             rate_limits: RateLimitSettings::default(),
             console: ConsoleSettings::default(),
+            income: IncomeSettings::default(),
             accounts: BTreeMap::new(),
             services: BTreeMap::new(),
         }
@@ -174,6 +179,7 @@ impl Settings {
                     cost_centre: "CC000".into(),
                     crm_url: None,
                     two_person_threshold_pence: None,
+                    posting: None,
                 },
             );
             self.services.insert(
@@ -185,6 +191,7 @@ impl Settings {
                     cost_centre: "CC001".into(),
                     crm_url: None,
                     two_person_threshold_pence: None,
+                    posting: None,
                 },
             );
         }
@@ -221,6 +228,8 @@ impl Settings {
             service.validate(code, &self.accounts)?;
         }
         self.console.validate(production)?;
+        self.income
+            .validate(&self.services, &self.accounts, production)?;
         // Last, so that a more particular problem is named first.
         if production {
             self.database.validate_for_production()?;

@@ -39,6 +39,9 @@ pub struct ServiceSettings {
     /// `console.two_person_threshold_pence`).
     #[serde(default)]
     pub two_person_threshold_pence: Option<i64>,
+    /// How the service's takings are coded in the income system (`[income]`).
+    #[serde(default)]
+    pub posting: Option<PostingSettings>,
 }
 
 impl ServiceSettings {

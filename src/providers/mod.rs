@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
 
 pub mod govuk_pay;
+pub mod income_system;
 pub mod instrumented;
 pub mod layered;
 pub mod redirect_guard;

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod compliance;
 pub mod data_protection;
 pub mod group_commit;
+pub mod income;
 pub mod keys;
 pub mod ledger;
 pub mod notifications;
@@ -230,6 +231,7 @@ pub struct AppServices {
     pub payments: Arc<PaymentService>,
     pub reconciliation: Arc<reconciliation::ReconciliationService>,
     pub ledger: Arc<ledger::LedgerService>,
+    pub income: Arc<income::IncomeService>,
     pub refunds: Arc<refunds::RefundService>,
     pub staff_refunds: Arc<staff_refunds::StaffRefundService>,
     pub staff_sessions: Arc<staff_sessions::StaffSessionService>,

@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod govuk_pay;
 pub mod identity;
 pub mod journal;
+pub mod localgov_ims;
 pub mod stripe;
 
 use std::collections::HashMap;

@@ -32,6 +32,9 @@ pub(super) fn start(
         let interval = Duration::from_millis(settings.notifications.poll_interval_ms);
         notification_delivery(background, services, interval);
     }
+    if settings.income.worker && services.income.enabled() {
+        income_posting(background, services);
+    }
     if settings.retention.sweep {
         retention_sweep(background, services);
     }
@@ -115,6 +118,48 @@ fn notification_delivery(background: &Background, services: &AppServices, interv
             } else {
                 interval
             }
+        }
+        .boxed()
+    });
+}
+
+/// Builds the income batches that are due and pushes those waiting, every minute, on whichever
+/// server holds the job's lease (two servers never build the same day twice: the store refuses
+/// the second, but the lease saves the work).
+fn income_posting(background: &Background, services: &AppServices) {
+    const INTERVAL: Duration = Duration::from_secs(60);
+    let (income, store) = (services.income.clone(), services.store.clone());
+    let holder = crate::domain::refs::new_id("srv_");
+    background.every("income posting", Duration::ZERO, move || {
+        let (income, store, holder) = (income.clone(), store.clone(), holder.clone());
+        async move {
+            let now = chrono::Utc::now();
+            let until = now + chrono::Duration::from_std(INTERVAL * 5).unwrap_or_default();
+            match store
+                .try_lease_job("income posting", &holder, now, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return INTERVAL,
+                Err(e) => {
+                    tracing::warn!(error = %e, "income posting: cannot take its lease");
+                    return INTERVAL;
+                }
+            }
+            if let Err(e) = income.build_due().await {
+                tracing::warn!(error = %e, "income batches could not be built");
+            }
+            match income.post_due().await {
+                Ok(round) if round.posted + round.retrying + round.failed > 0 => tracing::info!(
+                    posted = round.posted,
+                    retrying = round.retrying,
+                    failed = round.failed,
+                    "income posting round"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "income posting round failed"),
+            }
+            INTERVAL
         }
         .boxed()
     });

@@ -76,6 +76,7 @@ impl Application {
                 clock: clock.clone(),
                 metrics,
                 background: background.clone(),
+                income_system: providers::income_system(&settings, loopback)?,
             },
         )?;
         jobs::start(&background, &settings, &services, &clock);

@@ -9,10 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::config::{AccountSettings, Settings, SIMULATOR_BASE_URL};
+use crate::config::{AccountSettings, IncomeTarget, Settings, SIMULATOR_BASE_URL};
 use crate::domain::ProviderKind;
 use crate::metrics::Metrics;
+use crate::outbound::OutboundClient;
 use crate::providers::govuk_pay::GovukPayClient;
+use crate::providers::income_system::localgov_ims::LocalGovIms;
+use crate::providers::income_system::IncomeSystem;
 use crate::providers::instrumented::Instrumented;
 use crate::providers::redirect_guard::RedirectGuard;
 use crate::providers::stripe::StripeClient;
@@ -26,6 +29,7 @@ use crate::simulator::SimAccount;
 pub(super) struct Simulators {
     pub govuk_pay: Option<GovukPaySimulator>,
     pub stripe: Option<StripeSimulator>,
+    pub localgov_ims: Option<crate::simulator::localgov_ims::Simulator>,
 }
 
 impl Simulators {
@@ -34,6 +38,9 @@ impl Simulators {
             simulator.configure(cfg);
         }
         if let Some(simulator) = &self.stripe {
+            simulator.configure(cfg);
+        }
+        if let Some(simulator) = &self.localgov_ims {
             simulator.configure(cfg);
         }
     }
@@ -62,6 +69,15 @@ pub(super) fn simulators(
     Ok(Simulators {
         govuk_pay: (!govuk_pay.is_empty()).then(|| GovukPaySimulator::new(public_url, govuk_pay)),
         stripe: (!stripe.is_empty()).then(|| StripeSimulator::new(public_url, stripe)),
+        localgov_ims: settings
+            .income
+            .localgov_ims
+            .as_ref()
+            .filter(|ims| {
+                settings.income.target == IncomeTarget::LocalgovIms
+                    && ims.base_url == SIMULATOR_BASE_URL
+            })
+            .map(|_| crate::simulator::localgov_ims::Simulator::new()),
     })
 }
 
@@ -173,4 +189,35 @@ fn client(
             .context("cannot build the HTTP client")?,
         ),
     })
+}
+
+/// The income system batches are pushed to, when `income.target = "localgov_ims"`.
+pub(super) fn income_system(
+    settings: &Settings,
+    loopback: SocketAddr,
+) -> anyhow::Result<Option<Arc<dyn IncomeSystem>>> {
+    let Some(ims) = settings
+        .income
+        .localgov_ims
+        .as_ref()
+        .filter(|_| settings.income.target == IncomeTarget::LocalgovIms)
+    else {
+        return Ok(None);
+    };
+    let base_url = if ims.base_url == SIMULATOR_BASE_URL {
+        format!("http://{loopback}{}", crate::simulator::localgov_ims::MOUNT)
+    } else {
+        ims.base_url.clone()
+    };
+    let api_key = ims
+        .api_key
+        .as_ref()
+        .map(|key| key.resolve().map_err(anyhow::Error::msg))
+        .transpose()?;
+    let http = OutboundClient::new(
+        Duration::from_millis(ims.connect_timeout_ms),
+        Duration::from_millis(ims.timeout_ms),
+    )
+    .context("cannot build the income system's HTTP client")?;
+    Ok(Some(Arc::new(LocalGovIms::new(&base_url, api_key, http))))
 }

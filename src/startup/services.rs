@@ -10,10 +10,12 @@ use crate::background::Background;
 use crate::config::Settings;
 use crate::domain::standard_webhooks;
 use crate::metrics::Metrics;
+use crate::providers::income_system::IncomeSystem;
 use crate::providers::ProviderRegistry;
 use crate::service::attention::AttentionService;
 use crate::service::audit::AuditService;
 use crate::service::data_protection::DataProtectionService;
+use crate::service::income::{IncomePlan, IncomeService};
 use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, ServiceEntry};
@@ -31,6 +33,7 @@ pub(super) struct Parts {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub background: Background,
+    pub income_system: Option<Arc<dyn IncomeSystem>>,
 }
 
 pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServices> {
@@ -40,6 +43,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         clock,
         metrics,
         background,
+        income_system,
     } = parts;
     let refunds = Arc::new(RefundService::new(
         store.clone(),
@@ -91,6 +95,12 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         )),
         refunds,
         ledger: Arc::new(LedgerService::new(store.clone(), finance_codes(settings))),
+        income: Arc::new(IncomeService::new(
+            store.clone(),
+            clock.clone(),
+            income_plan(settings)?,
+            income_system,
+        )),
         reconciliation: Arc::new(ReconciliationService::new(
             store.clone(),
             providers,
@@ -134,6 +144,37 @@ fn payment_settings(settings: &Settings) -> PaymentSettings {
         create_lease: Duration::from_secs(120),
         idempotency_ttl: Duration::from_secs(24 * 3600),
     }
+}
+
+/// What batches are built from, when takings are posted (`income.target`); the codes were
+/// checked when the settings were loaded.
+fn income_plan(settings: &Settings) -> anyhow::Result<Option<IncomePlan>> {
+    let income = &settings.income;
+    let (Some((layout, limits)), Some(starts_on)) = (income.layout(), income.starts_on) else {
+        return Ok(None);
+    };
+    let mut accounts: BTreeMap<String, BTreeMap<String, _>> = BTreeMap::new();
+    for (code, service) in &settings.services {
+        let Some(posting) = &service.posting else {
+            continue;
+        };
+        let provider = settings.accounts[&service.account].kind;
+        let key = format!("services.{code}.posting");
+        let codes = posting.codes(service, provider, &limits, &key)?;
+        accounts
+            .entry(service.account.clone())
+            .or_default()
+            .insert(code.clone(), codes);
+    }
+    Ok(Some(IncomePlan {
+        layout,
+        limits,
+        starts_on,
+        suspense: income.suspense_account_reference.clone(),
+        accounts,
+        retry_interval: Duration::from_secs(income.retry_interval_seconds),
+        build_hour: income.build_hour,
+    }))
 }
 
 fn finance_codes(settings: &Settings) -> BTreeMap<String, FinanceCodes> {

@@ -14,6 +14,7 @@ mod audit;
 mod finance;
 pub mod guard;
 mod idempotency;
+mod income;
 mod leases;
 mod migrations;
 mod notifications;
@@ -34,6 +35,7 @@ pub use attention::*;
 pub use audit::*;
 pub use finance::*;
 pub use idempotency::*;
+pub use income::*;
 pub use leases::*;
 pub use notifications::*;
 pub use operations::*;
@@ -110,6 +112,7 @@ pub trait Store:
     + NotificationStore
     + RefundStore
     + FinanceStore
+    + IncomeStore
     + AuditStore
     + PrivacyStore
     + LeaseStore
@@ -129,6 +132,8 @@ impl<T> Store for T where
         + NotificationStore
         + RefundStore
         + FinanceStore
+        + IncomeStore
+        + IncomeStore
         + AuditStore
         + PrivacyStore
         + LeaseStore

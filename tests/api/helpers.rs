@@ -128,6 +128,7 @@ pub fn test_settings(db_url: &str) -> Settings {
             cost_centre: "C0".into(),
             crm_url: None,
             two_person_threshold_pence: None,
+            posting: None,
         },
     );
     settings

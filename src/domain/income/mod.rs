@@ -96,14 +96,19 @@ impl AccountReferenceTemplate {
         Ok(Self { parts })
     }
 
-    /// The reference for one payment, or `None` when a metadata key it names was not sent.
+    /// The reference for one payment, or `None` when a metadata key it names was not sent (or
+    /// has since been erased).
     pub fn render(&self, request_ref: &str, metadata: &BTreeMap<String, String>) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 TemplatePart::Text(text) => out.push_str(text),
                 TemplatePart::RequestRef => out.push_str(request_ref),
-                TemplatePart::Metadata(key) => out.push_str(metadata.get(key)?),
+                TemplatePart::Metadata(key) => match metadata.get(key)? {
+                    // Pseudonymised by the retention sweep: no longer anyone's account.
+                    erased if erased == super::retention::ERASED => return None,
+                    value => out.push_str(value),
+                },
             }
         }
         Some(out)

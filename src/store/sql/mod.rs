@@ -8,6 +8,7 @@ mod audit;
 mod create_at_once;
 mod finance;
 mod idempotency;
+mod income;
 mod leases;
 mod notifications;
 mod operations;

@@ -1,0 +1,300 @@
+//! The `[income]` section (where takings are posted: LocalGov IMS or a file) and each service's
+//! `[services.<code>.posting]` codes, checked at start-up against the target system's limits.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::domain::income::document::{FileLayout, Layout};
+use crate::domain::income::{AccountReferenceTemplate, FieldLimits, MopCodes, PostingCodes};
+
+/// Where the day's takings go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncomeTarget {
+    /// No batches are built (the ledger CSV is still there).
+    #[default]
+    Off,
+    /// Pushed to LocalGov IMS's `POST /api/TransactionImport`.
+    LocalgovIms,
+    /// Written as a file in `[income.file]`'s layout, downloaded and imported by a person.
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncomeSettings {
+    pub target: IncomeTarget,
+    /// The first London day whose takings are posted; everything before it was taken into the
+    /// income system some other way. Required once `target` is set.
+    pub starts_on: Option<NaiveDate>,
+    /// Build and post batches in this process (one server at a time holds each job's lease).
+    pub worker: bool,
+    /// The London hour (0-23) after which yesterday's batches are built.
+    pub build_hour: u32,
+    /// The account a row is posted to when its own reference cannot be made (a metadata key
+    /// missing, or too long): the income system's suspense account, allocated by a person.
+    pub suspense_account_reference: String,
+    /// How long after a failed or unanswered post to try again.
+    pub retry_interval_seconds: u64,
+    pub localgov_ims: Option<LocalGovImsSettings>,
+    pub file: Option<FileLayout>,
+}
+
+impl Default for IncomeSettings {
+    fn default() -> Self {
+        Self {
+            target: IncomeTarget::Off,
+            starts_on: None,
+            worker: true,
+            build_hour: 1,
+            suspense_account_reference: "SUSPENSE".into(),
+            retry_interval_seconds: 300,
+            localgov_ims: None,
+            file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalGovImsSettings {
+    /// The API's base URL (its paths start `/api/`), or `simulator` for the built-in one.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    #[serde(default)]
+    pub api_key: Option<SecretSource>,
+    /// The import type LocalGov IMS files our batches under.
+    pub import_type_id: i32,
+    /// The user code rows are posted as.
+    pub user_code: i32,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// A service's codes in the income system.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostingSettings {
+    pub office_code: String,
+    /// Per provider (`govuk_pay`, `stripe`): `{ card = "…", wallet = "…" }`.
+    pub mop_codes: BTreeMap<String, MopCodes>,
+    pub vat_code: String,
+    /// 2000 is 20%; 0 for income outside the scope of VAT.
+    #[serde(default)]
+    pub vat_rate_basis_points: u32,
+    /// Whether a row's amount is the gross (VAT included) or the net with the VAT beside it.
+    #[serde(default = "included")]
+    pub amounts_include_vat: bool,
+    /// `{request_ref}` (the CRM's reference), `{metadata.<key>}`, with text around them.
+    #[serde(default = "request_ref")]
+    pub account_reference: String,
+}
+
+fn included() -> bool {
+    true
+}
+
+fn request_ref() -> String {
+    "{request_ref}".into()
+}
+
+impl IncomeSettings {
+    /// The layout batches are written in, and the limits their rows keep within.
+    pub fn layout(&self) -> Option<(Layout, FieldLimits)> {
+        match self.target {
+            IncomeTarget::Off => None,
+            IncomeTarget::LocalgovIms => self.localgov_ims.as_ref().map(|ims| {
+                (
+                    Layout::LocalgovIms {
+                        import_type_id: ims.import_type_id,
+                        user_code: ims.user_code,
+                    },
+                    FieldLimits::LOCALGOV_IMS,
+                )
+            }),
+            IncomeTarget::File => self
+                .file
+                .as_ref()
+                .map(|file| (Layout::File(file.clone()), FieldLimits::FILE)),
+        }
+    }
+
+    pub(super) fn validate(
+        &self,
+        services: &BTreeMap<String, ServiceSettings>,
+        accounts: &BTreeMap<String, AccountSettings>,
+        production: bool,
+    ) -> Result<(), ConfigError> {
+        if self.build_hour > 23 {
+            return Err(problem("income.build_hour", "must be 0 to 23"));
+        }
+        if self.target == IncomeTarget::Off {
+            return Ok(());
+        }
+        if self.starts_on.is_none() {
+            return Err(problem(
+                "income.starts_on",
+                "say from which London day (YYYY-MM-DD) takings are posted",
+            ));
+        }
+        self.validate_target(production)?;
+        let (_, limits) = self.layout().expect("checked above");
+        let suspense = self.suspense_account_reference.trim();
+        if suspense.is_empty() || suspense.chars().count() > limits.account_reference {
+            return Err(problem(
+                "income.suspense_account_reference",
+                &format!("must be 1 to {} characters", limits.account_reference),
+            ));
+        }
+        for (code, service) in services {
+            let key = format!("services.{code}.posting");
+            let Some(posting) = &service.posting else {
+                return Err(problem(
+                    key,
+                    "every service needs posting codes once income.target is set",
+                ));
+            };
+            let provider = accounts[&service.account].kind;
+            posting.codes(service, provider, &limits, &key)?;
+        }
+        Ok(())
+    }
+
+    fn validate_target(&self, production: bool) -> Result<(), ConfigError> {
+        match self.target {
+            IncomeTarget::Off => Ok(()),
+            IncomeTarget::LocalgovIms => {
+                let Some(ims) = &self.localgov_ims else {
+                    return Err(problem(
+                        "income.localgov_ims",
+                        "is needed when target = \"localgov_ims\"",
+                    ));
+                };
+                if ims.base_url == SIMULATOR_BASE_URL {
+                    if production {
+                        return Err(problem(
+                            "income.localgov_ims.base_url",
+                            "the built-in simulator may not run when environment = \"production\"",
+                        ));
+                    }
+                } else if !is_web_url(&ims.base_url, production) {
+                    return Err(problem(
+                        "income.localgov_ims.base_url",
+                        "must be an https URL, or \"simulator\" outside production",
+                    ));
+                }
+                if let Some(key) = &ims.api_key {
+                    key.validate("income.localgov_ims.api_key", production)?;
+                }
+                Ok(())
+            }
+            IncomeTarget::File => match &self.file {
+                None => Err(problem("income.file", "is needed when target = \"file\"")),
+                Some(layout) => match layout.problem() {
+                    Some(why) => Err(problem("income.file", &why)),
+                    None => Ok(()),
+                },
+            },
+        }
+    }
+}
+
+impl PostingSettings {
+    /// The codes as the domain reads them, each checked against `limits`.
+    pub fn codes(
+        &self,
+        service: &ServiceSettings,
+        provider: crate::domain::ProviderKind,
+        limits: &FieldLimits,
+        key: &str,
+    ) -> Result<PostingCodes, ConfigError> {
+        let fits = |field: &str, value: &str, limit: usize| {
+            let length = value.trim().chars().count();
+            if length == 0 || length > limit || value.trim() != value {
+                Err(problem(
+                    format!("{key}.{field}"),
+                    &format!("must be 1 to {limit} characters, without spaces around them"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        fits("office_code", &self.office_code, limits.office_code)?;
+        fits("vat_code", &self.vat_code, limits.vat_code)?;
+        // The fund code is the service's own (`services.<code>.fund_code`).
+        let fund_key = key.trim_end_matches(".posting");
+        fits_in(
+            &format!("{fund_key}.fund_code"),
+            &service.fund_code,
+            limits.fund_code,
+        )?;
+        let provider_name = serde_json::to_value(provider)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        for (name, mop) in &self.mop_codes {
+            if !["govuk_pay", "stripe"].contains(&name.as_str()) {
+                return Err(problem(
+                    format!("{key}.mop_codes.{name}"),
+                    "providers are govuk_pay and stripe",
+                ));
+            }
+            fits(
+                &format!("mop_codes.{name}.card"),
+                &mop.card,
+                limits.mop_code,
+            )?;
+            if let Some(wallet) = &mop.wallet {
+                fits(&format!("mop_codes.{name}.wallet"), wallet, limits.mop_code)?;
+            }
+        }
+        if !self.mop_codes.contains_key(&provider_name) {
+            return Err(problem(
+                format!("{key}.mop_codes.{provider_name}"),
+                "the service's account is on this provider: its method-of-payment codes are needed",
+            ));
+        }
+        if self.vat_rate_basis_points > 10_000 {
+            return Err(problem(
+                format!("{key}.vat_rate_basis_points"),
+                "is at most 10000 (100%)",
+            ));
+        }
+        let template = AccountReferenceTemplate::parse(&self.account_reference)
+            .map_err(|why| problem(format!("{key}.account_reference"), &why))?;
+        if template.fixed_len() >= limits.account_reference {
+            return Err(problem(
+                format!("{key}.account_reference"),
+                &format!(
+                    "its fixed text leaves no room within {} characters",
+                    limits.account_reference
+                ),
+            ));
+        }
+        Ok(PostingCodes {
+            service_name: service.name.clone(),
+            fund_code: service.fund_code.clone(),
+            office_code: self.office_code.clone(),
+            mop_codes: self.mop_codes.clone(),
+            vat_code: self.vat_code.clone(),
+            vat_rate_basis_points: self.vat_rate_basis_points,
+            amounts_include_vat: self.amounts_include_vat,
+            account_reference: template,
+        })
+    }
+}
+
+fn fits_in(key: &str, value: &str, limit: usize) -> Result<(), ConfigError> {
+    if value.chars().count() > limit {
+        return Err(problem(
+            key,
+            &format!("the income system takes at most {limit} characters"),
+        ));
+    }
+    Ok(())
+}
