@@ -26,6 +26,7 @@ mod exposure;
 mod hardening;
 mod hardening_storage;
 mod idempotency;
+mod income;
 mod ledger;
 mod notifications;
 mod openapi;
