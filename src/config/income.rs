@@ -233,32 +233,7 @@ impl PostingSettings {
             &service.fund_code,
             limits.fund_code,
         )?;
-        let provider_name = serde_json::to_value(provider)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        for (name, mop) in &self.mop_codes {
-            if !["govuk_pay", "stripe"].contains(&name.as_str()) {
-                return Err(problem(
-                    format!("{key}.mop_codes.{name}"),
-                    "providers are govuk_pay and stripe",
-                ));
-            }
-            fits(
-                &format!("mop_codes.{name}.card"),
-                &mop.card,
-                limits.mop_code,
-            )?;
-            if let Some(wallet) = &mop.wallet {
-                fits(&format!("mop_codes.{name}.wallet"), wallet, limits.mop_code)?;
-            }
-        }
-        if !self.mop_codes.contains_key(&provider_name) {
-            return Err(problem(
-                format!("{key}.mop_codes.{provider_name}"),
-                "the service's account is on this provider: its method-of-payment codes are needed",
-            ));
-        }
+        self.check_mop_codes(provider, limits.mop_code, key, &fits)?;
         if self.vat_rate_basis_points > 10_000 {
             return Err(problem(
                 format!("{key}.vat_rate_basis_points"),
@@ -289,6 +264,42 @@ impl PostingSettings {
     }
 }
 
+impl PostingSettings {
+    /// Method-of-payment codes for known providers only, each within `limit`, and the
+    /// service's own provider among them.
+    fn check_mop_codes(
+        &self,
+        provider: crate::domain::ProviderKind,
+        limit: usize,
+        key: &str,
+        fits: &dyn Fn(&str, &str, usize) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        for (name, mop) in &self.mop_codes {
+            if !["govuk_pay", "stripe"].contains(&name.as_str()) {
+                return Err(problem(
+                    format!("{key}.mop_codes.{name}"),
+                    "providers are govuk_pay and stripe",
+                ));
+            }
+            fits(&format!("mop_codes.{name}.card"), &mop.card, limit)?;
+            if let Some(wallet) = &mop.wallet {
+                fits(&format!("mop_codes.{name}.wallet"), wallet, limit)?;
+            }
+        }
+        let own = match provider {
+            crate::domain::ProviderKind::GovukPay => "govuk_pay",
+            crate::domain::ProviderKind::Stripe => "stripe",
+        };
+        if !self.mop_codes.contains_key(own) {
+            return Err(problem(
+                format!("{key}.mop_codes.{own}"),
+                "the service's account is on this provider: its method-of-payment codes are needed",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn fits_in(key: &str, value: &str, limit: usize) -> Result<(), ConfigError> {
     if value.chars().count() > limit {
         return Err(problem(
@@ -297,4 +308,183 @@ fn fits_in(key: &str, value: &str, limit: usize) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::{Format, Serialized, Toml};
+    use figment::Figment;
+
+    use super::*;
+
+    const POSTING: &str = "office_code = \"CF\"\nvat_code = \"Z\"\n\
+        mop_codes = { govuk_pay = { card = \"GPC\" }, stripe = { card = \"STC\" } }\n";
+
+    /// The development accounts and services, posting to LocalGov IMS, with `extra` after.
+    fn with(extra: &str) -> Result<Settings, ConfigError> {
+        let text = format!(
+            "[income]\ntarget = \"localgov_ims\"\nstarts_on = \"2026-12-01\"\n\
+             [income.localgov_ims]\nbase_url = \"simulator\"\nimport_type_id = 1\nuser_code = 2\n\
+             [services.demo.posting]\n{POSTING}\
+             [services.demo-stripe.posting]\n{POSTING}{extra}"
+        );
+        let base = Settings::bare().with_default_accounts();
+        let settings: Settings = Figment::from(Serialized::defaults(base))
+            .merge(Toml::string(&text))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()
+    }
+
+    fn refusal(extra: &str) -> String {
+        with(extra).expect_err(extra).0
+    }
+
+    #[test]
+    fn codes_within_the_income_systems_columns_are_taken() {
+        let settings = with("").unwrap();
+        let (layout, limits) = settings.income.layout().unwrap();
+        assert!(matches!(
+            layout,
+            Layout::LocalgovIms {
+                import_type_id: 1,
+                user_code: 2
+            }
+        ));
+        assert_eq!(limits, FieldLimits::LOCALGOV_IMS);
+    }
+
+    /// The development settings, changed by `change`, refused with a message naming `key`.
+    fn refused_naming(key: &str, change: impl FnOnce(&mut Settings)) {
+        let mut settings = with("").unwrap();
+        change(&mut settings);
+        let message = settings.validate().expect_err(key).0;
+        assert!(message.contains(key), "{key}: {message}");
+    }
+
+    fn demo(settings: &mut Settings) -> &mut PostingSettings {
+        let service = settings.services.get_mut("demo").unwrap();
+        service.posting.as_mut().unwrap()
+    }
+
+    #[test]
+    fn each_code_beyond_its_column_is_named_by_its_key() {
+        refused_naming("services.demo.posting.mop_codes.govuk_pay.card", |s| {
+            demo(s).mop_codes.get_mut("govuk_pay").unwrap().card = "TOOLONG".into()
+        });
+        refused_naming("services.demo.posting.mop_codes.paypal", |s| {
+            let codes = demo(s).mop_codes["stripe"].clone();
+            demo(s).mop_codes.insert("paypal".into(), codes);
+        });
+        refused_naming("services.demo.fund_code", |s| {
+            s.services.get_mut("demo").unwrap().fund_code = "FUND123".into()
+        });
+        refused_naming("services.demo.posting.office_code", |s| {
+            demo(s).office_code = "CFX".into()
+        });
+        refused_naming("services.demo.posting.vat_code", |s| {
+            demo(s).vat_code = " Z".into()
+        });
+        refused_naming("services.demo.posting.vat_rate_basis_points", |s| {
+            demo(s).vat_rate_basis_points = 10_001
+        });
+        refused_naming("income.suspense_account_reference", |s| {
+            s.income.suspense_account_reference = "S".repeat(31)
+        });
+        assert!(refusal("[income.x]\n").contains("x"));
+    }
+
+    #[test]
+    fn an_account_reference_must_name_a_field_and_leave_it_room() {
+        refused_naming("services.demo.posting.account_reference", |s| {
+            demo(s).account_reference = "{email}".into()
+        });
+        refused_naming("no room", |s| {
+            demo(s).account_reference = format!("{}{{request_ref}}", "X".repeat(30))
+        });
+    }
+
+    #[test]
+    fn posting_needs_a_start_day_codes_for_every_service_and_its_target() {
+        let mut settings = with("").unwrap();
+        settings.income.starts_on = None;
+        assert!(settings
+            .clone()
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("income.starts_on"));
+        let mut settings = with("").unwrap();
+        settings.services.get_mut("demo").unwrap().posting = None;
+        assert!(settings
+            .clone()
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("services.demo.posting"));
+        let mut settings = with("").unwrap();
+        settings
+            .services
+            .get_mut("demo")
+            .unwrap()
+            .posting
+            .as_mut()
+            .unwrap()
+            .mop_codes
+            .remove("govuk_pay");
+        assert!(settings
+            .clone()
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("mop_codes.govuk_pay"));
+        let mut settings = with("").unwrap();
+        settings.income.localgov_ims = None;
+        assert!(settings
+            .clone()
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("income.localgov_ims"));
+        let mut settings = with("").unwrap();
+        settings.income.target = IncomeTarget::File;
+        assert!(settings
+            .clone()
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("income.file"));
+        refused_naming("income.localgov_ims.base_url", |s| {
+            s.income.localgov_ims.as_mut().unwrap().base_url = "ftp://ims".into()
+        });
+        refused_naming("income.build_hour", |s| s.income.build_hour = 24);
+    }
+
+    #[test]
+    fn the_example_layouts_are_real_settings_and_the_example_posts_every_service() {
+        let example = include_str!("../../deploy/counterfoil.example.toml");
+        for layout in [
+            include_str!("../../deploy/income/icon-style.toml"),
+            include_str!("../../deploy/income/pay360-style.toml"),
+        ] {
+            let settings: Settings = Figment::from(Serialized::defaults(Settings::bare()))
+                .merge(Toml::string(example))
+                .merge(Toml::string(layout))
+                .extract()
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(settings.income.target, IncomeTarget::File);
+            let file = settings.income.file.as_ref().unwrap();
+            assert_eq!(file.problem(), None);
+            for (code, service) in &settings.services {
+                let posting = service
+                    .posting
+                    .as_ref()
+                    .expect("the example codes every service");
+                let provider = settings.accounts[&service.account].kind;
+                posting
+                    .codes(service, provider, &FieldLimits::LOCALGOV_IMS, code)
+                    .unwrap_or_else(|e| panic!("{code}: {e}"));
+            }
+        }
+    }
 }

@@ -37,6 +37,35 @@ pub struct IncomePlan {
 pub const WORKER_ID: &str = "counterfoil";
 const WORKER_LABEL: &str = "Counterfoil (posted to LocalGov IMS)";
 
+/// The rows `sources` become, numbered from 1, each under its service's codes.
+fn rows_of(
+    plan: &IncomePlan,
+    account: &str,
+    services: &BTreeMap<String, PostingCodes>,
+    day: NaiveDate,
+    sources: &[crate::domain::income::PostingSource],
+) -> Result<Vec<PostingRow>, ServiceError> {
+    let mut rows = Vec::with_capacity(sources.len());
+    for (i, source) in sources.iter().enumerate() {
+        let codes = services.get(&source.service).ok_or_else(|| {
+            // A service no longer configured: its takings cannot be coded, and leaving them out
+            // would lose them from the income system. Nothing is built until it is.
+            StoreError::Other(format!(
+                "service {} has takings on {account} but no posting codes: batch {day} not built",
+                source.service
+            ))
+        })?;
+        rows.push(posting_row(
+            source,
+            codes,
+            &plan.suspense,
+            &plan.limits,
+            i as i64 + 1,
+        ));
+    }
+    Ok(rows)
+}
+
 /// What one round of posting did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PostRound {
@@ -115,24 +144,7 @@ impl IncomeService {
         let (start, _) = london_days(plan.starts_on, plan.starts_on);
         let (_, end) = london_days(day, day);
         let sources = self.store.unbatched_sources(account, start, end).await?;
-        let mut rows = Vec::with_capacity(sources.len());
-        for (i, source) in sources.iter().enumerate() {
-            let codes = services.get(&source.service).ok_or_else(|| {
-                // A service no longer configured: its takings cannot be coded, and leaving them
-                // out would lose them from the income system. Nothing is built until it is.
-                StoreError::Other(format!(
-                    "service {} has takings on {account} but no posting codes: batch {day} not built",
-                    source.service
-                ))
-            })?;
-            rows.push(posting_row(
-                source,
-                codes,
-                &plan.suspense,
-                &plan.limits,
-                i as i64 + 1,
-            ));
-        }
+        let rows = rows_of(plan, account, services, day, &sources)?;
         let locked: Vec<String> = self
             .store
             .locked_periods()
@@ -352,6 +364,42 @@ impl IncomeService {
             outcome_unknown: false,
             last_error: None,
             posted: Some((now, by_id.to_owned(), by_label.to_owned())),
+        };
+        Ok(self.store.record_post(id, &record, Some(&audit)).await?)
+    }
+
+    /// A person asks for a refused batch to be pushed again, once the income system is put right.
+    /// Nothing is assumed about what it took: before anything is sent, it is asked which rows
+    /// it already holds. `Ok(false)`: no such batch waiting for a person.
+    pub async fn post_again(
+        &self,
+        id: &str,
+        by_id: &str,
+        by_label: &str,
+    ) -> Result<bool, ServiceError> {
+        let Some(batch) = self.store.get_batch(id).await? else {
+            return Ok(false);
+        };
+        if batch.status != BatchStatus::Failed || !batch.pushed {
+            return Ok(false);
+        }
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor_key_id: by_id.to_owned(),
+            actor_label: by_label.to_owned(),
+            action: "income.batch_post_again".into(),
+            subject: batch.reference.clone(),
+            detail: serde_json::json!({
+                "batch_id": batch.id,
+                "refused_with": batch.last_error,
+            }),
+        };
+        let record = PostRecord {
+            status: BatchStatus::Ready,
+            next_attempt_at: None,
+            outcome_unknown: true,
+            last_error: batch.last_error.clone(),
+            posted: None,
         };
         Ok(self.store.record_post(id, &record, Some(&audit)).await?)
     }

@@ -36,6 +36,12 @@ pub(super) struct Parts {
     pub income_system: Option<Arc<dyn IncomeSystem>>,
 }
 
+const REFUND_SETTINGS: RefundSettings = RefundSettings {
+    create_lease: Duration::from_secs(120),
+    idempotency_ttl: Duration::from_secs(24 * 3600),
+    recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
+};
+
 pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServices> {
     let Parts {
         store,
@@ -49,11 +55,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         store.clone(),
         providers.clone(),
         clock.clone(),
-        RefundSettings {
-            create_lease: Duration::from_secs(120),
-            idempotency_ttl: Duration::from_secs(24 * 3600),
-            recheck_failed_for: Duration::from_secs(7 * 24 * 3600),
-        },
+        REFUND_SETTINGS,
         two_person_rule(settings),
     ));
     let payments = Arc::new(PaymentService::new(
@@ -95,12 +97,7 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         )),
         refunds,
         ledger: Arc::new(LedgerService::new(store.clone(), finance_codes(settings))),
-        income: Arc::new(IncomeService::new(
-            store.clone(),
-            clock.clone(),
-            income_plan(settings)?,
-            income_system,
-        )),
+        income: income_service(settings, &store, &clock, income_system)?,
         reconciliation: Arc::new(ReconciliationService::new(
             store.clone(),
             providers,
@@ -144,6 +141,21 @@ fn payment_settings(settings: &Settings) -> PaymentSettings {
         create_lease: Duration::from_secs(120),
         idempotency_ttl: Duration::from_secs(24 * 3600),
     }
+}
+
+fn income_service(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    system: Option<Arc<dyn IncomeSystem>>,
+) -> anyhow::Result<Arc<IncomeService>> {
+    let plan = income_plan(settings)?;
+    Ok(Arc::new(IncomeService::new(
+        store.clone(),
+        clock.clone(),
+        plan,
+        system,
+    )))
 }
 
 /// What batches are built from, when takings are posted (`income.target`); the codes were

@@ -72,7 +72,7 @@ fn assert_valid(body: &Value) {
 
 /// Posting to the LocalGov IMS simulator from `starts_on`, with a second service on the sandbox
 /// account under its own fund and VAT.
-fn posting(s: &mut Settings, starts_on: NaiveDate) {
+pub(crate) fn posting(s: &mut Settings, starts_on: NaiveDate) {
     s.payments.refresh_on_read = false;
     s.income.target = IncomeTarget::LocalgovIms;
     s.income.starts_on = Some(starts_on);
@@ -126,7 +126,7 @@ fn posting(s: &mut Settings, starts_on: NaiveDate) {
 }
 
 /// Noon in London on `day`, plus `minutes`.
-fn during(day: NaiveDate, minutes: i64) -> DateTime<Utc> {
+pub(crate) fn during(day: NaiveDate, minutes: i64) -> DateTime<Utc> {
     London
         .from_local_datetime(&day.and_hms_opt(12, 0, 0).unwrap())
         .unwrap()
@@ -135,33 +135,42 @@ fn during(day: NaiveDate, minutes: i64) -> DateTime<Utc> {
 }
 
 /// 02:00 in London the day after `day`: `day` is over and its batch is due.
-fn after(day: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn after(day: NaiveDate) -> DateTime<Utc> {
     London
         .from_local_datetime(&(day + Days::new(1)).and_hms_opt(2, 0, 0).unwrap())
         .unwrap()
         .with_timezone(&Utc)
 }
 
-struct Week {
-    app: TestApp,
-    clock: std::sync::Arc<ManualClock>,
+pub(crate) struct Week {
+    pub app: TestApp,
+    pub clock: std::sync::Arc<ManualClock>,
     start: NaiveDate,
 }
 
 impl Week {
-    async fn begin(backend: Backend) -> Self {
+    pub(crate) async fn begin(backend: Backend) -> Self {
+        Self::begin_with(backend, |_| {}).await
+    }
+
+    /// Posting as [`posting`] sets it up, then changed by `adjust`.
+    pub(crate) async fn begin_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let clock = ManualClock::new();
         let start = counterfoil::domain::ledger::london_day(clock.now_for_test());
-        let app = TestApp::spawn_with_clock(backend, |s| posting(s, start), clock.clone()).await;
+        let setup = |s: &mut Settings| {
+            posting(s, start);
+            adjust(s);
+        };
+        let app = TestApp::spawn_with_clock(backend, setup, clock.clone()).await;
         Self { app, clock, start }
     }
 
-    fn day(&self, n: u64) -> NaiveDate {
+    pub(crate) fn day(&self, n: u64) -> NaiveDate {
         self.start + Days::new(n)
     }
 
     /// A payment of `service` made and paid, its success moved to `at`.
-    async fn paid(
+    pub(crate) async fn paid(
         &self,
         service: &str,
         request_ref: &str,
@@ -187,7 +196,7 @@ impl Week {
     }
 
     /// A refund of `amount` made, its success moved to `at`.
-    async fn refunded(&self, payment: &str, amount: i64, at: DateTime<Utc>) -> String {
+    pub(crate) async fn refunded(&self, payment: &str, amount: i64, at: DateTime<Utc>) -> String {
         let response = self
             .app
             .client
@@ -212,7 +221,7 @@ impl Week {
     }
 
     /// A payment paid at the provider whose webhook is lost: Counterfoil has not heard.
-    async fn unheard(&self, request_ref: &str) -> Value {
+    pub(crate) async fn unheard(&self, request_ref: &str) -> Value {
         self.app.simulator_webhooks(json!({"mode": "drop"})).await;
         let p = self.app.new_payment(request_ref).await;
         self.app.press(p["next_url"].as_str().unwrap(), "pay").await;
@@ -224,7 +233,7 @@ impl Week {
 
     /// Moves to the night after `day` and runs the income job's round: the sandbox account's
     /// batch for `day`, and what the post round did.
-    async fn close(
+    pub(crate) async fn close(
         &self,
         day: NaiveDate,
     ) -> (IncomeBatch, counterfoil::service::income::PostRound) {
@@ -239,12 +248,12 @@ impl Week {
     }
 
     /// After the retry interval, the next post round.
-    async fn retry(&self) -> counterfoil::service::income::PostRound {
+    pub(crate) async fn retry(&self) -> counterfoil::service::income::PostRound {
         self.clock.advance(std::time::Duration::from_secs(61));
         self.app.services.income.post_due().await.unwrap()
     }
 
-    async fn ims(&self, control: Value) {
+    pub(crate) async fn ims(&self, control: Value) {
         let response = self
             .app
             .client
@@ -256,7 +265,7 @@ impl Week {
         assert_eq!(response.status(), 204);
     }
 
-    async fn imports(&self) -> Vec<Value> {
+    pub(crate) async fn imports(&self) -> Vec<Value> {
         serde_json::from_value(
             self.app
                 .control("/sandbox/localgov-ims/_control/imports")
@@ -265,7 +274,7 @@ impl Week {
         .unwrap()
     }
 
-    async fn transactions(&self) -> Vec<Value> {
+    pub(crate) async fn transactions(&self) -> Vec<Value> {
         serde_json::from_value(
             self.app
                 .control("/sandbox/localgov-ims/_control/transactions")
@@ -274,7 +283,7 @@ impl Week {
         .unwrap()
     }
 
-    async fn status_of(&self, batch: &IncomeBatch) -> BatchStatus {
+    pub(crate) async fn status_of(&self, batch: &IncomeBatch) -> BatchStatus {
         let (read, _) = self
             .app
             .services
