@@ -34,3 +34,5 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM counterfoil_app
 -- built); the service may neither delete nor change a row.
 REVOKE UPDATE, DELETE, TRUNCATE ON income_batch_lines FROM counterfoil_app;
 REVOKE DELETE, TRUNCATE ON income_batches FROM counterfoil_app;
+-- Payouts are the provider's record: read and kept, never removed by the service.
+REVOKE DELETE, TRUNCATE ON payouts, payout_items FROM counterfoil_app;

@@ -16,6 +16,7 @@ pub mod money;
 pub mod named;
 pub mod notification;
 pub mod payment;
+pub mod payout;
 pub mod provider_view;
 pub mod queries;
 pub mod reconciliation;

@@ -126,3 +126,35 @@ mod tests {
         );
     }
 }
+
+/// A payout the provider made to the council's bank account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderPayout {
+    pub id: String,
+    /// Pence that reached (or will reach) the bank.
+    pub amount: i64,
+    /// The day the bank is expected to show it.
+    pub arrival_date: chrono::NaiveDate,
+    pub created_at: DateTime<Utc>,
+    /// The provider's word: `paid`, `in_transit`, `pending`, `failed`, `canceled`.
+    pub status: String,
+}
+
+/// One item of a payout: a charge, a refund, a fee or anything else that moved the balance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderPayoutItem {
+    /// The provider's id for the item (Stripe: the balance transaction).
+    pub id: String,
+    /// `charge`, `refund`, `payout` or the provider's other types.
+    pub kind: String,
+    /// Pence; a refund negative.
+    pub amount: i64,
+    /// The provider's fee on it, pence.
+    pub fee: i64,
+    /// `amount - fee`.
+    pub net: i64,
+    /// For a charge: the payment as the provider names it to us (Stripe: the Checkout Session).
+    pub provider_payment_id: Option<String>,
+    /// For a refund: the provider's refund id.
+    pub provider_refund_id: Option<String>,
+}

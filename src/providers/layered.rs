@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use super::{
-    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderRefund,
-    ProviderRefundRecord, SearchPage, WebhookRejection,
+    CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment, ProviderPayout,
+    ProviderPayoutItem, ProviderRefund, ProviderRefundRecord, SearchPage, WebhookRejection,
 };
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
 
@@ -129,6 +129,24 @@ impl<L: Layer> PaymentProvider for Layered<L> {
     ) -> Result<SearchPage<ProviderRefundRecord>, ProviderError> {
         let found = self.inner.search_refunds(from, to, cursor);
         self.layer.call(self.kind(), "search_refunds", found).await
+    }
+
+    async fn search_payouts(
+        &self,
+        since: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayout>, ProviderError> {
+        let found = self.inner.search_payouts(since, cursor);
+        self.layer.call(self.kind(), "search_payouts", found).await
+    }
+
+    async fn payout_items(
+        &self,
+        payout_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayoutItem>, ProviderError> {
+        let found = self.inner.payout_items(payout_id, cursor);
+        self.layer.call(self.kind(), "payout_items", found).await
     }
 
     fn verify_webhook(

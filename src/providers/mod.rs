@@ -28,7 +28,9 @@ pub struct CreateSession<'a> {
     pub metadata: &'a BTreeMap<String, String>,
 }
 
-pub use crate::domain::provider_view::{ProviderPayment, ProviderRefund, ProviderRefundRecord};
+pub use crate::domain::provider_view::{
+    ProviderPayment, ProviderPayout, ProviderPayoutItem, ProviderRefund, ProviderRefundRecord,
+};
 
 /// One page of a provider search; `next` is the cursor of the page after it, if any (a page
 /// number for GOV.UK Pay, the last object's id for Stripe).
@@ -191,6 +193,25 @@ pub trait PaymentProvider: Send + Sync {
 
     /// Reads a verified webhook body through the allow-list into the provider-neutral event.
     fn parse_webhook(&self, body: &[u8]) -> Result<ProviderEvent, WebhookRejection>;
+
+    /// One page of the payouts the provider made to the council's bank, created on or after
+    /// `since`, newest first (cursor as for searches). A provider with no payouts API: none.
+    async fn search_payouts(
+        &self,
+        _since: DateTime<Utc>,
+        _cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayout>, ProviderError> {
+        Ok(SearchPage::default())
+    }
+
+    /// One page of what a payout holds (cursor as for searches).
+    async fn payout_items(
+        &self,
+        _payout_id: &str,
+        _cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayoutItem>, ProviderError> {
+        Ok(SearchPage::default())
+    }
 
     /// Looks for a payment we asked for but whose create answer was lost, by our reference and id.
     async fn find_payment(

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod ledger;
 pub mod notifications;
 pub mod payments;
+pub mod payouts;
 pub mod read_ahead;
 pub mod reconciliation;
 pub mod refunds;
@@ -232,6 +233,7 @@ pub struct AppServices {
     pub reconciliation: Arc<reconciliation::ReconciliationService>,
     pub ledger: Arc<ledger::LedgerService>,
     pub income: Arc<income::IncomeService>,
+    pub payouts: Arc<payouts::PayoutService>,
     pub refunds: Arc<refunds::RefundService>,
     pub staff_refunds: Arc<staff_refunds::StaffRefundService>,
     pub staff_sessions: Arc<staff_sessions::StaffSessionService>,

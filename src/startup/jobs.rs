@@ -1,5 +1,6 @@
 //! The background jobs a server runs, each on the one supervisor (`background::Background`):
-//! the mop-up poller, CRM notification delivery, the retention sweep and nightly reconciliation.
+//! the mop-up poller, CRM notification delivery, income posting, payout reading, the retention
+//! sweep and nightly reconciliation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use futures_util::FutureExt;
 
 use crate::background::Background;
 use crate::config::Settings;
+use crate::domain::ProviderKind;
 use crate::service::payments::PollSettings;
 use crate::service::{AppServices, Clock};
 
@@ -34,6 +36,13 @@ pub(super) fn start(
     }
     if settings.income.worker && services.income.enabled() {
         income_posting(background, services);
+    }
+    let has_payouts = settings
+        .accounts
+        .values()
+        .any(|a| a.kind == ProviderKind::Stripe);
+    if settings.income.worker && has_payouts {
+        payout_reading(background, services);
     }
     if settings.retention.sweep {
         retention_sweep(background, services);
@@ -158,6 +167,24 @@ fn income_posting(background: &Background, services: &AppServices) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "income posting round failed"),
+            }
+            INTERVAL
+        }
+        .boxed()
+    });
+}
+
+/// Reads the providers' payouts every hour (a payout is made once a day at most).
+fn payout_reading(background: &Background, services: &AppServices) {
+    const INTERVAL: Duration = Duration::from_secs(3600);
+    let payouts = services.payouts.clone();
+    background.every("payout reading", Duration::ZERO, move || {
+        let payouts = payouts.clone();
+        async move {
+            match payouts.read_all().await {
+                Ok(0) => {}
+                Ok(changed) => tracing::info!(changed, "payouts read"),
+                Err(e) => tracing::warn!(error = %e, "payouts could not be read"),
             }
             INTERVAL
         }

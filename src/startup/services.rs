@@ -19,6 +19,7 @@ use crate::service::income::{IncomePlan, IncomeService};
 use crate::service::ledger::{FinanceCodes, LedgerService};
 use crate::service::notifications::{DeliverySettings, NotificationService};
 use crate::service::payments::{PaymentSettings, ServiceEntry};
+use crate::service::payouts::PayoutService;
 use crate::service::reconciliation::ReconciliationService;
 use crate::service::refunds::{RefundService, RefundSettings, TwoPersonRule};
 use crate::service::staff_refunds::StaffRefundService;
@@ -72,13 +73,6 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         delivery_settings(settings)?,
         metrics.clone(),
     ));
-    let attention = Arc::new(AttentionService::new(
-        store.clone(),
-        payments.clone(),
-        notifications.clone(),
-        clock.clone(),
-        Duration::from_secs(settings.console.stuck_after_minutes.saturating_mul(60)),
-    ));
     Ok(AppServices {
         webhooks: Arc::new(WebhookService::new(
             store.clone(),
@@ -98,6 +92,11 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
         refunds,
         ledger: Arc::new(LedgerService::new(store.clone(), finance_codes(settings))),
         income: income_service(settings, &store, &clock, income_system)?,
+        payouts: Arc::new(PayoutService::new(
+            store.clone(),
+            providers.clone(),
+            clock.clone(),
+        )),
         reconciliation: Arc::new(ReconciliationService::new(
             store.clone(),
             providers,
@@ -105,9 +104,9 @@ pub(super) fn build(settings: &Settings, parts: Parts) -> anyhow::Result<AppServ
             clock.clone(),
             settings.reconciliation.batch_size,
         )),
+        attention: attention_service(settings, &store, &payments, &notifications, &clock),
         payments,
         notifications,
-        attention,
         keys: Arc::new(KeyService::new(store.clone(), clock.clone())),
         audit: Arc::new(AuditService::new(store.clone(), clock.clone())),
         data_protection: Arc::new(DataProtectionService::new(
@@ -141,6 +140,23 @@ fn payment_settings(settings: &Settings) -> PaymentSettings {
         create_lease: Duration::from_secs(120),
         idempotency_ttl: Duration::from_secs(24 * 3600),
     }
+}
+
+fn attention_service(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    payments: &Arc<PaymentService>,
+    notifications: &Arc<NotificationService>,
+    clock: &Arc<dyn Clock>,
+) -> Arc<AttentionService> {
+    let stuck_after = Duration::from_secs(settings.console.stuck_after_minutes.saturating_mul(60));
+    Arc::new(AttentionService::new(
+        store.clone(),
+        payments.clone(),
+        notifications.clone(),
+        clock.clone(),
+        stuck_after,
+    ))
 }
 
 fn income_service(

@@ -20,6 +20,7 @@ mod migrations;
 mod notifications;
 mod operations;
 mod payments;
+mod payouts;
 pub mod postgres;
 mod privacy;
 mod provider_events;
@@ -40,6 +41,7 @@ pub use leases::*;
 pub use notifications::*;
 pub use operations::*;
 pub use payments::*;
+pub use payouts::*;
 pub use postgres::PgStore;
 pub use privacy::*;
 pub use provider_events::*;
@@ -113,6 +115,7 @@ pub trait Store:
     + RefundStore
     + FinanceStore
     + IncomeStore
+    + PayoutStore
     + AuditStore
     + PrivacyStore
     + LeaseStore
@@ -133,7 +136,11 @@ impl<T> Store for T where
         + RefundStore
         + FinanceStore
         + IncomeStore
+        + PayoutStore
+        + PayoutStore
         + IncomeStore
+        + PayoutStore
+        + PayoutStore
         + AuditStore
         + PrivacyStore
         + LeaseStore

@@ -99,6 +99,8 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings.notifications.worker = false;
     // Tests sweep when they mean to (`data_protection.sweep`).
     settings.retention.sweep = false;
+    // Tests build and post batches, and read payouts, when they mean to.
+    settings.income.worker = false;
     // Tests fire bursts from one address with one key; the rate-limit tests turn limits on.
     settings.rate_limits = RateLimitSettings::OFF;
     for simulated in ["sandbox", "stripe-sandbox"] {

@@ -33,6 +33,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod payments;
+mod payouts;
 mod poller;
 mod proof;
 mod provider_failures;

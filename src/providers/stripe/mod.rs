@@ -12,11 +12,13 @@ use sha2::Sha256;
 
 use super::{
     transport_error, CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment,
-    ProviderRefund, ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
+    ProviderPayout, ProviderPayoutItem, ProviderRefund, ProviderRefundRecord, SearchPage,
+    WebhookRejection, COUNTERFOIL_ID_KEY,
 };
 use crate::domain::{PaymentId, ProviderEvent, ProviderKind};
 use crate::outbound::OutboundClient;
 
+mod payouts;
 pub mod wire;
 
 /// The API version every request pins, so Stripe's answers keep the shapes `wire` reads.
@@ -462,6 +464,22 @@ impl PaymentProvider for StripeClient {
                 .collect(),
             next,
         })
+    }
+
+    async fn search_payouts(
+        &self,
+        since: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayout>, ProviderError> {
+        self.payouts_page(since, cursor).await
+    }
+
+    async fn payout_items(
+        &self,
+        payout_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayoutItem>, ProviderError> {
+        self.payout_items_page(payout_id, cursor).await
     }
 
     fn verify_webhook(

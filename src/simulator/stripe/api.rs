@@ -278,11 +278,16 @@ pub(super) async fn list_sessions(sim: web::Data<Simulator>, req: HttpRequest) -
         return unauthorised();
     };
     let q = list_query(&req);
+    // Stripe lists the session that made a PaymentIntent when asked by `payment_intent`.
+    let intent = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "payment_intent")
+        .map(|(_, v)| v.into_owned());
     let state = sim.lock();
     let items = state
         .sessions
         .values()
         .filter(|s| s.owner == owner)
+        .filter(|s| intent.is_none() || s.intent == intent)
         .map(|s| (s.created, s.id.clone(), s.clone()))
         .collect();
     let (data, has_more) = page(items, &q);

@@ -9,6 +9,7 @@
 mod api;
 mod control;
 mod pages;
+mod payouts;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -88,6 +89,7 @@ struct State {
     idempotency: HashMap<(String, String), (String, u16, String)>,
     control: EventControl,
     sequence: u64,
+    book: payouts::Book,
 }
 
 #[derive(Clone)]
@@ -129,6 +131,12 @@ impl Simulator {
                 .route("/v1/refunds", web::post().to(create_refund))
                 .route("/v1/refunds", web::get().to(list_refunds))
                 .route("/v1/refunds/{id}", web::get().to(get_refund))
+                .route("/v1/payouts", web::get().to(payouts::list_payouts))
+                .route(
+                    "/v1/balance_transactions",
+                    web::get().to(payouts::list_balance_transactions),
+                )
+                .route("/_control/payouts", web::post().to(payouts::make_payout))
                 .route("/pay/{id}", web::get().to(hosted_page))
                 .route("/pay/{id}/{action}", web::post().to(press_button))
                 .route("/_control/events", web::post().to(set_control))

@@ -13,6 +13,7 @@ mod leases;
 mod notifications;
 mod operations;
 mod payments;
+mod payouts;
 mod privacy;
 mod provider_events;
 mod reconciliation_runs;
