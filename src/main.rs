@@ -49,6 +49,9 @@ enum Command {
     },
     /// Scan every stored text value for card numbers; exit 1 if any is found (PCI DSS evidence).
     PciScan,
+    /// Takings into the income system, now rather than at the worker's next round: build every
+    /// batch that is due, push those waiting (LocalGov IMS), and read the providers' payouts.
+    Income,
     /// Run the retention sweep once: pseudonymise personal data past retention.personal_data_days,
     /// remove records past the financial year plus retention.keep_years_after_financial_year.
     Purge {
@@ -193,6 +196,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             command: AuditCommand::Verify,
         } => audit_verify(settings).await,
         Command::PciScan => pci_scan(settings).await,
+        Command::Income => income_round(settings).await,
         Command::Keys { command } => keys(settings, command).await,
         Command::SignOut { subject } => {
             let store = open_store(&settings).await?;
@@ -249,6 +253,54 @@ async fn reconcile(
     }
 
     Ok(ExitCode::SUCCESS)
+}
+
+/// `counterfoil income`: one round of the income job, printed as JSON.
+async fn income_round(mut settings: Settings) -> anyhow::Result<ExitCode> {
+    let app = Application::build({
+        // A one-off round needs the services, not the background jobs or a server of its own.
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.poller.enabled = false;
+        settings.notifications.worker = false;
+        settings.retention.sweep = false;
+        settings.income.worker = false;
+        settings
+    })
+    .await?;
+    let services = app.services();
+    // The simulators (in development) answer on this process's own server.
+    tokio::spawn(app.run_until_stopped());
+    let built = services
+        .income
+        .build_due()
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let round = services
+        .income
+        .post_due()
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let payouts = services
+        .payouts
+        .read_all()
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let built: Vec<_> = built
+        .iter()
+        .map(|b| serde_json::json!({"reference": b.reference, "day": b.day, "rows": b.row_count, "control_total": b.control_total}))
+        .collect();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "built": built, "posted": round.posted, "retrying": round.retrying,
+            "failed": round.failed, "payouts_read": payouts,
+        }))?
+    );
+    Ok(if round.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `counterfoil purge`: the retention sweep, now.

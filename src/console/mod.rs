@@ -8,8 +8,11 @@ mod audit;
 mod dashboard;
 mod data_protection;
 mod forms;
+mod income;
+mod months;
 mod pages;
 mod payment;
+mod payouts;
 mod reconciliation;
 mod refunds;
 mod register;
@@ -306,7 +309,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/takings/ledger.csv", web::get().to(takings::ledger_csv))
         .route("/takings/ledger.json", web::get().to(takings::ledger_json))
         .route("/takings/{day}", web::get().to(takings::day))
-        .configure(casework_routes);
+        .configure(casework_routes)
+        .configure(income::routes);
 }
 
 fn image_type(path: &std::path::Path) -> &'static str {

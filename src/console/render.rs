@@ -48,6 +48,21 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/reconciliation_run.html"),
     ),
     ("takings.html", include_str!("templates/takings.html")),
+    ("income.html", include_str!("templates/income.html")),
+    (
+        "income_batch.html",
+        include_str!("templates/income_batch.html"),
+    ),
+    (
+        "income_months.html",
+        include_str!("templates/income_months.html"),
+    ),
+    (
+        "income_lock.html",
+        include_str!("templates/income_lock.html"),
+    ),
+    ("payouts.html", include_str!("templates/payouts.html")),
+    ("payout.html", include_str!("templates/payout.html")),
     (
         "takings_day.html",
         include_str!("templates/takings_day.html"),
@@ -129,6 +144,7 @@ pub fn layout(brand: &Brand, staff: Option<&Staff>, nav: &str, title: &str) -> M
                 "may_approve": member.may(ApproveRefund),
                 "may_act": member.may(ActOnAttention),
                 "may_reconcile": member.may(Reconcile),
+                "may_post_income": member.may(PostIncome),
                 "may_protect_data": member.may(ProtectData),
                 "may_manage_access": member.may(ManageAccess),
             }),

@@ -61,11 +61,21 @@ impl StaffRole {
             Self::Viewer => matches!(permission, ViewPayments | ViewTakings),
             Self::Refunder => matches!(
                 permission,
-                ViewPayments | ViewTakings | RequestRefund | ActOnAttention | Reconcile
+                ViewPayments
+                    | ViewTakings
+                    | RequestRefund
+                    | ActOnAttention
+                    | Reconcile
+                    | PostIncome
             ),
             Self::RefundApprover => matches!(
                 permission,
-                ViewPayments | ViewTakings | ApproveRefund | ActOnAttention | Reconcile
+                ViewPayments
+                    | ViewTakings
+                    | ApproveRefund
+                    | ActOnAttention
+                    | Reconcile
+                    | PostIncome
             ),
             Self::Dpo => matches!(permission, ViewPayments | ProtectData),
         }
@@ -104,6 +114,9 @@ pub enum Permission {
     ActOnAttention,
     /// Start reconciliation runs and resolve their discrepancies.
     Reconcile,
+    /// Say an income batch was imported, ask for a refused one to be posted again, lock a month,
+    /// read the providers' payouts now.
+    PostIncome,
     /// Find a person's records, export them, erase them; retention and the audit trail.
     ProtectData,
     /// API keys, CRM endpoints, sign-ins and console sessions.

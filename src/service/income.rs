@@ -428,6 +428,27 @@ impl IncomeService {
         Ok(self.store.lock_period(&locked, by_id, &audit).await?)
     }
 
+    /// The batch's London day's payments and refunds that it does not hold (posted later, or
+    /// not yet).
+    pub async fn day_elsewhere(
+        &self,
+        batch: &IncomeBatch,
+    ) -> Result<Vec<crate::store::LineElsewhere>, ServiceError> {
+        let (start, end) = london_days(batch.day, batch.day);
+        Ok(self
+            .store
+            .day_lines_elsewhere(&batch.account, start, end, &batch.id)
+            .await?)
+    }
+
+    /// What the batches posted per month and fund, the latest `months` months.
+    pub async fn period_totals(
+        &self,
+        months: u32,
+    ) -> Result<Vec<crate::store::PeriodFundTotal>, ServiceError> {
+        Ok(self.store.period_totals(months).await?)
+    }
+
     pub async fn locked_periods(&self) -> Result<Vec<LockedPeriod>, ServiceError> {
         Ok(self.store.locked_periods().await?)
     }

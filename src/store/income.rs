@@ -62,6 +62,30 @@ pub struct LockedPeriod {
     pub locked_by_label: String,
 }
 
+/// What the batches posted into one month for one fund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodFundTotal {
+    pub period: String,
+    pub fund_code: String,
+    pub rows: i64,
+    /// Pence, refunds taken off.
+    pub total: i64,
+}
+
+/// A payment or refund of a ledger day that is not in the batch built for that day: posted in a
+/// later batch (learnt late) or in none yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineElsewhere {
+    pub line_id: String,
+    pub kind: String,
+    pub payment_id: String,
+    pub at: DateTime<Utc>,
+    /// Pence, refunds negative.
+    pub amount: i64,
+    pub batch_id: Option<String>,
+    pub batch_reference: Option<String>,
+}
+
 #[async_trait]
 pub trait IncomeStore: Send + Sync + 'static {
     /// The account's most recent batch (highest number), if it has one.
@@ -123,4 +147,18 @@ pub trait IncomeStore: Send + Sync + 'static {
         locked_by: &str,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
+
+    /// What the batches posted, per month and fund, for the `months` latest months that have
+    /// batches, latest first.
+    async fn period_totals(&self, months: u32) -> Result<Vec<PeriodFundTotal>, StoreError>;
+
+    /// The account's succeeded payments and refunds with `start <= at < end` that are not in
+    /// batch `batch_id`, in time order.
+    async fn day_lines_elsewhere(
+        &self,
+        account: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        batch_id: &str,
+    ) -> Result<Vec<LineElsewhere>, StoreError>;
 }

@@ -27,6 +27,7 @@ mod hardening;
 mod hardening_storage;
 mod idempotency;
 mod income;
+mod income_pages;
 mod income_rules;
 mod ledger;
 mod notifications;

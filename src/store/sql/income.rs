@@ -374,4 +374,75 @@ impl<B: Backend> IncomeStore for SqlStore<B> {
         tx.commit().await?;
         Ok(true)
     }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store period_totals", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn period_totals(&self, months: u32) -> Result<Vec<PeriodFundTotal>, StoreError> {
+        statement::<B>(
+            "SELECT b.period, l.fund_code, COUNT(*) AS rows_posted, CAST(SUM(l.gross) AS BIGINT) AS total \
+             FROM income_batch_lines l JOIN income_batches b ON b.id = l.batch_id \
+             WHERE b.period IN (SELECT DISTINCT period FROM income_batches \
+                                ORDER BY period DESC LIMIT $1) \
+             GROUP BY b.period, l.fund_code ORDER BY b.period DESC, l.fund_code",
+        )
+        .bind(i64::from(months))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PeriodFundTotal {
+                period: row.col("period")?,
+                fund_code: row.col("fund_code")?,
+                rows: row.col("rows_posted")?,
+                total: row.col("total")?,
+            })
+        })
+        .collect()
+    }
+
+    #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store day_lines_elsewhere", otel.kind = "client", db.system = B::SYSTEM))]
+    async fn day_lines_elsewhere(
+        &self,
+        account: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        batch_id: &str,
+    ) -> Result<Vec<LineElsewhere>, StoreError> {
+        statement::<B>(
+            "SELECT d.*, l.batch_id, b.reference AS batch_reference FROM ( \
+               SELECT 'payment' AS kind, p.id AS line_id, p.id AS payment_id, \
+                 p.finished_at AS at, p.amount \
+               FROM payments p WHERE p.status = 'succeeded' AND p.account = $1 \
+                 AND p.finished_at >= $2 AND p.finished_at < $3 \
+               UNION ALL \
+               SELECT 'refund' AS kind, r.id AS line_id, r.payment_id, r.finished_at AS at, \
+                 -r.amount AS amount \
+               FROM refunds r JOIN payments p ON p.id = r.payment_id \
+               WHERE r.status = 'succeeded' AND p.account = $1 \
+                 AND r.finished_at >= $2 AND r.finished_at < $3 \
+             ) AS d \
+             LEFT JOIN income_batch_lines l ON l.line_id = d.line_id \
+             LEFT JOIN income_batches b ON b.id = l.batch_id \
+             WHERE l.batch_id IS NULL OR l.batch_id <> $4 \
+             ORDER BY d.at, d.line_id",
+        )
+        .bind(account)
+        .bind(start)
+        .bind(end)
+        .bind(batch_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(LineElsewhere {
+                line_id: row.col("line_id")?,
+                kind: row.col("kind")?,
+                payment_id: row.col("payment_id")?,
+                at: row.col("at")?,
+                amount: row.col("amount")?,
+                batch_id: row.col("batch_id")?,
+                batch_reference: row.col("batch_reference")?,
+            })
+        })
+        .collect()
+    }
 }
