@@ -11,11 +11,11 @@ use super::pages::html;
 use super::render::{day_text, layout, money, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
+use crate::domain::income::batch::{BatchStatus, IncomeBatch, LineElsewhere};
 use crate::domain::income::document::Layout;
 use crate::domain::income::PostingRow;
 use crate::domain::ledger::london_day;
 use crate::domain::staff::Permission;
-use crate::store::{BatchStatus, IncomeBatch, LineElsewhere};
 
 const BATCHES_PAGE: u32 = 25;
 /// Rows shown on a batch's page at a time (the download holds them all).

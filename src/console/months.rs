@@ -14,10 +14,10 @@ use super::pages::{html, html_with_status};
 use super::render::{layout, money, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
+use crate::domain::income::batch::{LockedPeriod, PeriodFundTotal};
 use crate::domain::income::period_of;
 use crate::domain::ledger::london_day;
 use crate::domain::staff::Permission;
-use crate::store::{LockedPeriod, PeriodFundTotal};
 
 /// Months shown, latest first.
 const MONTHS_SHOWN: u32 = 12;

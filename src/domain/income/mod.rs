@@ -1,6 +1,7 @@
 //! Takings in the income system's terms: a service's posting codes, the row each payment or refund
 //! becomes (fund, method of payment, VAT, account reference), and a batch's control figures.
 
+pub mod batch;
 pub mod document;
 
 use std::collections::BTreeMap;
