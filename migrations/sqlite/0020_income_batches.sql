@@ -28,7 +28,7 @@ CREATE TABLE income_batches (
     UNIQUE (account, number),
     UNIQUE (account, day)
 );
-CREATE INDEX income_batches_newest ON income_batches (built_at DESC, id DESC);
+CREATE INDEX income_batches_latest_day ON income_batches (day DESC, account DESC);
 CREATE INDEX income_batches_to_post ON income_batches (next_attempt_at) WHERE status = 'ready' AND pushed = 1;
 
 CREATE TABLE income_batch_lines (

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::forms::{decode_cursor, encode_cursor, page_of};
+use super::forms::page_of;
 use super::pages::html;
 use super::render::{day_text, layout, money, uk_time, with};
 use super::sign_in::see_other;
@@ -82,7 +82,7 @@ pub(super) fn batch_view(batch: &IncomeBatch) -> Value {
     let (status, status_text) = standing(batch);
     json!({
         "id": batch.id, "reference": batch.reference, "account": batch.account,
-        "number": batch.number, "day": day_text(batch.day), "period": batch.period,
+        "number": batch.number, "day": day_text(batch.day), "period": crate::domain::income::period_name(&batch.period),
         "rows": batch.row_count, "total": money(batch.control_total),
         "checksum": batch.checksum, "built": uk_time(batch.built_at),
         "status": status, "status_text": status_text, "format": format_name(&batch.layout),
@@ -99,10 +99,13 @@ pub async fn batches(
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Permission::ViewTakings)?;
     let income = &console.services.income;
-    let before = decode_cursor(&query.cursor);
+    let before = query.cursor.split_once('~').and_then(|(day, account)| {
+        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        Some((day, account.to_owned()))
+    });
     let found = income.batches(before, BATCHES_PAGE + 1).await?;
     let (found, next_page) = page_of(found, BATCHES_PAGE, "/console/income", "", |b| {
-        encode_cursor(b.built_at, &b.id)
+        format!("{}~{}", b.day, b.account)
     });
     let rows: Vec<Value> = found.iter().map(batch_view).collect();
     let context = layout(&console.brand, Some(&staff), "income", "Income batches");

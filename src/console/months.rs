@@ -15,19 +15,12 @@ use super::render::{layout, money, uk_time, with};
 use super::sign_in::see_other;
 use super::{Console, ConsoleError, Staff};
 use crate::domain::income::batch::{LockedPeriod, PeriodFundTotal};
-use crate::domain::income::period_of;
+use crate::domain::income::{period_name as month_name, period_of};
 use crate::domain::ledger::london_day;
 use crate::domain::staff::Permission;
 
 /// Months shown, latest first.
 const MONTHS_SHOWN: u32 = 12;
-
-/// `2026-12` as people say it: `December 2026`.
-fn month_name(period: &str) -> String {
-    NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d")
-        .map(|d| d.format("%B %Y").to_string())
-        .unwrap_or_else(|_| period.to_owned())
-}
 
 /// A month that is a real `YYYY-MM` and over (in London) by now.
 fn is_over(period: &str, today: NaiveDate) -> bool {

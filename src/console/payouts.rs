@@ -50,7 +50,7 @@ fn line_view(line: &PayoutLine) -> Value {
         "fee": money(line.fee), "net": money(line.net),
         "payment_id": line.payment_id, "refund_id": line.refund_id,
         "provider_ref": line.provider_refund_id.clone().or(line.provider_payment_id.clone()),
-        "batch_reference": line.batch_reference, "state": state.0, "state_text": state.1,
+        "batch_id": line.batch_id, "batch_reference": line.batch_reference, "state": state.0, "state_text": state.1,
     })
 }
 

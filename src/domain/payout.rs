@@ -33,6 +33,7 @@ pub struct PayoutLine {
     pub payment_id: Option<String>,
     pub refund_id: Option<String>,
     /// The income batch that posted it, and the amount it posted (pence, refunds negative).
+    pub batch_id: Option<String>,
     pub batch_reference: Option<String>,
     pub batched: Option<i64>,
 }
@@ -124,6 +125,7 @@ mod tests {
             provider_refund_id: None,
             payment_id: matched.then(|| "pay_1".into()),
             refund_id: None,
+            batch_id: batched.then(|| "bat_1".into()),
             batch_reference: batched.then(|| "CF-x-000001".into()),
             batched: batched.then_some(amount),
         }

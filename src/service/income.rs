@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
+use chrono::{Days, NaiveDate, Timelike};
 
 use super::{Clock, ServiceError};
 use crate::domain::audit::AuditEntry;
@@ -292,10 +292,10 @@ impl IncomeService {
         })
     }
 
-    /// Up to `limit` batches, newest first, after `before`.
+    /// Up to `limit` batches, latest day first, after `before` (a day and an account).
     pub async fn batches(
         &self,
-        before: Option<(DateTime<Utc>, String)>,
+        before: Option<(NaiveDate, String)>,
         limit: u32,
     ) -> Result<Vec<IncomeBatch>, ServiceError> {
         Ok(self.store.batches_page(before, limit).await?)

@@ -33,10 +33,11 @@ pub trait IncomeStore: Send + Sync + 'static {
         rows: &[PostingRow],
     ) -> Result<bool, StoreError>;
 
-    /// Up to `limit` batches, newest built first, after `(built_at, id)`.
+    /// Up to `limit` batches, latest day first (accounts in reverse order within a day), after
+    /// `(day, account)`.
     async fn batches_page(
         &self,
-        before: Option<(DateTime<Utc>, String)>,
+        before: Option<(chrono::NaiveDate, String)>,
         limit: u32,
     ) -> Result<Vec<IncomeBatch>, StoreError>;
 

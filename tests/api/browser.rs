@@ -1,5 +1,6 @@
-//! The staff console in real Chromium: runs tests/browser/console_journeys.py (Playwright driving
-//! Debian's chromium, oidc-provider-mock as the identity provider, axe-core on every page).
+//! The staff console in real Chromium: runs tests/browser/console_journeys.py and the casework and
+//! income journeys it calls (Playwright driving Debian's chromium, oidc-provider-mock as the
+//! identity provider, axe-core on every page).
 //!
 //! Needs `/usr/bin/chromium` (Debian's `chromium` and `chromium-driver`; installed here when running
 //! as root with apt-get, as `.ci/run` does) and python3 with venv; the Python tools are installed
@@ -143,6 +144,15 @@ fn console_journeys_in_real_chromium_by_keyboard_with_axe_on_every_page() {
         "key-created",
         "revoke-key",
         "casework-forbidden",
+        "income",
+        "income-batch",
+        "income-batch-imported",
+        "income-months",
+        "income-lock-confirm",
+        "income-months-locked",
+        "payouts",
+        "payout",
+        "income-viewer",
     ] {
         assert!(
             screenshots.join(format!("{page}.png")).exists(),

@@ -18,6 +18,7 @@ import oidc_provider_mock
 from playwright.sync_api import sync_playwright, expect
 
 import casework_journeys
+import income_journeys
 from journey_kit import (CHROMIUM_FLAGS, PEOPLE, SHOTS, ask_for_refund, axe, check, checked_pages, free_port, paid_payment,
                          sign_in, sign_out, start_counterfoil, tab_to)
 
@@ -315,6 +316,7 @@ def main():
                 no_role(browser, base)
                 timeout(browser, issuer)
                 casework_journeys.run(browser, issuer)
+                income_journeys.run(browser, issuer)
             # The same issuer comes back with a new signing key; Counterfoil keeps running (its
             # keys were fetched more than 30 seconds ago, so an unknown key is looked up at once).
             with oidc_provider_mock.run_server_in_thread(port=port):

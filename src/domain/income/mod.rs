@@ -298,6 +298,13 @@ pub fn period_of(day: NaiveDate) -> String {
     format!("{:04}-{:02}", day.year(), day.month())
 }
 
+/// `2026-12` as people say it: `December 2026` (anything else as it is).
+pub fn period_name(period: &str) -> String {
+    NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d")
+        .map(|d| d.format("%B %Y").to_string())
+        .unwrap_or_else(|_| period.to_owned())
+}
+
 /// The month after `period` (`2026-12` → `2027-01`).
 pub fn next_period(period: &str) -> Option<String> {
     let day = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok()?;

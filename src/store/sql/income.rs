@@ -222,18 +222,18 @@ impl<B: Backend> IncomeStore for SqlStore<B> {
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store batches_page", otel.kind = "client", db.system = B::SYSTEM))]
     async fn batches_page(
         &self,
-        before: Option<(DateTime<Utc>, String)>,
+        before: Option<(NaiveDate, String)>,
         limit: u32,
     ) -> Result<Vec<IncomeBatch>, StoreError> {
         let mut sql = Builder::<B>::new(format!("SELECT {BATCH_COLUMNS} FROM income_batches"));
-        if let Some((at, id)) = before {
-            sql.push(" WHERE (built_at, id) < (")
-                .push_bind(at)
+        if let Some((day, account)) = before {
+            sql.push(" WHERE (day, account) < (")
+                .push_bind(day.format("%Y-%m-%d").to_string())
                 .push(", ")
-                .push_bind(id)
+                .push_bind(account)
                 .push(")");
         }
-        sql.push(" ORDER BY built_at DESC, id DESC LIMIT ")
+        sql.push(" ORDER BY day DESC, account DESC LIMIT ")
             .push_bind(i64::from(limit));
         sql.build()
             .fetch_all(&self.pool)

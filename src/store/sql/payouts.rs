@@ -128,7 +128,8 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
         statement::<B>(
             "SELECT i.position, i.item_id, i.kind, i.amount, i.fee, i.net, \
                i.provider_payment_id, i.provider_refund_id, \
-               p.id AS payment_id, r.id AS refund_id, b.reference AS batch_reference, \
+               p.id AS payment_id, r.id AS refund_id, b.id AS batch_id, \
+               b.reference AS batch_reference, \
                l.gross AS batched \
              FROM payout_items i \
              JOIN payouts o ON o.id = i.payout_id \
@@ -156,6 +157,7 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
                 provider_refund_id: row.col("provider_refund_id")?,
                 payment_id: row.col("payment_id")?,
                 refund_id: row.col("refund_id")?,
+                batch_id: row.col("batch_id")?,
                 batch_reference: row.col("batch_reference")?,
                 batched: row.col("batched")?,
             })
