@@ -184,3 +184,24 @@ each_backend! {
         assert_eq!(locked[0].locked_by_label, "Fay Finance");
     }
 }
+
+each_backend! {
+    async fn an_import_holding_a_card_number_never_leaves(backend) {
+        use counterfoil::providers::income_system::localgov_ims::LocalGovIms;
+        use counterfoil::providers::income_system::{IncomeSystem, IncomeSystemError};
+        let week = Week::begin(backend).await;
+        let http = counterfoil::outbound::OutboundClient::new(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(3),
+        )
+        .unwrap();
+        let ims = LocalGovIms::new(&week.app.url("/sandbox/localgov-ims"), None, http);
+        let pan = crate::helpers::fresh_test_pan();
+        let body = json!({"ImportTypeId": 1, "NumberOfRows": 1, "Errors": [],
+            "Rows": [{"Narrative": format!("paid with {pan}"), "FundCode": "DEMO"}]});
+        let sent = ims.import(serde_json::to_vec(&body).unwrap()).await;
+        assert_eq!(sent, Err(IncomeSystemError::CardData));
+        assert_eq!(ims.holds(&pan).await, Err(IncomeSystemError::CardData), "nor in a search");
+        assert!(week.imports().await.is_empty(), "nothing reached LocalGov IMS");
+    }
+}
