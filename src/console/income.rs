@@ -214,10 +214,16 @@ pub async fn batch(
         "unallocated",
         rows.iter().filter(|r| r.unallocated).count(),
     );
+    // A file is imported by a person; a refused push may be keyed in by hand instead.
     let context = with(
         context,
         "may_mark_imported",
-        may_act && batch.status != BatchStatus::Posted && !batch.pushed,
+        may_act
+            && match batch.status {
+                BatchStatus::Posted => false,
+                BatchStatus::Failed => true,
+                BatchStatus::Ready => !batch.pushed,
+            },
     );
     let context = with(
         context,

@@ -19,6 +19,8 @@ super::named::named_enum! {
         Discrepancy = "discrepancy",
         /// A refund the provider refused or failed.
         FailedRefund = "failed_refund",
+        /// An income batch the income system refused: not tried again until a person acts.
+        RefusedBatch = "refused_batch",
     }
 }
 
@@ -43,6 +45,7 @@ impl AttentionKind {
             Self::DeadNotification => "CRM not told",
             Self::Discrepancy => "Differs from the provider",
             Self::FailedRefund => "Refund failed",
+            Self::RefusedBatch => "Income batch refused",
         }
     }
 
@@ -54,6 +57,7 @@ impl AttentionKind {
             Self::DeadNotification => "CRM notifications that could not be delivered",
             Self::Discrepancy => "Differences with the provider that were not healed",
             Self::FailedRefund => "Failed refunds not yet dealt with",
+            Self::RefusedBatch => "Income batches the income system refused",
         }
     }
 
@@ -64,6 +68,8 @@ impl AttentionKind {
             Self::StuckPayment | Self::UnknownCreate => &[AskProvider, Resolve],
             Self::DeadNotification => &[RetryNotification, Resolve],
             Self::Discrepancy | Self::FailedRefund => &[Resolve],
+            // Settled on the batch's own page: posted again, or marked as posted by hand.
+            Self::RefusedBatch => &[],
         }
     }
 
@@ -134,6 +140,14 @@ impl AttentionItem {
                 self.ours.as_deref().unwrap_or("nothing"),
                 self.theirs.as_deref().unwrap_or("nothing"),
             ),
+            AttentionKind::RefusedBatch => format!(
+                "The income system refused batch {} ({amount}){}.",
+                self.request_ref.as_deref().unwrap_or(""),
+                self.detail
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
             AttentionKind::FailedRefund => format!(
                 "A {amount} refund failed at the provider{}.",
                 self.detail
@@ -166,6 +180,12 @@ impl AttentionItem {
             AttentionKind::FailedRefund => {
                 "The provider's answer was recorded; nothing was refunded.".into()
             }
+            AttentionKind::RefusedBatch => format!(
+                "Posted {} time{}; it is not sent again until a person puts the cause right and \
+                 asks for it to be posted again on the batch's page.",
+                self.attempts.unwrap_or(0),
+                if self.attempts == Some(1) { "" } else { "s" }
+            ),
         }
     }
 }
@@ -276,12 +296,26 @@ mod tests {
             item(AttentionKind::FailedRefund).what_happened(),
             "A £12.50 refund failed at the provider (503)."
         );
+        let refused = AttentionItem {
+            request_ref: Some("CF-parking-000042".into()),
+            detail: Some("HTTP 400: Rows[0].FundCode X is not a fund".into()),
+            ..item(AttentionKind::RefusedBatch)
+        };
+        assert_eq!(
+            refused.what_happened(),
+            "The income system refused batch CF-parking-000042 (£12.50): HTTP 400: Rows[0].FundCode X is not a fund."
+        );
     }
 
     #[test]
     fn only_payments_can_be_asked_about_and_only_notifications_retried() {
         for kind in AttentionKind::ALL {
-            assert!(kind.allows(AttentionAction::Resolve));
+            // A refused batch is settled on its own page (posted again, or by hand), never by a
+            // note that would leave it refused.
+            assert_eq!(
+                kind.allows(AttentionAction::Resolve),
+                *kind != AttentionKind::RefusedBatch
+            );
             assert_eq!(
                 kind.allows(AttentionAction::AskProvider),
                 matches!(

@@ -34,6 +34,11 @@ each_backend! {
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
         let fiona = signed_in(app, "test-refunder").await;
+        // It waits under Needs attention, and the dashboard counts it, until it is dealt with.
+        let (_, queue) = page(&fiona, app, "/console/attention?kind=refused_batch").await;
+        assert!(queue.contains("Income batch refused") && queue.contains(&format!("href=\"{path}\"")), "{queue}");
+        let (_, dashboard) = page(&fiona, app, "/console").await;
+        assert!(dashboard.contains("Income batches the income system refused"), "{dashboard}");
         let (_, shown) = page(&fiona, app, &path).await;
         assert!(shown.contains("The income system said") && shown.contains("DEMO is not a fund"), "{shown}");
         assert!(shown.contains(&late) && shown.contains("Not yet: the next batch built"), "set against its day: {shown}");
@@ -46,6 +51,8 @@ each_backend! {
         assert_eq!(app.services.income.post_due().await.unwrap().posted, 1);
         let (_, posted) = page(&fiona, app, &path).await;
         assert!(posted.contains("Posted by Counterfoil"), "{posted}");
+        let (_, queue) = page(&fiona, app, "/console/attention?kind=refused_batch").await;
+        assert!(!queue.contains(&batch.reference), "dealt with: {queue}");
         assert!(posted.contains(&paid));
 
         // The download is the batch as built, and says what it hashes to.

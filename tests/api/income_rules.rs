@@ -205,3 +205,23 @@ each_backend! {
         assert!(week.imports().await.is_empty(), "nothing reached LocalGov IMS");
     }
 }
+
+each_backend! {
+    async fn a_refused_batch_keyed_in_by_hand_is_never_sent(backend) {
+        let week = Week::begin(backend).await;
+        let d0 = week.day(0);
+        week.ims(json!({"fail_imports": 1, "fail_status": 400})).await;
+        week.paid("demo", "BH-1", 1100, during(d0, 0)).await;
+        let (batch, round) = week.close(d0).await;
+        assert_eq!(round.failed, 1);
+        let income = &week.app.services.income;
+        assert!(income.mark_posted(&batch.id, "staff:fay", "Fay Finance").await.unwrap());
+        let (read, _) = income.batch(&batch.id).await.unwrap().unwrap();
+        assert_eq!((read.status, read.posted_by_label.as_deref()), (BatchStatus::Posted, Some("Fay Finance")));
+        assert!(!income.post_again(&batch.id, "staff:fay", "Fay Finance").await.unwrap(), "posted stays posted");
+        week.clock.advance(std::time::Duration::from_secs(3600));
+        assert_eq!(income.post_due().await.unwrap(), Default::default(), "nothing is sent");
+        assert!(week.transactions().await.is_empty());
+        assert_eq!(week.imports().await.len(), 1, "only the refused attempt reached it");
+    }
+}

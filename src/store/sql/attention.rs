@@ -43,7 +43,7 @@ const COLUMNS: [&str; 11] = [
     "run_id",
 ];
 
-const BRANCHES: [Branch; 5] = [
+const BRANCHES: [Branch; 6] = [
     Branch {
         kind: AttentionKind::StuckPayment,
         at: "p.created_at",
@@ -151,6 +151,27 @@ const BRANCHES: [Branch; 5] = [
         ],
         from: "refunds f JOIN payments p ON p.id = f.payment_id WHERE f.status = 'failed'",
         count_from: "refunds f WHERE f.status = 'failed'",
+        stuck: false,
+    },
+    Branch {
+        kind: AttentionKind::RefusedBatch,
+        at: "b.built_at",
+        id: "b.id",
+        columns: [
+            "CAST(NULL AS TEXT)",
+            "CAST(NULL AS TEXT)",
+            "b.reference",
+            "b.control_total",
+            "b.status",
+            "CAST(NULL AS TIMESTAMPTZ)",
+            "b.attempts",
+            "b.last_error",
+            "CAST(NULL AS TEXT)",
+            "CAST(NULL AS TEXT)",
+            "CAST(NULL AS TEXT)",
+        ],
+        from: "income_batches b WHERE b.status = 'failed'",
+        count_from: "income_batches b WHERE b.status = 'failed'",
         stuck: false,
     },
 ];
