@@ -277,25 +277,23 @@ impl ActForm {
     }
 }
 
-/// A person says the file was imported.
+/// What a person may do to a batch from its page.
+#[derive(Clone, Copy)]
+enum BatchAct {
+    /// The file was imported, or a refused push keyed in by hand.
+    Imported,
+    /// A refused push, to be sent again.
+    PostAgain,
+}
+
+/// A person says the file was imported (or a refused push was keyed in by hand).
 pub async fn imported(
     console: web::Data<Console>,
     staff: Staff,
     id: web::Path<String>,
     form: web::Form<ActForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    staff.check_csrf(&form.csrf_token)?;
-    staff.require(Permission::PostIncome)?;
-    let actor = staff.actor();
-    let income = &console.services.income;
-    // Posted already (by someone else, or a second press): the page says so.
-    let done = match income.mark_posted(&id, &actor.id(), &actor.label()).await? {
-        true => "imported",
-        false => "already",
-    };
-    Ok(see_other(&format!(
-        "/console/income/batches/{id}?done={done}#main"
-    )))
+    act(&console, &staff, &id, &form, BatchAct::Imported).await
 }
 
 /// A person asks for a refused batch to go again.
@@ -305,14 +303,27 @@ pub async fn post_again(
     id: web::Path<String>,
     form: web::Form<ActForm>,
 ) -> Result<HttpResponse, ConsoleError> {
+    act(&console, &staff, &id, &form, BatchAct::PostAgain).await
+}
+
+async fn act(
+    console: &Console,
+    staff: &Staff,
+    id: &str,
+    form: &ActForm,
+    act: BatchAct,
+) -> Result<HttpResponse, ConsoleError> {
     staff.check_csrf(&form.csrf_token)?;
     staff.require(Permission::PostIncome)?;
     let actor = staff.actor();
+    let (by_id, by_label) = (actor.id(), actor.label());
     let income = &console.services.income;
-    let done = match income.post_again(&id, &actor.id(), &actor.label()).await? {
-        true => "again",
-        false => "already",
+    let (done, happened) = match act {
+        BatchAct::Imported => ("imported", income.mark_posted(id, &by_id, &by_label).await?),
+        BatchAct::PostAgain => ("again", income.post_again(id, &by_id, &by_label).await?),
     };
+    // Done already (by someone else, or a second press): the page says so.
+    let done = if happened { done } else { "already" };
     Ok(see_other(&format!(
         "/console/income/batches/{id}?done={done}#main"
     )))

@@ -356,6 +356,24 @@ impl IncomeService {
         Ok(Some((batch, document)))
     }
 
+    /// The audit entry of something a person did, now.
+    fn by_person(
+        &self,
+        (by_id, by_label): (&str, &str),
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            at: self.clock.now(),
+            actor_key_id: by_id.to_owned(),
+            actor_label: by_label.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            detail,
+        }
+    }
+
     /// A person says a file batch was imported (or a failed push was put right by hand).
     pub async fn mark_posted(
         &self,
@@ -367,18 +385,17 @@ impl IncomeService {
             return Ok(false);
         };
         let now = self.clock.now();
-        let audit = AuditEntry {
-            at: now,
-            actor_key_id: by_id.to_owned(),
-            actor_label: by_label.to_owned(),
-            action: "income.batch_posted".into(),
-            subject: batch.reference.clone(),
-            detail: serde_json::json!({
-                "batch_id": batch.id,
-                "rows": batch.row_count,
-                "control_total": batch.control_total,
-            }),
-        };
+        let detail = serde_json::json!({
+            "batch_id": batch.id,
+            "rows": batch.row_count,
+            "control_total": batch.control_total,
+        });
+        let audit = self.by_person(
+            (by_id, by_label),
+            "income.batch_posted",
+            &batch.reference,
+            detail,
+        );
         let record = PostRecord {
             status: BatchStatus::Posted,
             next_attempt_at: None,
@@ -404,17 +421,16 @@ impl IncomeService {
         if batch.status != BatchStatus::Failed || !batch.pushed {
             return Ok(false);
         }
-        let audit = AuditEntry {
-            at: self.clock.now(),
-            actor_key_id: by_id.to_owned(),
-            actor_label: by_label.to_owned(),
-            action: "income.batch_post_again".into(),
-            subject: batch.reference.clone(),
-            detail: serde_json::json!({
-                "batch_id": batch.id,
-                "refused_with": batch.last_error,
-            }),
-        };
+        let detail = serde_json::json!({
+            "batch_id": batch.id,
+            "refused_with": batch.last_error,
+        });
+        let audit = self.by_person(
+            (by_id, by_label),
+            "income.batch_post_again",
+            &batch.reference,
+            detail,
+        );
         let record = PostRecord {
             status: BatchStatus::Ready,
             next_attempt_at: None,
@@ -433,14 +449,8 @@ impl IncomeService {
         by_label: &str,
     ) -> Result<bool, ServiceError> {
         let now = self.clock.now();
-        let audit = AuditEntry {
-            at: now,
-            actor_key_id: by_id.to_owned(),
-            actor_label: by_label.to_owned(),
-            action: "income.period_locked".into(),
-            subject: period.to_owned(),
-            detail: serde_json::json!({ "period": period }),
-        };
+        let detail = serde_json::json!({ "period": period });
+        let audit = self.by_person((by_id, by_label), "income.period_locked", period, detail);
         let locked = LockedPeriod {
             period: period.to_owned(),
             locked_at: now,

@@ -78,12 +78,13 @@ def start_counterfoil(issuer, workdir, extra_env, extra_toml=""):
     raise SystemExit("counterfoil did not start")
 
 
-def paid_payment(base, env, request_ref):
+def paid_payment(base, env, request_ref, service="demo", amount=2500):
+    """A payment made through the CRM API and paid on the simulator's page; its id."""
     key = subprocess.run([BINARY, "keys", "create", "--role", "crm", "--label", "browser test"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     created = httpx.post(base + "/v1/payments", headers={"Authorization": f"Bearer {key}",
                          "Idempotency-Key": request_ref}, json={
-        "request_ref": request_ref, "service": "demo", "amount": 2500,
+        "request_ref": request_ref, "service": service, "amount": amount,
         "description": "Resident parking permit", "return_url": "https://example.org/done"}).json()
     page = httpx.get(created["next_url"]).text
     action = [a.split('"')[0] for a in page.split('action="')[1:] if a.split('"')[0].endswith("/pay")][0]
