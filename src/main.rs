@@ -293,10 +293,11 @@ async fn income_round(mut settings: Settings) -> anyhow::Result<ExitCode> {
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
             "built": built, "posted": round.posted, "retrying": round.retrying,
-            "failed": round.failed, "payouts_read": payouts,
+            "failed": round.failed, "payouts_read": payouts.changed,
+            "payouts_unread": payouts.unread.iter().map(|(a, why)| serde_json::json!({"account": a, "why": why})).collect::<Vec<_>>(),
         }))?
     );
-    Ok(if round.failed > 0 {
+    Ok(if round.failed > 0 || !payouts.unread.is_empty() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

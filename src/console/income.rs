@@ -42,7 +42,10 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/payouts", web::get().to(super::payouts::payouts))
         .route("/payouts/read", web::post().to(super::payouts::read_now))
-        .route("/payouts/{id}", web::get().to(super::payouts::payout));
+        .route(
+            "/payouts/{account}/{id}",
+            web::get().to(super::payouts::payout),
+        );
 }
 
 #[derive(Debug, Default, Deserialize)]

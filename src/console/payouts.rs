@@ -61,17 +61,16 @@ pub struct PayoutsQuery {
     done: String,
 }
 
-/// The cursor of a payouts page: its last arrival day and id.
+/// The cursor of a payouts page: its last arrival day, account and id.
 fn cursor_of(view: &PayoutView) -> String {
-    format!("{}~{}", view.payout.arrival_date, view.payout.id)
+    let p = &view.payout;
+    format!("{}~{}~{}", p.arrival_date, p.account, p.id)
 }
 
-fn read_cursor(cursor: &str) -> Option<(NaiveDate, String)> {
-    let (day, id) = cursor.split_once('~')?;
-    Some((
-        NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?,
-        id.to_owned(),
-    ))
+fn read_cursor(cursor: &str) -> Option<(NaiveDate, String, String)> {
+    let mut parts = cursor.splitn(3, '~');
+    let day = NaiveDate::parse_from_str(parts.next()?, "%Y-%m-%d").ok()?;
+    Some((day, parts.next()?.to_owned(), parts.next()?.to_owned()))
 }
 
 /// The payouts, latest arrival first.
@@ -89,7 +88,15 @@ pub async fn payouts(
     let (found, next_page) =
         super::forms::page_of(found, PAYOUTS_PAGE, "/console/payouts", "", cursor_of);
     let rows: Vec<Value> = found.iter().map(payout_view).collect();
-    let banner = (query.done == "read").then(|| json!({"title": "Payouts read", "text": "Every account's payouts of the last five weeks were read from the provider.", "success": true}));
+    let banner = match query.done.as_str() {
+        "read" => Some(
+            json!({"title": "Payouts read", "text": "Every account's recent payouts were read from its provider.", "success": true}),
+        ),
+        "unread" => Some(
+            json!({"title": "Some payouts could not be read", "text": "A provider did not answer; the others were read. The service tries again every hour, and the log names the account.", "success": false}),
+        ),
+        _ => None,
+    };
     let context = layout(&console.brand, Some(&staff), "payouts", "Payouts");
     let context = with(with(context, "payouts", rows), "next_page", next_page);
     let context = with(context, "banner", banner);
@@ -109,21 +116,27 @@ pub async fn read_now(
 ) -> Result<HttpResponse, ConsoleError> {
     staff.check_csrf(form.token())?;
     staff.require(Permission::PostIncome)?;
-    console.services.payouts.read_all().await?;
-    Ok(see_other("/console/payouts?done=read#main"))
+    let reading = console.services.payouts.read_all().await?;
+    let done = if reading.unread.is_empty() {
+        "read"
+    } else {
+        "unread"
+    };
+    Ok(see_other(&format!("/console/payouts?done={done}#main")))
 }
 
 /// One payout: its figures against the batches, and every item in it.
 pub async fn payout(
     console: web::Data<Console>,
     staff: Staff,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Permission::ViewTakings)?;
+    let (account, id) = path.into_inner();
     let (view, lines) = console
         .services
         .payouts
-        .payout(&id)
+        .payout(&account, &id)
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let title = format!("Payout {}", view.payout.id);

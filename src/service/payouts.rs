@@ -16,6 +16,19 @@ use crate::store::Store;
 /// again is only brought up to date.
 const LOOK_BACK_DAYS: i64 = 35;
 
+/// GOV.UK Pay's settlements are read from its payment search, so it looks back less far: the
+/// payments made in the last ten days (Stripe settles within a few working days).
+const SETTLED_LOOK_BACK_DAYS: i64 = 10;
+
+/// What a reading of every account's payouts did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PayoutReading {
+    /// Payouts new or changed.
+    pub changed: usize,
+    /// Accounts whose provider could not be read, and why.
+    pub unread: Vec<(String, String)>,
+}
+
 /// A payout and how it stands against the batches.
 #[derive(Debug, Clone)]
 pub struct PayoutView {
@@ -38,18 +51,27 @@ impl PayoutService {
         }
     }
 
-    /// Reads every account's recent payouts (Stripe's; GOV.UK Pay's public API has none). Returns
-    /// how many payouts were new or changed.
-    pub async fn read_all(&self) -> Result<usize, ServiceError> {
-        let since = self.clock.now() - Duration::days(LOOK_BACK_DAYS);
-        let mut changed = 0;
+    /// Reads every account's recent payouts: Stripe's, and GOV.UK Pay's days of settlement
+    /// (accounts on its Stripe-backed service say when each payment was settled; others give
+    /// none). An account whose provider cannot be read is named; the others are read all the
+    /// same.
+    pub async fn read_all(&self) -> Result<PayoutReading, ServiceError> {
+        let mut reading = PayoutReading::default();
         for account in self.providers.accounts() {
             let provider = self.providers.get(&account)?;
-            if provider.kind() == ProviderKind::Stripe {
-                changed += self.read(&account, since).await?;
+            let look_back = match provider.kind() {
+                ProviderKind::Stripe => LOOK_BACK_DAYS,
+                // Every payment made in the period is read again to see whether it settled.
+                ProviderKind::GovukPay => SETTLED_LOOK_BACK_DAYS,
+            };
+            let since = self.clock.now() - Duration::days(look_back);
+            match self.read(&account, since).await {
+                Ok(changed) => reading.changed += changed,
+                Err(ServiceError::Store(e)) => return Err(ServiceError::Store(e)),
+                Err(e) => reading.unread.push((account, e.to_string())),
             }
         }
-        Ok(changed)
+        Ok(reading)
     }
 
     /// Reads `account`'s payouts created since `since`: a payout not seen before is kept with
@@ -66,7 +88,7 @@ impl PayoutService {
                 .await
                 .map_err(from_provider)?;
             for payout in &page.items {
-                let known = self.store.payout_status(&payout.id).await?;
+                let known = self.store.payout_status(account, &payout.id).await?;
                 if known.as_deref() == Some(payout.status.as_str()) {
                     continue;
                 }
@@ -100,27 +122,28 @@ impl PayoutService {
     /// Up to `limit` payouts, latest arrival first, each checked against the batches.
     pub async fn payouts(
         &self,
-        before: Option<(NaiveDate, String)>,
+        before: Option<(NaiveDate, String, String)>,
         limit: u32,
     ) -> Result<Vec<PayoutView>, ServiceError> {
         let mut views = Vec::new();
         for payout in self.store.payouts_page(before, limit).await? {
-            let lines = self.store.payout_lines(&payout.id).await?;
+            let lines = self.store.payout_lines(&payout.account, &payout.id).await?;
             let check = PayoutCheck::of(payout.amount, &lines);
             views.push(PayoutView { payout, check });
         }
         Ok(views)
     }
 
-    /// One payout, checked, with its items.
+    /// One of `account`'s payouts, checked, with its items.
     pub async fn payout(
         &self,
+        account: &str,
         id: &str,
     ) -> Result<Option<(PayoutView, Vec<PayoutLine>)>, ServiceError> {
-        let Some(payout) = self.store.get_payout(id).await? else {
+        let Some(payout) = self.store.get_payout(account, id).await? else {
             return Ok(None);
         };
-        let lines = self.store.payout_lines(id).await?;
+        let lines = self.store.payout_lines(account, id).await?;
         let check = PayoutCheck::of(payout.amount, &lines);
         Ok(Some((PayoutView { payout, check }, lines)))
     }

@@ -182,8 +182,14 @@ fn payout_reading(background: &Background, services: &AppServices) {
         let payouts = payouts.clone();
         async move {
             match payouts.read_all().await {
-                Ok(0) => {}
-                Ok(changed) => tracing::info!(changed, "payouts read"),
+                Ok(reading) => {
+                    if reading.changed > 0 {
+                        tracing::info!(changed = reading.changed, "payouts read");
+                    }
+                    for (account, why) in &reading.unread {
+                        tracing::warn!(account, error = %why, "payouts could not be read");
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "payouts could not be read"),
             }
             INTERVAL

@@ -51,9 +51,12 @@ each_backend! {
         assert_eq!(first["amount"], paid_out);
 
         let payouts = &week.app.services.payouts;
-        assert_eq!(payouts.read_all().await.unwrap(), 1);
-        assert_eq!(payouts.read_all().await.unwrap(), 0, "a payout read again changes nothing");
-        let (view, lines) = payouts.payout(first["id"].as_str().unwrap()).await.unwrap().unwrap();
+        let reading = payouts.read_all().await.unwrap();
+        assert_eq!(reading.changed, 1);
+        // The test settings' `offline` account points at a closed port: named, not fatal.
+        assert_eq!(reading.unread.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), vec!["offline"]);
+        assert_eq!(payouts.read_all().await.unwrap().changed, 0, "a payout read again changes nothing");
+        let (view, lines) = payouts.payout("stripe-sandbox", first["id"].as_str().unwrap()).await.unwrap().unwrap();
         let check = &view.check;
         assert_eq!((check.charges, check.refunds, check.fees), (3500, -500, fee(2500) + fee(1000)));
         assert_eq!((check.batched, check.expected, check.difference), (3000, paid_out, 0));
@@ -69,8 +72,8 @@ each_backend! {
         // The next payout holds a charge made in Stripe's dashboard, and C, whose day is not
         // over, so no batch has posted it yet.
         let second = payout(&week, json!({"api_key": STRIPE_KEY, "outside_charge": 700})).await;
-        assert_eq!(payouts.read_all().await.unwrap(), 1);
-        let (view, lines) = payouts.payout(second["id"].as_str().unwrap()).await.unwrap().unwrap();
+        assert_eq!(payouts.read_all().await.unwrap().changed, 1);
+        let (view, lines) = payouts.payout("stripe-sandbox", second["id"].as_str().unwrap()).await.unwrap().unwrap();
         assert!(view.check.needs_a_person());
         assert_eq!(view.check.unmatched.len(), 1, "{:?}", view.check);
         let c_line = lines.iter().find(|l| l.payment_id.as_deref() == Some(c.as_str())).unwrap();
@@ -78,7 +81,7 @@ each_backend! {
         // Once its day is posted, only the stranger is left: its takings are the difference (its
         // fee, like every fee, is set against the payout, not the batches).
         week.close(d1).await;
-        let (view, _) = payouts.payout(second["id"].as_str().unwrap()).await.unwrap().unwrap();
+        let (view, _) = payouts.payout("stripe-sandbox", second["id"].as_str().unwrap()).await.unwrap().unwrap();
         assert!(view.check.unbatched.is_empty());
         assert_eq!(view.check.unmatched.len(), 1);
         assert_eq!(view.check.difference, 700, "the takings no batch accounts for");
@@ -87,5 +90,39 @@ each_backend! {
         assert!(listed.iter().any(|v| v.check.needs_a_person()) && listed.iter().any(|v| !v.check.needs_a_person()));
 
         assert!(week.app.columns_containing(&pan).await.is_empty(), "a payer's details were kept");
+    }
+}
+
+each_backend! {
+    async fn a_govuk_pay_settlement_day_is_a_payout_traced_to_its_batches(backend) {
+        let week = Week::begin(backend).await;
+        let d0 = week.day(0);
+        let a = week.paid("demo", "GS-A", 2500, during(d0, 0)).await;
+        let b = week.paid("permits", "GS-B", 1000, during(d0, 1)).await;
+        let refund = week.refunded(&a, 500, during(d0, 5)).await;
+        let payouts = &week.app.services.payouts;
+        assert_eq!(payouts.read_all().await.unwrap().changed, 0, "nothing settled yet");
+        week.close(d0).await;
+        // GOV.UK Pay's Stripe-backed service pays them out: each now says the day it settled.
+        let settled = d0 + chrono::Days::new(2);
+        let answer = week.app.client.post(week.app.url("/sandbox/govuk-pay/_control/settle"))
+            .json(&json!({"date": settled})).send().await.unwrap();
+        assert_eq!(answer.status(), 204);
+        let reading = payouts.read_all().await.unwrap();
+        assert_eq!(reading.changed, 1, "{reading:?}");
+        let id = format!("settled-{settled}");
+        let (view, lines) = payouts.payout("sandbox", &id).await.unwrap().unwrap();
+        let fees = fee(2500) + fee(1000);
+        assert_eq!(view.payout.arrival_date, settled);
+        assert_eq!(view.payout.amount, 3000 - fees, "what reached the bank");
+        let check = &view.check;
+        assert_eq!((check.charges, check.refunds, check.fees), (3500, -500, fees));
+        assert_eq!((check.batched, check.difference), (3000, 0));
+        assert!(!check.needs_a_person(), "{check:?}");
+        let mut matched: Vec<_> = lines.iter().filter_map(|l| l.refund_id.clone().or(l.payment_id.clone())).collect();
+        matched.sort();
+        let mut expected = vec![a, b, refund];
+        expected.sort();
+        assert_eq!(matched, expected);
     }
 }

@@ -175,6 +175,31 @@ async fn every_answer_matches_the_published_document_and_every_link_is_served() 
     let (_, searched) = call(&app, "GET", "/v1/refunds", None).await;
     contract.check("search refunds", "RefundSearchResults", &searched);
 
+    // Paid out, as on GOV.UK Pay's Stripe-backed service: the settled day, fee and net amount.
+    let settle = app
+        .client
+        .post(app.url("/sandbox/govuk-pay/_control/settle"))
+        .json(&json!({"date": "2026-12-09"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settle.status(), 204);
+    let (_, settled) = call(&app, "GET", &format!("/v1/payments/{id}"), None).await;
+    contract.check("get, settled", "PaymentWithAllLinks", &settled);
+    assert_eq!(settled["settlement_summary"]["settled_date"], "2026-12-09");
+    assert_eq!(
+        settled["net_amount"].as_i64(),
+        Some(4500 - settled["fee"].as_i64().unwrap())
+    );
+    let (_, found) = call(&app, "GET", "/v1/payments?reference=GW-1", None).await;
+    contract.check("search, settled", "PaymentSearchResults", &found);
+    let (_, searched) = call(&app, "GET", "/v1/refunds", None).await;
+    contract.check("search refunds, settled", "RefundSearchResults", &searched);
+    assert_eq!(
+        searched["results"][0]["settlement_summary"]["settled_date"],
+        "2026-12-09"
+    );
+
     let (_, other) = call(&app, "POST", "/v1/payments", Some(create_body("GW-2"))).await;
     let other_id = other["payment_id"].as_str().unwrap();
     let (status, _) = call(

@@ -13,7 +13,8 @@ use sha2::Sha256;
 
 use super::{
     transport_error, CreateSession, HeaderLookup, PaymentProvider, ProviderError, ProviderPayment,
-    ProviderRefund, ProviderRefundRecord, SearchPage, WebhookRejection, COUNTERFOIL_ID_KEY,
+    ProviderPayout, ProviderPayoutItem, ProviderRefund, ProviderRefundRecord, SearchPage,
+    WebhookRejection, COUNTERFOIL_ID_KEY,
 };
 
 /// GOV.UK Pay's largest search page.
@@ -36,6 +37,7 @@ pub fn sign_webhook(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+mod settlements;
 pub mod wire;
 
 pub struct GovukPayClient {
@@ -270,6 +272,22 @@ impl PaymentProvider for GovukPayClient {
                 .filter_map(wire::PaymentResource::into_provider_payment)
                 .collect(),
         })
+    }
+
+    async fn search_payouts(
+        &self,
+        since: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayout>, ProviderError> {
+        self.settlements_page(since, cursor).await
+    }
+
+    async fn payout_items(
+        &self,
+        payout_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage<ProviderPayoutItem>, ProviderError> {
+        self.settlement_items_page(payout_id, cursor).await
     }
 
     async fn search_refunds(

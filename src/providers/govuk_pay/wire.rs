@@ -40,13 +40,21 @@ pub struct PaymentResource {
     pub refund_summary: Option<RefundSummary>,
     #[serde(default)]
     pub settlement_summary: Option<SettlementSummary>,
+    /// Accounts on GOV.UK Pay's Stripe-backed service: Stripe's fee, and what reached the bank.
+    #[serde(default)]
+    pub fee: Option<i64>,
+    #[serde(default)]
+    pub net_amount: Option<i64>,
 }
 
-/// When the payment was captured: the provider's own time for when the money was taken.
+/// When the payment was captured (the provider's own time for when the money was taken) and,
+/// on GOV.UK Pay's Stripe-backed service, the day it was paid into the service's bank account.
 #[derive(Debug, Deserialize)]
 pub struct SettlementSummary {
     #[serde(default)]
     pub capture_submit_time: Option<String>,
+    #[serde(default)]
+    pub settled_date: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +184,9 @@ pub struct RefundResource {
     pub refund_id: String,
     pub amount: i64,
     pub status: String,
+    /// The day Stripe took it from a payout (Stripe-backed accounts), once it has.
+    #[serde(default)]
+    pub settlement_summary: Option<SettlementSummary>,
 }
 
 /// GOV.UK Pay refund status → ours. `error` is not quite final at GOV.UK Pay (it can still turn

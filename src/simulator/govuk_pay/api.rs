@@ -435,5 +435,6 @@ fn new_payment(owner: String, fields: &Map<String, Value>) -> SimPayment {
         refunds: Vec::new(),
         history: vec![("created", None, now)],
         card_details: None,
+        settled: None,
     }
 }

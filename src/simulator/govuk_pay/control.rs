@@ -181,6 +181,7 @@ pub(super) async fn seed(
             refunds: Vec::new(),
             history: vec![("created", None, created), ("success", None, created)],
             card_details: None,
+            settled: None,
         });
     }
     HttpResponse::NoContent().finish()
@@ -195,4 +196,38 @@ fn in_letters(n: u32, width: usize) -> String {
             None => c,
         })
         .collect()
+}
+
+/// Stripe's standard fee for a UK card (1.5% to the nearest penny, + 20p), as GOV.UK Pay reports
+/// it for accounts on its Stripe-backed service.
+pub(super) fn stripe_fee(amount: i64) -> i64 {
+    (amount * 15 + 500) / 1000 + 20
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SettleControl {
+    /// The day the payout reaches the bank.
+    date: chrono::NaiveDate,
+}
+
+/// Pays out every succeeded payment and refund not yet paid out, on `date`: from now on they carry
+/// `settlement_summary.settled_date` (and a payment its `fee` and `net_amount`), as on an account
+/// of GOV.UK Pay's Stripe-backed service.
+pub(super) async fn settle(
+    sim: web::Data<Simulator>,
+    control: web::Json<SettleControl>,
+) -> HttpResponse {
+    let mut state = sim.lock();
+    for payment in state.payments.values_mut() {
+        if payment.status == "success" && payment.settled.is_none() {
+            payment.settled = Some(control.date);
+        }
+        for refund in &mut payment.refunds {
+            if refund.status == "success" && refund.settled.is_none() {
+                refund.settled = Some(control.date);
+            }
+        }
+    }
+    HttpResponse::NoContent().finish()
 }

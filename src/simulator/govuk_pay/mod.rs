@@ -48,6 +48,9 @@ struct SimPayment {
     history: Vec<(&'static str, Option<&'static str>, DateTime<Utc>)>,
     /// What the payer entered on the card page (never a full card number), once they have.
     card_details: Option<Value>,
+    /// The day it was paid into the service's bank account (accounts on GOV.UK Pay's
+    /// Stripe-backed service), once it has been.
+    settled: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,8 @@ struct SimRefund {
     amount: i64,
     status: String,
     created: DateTime<Utc>,
+    /// The day Stripe took it from a payout, once it has.
+    settled: Option<chrono::NaiveDate>,
 }
 
 impl SimPayment {
@@ -259,6 +264,7 @@ impl Simulator {
                 .route("/_control/faults", web::post().to(set_faults))
                 .route("/_control/refunds", web::post().to(set_refund_status))
                 .route("/_control/search", web::post().to(set_search_delay))
+                .route("/_control/settle", web::post().to(control::settle))
                 .route("/_control/seed", web::post().to(control::seed))
                 .route("/_control/refunds/{refund_id}", web::post().to(move_refund))
                 .route("/_control/webhooks", web::post().to(set_webhooks))
@@ -355,6 +361,12 @@ impl Simulator {
                 "capture_submit_time": captured.to_rfc3339_opts(SecondsFormat::Millis, true),
                 "captured_date": captured.date_naive().to_string(),
             });
+            if let Some(day) = p.settled {
+                // A Stripe-backed account's payment, paid out: its day, and Stripe's fee.
+                body["settlement_summary"]["settled_date"] = json!(day.to_string());
+                body["fee"] = json!(control::stripe_fee(p.amount));
+                body["net_amount"] = json!(p.amount - control::stripe_fee(p.amount));
+            }
         }
         if !p.metadata.is_empty() {
             body["metadata"] = Value::Object(p.metadata.clone());

@@ -9,7 +9,7 @@ use super::*;
 
 pub(super) fn refund_view(sim: &Simulator, payment: &SimPayment, refund: &SimRefund) -> Value {
     let href = format!("{}/v1/payments/{}", sim.base_url, payment.id);
-    json!({
+    let mut view = json!({
         "refund_id": refund.id,
         "payment_id": payment.id,
         "amount": refund.amount,
@@ -19,7 +19,11 @@ pub(super) fn refund_view(sim: &Simulator, payment: &SimPayment, refund: &SimRef
             "self": {"href": format!("{href}/refunds/{}", refund.id), "method": "GET"},
             "payment": {"href": href, "method": "GET"}
         }
-    })
+    });
+    if let Some(day) = refund.settled {
+        view["settlement_summary"] = json!({"settled_date": day.to_string()});
+    }
+    view
 }
 
 #[derive(Deserialize)]
@@ -89,6 +93,7 @@ pub(super) async fn create_refund(
             amount,
             status: new_status,
             created: Utc::now(),
+            settled: None,
         };
         payment.refunds.push(refund.clone());
         let payment = payment.clone();

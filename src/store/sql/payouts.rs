@@ -29,13 +29,16 @@ fn payout_from_row(row: &impl ReadRow) -> Result<Payout, StoreError> {
 #[async_trait]
 impl<B: Backend> PayoutStore for SqlStore<B> {
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payout_status", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn payout_status(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(statement::<B>("SELECT status FROM payouts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.col("status"))
-            .transpose()?)
+    async fn payout_status(&self, account: &str, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            statement::<B>("SELECT status FROM payouts WHERE account = $1 AND id = $2")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.col("status"))
+                .transpose()?,
+        )
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store save_payout", otel.kind = "client", db.system = B::SYSTEM))]
@@ -49,7 +52,7 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
         let mut tx = B::begin_write(&self.pool).await?;
         statement::<B>(&format!(
             "INSERT INTO payouts ({PAYOUT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (id) DO UPDATE SET amount = excluded.amount, \
+             ON CONFLICT (account, id) DO UPDATE SET amount = excluded.amount, \
                arrival_date = excluded.arrival_date, status = excluded.status, \
                read_at = excluded.read_at"
         ))
@@ -64,11 +67,12 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
         .await?;
         for (chunk_at, chunk) in items.chunks(500).enumerate() {
             let mut sql = Builder::<B>::new(
-                "INSERT INTO payout_items (payout_id, position, item_id, kind, amount, fee, net, \
-                 provider_payment_id, provider_refund_id) VALUES ",
+                "INSERT INTO payout_items (account, payout_id, position, item_id, kind, amount, \
+                 fee, net, provider_payment_id, provider_refund_id) VALUES ",
             );
             sql.push_rows(chunk.iter().enumerate().map(|(i, item)| {
                 [
+                    account.into(),
                     payout.id.as_str().into(),
                     ((chunk_at * 500 + i) as i64).into(),
                     item.id.as_str().into(),
@@ -90,18 +94,20 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payouts_page", otel.kind = "client", db.system = B::SYSTEM))]
     async fn payouts_page(
         &self,
-        before: Option<(NaiveDate, String)>,
+        before: Option<(NaiveDate, String, String)>,
         limit: u32,
     ) -> Result<Vec<Payout>, StoreError> {
         let mut sql = Builder::<B>::new(format!("SELECT {PAYOUT_COLUMNS} FROM payouts"));
-        if let Some((day, id)) = before {
-            sql.push(" WHERE (arrival_date, id) < (")
+        if let Some((day, account, id)) = before {
+            sql.push(" WHERE (arrival_date, account, id) < (")
                 .push_bind(day.format("%Y-%m-%d").to_string())
+                .push(", ")
+                .push_bind(account)
                 .push(", ")
                 .push_bind(id)
                 .push(")");
         }
-        sql.push(" ORDER BY arrival_date DESC, id DESC LIMIT ")
+        sql.push(" ORDER BY arrival_date DESC, account DESC, id DESC LIMIT ")
             .push_bind(i64::from(limit));
         sql.build()
             .fetch_all(&self.pool)
@@ -112,10 +118,11 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store get_payout", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn get_payout(&self, id: &str) -> Result<Option<Payout>, StoreError> {
+    async fn get_payout(&self, account: &str, id: &str) -> Result<Option<Payout>, StoreError> {
         statement::<B>(&format!(
-            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1"
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE account = $1 AND id = $2"
         ))
+        .bind(account)
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
@@ -124,7 +131,7 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
     }
 
     #[tracing::instrument(name = "store", skip_all, fields(otel.name = "store payout_lines", otel.kind = "client", db.system = B::SYSTEM))]
-    async fn payout_lines(&self, id: &str) -> Result<Vec<PayoutLine>, StoreError> {
+    async fn payout_lines(&self, account: &str, id: &str) -> Result<Vec<PayoutLine>, StoreError> {
         statement::<B>(
             "SELECT i.position, i.item_id, i.kind, i.amount, i.fee, i.net, \
                i.provider_payment_id, i.provider_refund_id, \
@@ -132,15 +139,15 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
                b.reference AS batch_reference, \
                l.gross AS batched \
              FROM payout_items i \
-             JOIN payouts o ON o.id = i.payout_id \
              LEFT JOIN payments p ON i.provider_payment_id IS NOT NULL \
-               AND p.account = o.account AND p.provider_payment_id = i.provider_payment_id \
+               AND p.account = i.account AND p.provider_payment_id = i.provider_payment_id \
              LEFT JOIN refunds r ON i.provider_refund_id IS NOT NULL \
                AND r.provider_refund_id = i.provider_refund_id \
              LEFT JOIN income_batch_lines l ON l.line_id = COALESCE(r.id, p.id) \
              LEFT JOIN income_batches b ON b.id = l.batch_id \
-             WHERE i.payout_id = $1 ORDER BY i.position",
+             WHERE i.account = $1 AND i.payout_id = $2 ORDER BY i.position",
         )
+        .bind(account)
         .bind(id)
         .fetch_all(&self.pool)
         .await?
