@@ -56,6 +56,9 @@ pub struct ListQuery {
 
 /// Where a batch stands, in words, and the tag's colour.
 fn standing(batch: &IncomeBatch) -> (&'static str, String) {
+    if batch.row_count == 0 && batch.status == BatchStatus::Posted {
+        return ("posted", "Nothing taken: closed as built".into());
+    }
     match batch.status {
         BatchStatus::Posted => (
             "posted",
