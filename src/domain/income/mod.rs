@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::card_guard::contains_card_number;
 use super::ledger::LineKind;
 
 /// The income system's field limits a row must keep within (LocalGov IMS's columns; a file
@@ -243,10 +244,14 @@ pub fn posting_row(
 ) -> PostingRow {
     let mop = codes.mop_codes.get(&source.provider);
     let mop_code = mop.map(|m| m.card.clone()).unwrap_or_default();
+    // A reference the template glued into what reads as a card number (a numeric prefix before
+    // a numeric CRM reference, say) would be refused at every exit, and with it the whole day's
+    // batch: it goes to suspense instead, so the money is still posted.
     let reference = codes
         .account_reference
         .render(&source.request_ref, &source.metadata)
-        .filter(|r| !r.trim().is_empty() && r.chars().count() <= limits.account_reference);
+        .filter(|r| !r.trim().is_empty() && r.chars().count() <= limits.account_reference)
+        .filter(|r| !contains_card_number(r));
     let what = match source.kind {
         LineKind::Payment => "payment",
         LineKind::Refund => "refund",
@@ -269,11 +274,22 @@ pub fn posting_row(
         office_code: codes.office_code.clone(),
         unallocated: reference.is_none(),
         account_reference: reference.unwrap_or_else(|| suspense.to_owned()),
-        narrative: within(
-            &format!("{} {what} {}", codes.service_name, source.request_ref),
-            limits.narrative,
-        ),
+        narrative: narrative(codes, what, &source.request_ref, limits),
         psp_reference: source.provider_reference.clone(),
+    }
+}
+
+/// A row's narrative: the service, what it is, and the CRM's reference, unless cutting it to the
+/// column or joining it to the service's name makes something that reads as a card number.
+fn narrative(codes: &PostingCodes, what: &str, request_ref: &str, limits: &FieldLimits) -> String {
+    let full = within(
+        &format!("{} {what} {request_ref}", codes.service_name),
+        limits.narrative,
+    );
+    if contains_card_number(&full) {
+        within(&format!("{} {what}", codes.service_name), limits.narrative)
+    } else {
+        full
     }
 }
 

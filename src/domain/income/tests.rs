@@ -281,3 +281,31 @@ fn a_layout_that_cannot_be_written_is_named() {
     layout.delimiter = '"';
     assert!(layout.problem().unwrap().starts_with("delimiter"));
 }
+
+#[test]
+fn a_reference_that_would_read_as_a_card_number_goes_to_suspense_and_never_stops_the_batch() {
+    // A numeric prefix glued to a numeric CRM reference: sixteen digits that pass the card
+    // checks (a test number, assembled here, so no file holds it whole).
+    let (prefix, rest) = ("4111", "111111111111");
+    let mut codes = codes(&format!("{prefix}{{request_ref}}"));
+    codes.service_name = format!("Permits {prefix}");
+    let mut payment = source(LineKind::Payment, 1200, &[]);
+    payment.request_ref = rest.to_owned();
+    let row = posting_row(&payment, &codes, "SUSPENSE", &FieldLimits::LOCALGOV_IMS, 1);
+    assert_eq!(
+        (row.account_reference.as_str(), row.unallocated),
+        ("SUSPENSE", true)
+    );
+    assert!(
+        !crate::domain::card_guard::contains_card_number(&row.narrative),
+        "{}",
+        row.narrative
+    );
+    // An ordinary reference is untouched.
+    payment.request_ref = "CRM-42".into();
+    let row = posting_row(&payment, &codes, "SUSPENSE", &FieldLimits::LOCALGOV_IMS, 1);
+    assert_eq!(
+        (row.account_reference.as_str(), row.unallocated),
+        ("4111CRM-42", false)
+    );
+}
