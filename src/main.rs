@@ -50,7 +50,8 @@ enum Command {
     /// Scan every stored text value for card numbers; exit 1 if any is found (PCI DSS evidence).
     PciScan,
     /// Takings into the income system, now rather than at the worker's next round: build every
-    /// batch that is due, push those waiting (LocalGov IMS), and read the providers' payouts.
+    /// batch that is due, push those waiting (LocalGov IMS), and read the providers' payouts;
+    /// exit 1 if a day could not be built, a batch was refused or a provider could not be read.
     Income,
     /// Run the retention sweep once: pseudonymise personal data past retention.personal_data_days,
     /// remove records past the financial year plus retention.keep_years_after_financial_year.
@@ -285,23 +286,31 @@ async fn income_round(mut settings: Settings) -> anyhow::Result<ExitCode> {
         .read_all()
         .await
         .map_err(anyhow::Error::msg)?;
+    let unbuilt: Vec<_> = built
+        .unbuilt
+        .iter()
+        .map(|(a, why)| serde_json::json!({"account": a, "why": why}))
+        .collect();
     let built: Vec<_> = built
+        .built
         .iter()
         .map(|b| serde_json::json!({"reference": b.reference, "day": b.day, "rows": b.row_count, "control_total": b.control_total}))
         .collect();
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
-            "built": built, "posted": round.posted, "retrying": round.retrying,
+            "built": built, "unbuilt": unbuilt, "posted": round.posted, "retrying": round.retrying,
             "failed": round.failed, "payouts_read": payouts.changed,
             "payouts_unread": payouts.unread.iter().map(|(a, why)| serde_json::json!({"account": a, "why": why})).collect::<Vec<_>>(),
         }))?
     );
-    Ok(if round.failed > 0 || !payouts.unread.is_empty() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if round.failed > 0 || !payouts.unread.is_empty() || !unbuilt.is_empty() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// `counterfoil purge`: the retention sweep, now.

@@ -90,6 +90,14 @@ async fn not_held(
         .collect())
 }
 
+/// What one round of building did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BuildRound {
+    pub built: Vec<IncomeBatch>,
+    /// Accounts whose next day could not be built, and why (it is tried again next round).
+    pub unbuilt: Vec<(String, String)>,
+}
+
 /// What one round of posting did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PostRound {
@@ -127,32 +135,53 @@ impl IncomeService {
 
     /// Builds every batch that is due: for each account, each London day from the day after
     /// its last batch (or `starts_on`) to yesterday (once today's `build_hour` has come; the day
-    /// before until then). Returns the batches built.
-    pub async fn build_due(&self) -> Result<Vec<IncomeBatch>, ServiceError> {
+    /// before until then). Returns the batches built, and the accounts whose next day could not
+    /// be built, with why.
+    pub async fn build_due(&self) -> Result<BuildRound, ServiceError> {
         let Some(plan) = &self.plan else {
-            return Ok(Vec::new());
+            return Ok(BuildRound::default());
         };
         let now = self.clock.now().with_timezone(&chrono_tz::Europe::London);
         let closed_days = if now.hour() >= plan.build_hour { 1 } else { 2 };
         let yesterday = now.date_naive() - Days::new(closed_days);
-        let mut built = Vec::new();
+        let mut round = BuildRound::default();
         for (account, services) in &plan.accounts {
-            loop {
-                let latest = self.store.latest_batch(account).await?;
-                let day = match &latest {
-                    Some(batch) => batch.day + Days::new(1),
-                    None => plan.starts_on,
-                };
-                if day > yesterday {
-                    break;
-                }
-                let number = latest.map_or(1, |b| b.number + 1);
-                if let Some(batch) = self.build(plan, account, services, day, number).await? {
-                    built.push(batch);
-                }
+            // One account's day that cannot be built (a service with takings but no codes, say)
+            // holds up that account only; the others are built all the same.
+            if let Err(e) = self
+                .build_account(plan, account, services, yesterday, &mut round.built)
+                .await
+            {
+                tracing::warn!(account, error = %e, "income batches could not be built");
+                round.unbuilt.push((account.clone(), e.to_string()));
             }
         }
-        Ok(built)
+        Ok(round)
+    }
+
+    /// Builds `account`'s days up to `last`, one after another, onto `built`.
+    async fn build_account(
+        &self,
+        plan: &IncomePlan,
+        account: &str,
+        services: &BTreeMap<String, PostingCodes>,
+        last: NaiveDate,
+        built: &mut Vec<IncomeBatch>,
+    ) -> Result<(), ServiceError> {
+        loop {
+            let latest = self.store.latest_batch(account).await?;
+            let day = match &latest {
+                Some(batch) => batch.day + Days::new(1),
+                None => plan.starts_on,
+            };
+            if day > last {
+                return Ok(());
+            }
+            let number = latest.map_or(1, |b| b.number + 1);
+            if let Some(batch) = self.build(plan, account, services, day, number).await? {
+                built.push(batch);
+            }
+        }
     }
 
     /// Builds one account's batch for `day`: every succeeded payment and refund of the account

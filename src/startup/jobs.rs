@@ -155,6 +155,7 @@ fn income_posting(background: &Background, services: &AppServices) {
                     return INTERVAL;
                 }
             }
+            // An account that cannot be built is logged by the service, and tried next round.
             if let Err(e) = income.build_due().await {
                 tracing::warn!(error = %e, "income batches could not be built");
             }

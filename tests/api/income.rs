@@ -238,8 +238,10 @@ impl Week {
         day: NaiveDate,
     ) -> (IncomeBatch, counterfoil::service::income::PostRound) {
         self.clock.set(after(day));
-        let built = self.app.services.income.build_due().await.unwrap();
-        let batch = built
+        let round = self.app.services.income.build_due().await.unwrap();
+        assert!(round.unbuilt.is_empty(), "{:?}", round.unbuilt);
+        let batch = round
+            .built
             .into_iter()
             .find(|b| b.account == "sandbox" && b.day == day)
             .expect("the sandbox account's batch for the day was built");

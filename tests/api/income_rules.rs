@@ -99,7 +99,7 @@ each_backend! {
         week.clock.set(crate::income::after(week.day(2)));
         let income = &week.app.services.income;
         let (one, two) = tokio::join!(income.build_due(), income.build_due());
-        let built: Vec<_> = one.unwrap().into_iter().chain(two.unwrap()).filter(|b| b.account == "sandbox").collect();
+        let built: Vec<_> = one.unwrap().built.into_iter().chain(two.unwrap().built).filter(|b| b.account == "sandbox").collect();
         let days: BTreeSet<_> = built.iter().map(|b| b.day).collect();
         assert_eq!(built.len(), 3, "{built:?}");
         assert_eq!(days.len(), 3);
@@ -223,5 +223,30 @@ each_backend! {
         assert_eq!(income.post_due().await.unwrap(), Default::default(), "nothing is sent");
         assert!(week.transactions().await.is_empty());
         assert_eq!(week.imports().await.len(), 1, "only the refused attempt reached it");
+    }
+}
+
+each_backend! {
+    async fn an_account_whose_day_cannot_be_coded_holds_up_only_itself(backend) {
+        let week = Week::begin(backend).await;
+        let d0 = week.day(0);
+        let orphan = week.paid("demo", "UC-1", 900, during(d0, 0)).await;
+        // Its service is no longer configured (it has no posting codes): it cannot be coded,
+        // and leaving it out would lose it from the income system.
+        week.app.execute(&format!("UPDATE payments SET service = 'gone' WHERE id = '{orphan}'")).await;
+        week.clock.set(crate::income::after(d0));
+        let income = &week.app.services.income;
+        let round = income.build_due().await.unwrap();
+        assert_eq!(round.unbuilt.len(), 1, "{round:?}");
+        assert_eq!(round.unbuilt[0].0, "sandbox");
+        assert!(round.unbuilt[0].1.contains("gone"), "{:?}", round.unbuilt);
+        let accounts: BTreeSet<_> = round.built.iter().map(|b| b.account.as_str()).collect();
+        assert!(accounts.contains("stripe-sandbox") && !accounts.contains("sandbox"), "{accounts:?}");
+        // Once it is put right, the day is built with it, as the next round finds it.
+        week.app.execute(&format!("UPDATE payments SET service = 'demo' WHERE id = '{orphan}'")).await;
+        let round = income.build_due().await.unwrap();
+        assert!(round.unbuilt.is_empty());
+        let sandbox = round.built.iter().find(|b| b.account == "sandbox").unwrap();
+        assert_eq!((sandbox.day, sandbox.row_count), (d0, 1));
     }
 }
