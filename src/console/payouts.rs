@@ -33,7 +33,8 @@ fn payout_view(view: &PayoutView) -> Value {
 }
 
 fn line_view(line: &PayoutLine) -> Value {
-    let what = match line.kind.as_str() {
+    let item = &line.item;
+    let what = match item.kind.as_str() {
         "charge" | "payment" => "Payment",
         "refund" => "Refund",
         "payout" => "The payout itself",
@@ -46,10 +47,10 @@ fn line_view(line: &PayoutLine) -> Value {
         (true, true, Some(_)) => ("posted", "Posted"),
     };
     json!({
-        "item_id": line.item_id, "what": what, "amount": money(line.amount),
-        "fee": money(line.fee), "net": money(line.net),
+        "item_id": item.id, "what": what, "amount": money(item.amount),
+        "fee": money(item.fee), "net": money(item.net),
         "payment_id": line.payment_id, "refund_id": line.refund_id,
-        "provider_ref": line.provider_refund_id.clone().or(line.provider_payment_id.clone()),
+        "provider_ref": item.provider_refund_id.clone().or(item.provider_payment_id.clone()),
         "batch_id": line.batch_id, "batch_reference": line.batch_reference, "state": state.0, "state_text": state.1,
     })
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::provider_view::ProviderPayoutItem;
+
 /// A payout as Counterfoil keeps it: the provider's facts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payout {
@@ -18,17 +20,11 @@ pub struct Payout {
     pub read_at: DateTime<Utc>,
 }
 
-/// One item of a payout, with what it is matched to now.
+/// One item of a payout, as the provider gave it, with what it is matched to now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayoutLine {
     pub position: i64,
-    pub item_id: String,
-    pub kind: String,
-    pub amount: i64,
-    pub fee: i64,
-    pub net: i64,
-    pub provider_payment_id: Option<String>,
-    pub provider_refund_id: Option<String>,
+    pub item: ProviderPayoutItem,
     /// Our payment or refund, when one carries the provider's id.
     pub payment_id: Option<String>,
     pub refund_id: Option<String>,
@@ -42,7 +38,7 @@ impl PayoutLine {
     /// A charge or a refund: money in or out for a payment. (The payout's own item, and the
     /// provider's adjustments, are not.)
     pub fn is_takings(&self) -> bool {
-        matches!(self.kind.as_str(), "charge" | "payment" | "refund")
+        matches!(self.item.kind.as_str(), "charge" | "payment" | "refund")
     }
 
     pub fn is_matched(&self) -> bool {
@@ -78,23 +74,24 @@ pub struct PayoutCheck {
 impl PayoutCheck {
     pub fn of(amount: i64, lines: &[PayoutLine]) -> Self {
         let mut check = PayoutCheck::default();
-        for line in lines.iter().filter(|l| l.kind != "payout") {
-            check.fees += line.fee;
-            match line.kind.as_str() {
-                "charge" | "payment" => check.charges += line.amount,
-                "refund" => check.refunds += line.amount,
-                _ => check.other += line.amount,
+        for line in lines.iter().filter(|l| l.item.kind != "payout") {
+            let item = &line.item;
+            check.fees += item.fee;
+            match item.kind.as_str() {
+                "charge" | "payment" => check.charges += item.amount,
+                "refund" => check.refunds += item.amount,
+                _ => check.other += item.amount,
             }
             if !line.is_takings() {
                 continue;
             }
             if !line.is_matched() {
-                check.unmatched.push(line.item_id.clone());
+                check.unmatched.push(line.item.id.clone());
             } else if let (Some(batch), Some(posted)) = (&line.batch_reference, line.batched) {
                 check.batches.insert(batch.clone());
                 check.batched += posted;
             } else {
-                check.unbatched.push(line.item_id.clone());
+                check.unbatched.push(line.item.id.clone());
             }
         }
         check.expected = check.batched - check.fees;
@@ -116,13 +113,15 @@ mod tests {
     fn line(kind: &str, amount: i64, fee: i64, matched: bool, batched: bool) -> PayoutLine {
         PayoutLine {
             position: 0,
-            item_id: format!("txn_{kind}_{amount}"),
-            kind: kind.into(),
-            amount,
-            fee,
-            net: amount - fee,
-            provider_payment_id: None,
-            provider_refund_id: None,
+            item: ProviderPayoutItem {
+                id: format!("txn_{kind}_{amount}"),
+                kind: kind.into(),
+                amount,
+                fee,
+                net: amount - fee,
+                provider_payment_id: None,
+                provider_refund_id: None,
+            },
             payment_id: matched.then(|| "pay_1".into()),
             refund_id: None,
             batch_id: batched.then(|| "bat_1".into()),

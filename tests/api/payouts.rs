@@ -77,7 +77,7 @@ each_backend! {
         assert!(view.check.needs_a_person());
         assert_eq!(view.check.unmatched.len(), 1, "{:?}", view.check);
         let c_line = lines.iter().find(|l| l.payment_id.as_deref() == Some(c.as_str())).unwrap();
-        assert_eq!(view.check.unbatched, vec![c_line.item_id.clone()]);
+        assert_eq!(view.check.unbatched, vec![c_line.item.id.clone()]);
         // Once its day is posted, only the stranger is left: its takings are the difference (its
         // fee, like every fee, is set against the payout, not the batches).
         week.close(d1).await;

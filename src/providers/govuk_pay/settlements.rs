@@ -20,6 +20,24 @@ fn settled_on(summary: Option<&wire::SettlementSummary>) -> Option<NaiveDate> {
 }
 
 impl GovukPayClient {
+    /// Every page of a search over [from, to), each handed to `visit`, which says the search's
+    /// total (to know when the last page has been read).
+    async fn each_page<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        mut visit: impl FnMut(T) -> u64,
+    ) -> Result<(), ProviderError> {
+        let mut page = 1;
+        while let Some(found) = self.search::<T>(path, from, to, page).await? {
+            match next_page(page, visit(found)) {
+                Some(_) => page += 1,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
     /// Every payment and refund made in [from, to) that was settled, with its day.
     async fn settled(
         &self,
@@ -27,11 +45,7 @@ impl GovukPayClient {
         to: DateTime<Utc>,
     ) -> Result<Vec<(NaiveDate, ProviderPayoutItem)>, ProviderError> {
         let mut settled = Vec::new();
-        let mut page = 1;
-        while let Some(found) = self
-            .search::<wire::SearchResults>("/v1/payments", from, to, page)
-            .await?
-        {
+        self.each_page("/v1/payments", (from, to), |found: wire::SearchResults| {
             for p in &found.results {
                 let Some(day) = settled_on(p.settlement_summary.as_ref()) else {
                     continue;
@@ -50,38 +64,34 @@ impl GovukPayClient {
                     },
                 ));
             }
-            match next_page(page, found.total) {
-                Some(_) => page += 1,
-                None => break,
-            }
-        }
-        let mut page = 1;
-        while let Some(found) = self
-            .search::<wire::RefundSearchResults>("/v1/refunds", from, to, page)
-            .await?
-        {
-            for r in &found.results {
-                let Some(day) = settled_on(r.refund.settlement_summary.as_ref()) else {
-                    continue;
-                };
-                settled.push((
-                    day,
-                    ProviderPayoutItem {
-                        id: r.refund.refund_id.clone(),
-                        kind: "refund".into(),
-                        amount: -r.refund.amount,
-                        fee: 0,
-                        net: -r.refund.amount,
-                        provider_payment_id: None,
-                        provider_refund_id: Some(r.refund.refund_id.clone()),
-                    },
-                ));
-            }
-            match next_page(page, found.total) {
-                Some(_) => page += 1,
-                None => break,
-            }
-        }
+            found.total
+        })
+        .await?;
+        self.each_page(
+            "/v1/refunds",
+            (from, to),
+            |found: wire::RefundSearchResults| {
+                for r in &found.results {
+                    let Some(day) = settled_on(r.refund.settlement_summary.as_ref()) else {
+                        continue;
+                    };
+                    settled.push((
+                        day,
+                        ProviderPayoutItem {
+                            id: r.refund.refund_id.clone(),
+                            kind: "refund".into(),
+                            amount: -r.refund.amount,
+                            fee: 0,
+                            net: -r.refund.amount,
+                            provider_payment_id: None,
+                            provider_refund_id: Some(r.refund.refund_id.clone()),
+                        },
+                    ));
+                }
+                found.total
+            },
+        )
+        .await?;
         Ok(settled)
     }
 

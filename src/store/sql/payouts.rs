@@ -155,13 +155,15 @@ impl<B: Backend> PayoutStore for SqlStore<B> {
         .map(|row| {
             Ok(PayoutLine {
                 position: row.col("position")?,
-                item_id: row.col("item_id")?,
-                kind: row.col("kind")?,
-                amount: row.col("amount")?,
-                fee: row.col("fee")?,
-                net: row.col("net")?,
-                provider_payment_id: row.col("provider_payment_id")?,
-                provider_refund_id: row.col("provider_refund_id")?,
+                item: ProviderPayoutItem {
+                    id: row.col("item_id")?,
+                    kind: row.col("kind")?,
+                    amount: row.col("amount")?,
+                    fee: row.col("fee")?,
+                    net: row.col("net")?,
+                    provider_payment_id: row.col("provider_payment_id")?,
+                    provider_refund_id: row.col("provider_refund_id")?,
+                },
                 payment_id: row.col("payment_id")?,
                 refund_id: row.col("refund_id")?,
                 batch_id: row.col("batch_id")?,
