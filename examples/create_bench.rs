@@ -13,13 +13,14 @@
 //! Each is warmed up first (connections opened, statements prepared; not counted). Counterfoil's
 //! own share is the difference, printed at p50 and p99. Beside it, the same run measures one
 //! database round trip (`SELECT 1` on the same database), one durable commit (a one-row insert
-//! in its own transaction) and the floor a create keeping its guarantees cannot go below (a
-//! round trip and two durable commits in a row), so the share can be read as round trips. The
-//! floor is measured again at each concurrency, interleaved with the creates, shaped like a
-//! create (the provider's delay between its two commits, not counted: a database left idle for
-//! that long is slower to wake than one kept busy), and the own share printed as a ratio to it. With `BENCH_DB_TIME=1`, each create's own database work at
-//! concurrency 1 is measured too (every statement's time as sqlx reports it), and the rest of the
-//! share beside it.
+//! committing on its own) and the floor a create keeping its guarantees cannot go below (a round
+//! trip and two durable commits in a row), on a pool that hands out connections as the service's
+//! does, so the share can be read as round trips. The floor is measured again at each
+//! concurrency, interleaved with the creates, shaped like a create (the provider's delay between
+//! its two commits, not counted: a database left idle for that long is slower to wake than one
+//! kept busy), and the own share printed as a ratio to it. With `BENCH_DB_TIME=1`, each create's
+//! own database work at concurrency 1 is measured too (every statement's time as sqlx reports
+//! it), and the rest of the share beside it.
 
 #[path = "support/cpu.rs"]
 mod cpu;
@@ -144,11 +145,7 @@ async fn main() {
 
     // The floor at the load's own concurrency: a round trip and two durable commits, on a pool
     // as large as the service's, interleaved with the creates so both see the same machine.
-    let floor_pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(16)
-        .connect(&costs.database_url)
-        .await
-        .unwrap();
+    let floor_pool = service_pool(16).connect(&costs.database_url).await.unwrap();
     // Shaped like a create: the provider's delay between the claim's commit and the settle's
     // (a database that idles between them is slower to wake than one kept busy), timed without it.
     let floor_times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -278,7 +275,7 @@ async fn main() {
 /// the guarantees (the key looked up, the claim committed before the provider is called, the
 /// answer committed before the CRM hears: a round trip and two durable commits, one after another).
 async fn database_costs(database_url: &str) -> DatabaseCosts {
-    let pool = sqlx::PgPool::connect(database_url).await.unwrap();
+    let pool = service_pool(1).connect(database_url).await.unwrap();
     sqlx::query("CREATE TABLE bench_commits (n BIGINT)")
         .execute(&pool)
         .await
@@ -302,15 +299,20 @@ async fn database_costs(database_url: &str) -> DatabaseCosts {
     costs
 }
 
-/// One durable commit: a one-row insert in its own transaction.
+/// A pool that hands out connections as the service's does (no ping before a connection used in
+/// the last second), so the floor pays no round trip the service does not.
+fn service_pool(max_connections: u32) -> sqlx::postgres::PgPoolOptions {
+    counterfoil::store::pool::pool_options(max_connections, Duration::from_secs(5))
+}
+
+/// One durable commit, the cheapest there is: a one-row insert committing on its own (one round
+/// trip, as the create's claim and settle each are one statement committing on its own).
 async fn durable_commit(pool: &sqlx::PgPool, n: i64) {
-    let mut tx = pool.begin().await.unwrap();
     sqlx::query("INSERT INTO bench_commits (n) VALUES ($1)")
         .bind(n)
-        .execute(&mut *tx)
+        .execute(pool)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
 }
 
 /// The floor under a create that keeps its guarantees: a round trip (the key), then two durable
@@ -339,7 +341,10 @@ impl DatabaseCosts {
     fn print(&self) {
         for (name, figures) in [
             ("a round trip (SELECT 1)", &self.round_trip),
-            ("a durable commit (BEGIN, INSERT, COMMIT)", &self.commit),
+            (
+                "a durable commit (an INSERT committing on its own)",
+                &self.commit,
+            ),
             (
                 "the guarantees' floor (a round trip and two durable commits)",
                 &self.floor,

@@ -21,6 +21,7 @@ mod notifications;
 mod operations;
 mod payments;
 mod payouts;
+pub mod pool;
 pub mod postgres;
 mod privacy;
 mod provider_events;
@@ -85,6 +86,15 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            // The server ending the connection (a restart, a failover, an administrator's
+            // terminate: SQLSTATE class 57P) or losing it (class 08) is worth retrying too.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")) =>
+            {
+                StoreError::Unavailable(error)
+            }
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             sqlx::Error::Encode(inner) if inner.is::<guard::CardDataRefused>() => {
                 StoreError::CardData

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::backend::Backend;
 use super::guard::statement;
+use super::pool::pool_options;
 use super::sql::SqlStore;
 use super::{migrations, ColumnInfo, StoreError};
 
@@ -21,9 +22,7 @@ impl SqlStore<Postgres> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?
             .application_name("counterfoil");
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+        let pool = pool_options::<Postgres>(max_connections, Duration::from_secs(5))
             .connect_with(options)
             .await?;
         Ok(Self::new(pool))

@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::backend::Backend;
 use super::guard::statement;
+use super::pool::pool_options;
 use super::sql::SqlStore;
 use super::{migrations, ColumnInfo, StoreError};
 
@@ -35,9 +34,7 @@ impl SqlStore<Sqlite> {
                 })?;
             }
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+        let pool = pool_options::<Sqlite>(max_connections, Duration::from_secs(10))
             .connect_with(options)
             .await?;
         Ok(Self::new(pool))

@@ -502,3 +502,42 @@ async fn spans_are_exported_over_otlp_http() {
         "the request's trace was not exported"
     );
 }
+
+/// A database restarted, or connections cut by a proxy, while the service sat idle costs no
+/// request: a connection idle for over a second is checked before it is handed out and a dead one
+/// replaced. (One used within the last second is not checked: the round trip saved before every
+/// statement; see `store::pool`.)
+#[tokio::test]
+async fn connections_cut_while_the_service_sat_idle_are_replaced_unseen() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let list = || async { app.get("/v1/payments", &app.crm_key).await.status() };
+    // Several at once, so the pool holds several connections.
+    let warm = || async {
+        let statuses = futures_util::future::join_all((0..6).map(|_| list())).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    };
+    let cut = || {
+        app.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'counterfoil'",
+        )
+    };
+    warm().await;
+    cut().await;
+    // At once, a connection used a moment ago is handed out unchecked: the request it serves is
+    // refused as worth retrying (503), never as a fault (500); each cut one is then dropped (more
+    // requests than the pool has connections, so none is left).
+    for _ in 0..20 {
+        let status = list().await;
+        assert!(status == 200 || status == 503, "{status}");
+    }
+    warm().await;
+    cut().await;
+    tokio::time::sleep(
+        counterfoil::store::pool::PING_WHEN_IDLE_FOR + std::time::Duration::from_millis(300),
+    )
+    .await;
+    for _ in 0..8 {
+        assert_eq!(list().await, 200, "a cut connection was handed out");
+    }
+}
