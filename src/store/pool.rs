@@ -9,8 +9,8 @@ use sqlx::{Connection, Database};
 /// is handed out as it is.
 ///
 /// sqlx's default pings on *every* acquire: a round trip before each statement a request runs on
-/// its own connection (a console page runs six to fourteen, a create three), which the read and
-/// create benchmarks showed as most of the time a page spends outside its statements. A
+/// its own connection (a console page runs three to eleven, a create three): part of what a
+/// light page spent outside its statements in the read benchmark (docs/benchmarks.md). A
 /// connection used within the last second is alive unless the database went away in that second,
 /// and then the statement fails like any other lost connection (a webhook is answered 5xx and
 /// retried by its provider; a CRM repeats with its Idempotency-Key) and sqlx drops it. Connections

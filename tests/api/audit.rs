@@ -71,8 +71,9 @@ each_backend! {
 
 each_backend! {
     async fn a_payments_entry_is_chained_with_the_hash_audit_verify_computes(backend) {
-        // On PostgreSQL a create's one statement hashes its audit entry in SQL; `audit verify`
-        // hashes it again in Rust. They must agree to the byte, beyond ASCII too.
+        // On PostgreSQL a create's one statement hashes its audit entry in SQL, and so does every
+        // other entry's append (the keys' creation here, the portal's named beyond ASCII);
+        // `audit verify` hashes them again in Rust. They must agree to the byte.
         let app = TestApp::spawn(backend).await;
         let key = app
             .services

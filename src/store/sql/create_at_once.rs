@@ -1,5 +1,5 @@
-//! A payment create's two durable steps in the fewest round trips PostgreSQL allows: the claim
-//! and the settle each one statement of data-modifying `WITH` clauses, committed on its own.
+//! A payment create's two durable steps, and an audit entry's append, in the fewest round trips
+//! PostgreSQL allows: each one statement of data-modifying `WITH` clauses, committed on its own.
 //! SQLite has no writes in `WITH` and keeps the step-by-step transactions in `payments.rs`, which
 //! also remain PostgreSQL's path when the one statement does not apply (a key already held,
 //! webhooks that arrived before the answer, a payment settled already).
@@ -30,21 +30,8 @@ fn hashed_part(text: &str) -> String {
 /// (it reads the entry's `RETURNING`, so the entry's own check still sees the head where it
 /// was), and the head's forward-only check runs after the statement (migration 0019).
 fn claim_statement() -> String {
-    let hash = [
-        "head.prev_hash",
-        "head.seq::text",
-        "$30",
-        "$31",
-        "$32",
-        "$33",
-        "$34",
-        "$35",
-    ]
-    .map(hashed_part)
-    .join(" || ");
     format!(
-        "WITH head AS (SELECT last_seq + 1 AS seq, last_hash AS prev_hash FROM audit_head \
-           WHERE id = 1 FOR UPDATE), \
+        "WITH {AUDIT_HEAD_CLAUSE}, \
          claimed AS (INSERT INTO idempotency_keys \
            (principal, idempotency_key, route, fingerprint, state, locked_until, created_at, \
             expires_at, payment_id) \
@@ -59,16 +46,77 @@ fn claim_statement() -> String {
            $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM claimed), \
          event AS (INSERT INTO payment_events (payment_id, at, from_status, to_status, source) \
            SELECT $1, $16, NULL, $11, $23 FROM claimed), \
-         link AS (SELECT head.seq, head.prev_hash, translate(encode(sha256({hash}), 'hex'), \
-           '0123456789abcdef', 'abcdefghijklmnop') AS hash FROM head, claimed), \
+         {} \
+         SELECT COUNT(*) AS claimed FROM claimed",
+        audit_clauses(29, ", claimed")
+    )
+}
+
+/// The `WITH` clause that locks the audit chain's head until the statement commits: writers
+/// queue here, so two entries never claim the same place.
+const AUDIT_HEAD_CLAUSE: &str = "head AS (SELECT last_seq + 1 AS seq, last_hash AS prev_hash \
+    FROM audit_head WHERE id = 1 FOR UPDATE)";
+
+/// The `WITH` clauses, after [`AUDIT_HEAD_CLAUSE`], that append an audit entry in the head's next
+/// place and move the head to it: `link` (its hash computed exactly as `entry_hash` computes it),
+/// `audited` (the entry) and `moved` (the head). The entry's fields are parameters from `$first`:
+/// its time, that time as chained text, actor key id, actor label, action, subject and detail.
+/// `gate` joins another clause to `link` (", claimed": only when the key was claimed), or is empty.
+fn audit_clauses(first: usize, gate: &str) -> String {
+    let p = |n: usize| format!("${}", first + n);
+    let hash = [
+        "head.prev_hash".to_owned(),
+        "head.seq::text".to_owned(),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+    ]
+    .map(|part| hashed_part(&part))
+    .join(" || ");
+    format!(
+        "link AS (SELECT head.seq, head.prev_hash, translate(encode(sha256({hash}), 'hex'), \
+           '0123456789abcdef', 'abcdefghijklmnop') AS hash FROM head{gate}), \
          audited AS (INSERT INTO audit_log \
            (at, actor_key_id, actor_label, action, subject, detail, seq, prev_hash, hash) \
-           SELECT $29, $31, $32, $33, $34, $35, link.seq, link.prev_hash, link.hash FROM link \
+           SELECT {}, {}, {}, {}, {}, {}, link.seq, link.prev_hash, link.hash FROM link \
            RETURNING seq, hash), \
          moved AS (UPDATE audit_head SET last_seq = audited.seq, last_hash = audited.hash \
-           FROM audited WHERE audit_head.id = 1) \
-         SELECT COUNT(*) AS claimed FROM claimed"
+           FROM audited WHERE audit_head.id = 1)",
+        p(0),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6)
     )
+}
+
+/// An audit entry appended on its own (PostgreSQL) in one statement, committed on its own: the
+/// head locked, the entry, the head moved. Built once.
+pub(super) static APPEND_AUDIT_STATEMENT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "WITH {AUDIT_HEAD_CLAUSE}, {} SELECT COUNT(*) AS appended FROM audited",
+            audit_clauses(1, "")
+        )
+    });
+
+/// Binds an audit entry's seven chained fields, in [`audit_clauses`]' order.
+pub(super) fn bind_audit_entry<'q, B: Backend>(
+    query: crate::store::guard::Statement<'q, 'q, B>,
+    entry: &AuditEntry,
+) -> crate::store::guard::Statement<'q, 'q, B> {
+    query
+        .bind(chain_time(entry.at))
+        .bind(chained_time_text(entry.at))
+        .bind(&entry.actor_key_id)
+        .bind(&entry.actor_label)
+        .bind(&entry.action)
+        .bind(&entry.subject)
+        .bind(entry.detail.to_string())
 }
 
 /// [`claim_statement`], built once: it is the same text for every create.
@@ -106,7 +154,7 @@ impl<B: Backend> SqlStore<B> {
     ) -> Result<ClaimOutcome, StoreError> {
         // The audit writer's own card-number guard: the entry is kept, the number not.
         let entry = audit.without_card_numbers();
-        let claimed: i64 = bind_payment_row(statement::<B>(&CLAIM_STATEMENT), payment)
+        let claimed = bind_payment_row(statement::<B>(&CLAIM_STATEMENT), payment)
             .bind(&claim.principal)
             .bind(claim.key.as_ref())
             .bind(TransitionSource::Api.as_str())
@@ -114,14 +162,8 @@ impl<B: Backend> SqlStore<B> {
             .bind(&claim.fingerprint)
             .bind(claim.lease_until)
             .bind(claim.now)
-            .bind(claim.expires_at)
-            .bind(chain_time(entry.at))
-            .bind(chained_time_text(entry.at))
-            .bind(&entry.actor_key_id)
-            .bind(&entry.actor_label)
-            .bind(&entry.action)
-            .bind(&entry.subject)
-            .bind(entry.detail.to_string())
+            .bind(claim.expires_at);
+        let claimed: i64 = bind_audit_entry(claimed, &entry)
             .fetch_one(&self.pool)
             .await?
             .col("claimed")?;
